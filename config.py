@@ -1,0 +1,88 @@
+"""Configuration classes. Every setting comes from an environment variable with a
+development default; tests subclass ``Config``."""
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("PLANMAN_INSTANCE_DIR") or BASE_DIR / "instance")
+
+
+def _instance_secret(filename: str, make) -> str:
+    """Read a development secret from instance/, creating it on first use.
+
+    Only used when the matching environment variable is unset, so production
+    never depends on a file that might be lost; instance/ is git-ignored."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / filename
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_secret("secret_key", lambda: secrets.token_hex(32))
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'planman.db'}"
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    RQ_QUEUE = os.environ.get("RQ_QUEUE") or "planman"
+
+    # Comma-separated Fernet keys, newest first: MultiFernet encrypts with the
+    # first and decrypts with any, which is how keys are rotated.
+    TOKEN_ENCRYPTION_KEY = os.environ.get("TOKEN_ENCRYPTION_KEY") or _instance_secret("token_key", _fernet_key)
+
+    # The address people reach PlanMan at; used in links that leave a request
+    # (the "Go to PlanMan" link Xero shows on a pushed invoice).
+    PUBLIC_BASE_URL = (os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+
+    XERO_CLIENT_ID = os.environ.get("XERO_CLIENT_ID") or ""
+    XERO_CLIENT_SECRET = os.environ.get("XERO_CLIENT_SECRET") or ""
+    XERO_LOGIN_URL = (os.environ.get("XERO_LOGIN_URL") or "https://login.xero.com").rstrip("/")
+    XERO_IDENTITY_URL = (os.environ.get("XERO_IDENTITY_URL") or "https://identity.xero.com").rstrip("/")
+    XERO_API_URL = (os.environ.get("XERO_API_URL") or "https://api.xero.com").rstrip("/")
+    XERO_SCOPES = os.environ.get("XERO_SCOPES") or (
+        "offline_access accounting.contacts accounting.invoices accounting.settings.read"
+    )
+    XERO_HTTP_TIMEOUT = float(os.environ.get("XERO_HTTP_TIMEOUT") or 20)
+    # Xero's per-organisation limits; lowered only to test the throttle.
+    XERO_MAX_IN_FLIGHT = int(os.environ.get("XERO_MAX_IN_FLIGHT") or 5)
+    XERO_MAX_PER_MINUTE = int(os.environ.get("XERO_MAX_PER_MINUTE") or 60)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
+
+    CLIENTS_PER_PAGE = 25
+    INVOICES_PER_PAGE = 25
+    LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES") or 5)
+    LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS") or 300)
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+    TOKEN_ENCRYPTION_KEY = "q5e1q7Qy6mMChQ0f1c8gRj0pH4jT0m0b2yXHcVYb8aY="
+    PUBLIC_BASE_URL = "http://planman.test"
+    XERO_CLIENT_ID = "test-client-id"
+    XERO_CLIENT_SECRET = "test-client-secret"
+    XERO_LOGIN_URL = "https://login.xero.com"
+    XERO_IDENTITY_URL = "https://identity.xero.com"
+    XERO_API_URL = "https://api.xero.com"

@@ -1,0 +1,1 @@
+from planman.auth import bp  # noqa: F401  (routes arrive with the core issue)

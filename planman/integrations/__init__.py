@@ -1,0 +1,1 @@
+"""The integration layer: providers (Xero first), connections, links and pushes."""

@@ -1,0 +1,266 @@
+"""The data model. Firm data always carries ``firm_id``; read it through
+``planman.tenancy`` so one firm never sees another's rows."""
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Optional
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_login import UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from planman.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Firm(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    currency: so.Mapped[str] = so.mapped_column(sa.String(3), default="GBP")
+    next_invoice_number: so.Mapped[int] = so.mapped_column(default=1)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+    users: so.Mapped[list["User"]] = so.relationship(back_populates="firm", order_by="User.name")
+
+
+class User(UserMixin, db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(120))
+    email: so.Mapped[str] = so.mapped_column(sa.String(255), unique=True)
+    password_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(255))
+    is_admin: so.Mapped[bool] = so.mapped_column(default=False)
+    # An invited colleague sets their own password through a one-time link;
+    # only a hash of the token is stored.
+    invite_token_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64), index=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+    firm: so.Mapped[Firm] = so.relationship(back_populates="users")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+
+def new_client_reference() -> str:
+    """A stable, firm-independent reference, sent to Xero as ContactNumber."""
+    return "PM-" + secrets.token_hex(5).upper()
+
+
+class Client(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    reference: so.Mapped[str] = so.mapped_column(sa.String(50), unique=True, default=new_client_reference)
+    name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    first_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    last_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    email: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    phone: so.Mapped[str] = so.mapped_column(sa.String(50), default="")
+    address_line1: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    address_line2: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    city: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    region: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    postcode: so.Mapped[str] = so.mapped_column(sa.String(50), default="")
+    country: so.Mapped[str] = so.mapped_column(sa.String(50), default="")
+    tax_number: so.Mapped[str] = so.mapped_column(sa.String(50), default="")
+    payment_terms_days: so.Mapped[int] = so.mapped_column(default=30)
+    notes: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    # Bumped on every edit; part of the Idempotency-Key of a push.
+    revision: so.Mapped[int] = so.mapped_column(default=1)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (sa.Index("ix_client_firm_name", "firm_id", "name"),)
+
+
+class TaxRate(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    percent: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(7, 4))
+
+
+INVOICE_STATUSES = ("draft", "sent", "paid", "void")
+AMOUNT_TYPES = ("exclusive", "inclusive", "no_tax")
+
+
+class Invoice(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    client_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("client.id"), index=True)
+    number: so.Mapped[str] = so.mapped_column(sa.String(255))
+    issue_date: so.Mapped[date]
+    due_date: so.Mapped[date]
+    currency: so.Mapped[str] = so.mapped_column(sa.String(3))
+    reference: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    amounts_are: so.Mapped[str] = so.mapped_column(sa.String(20), default="exclusive")
+    status: so.Mapped[str] = so.mapped_column(sa.String(20), default="draft")
+    revision: so.Mapped[int] = so.mapped_column(default=1)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+
+    client: so.Mapped[Client] = so.relationship()
+    lines: so.Mapped[list["InvoiceLine"]] = so.relationship(
+        back_populates="invoice", order_by="InvoiceLine.position", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        sa.UniqueConstraint("firm_id", "number", name="uq_invoice_firm_number"),
+        sa.Index("ix_invoice_firm_status", "firm_id", "status"),
+    )
+
+    @property
+    def totals(self):
+        from planman.money import invoice_totals
+
+        return invoice_totals(self)
+
+
+class InvoiceLine(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    invoice_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("invoice.id"), index=True)
+    position: so.Mapped[int] = so.mapped_column(default=0)
+    description: so.Mapped[str] = so.mapped_column(sa.Text)
+    quantity: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(14, 4))
+    unit_price: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(14, 4))
+    discount_percent: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(7, 4), default=Decimal("0"))
+    tax_rate_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("tax_rate.id"))
+
+    invoice: so.Mapped[Invoice] = so.relationship(back_populates="lines")
+    tax_rate: so.Mapped[Optional[TaxRate]] = so.relationship()
+
+
+# --- Integrations ----------------------------------------------------------
+
+CONNECTION_STATES = ("choosing", "connected", "needs_reconnect", "disconnected")
+
+
+class Connection(db.Model):
+    """A firm's link to one provider account (for Xero: one organisation)."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    provider: so.Mapped[str] = so.mapped_column(sa.String(30))
+    state: so.Mapped[str] = so.mapped_column(sa.String(20), default="disconnected")
+    state_reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    tenant_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    tenant_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    tenant_short_code: so.Mapped[str] = so.mapped_column(sa.String(32), default="")
+    remote_connection_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    # Organisations offered by an approval that covered several, until one is picked.
+    pending_tenants: so.Mapped[Optional[list]] = so.mapped_column(sa.JSON)
+    # Fernet ciphertext of the whole token set (access, refresh, expiry).
+    token_ciphertext: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
+    settings: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
+    connected_at: so.Mapped[Optional[datetime]]
+    connected_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+
+    connected_by: so.Mapped[Optional[User]] = so.relationship()
+
+    __table_args__ = (sa.UniqueConstraint("firm_id", "provider", name="uq_connection_firm_provider"),)
+
+    @property
+    def is_usable(self) -> bool:
+        return self.state == "connected" and bool(self.tenant_id)
+
+
+class ExternalLink(db.Model):
+    """A PlanMan record's counterpart in one provider tenant.
+
+    Keyed by tenant, so reconnecting the same organisation keeps its links and a
+    different organisation starts with none."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    provider: so.Mapped[str] = so.mapped_column(sa.String(30))
+    tenant_id: so.Mapped[str] = so.mapped_column(sa.String(64))
+    record_type: so.Mapped[str] = so.mapped_column(sa.String(20))
+    record_id: so.Mapped[int]
+    external_id: so.Mapped[str] = so.mapped_column(sa.String(64))
+    external_number: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    remote_status: so.Mapped[str] = so.mapped_column(sa.String(30), default="")
+    # Hash of the payload last pushed: differs from the current one => "changed since last sent".
+    fingerprint: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    linked_existing: so.Mapped[bool] = so.mapped_column(default=False)
+    pushed_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    pushed_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
+
+    pushed_by: so.Mapped[Optional[User]] = so.relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("provider", "tenant_id", "record_type", "record_id", name="uq_external_link_record"),
+        sa.Index("ix_external_link_firm_record", "firm_id", "record_type", "record_id"),
+    )
+
+
+ACTIVE_PUSH_STATES = ("queued", "running", "retrying")
+PUSH_STATES = ACTIVE_PUSH_STATES + ("succeeded", "failed")
+_ACTIVE_PUSH_SQL = sa.text("state IN ('queued', 'running', 'retrying')")
+
+
+class BulkPush(db.Model):
+    """Many records pushed together; each keeps its own PushJob row."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    provider: so.Mapped[str] = so.mapped_column(sa.String(30))
+    tenant_id: so.Mapped[str] = so.mapped_column(sa.String(64))
+    record_type: so.Mapped[str] = so.mapped_column(sa.String(20))
+    requested_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    finished_at: so.Mapped[Optional[datetime]]
+    paused_until: so.Mapped[Optional[datetime]]
+
+    requested_by: so.Mapped[Optional[User]] = so.relationship()
+
+
+class PushJob(db.Model):
+    """One push of one record: who asked, its RQ job, where it stands, why it failed."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    provider: so.Mapped[str] = so.mapped_column(sa.String(30))
+    tenant_id: so.Mapped[str] = so.mapped_column(sa.String(64))
+    record_type: so.Mapped[str] = so.mapped_column(sa.String(20))
+    record_id: so.Mapped[int]
+    state: so.Mapped[str] = so.mapped_column(sa.String(20), default="queued")
+    rq_job_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    outcome: so.Mapped[str] = so.mapped_column(sa.String(20), default="")
+    error_message: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    error_fields: so.Mapped[Optional[dict]] = so.mapped_column(sa.JSON)
+    next_attempt_at: so.Mapped[Optional[datetime]]
+    bulk_push_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("bulk_push.id"), index=True)
+    requested_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    started_at: so.Mapped[Optional[datetime]]
+    finished_at: so.Mapped[Optional[datetime]]
+
+    requested_by: so.Mapped[Optional[User]] = so.relationship()
+
+    __table_args__ = (
+        sa.Index("ix_push_job_record", "firm_id", "record_type", "record_id"),
+        sa.Index("ix_push_job_firm_state", "firm_id", "state"),
+        # The database itself guarantees one active push per record: a second
+        # click joins the existing push instead of racing it.
+        sa.Index(
+            "uq_push_job_one_active",
+            "provider", "tenant_id", "record_type", "record_id",
+            unique=True,
+            sqlite_where=_ACTIVE_PUSH_SQL,
+            postgresql_where=_ACTIVE_PUSH_SQL,
+        ),
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_PUSH_STATES
