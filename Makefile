@@ -1,0 +1,25 @@
+# PlanMan's commands. `make run` starts everything for development;
+# `make test` is the test command CI runs.
+.PHONY: help run test test-fast venv deps
+
+help:
+	@echo "make run        start PlanMan with Redis, an rq worker and the Xero stand-in (Ctrl-C stops all)"
+	@echo "make test       whole suite on SQLite, then all but browser tests on a throwaway PostgreSQL 15"
+	@echo "make test-fast  SQLite only, without slow tests (browser, many processes)"
+	@echo "make venv       create .venv and install requirements-dev.txt"
+	@echo "make deps       install missing Debian packages (redis-server, chromium, postgresql, wrk)"
+
+venv:
+	@bash scripts/bootstrap.sh venv
+
+deps:
+	@bash scripts/bootstrap.sh apt
+
+run: venv
+	@.venv/bin/python scripts/run_dev.py
+
+test: venv deps
+	@bash scripts/test.sh
+
+test-fast: venv
+	@bash scripts/test.sh fast

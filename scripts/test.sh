@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The test suite, twice: everything on SQLite, then everything but the browser
+# tests on a throwaway PostgreSQL 15. `scripts/test.sh fast` runs SQLite only
+# without the slow tests. Extra arguments go to pytest (e.g. -k name).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTEST=("$VENV/bin/python" -m pytest)
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+mode=full
+if [ "${1:-}" = "fast" ]; then mode=fast; shift; fi
+
+results=()
+status=0
+declare -A started
+
+# run_pytest LABEL ENV... -- PYTEST_ARGS...
+run_pytest() {
+  local label=$1; shift
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  printf '\n==> %s: pytest' "$label"; printf ' %q' "$@"; printf '\n'
+  local t0=$SECONDS rc=0
+  env "${envs[@]}" "${PYTEST[@]}" "$@" || rc=$?
+  local took=$((SECONDS - t0)) verdict
+  case $rc in
+    0) verdict="passed" ;;
+    5) verdict="FAILED (no tests collected)" ;;
+    *) verdict="FAILED (pytest exit $rc)" ;;
+  esac
+  [ "$rc" -eq 0 ] || status=1
+  results+=("$(printf '%-34s %-28s %4ss' "$label" "$verdict" "$took")")
+}
+
+summary() {
+  printf '\n==================== test summary ====================\n'
+  printf '%s\n' "${results[@]}"
+  if [ "$status" -eq 0 ]; then echo "ALL PASSED"; else echo "SOME RUNS FAILED"; fi
+}
+
+# --- throwaway PostgreSQL ---------------------------------------------------
+PG_DIR=""
+pg_as() {  # initdb refuses to run as root: run the server as postgres
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+pg_stop() {
+  if [ -n "$PG_DIR" ] && [ -d "$PG_DIR" ]; then
+    if [ -f "$PG_DIR/data/postmaster.pid" ]; then
+      pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$PG_DIR"
+  fi
+}
+trap pg_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+pg_start() {
+  PG_DIR=$(mktemp -d /tmp/planman-pg.XXXXXX)
+  chmod 755 "$PG_DIR"
+  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PG_DIR"
+  pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1 \
+    || { cat "$PG_DIR/initdb.log"; return 1; }
+  local attempt
+  for attempt in 1 2 3; do
+    PG_PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    if pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        start >/dev/null; then
+      pg_as "$PG_BIN/psql" -h "$PG_DIR" -p "$PG_PORT" -U postgres -q -c "CREATE DATABASE planman_test" postgres
+      echo "==> PostgreSQL 15 on 127.0.0.1:$PG_PORT (data in $PG_DIR, fsync off)"
+      return 0
+    fi
+  done
+  cat "$PG_DIR/server.log"
+  return 1
+}
+
+# --- the runs ---------------------------------------------------------------
+if [ "$mode" = fast ]; then
+  run_pytest "SQLite, not slow" -u TEST_DATABASE_URL -- -m "not slow" "$@"
+else
+  run_pytest "SQLite, all tests" -u TEST_DATABASE_URL -- "$@"
+  if pg_start; then
+    run_pytest "PostgreSQL 15, all but browser" \
+      "TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/planman_test" \
+      -- -m "not browser" "$@"
+  else
+    status=1
+    results+=("PostgreSQL 15                      FAILED (server did not start)")
+  fi
+fi
+summary
+exit "$status"
