@@ -54,6 +54,8 @@ class Config:
     XERO_LOGIN_URL = (os.environ.get("XERO_LOGIN_URL") or "https://login.xero.com").rstrip("/")
     XERO_IDENTITY_URL = (os.environ.get("XERO_IDENTITY_URL") or "https://identity.xero.com").rstrip("/")
     XERO_API_URL = (os.environ.get("XERO_API_URL") or "https://api.xero.com").rstrip("/")
+    # Where "View in Xero" links point (Xero's web app; the stand-in in development).
+    XERO_APP_URL = (os.environ.get("XERO_APP_URL") or "https://go.xero.com").rstrip("/")
     XERO_SCOPES = os.environ.get("XERO_SCOPES") or (
         "offline_access accounting.contacts accounting.invoices accounting.settings.read"
     )

@@ -1,1 +1,71 @@
-from planman.clients import bp  # noqa: F401  (routes arrive with the core issue)
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from planman.clients import bp, services
+from planman.clients.forms import ClientForm
+from planman.extensions import db
+from planman.invoices.services import recent_invoices_for
+from planman.models import Client
+from planman.tenancy import get_for_firm_or_404
+
+
+@bp.before_request
+@login_required
+def require_login():
+    pass
+
+
+@bp.get("/")
+def index():
+    query = request.args.get("q", "").strip()[:200]
+    page = db.paginate(
+        services.search_select(query),
+        page=request.args.get("page", 1, type=int),
+        per_page=current_app.config["CLIENTS_PER_PAGE"],
+        error_out=False,
+    )
+    # Search-as-you-type asks for the results only; a normal visit gets the page.
+    template = "clients/_results.html" if request.headers.get("HX-Request") else "clients/index.html"
+    return render_template(template, page=page, query=query)
+
+
+def _save(form: ClientForm, client: Client | None):
+    if services.name_in_use(form.name.data, exclude_id=client.id if client else None):
+        form.name.errors.append("Another client already has this name. Client names must be unique.")
+        return None
+    if client is None:
+        client = Client(firm_id=current_user.firm_id)
+        db.session.add(client)
+    else:
+        client.revision += 1
+    form.apply_to(client)
+    db.session.commit()
+    return client
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    form = ClientForm()
+    if form.validate_on_submit():
+        client = _save(form, None)
+        if client is not None:
+            flash(f"Client {client.name} added.", "success")
+            return redirect(url_for("clients.view", client_id=client.id))
+    return render_template("clients/form.html", form=form, client=None), 422 if form.errors else 200
+
+
+@bp.get("/<int:client_id>")
+def view(client_id: int):
+    client = get_for_firm_or_404(Client, client_id)
+    return render_template("clients/view.html", client=client, invoices=recent_invoices_for(client))
+
+
+@bp.route("/<int:client_id>/edit", methods=["GET", "POST"])
+def edit(client_id: int):
+    client = get_for_firm_or_404(Client, client_id)
+    form = ClientForm(obj=client)
+    if form.validate_on_submit():
+        if _save(form, client) is not None:
+            flash("Client saved.", "success")
+            return redirect(url_for("clients.view", client_id=client.id))
+    return render_template("clients/form.html", form=form, client=client), 422 if form.errors else 200

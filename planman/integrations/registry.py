@@ -3,16 +3,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-PROVIDERS: dict = {}
+from planman.integrations.base import Provider
+from planman.integrations.xero.provider import XeroProvider
+
+PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(),)}
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["integration_providers"] = PROVIDERS
+    for provider in PROVIDERS.values():
+        provider.init_app(app)
 
 
 def all_providers() -> list:
     return list(PROVIDERS.values())
 
 
-def get_provider(key: str):
+def get_provider(key: str) -> Provider | None:
     return PROVIDERS.get(key)

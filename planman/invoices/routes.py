@@ -1,1 +1,182 @@
-from planman.invoices import bp  # noqa: F401  (routes arrive with the core issue)
+from decimal import Decimal
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
+
+from planman.extensions import db
+from planman.forms_common import parse_decimal
+from planman.invoices import bp, services
+from planman.invoices.forms import STATUS_LABELS, InvoiceForm, LineForm
+from planman.models import AMOUNT_TYPES, INVOICE_STATUSES, Client, Invoice
+from planman.tenancy import get_for_firm_or_404
+
+NUMBER_TAKEN = "This number is already used by another invoice."
+
+
+@bp.before_request
+@login_required
+def require_login():
+    pass
+
+
+@bp.get("/")
+def index():
+    status = request.args.get("status", "")
+    if status not in INVOICE_STATUSES:
+        status = ""
+    page = db.paginate(
+        services.list_select(status or None),
+        page=request.args.get("page", 1, type=int),
+        per_page=current_app.config["INVOICES_PER_PAGE"],
+        error_out=False,
+    )
+    return render_template("invoices/index.html", page=page, status=status, statuses=STATUS_LABELS)
+
+
+def _form_page(form: InvoiceForm, invoice: Invoice | None, tax_rates):
+    status = 422 if form.errors else 200
+    preview = _preview(form, tax_rates)
+    amounts = {index: amounts for index, amounts in preview["line_amounts"]}
+    return render_template("invoices/form.html", form=form, invoice=invoice, preview=preview, amounts=amounts), status
+
+
+def _line_index(entry) -> int:
+    return int(entry.name.rsplit("-", 1)[1])
+
+
+def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
+    """Validate what needs the database, then save; None when a field error was added."""
+    firm_id = current_user.firm_id
+    client = db.session.get(Client, form.client_id.data)  # a choice of this firm's clients, so safe
+    existing = {line.id: line for line in invoice.lines} if invoice else {}
+    for entry in form.lines:
+        line_id = entry.line_id.data
+        # A line id that is not one of this invoice's lines is someone else's: answer as for any foreign id.
+        if line_id and (not line_id.isdigit() or int(line_id) not in existing):
+            abort(404)
+
+    number = form.number.data
+    auto_number = not number or (invoice is None and number == form.suggested_number.data)
+    if not auto_number and services.number_taken(firm_id, number, exclude_id=invoice.id if invoice else None):
+        form.number.errors.append(NUMBER_TAKEN)
+        return None
+
+    if invoice is None:
+        invoice = Invoice(firm_id=firm_id)
+        db.session.add(invoice)
+    else:
+        invoice.revision += 1
+    if auto_number:
+        number = services.allocate_number(firm_id)
+    invoice.number = number
+    services.apply_invoice_fields(invoice, form, client)
+    services.apply_lines(invoice, form.lines.entries, existing)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Someone saved the same number between our check and our commit.
+        db.session.rollback()
+        form.number.errors.append(NUMBER_TAKEN)
+        return None
+    return invoice
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    clients, tax_rates = services.firm_clients(), services.firm_tax_rates()
+    if not clients:
+        flash("Add a client first: every invoice is addressed to one.")
+        return redirect(url_for("clients.new"))
+    firm = current_user.firm
+    form = InvoiceForm()
+    form.set_choices(clients, tax_rates)
+    if not form.is_submitted():
+        form.number.data = form.suggested_number.data = services.suggest_number(firm)
+        form.currency.data = firm.currency
+        form.client_id.data = request.args.get("client_id", type=int)
+        # New lines default to the firm's most-used (first) rate, the usual case.
+        if tax_rates:
+            form.lines[0].form.tax_rate_id.data = tax_rates[0].id
+    elif form.validate():
+        invoice = _save(form, None)
+        if invoice is not None:
+            flash(f"Invoice {invoice.number} saved.", "success")
+            return redirect(url_for("invoices.view", invoice_id=invoice.id))
+    return _form_page(form, None, tax_rates)
+
+
+@bp.get("/<int:invoice_id>")
+def view(invoice_id: int):
+    invoice = get_for_firm_or_404(Invoice, invoice_id)
+    return render_template("invoices/view.html", invoice=invoice, totals=invoice.totals, statuses=STATUS_LABELS)
+
+
+@bp.route("/<int:invoice_id>/edit", methods=["GET", "POST"])
+def edit(invoice_id: int):
+    invoice = get_for_firm_or_404(Invoice, invoice_id)
+    tax_rates = services.firm_tax_rates()
+    form = InvoiceForm(obj=invoice)
+    form.set_choices(services.firm_clients(), tax_rates)
+    if not form.is_submitted():
+        for entry, line in zip(form.lines, invoice.lines):
+            entry.form.line_id.data = str(line.id)
+    elif form.validate():
+        if _save(form, invoice) is not None:
+            flash(f"Invoice {invoice.number} saved.", "success")
+            return redirect(url_for("invoices.view", invoice_id=invoice.id))
+    return _form_page(form, invoice, tax_rates)
+
+
+@bp.post("/lines")
+def new_line():
+    """A blank line row, indexed after the highest index in the submitted form, so
+    indexes stay unique however many rows were removed before."""
+    indexes = [int(key.split("-")[1]) for key in request.form if key.startswith("lines-") and key.split("-")[1].isdigit()]
+    index = max(indexes, default=-1) + 1
+    tax_rates = services.firm_tax_rates()
+    line = LineForm(prefix=f"lines-{index}-")
+    line.tax_rate_id.choices = [("", "No tax")] + [(str(r.id), r.name) for r in tax_rates]
+    if tax_rates:
+        line.tax_rate_id.data = tax_rates[0].id
+    return render_template("invoices/_line_row.html", line=line, index=index)
+
+
+def _preview(form: InvoiceForm, tax_rates, removed: int | None = None) -> dict:
+    """Totals of the form as typed (same arithmetic as a saved invoice), plus each
+    line's amount by row index; rows that are not numbers yet show no amount."""
+    rates = {rate.id: rate for rate in tax_rates}
+    amounts_are = form.amounts_are.data if form.amounts_are.data in AMOUNT_TYPES else "exclusive"
+    rows = []
+    for entry in form.lines:
+        index = _line_index(entry)
+        if index == removed:
+            continue
+        quantity, price, discount = (
+            _typed_decimal(field) for field in (entry.quantity, entry.unit_price, entry.discount_percent)
+        )
+        rows.append((index, (quantity, price, discount, rates.get(entry.tax_rate_id.data)), None not in (quantity, price)))
+    result = services.preview_totals([row[1] for row in rows], amounts_are)
+    return {
+        "totals": result,
+        "line_amounts": [(index, amounts if complete else None) for (index, _, complete), amounts in zip(rows, result.lines)],
+        "amounts_are": amounts_are,
+        "currency": form.currency.data,
+        "removed": removed,
+    }
+
+
+def _typed_decimal(field):
+    if field.raw_data:
+        return parse_decimal(field.raw_data[0] or ("0" if field.name.endswith("discount_percent") else ""))
+    return field.data if isinstance(field.data, Decimal) else None
+
+
+@bp.post("/totals")
+def totals():
+    """Live totals for the invoice form. ``remove_line`` drops that row from the
+    sum and, out of band, from the page, in one request."""
+    form = InvoiceForm()  # not validated: a preview of whatever has been typed so far
+    preview = _preview(form, services.firm_tax_rates(), removed=request.form.get("remove_line", type=int))
+    return render_template("invoices/_totals.html", oob=True, **preview)
+

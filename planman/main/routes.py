@@ -1,6 +1,9 @@
-from flask import redirect, url_for
+from decimal import Decimal
+
+from flask import current_app, redirect, url_for
 from flask_login import current_user
 
+from planman.forms_common import format_decimal
 from planman.main import bp
 
 
@@ -15,3 +18,18 @@ def index():
 def healthz():
     """A constant answer: the baseline the page benchmarks compare against."""
     return "ok"
+
+
+@bp.app_template_filter("plain_decimal")
+def plain_decimal(value):
+    """1.5000 -> 1.5: stored decimals without the column's padding."""
+    return format_decimal(value) if isinstance(value, Decimal) else value
+
+
+@bp.app_context_processor
+def endpoint_helpers():
+    def has_endpoint(endpoint: str) -> bool:
+        # Lets a page link to an area that another part of the app may not provide yet.
+        return endpoint in current_app.view_functions
+
+    return {"has_endpoint": has_endpoint}

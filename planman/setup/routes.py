@@ -1,1 +1,118 @@
-from planman.setup import bp  # noqa: F401  (routes arrive with the core issue)
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from planman.auth import services as accounts
+from planman.extensions import db
+from planman.models import TaxRate, User
+from planman.setup import bp, services
+from planman.setup.forms import ColleagueForm, ConfirmForm, TaxRateForm
+from planman.tenancy import firm_select, get_for_firm_or_404
+
+
+@bp.before_request
+@login_required
+def admins_only():
+    # Setup does not exist for non-admins: a 404, as for anything not theirs.
+    if not current_user.is_admin:
+        abort(404)
+
+
+@bp.get("/")
+def index():
+    return render_template("setup/index.html")
+
+
+@bp.get("/users")
+def users():
+    return render_template("setup/users.html", users=services.firm_users(), form=ConfirmForm())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def new_user():
+    form = ColleagueForm()
+    if form.validate_on_submit():
+        if accounts.email_taken(form.email.data):
+            form.email.errors.append("Someone already uses this email address in PlanMan.")
+        else:
+            user = User(firm_id=current_user.firm_id, name=form.name.data, email=form.email.data,
+                        is_admin=form.is_admin.data)
+            invite_url = None
+            if form.access.data == "password":
+                user.set_password(form.password.data)
+            else:
+                invite_url = url_for("auth.accept_invite", token=accounts.issue_invite(user), _external=True)
+            db.session.add(user)
+            db.session.commit()
+            if invite_url:
+                # The token is stored hashed, so this page is the only place it is ever shown.
+                return render_template("setup/invite_link.html", user=user, invite_url=invite_url)
+            flash(f"{user.name} can now log in with the password you chose.", "success")
+            return redirect(url_for("setup.users"))
+    return render_template("setup/user_form.html", form=form), 422 if form.errors else 200
+
+
+@bp.post("/users/<int:user_id>/invite")
+def reissue_invite(user_id: int):
+    user = get_for_firm_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit() or user.password_hash:
+        abort(400)
+    invite_url = url_for("auth.accept_invite", token=accounts.issue_invite(user), _external=True)
+    db.session.commit()
+    return render_template("setup/invite_link.html", user=user, invite_url=invite_url)
+
+
+@bp.post("/users/<int:user_id>/admin")
+def make_admin(user_id: int):
+    return _set_admin(user_id, True)
+
+
+@bp.post("/users/<int:user_id>/admin/remove")
+def remove_admin(user_id: int):
+    return _set_admin(user_id, False)
+
+
+def _set_admin(user_id: int, is_admin: bool):
+    user = get_for_firm_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.set_admin(user, is_admin)
+    except services.LastAdminError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(f"{user.name} is {'now' if is_admin else 'no longer'} an administrator.", "success")
+    return redirect(url_for("setup.users"))
+
+
+@bp.get("/tax-rates")
+def tax_rates():
+    rates = db.session.scalars(firm_select(TaxRate).order_by(TaxRate.percent.desc(), TaxRate.name)).all()
+    return render_template("setup/tax_rates.html", rates=rates)
+
+
+@bp.route("/tax-rates/new", methods=["GET", "POST"])
+def new_tax_rate():
+    return _tax_rate_form(None)
+
+
+@bp.route("/tax-rates/<int:rate_id>/edit", methods=["GET", "POST"])
+def edit_tax_rate(rate_id: int):
+    return _tax_rate_form(get_for_firm_or_404(TaxRate, rate_id))
+
+
+def _tax_rate_form(rate: TaxRate | None):
+    form = TaxRateForm(obj=rate)
+    if form.validate_on_submit():
+        if services.tax_rate_name_in_use(form.name.data, exclude_id=rate.id if rate else None):
+            form.name.errors.append("Another tax rate already has this name.")
+        else:
+            if rate is None:
+                rate = TaxRate(firm_id=current_user.firm_id)
+                db.session.add(rate)
+            form.populate_obj(rate)
+            db.session.commit()
+            flash(f"Tax rate {rate.name} saved.", "success")
+            return redirect(url_for("setup.tax_rates"))
+    return render_template("setup/tax_rate_form.html", form=form, rate=rate), 422 if form.errors else 200

@@ -1,0 +1,37 @@
+"""Client queries and rules shared by the views, the invoice form and the seed."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from planman.extensions import db
+from planman.models import Client
+from planman.tenancy import firm_select
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_select(query: str) -> sa.Select:
+    """The current firm's clients matching ``query`` in name, contact, email or reference."""
+    stmt = firm_select(Client)
+    for word in query.split():
+        pattern = _like_pattern(word)
+        stmt = stmt.where(
+            sa.or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (Client.name, Client.first_name, Client.last_name, Client.email, Client.reference)
+                )
+            )
+        )
+    return stmt.order_by(sa.func.lower(Client.name), Client.id)
+
+
+def name_in_use(name: str, exclude_id: int | None = None) -> bool:
+    """Xero insists on unique contact names, so a firm's client names are unique, ignoring case."""
+    stmt = firm_select(Client).where(sa.func.lower(Client.name) == name.lower())
+    if exclude_id is not None:
+        stmt = stmt.where(Client.id != exclude_id)
+    return db.session.scalar(stmt.limit(1)) is not None

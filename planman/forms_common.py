@@ -1,0 +1,98 @@
+"""Form pieces shared by the core areas: text hygiene, decimal precision and the
+currency list Xero accepts."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from wtforms import DecimalField
+from wtforms.validators import ValidationError
+
+# Xero's CurrencyCode enum (xero/spec/xero_accounting.yaml), copied once so the
+# app never parses the spec at runtime.
+CURRENCY_CODES: tuple[str, ...] = (
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BYR", "BZD",
+    "CAD", "CDF", "CHF", "CLF", "CLP", "CNY", "COP", "CRC", "CUC", "CUP", "CVE", "CZK", "DJF",
+    "DKK", "DOP", "DZD", "EEK", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS",
+    "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR", "ILS", "INR",
+    "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD",
+    "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LTL", "LVL", "LYD", "MAD", "MDL", "MGA",
+    "MKD", "MMK", "MNT", "MOP", "MRO", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN",
+    "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN",
+    "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP",
+    "SKK", "SLE", "SLL", "SOS", "SRD", "STD", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT",
+    "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VEF", "VES",
+    "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZMK", "ZWD",
+)
+
+# C0/C1 control characters except tab, newline and carriage return, which a
+# multi-line field legitimately holds; Xero rejects or mangles the rest.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_BREAK_RE = re.compile(r"[\t\r\n]")
+
+
+def strip_filter(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class NoControlChars:
+    """Reject control characters; single-line fields also reject tabs and line breaks."""
+
+    def __init__(self, multiline: bool = False):
+        self.multiline = multiline
+
+    def __call__(self, form, field):
+        value = field.data
+        if not isinstance(value, str):
+            return
+        if _CONTROL_RE.search(value) or (not self.multiline and _LINE_BREAK_RE.search(value)):
+            raise ValidationError("Remove the control characters (such as tabs or line breaks) from this field.")
+
+
+class MaxDecimalPlaces:
+    def __init__(self, places: int):
+        self.places = places
+
+    def __call__(self, form, field):
+        value = field.data
+        if not isinstance(value, Decimal):
+            return
+        if not value.is_finite():
+            raise ValidationError("Enter a number.")
+        # normalize() drops trailing zeros: 1.50000 has two places, not five.
+        if -value.normalize().as_tuple().exponent > self.places:
+            raise ValidationError(f"Use at most {self.places} decimal places.")
+
+
+def currency_choices() -> list[tuple[str, str]]:
+    return [(code, code) for code in CURRENCY_CODES]
+
+
+class PlainDecimalField(DecimalField):
+    """A decimal shown as typed: no forced places, no exponent, no trailing zeros."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("places", None)
+        super().__init__(*args, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if isinstance(self.data, Decimal) and self.data.is_finite():
+            return format_decimal(self.data)
+        return "" if self.data is None else str(self.data)
+
+
+def format_decimal(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def parse_decimal(text) -> Decimal | None:
+    """Lenient parsing for live previews: anything that is not a finite number is None."""
+    try:
+        value = Decimal(str(text).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() else None

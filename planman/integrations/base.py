@@ -1,0 +1,90 @@
+"""What every provider offers the integration layer.
+
+A provider (Xero now; FreshBooks, Sage, GoCardless, Stripe later) supplies its
+OAuth client, an API client, mappers and exporters. Connections, links, push
+jobs, panels and retries are shared and know nothing provider-specific."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class PushResult:
+    """What one successful export tells the shared layer to record."""
+
+    external_id: str
+    outcome: str  # created | updated | linked
+    fingerprint: str
+    external_number: str = ""
+    remote_status: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Tenant:
+    """An account an approval gave us access to (for Xero: an organisation)."""
+
+    tenant_id: str
+    name: str
+    remote_connection_id: str = ""
+    kind: str = ""
+
+
+class Provider(ABC):
+    key: str = ""
+    label: str = ""
+    summary: str = ""
+    record_types: tuple[str, ...] = ("client", "invoice")
+
+    def init_app(self, app) -> None:
+        """Register OAuth clients and the like on a new app."""
+
+    def is_configured(self, app) -> bool:
+        return True
+
+    # Connect flow (web process) ------------------------------------------
+    @abstractmethod
+    def authorize_redirect(self, redirect_uri: str):
+        """A redirect response to the provider's consent page."""
+
+    @abstractmethod
+    def complete_authorization(self) -> tuple[dict, list[Tenant]]:
+        """Exchange the callback's code; return the token and reachable tenants."""
+
+    @abstractmethod
+    def disconnect(self, connection) -> list[str]:
+        """Tell the provider we are leaving; return problems worth showing."""
+
+    # Worker side -----------------------------------------------------------
+    @abstractmethod
+    def load_tenant_details(self, connection) -> None:
+        """Fetch what settings pickers and links need (names, codes, rates)."""
+
+    @abstractmethod
+    def export(self, connection, record_type: str, record, *, user_id: Optional[int]) -> PushResult:
+        """Create or update the record's counterpart (dependencies first)."""
+
+    # Presentation ------------------------------------------------------------
+    def view_url(self, connection, record_type: str, external_id: str) -> Optional[str]:
+        return None
+
+    def remote_status_label(self, record_type: str, remote_status: str) -> str:
+        return remote_status.title()
+
+    def is_locked(self, record_type: str, remote_status: str) -> bool:
+        return False
+
+    def is_gone(self, record_type: str, remote_status: str) -> bool:
+        return False
+
+    def locked_message(self, record_type: str, remote_status: str) -> str:
+        return ""
+
+    def current_fingerprint(self, connection, record_type: str, record) -> Optional[str]:
+        """Fingerprint of what a push would send now, or None if it cannot be known."""
+        return None
+
+    def settings_problems(self, connection) -> list[str]:
+        return []

@@ -1,0 +1,61 @@
+"""Provider-neutral errors. Each carries a message a person can act on; the
+exporter decides from the type whether to fail, retry or reschedule."""
+from __future__ import annotations
+
+
+class IntegrationError(Exception):
+    user_message = "The accounting system could not process this."
+
+    def __init__(self, user_message: str | None = None, *, detail: str = ""):
+        self.user_message = user_message or self.user_message
+        self.detail = detail  # for logs; never contains secrets
+        super().__init__(self.user_message)
+
+
+class ValidationFailed(IntegrationError):
+    """The provider refused the data. Fixing the record is the way forward."""
+
+    def __init__(self, messages: list[str], field_errors: dict[str, list[str]] | None = None):
+        self.messages = messages or ["The data was refused."]
+        self.field_errors = field_errors or {}
+        super().__init__(" ".join(self.messages))
+
+
+class RecordLocked(IntegrationError):
+    """The remote record can no longer be changed (e.g. an approved invoice)."""
+
+    def __init__(self, user_message: str, remote_status: str, external_id: str = ""):
+        self.remote_status = remote_status
+        self.external_id = external_id
+        super().__init__(user_message)
+
+
+class RateLimited(IntegrationError):
+    """Too many calls: try again after ``retry_after`` seconds, not before."""
+
+    user_message = "Xero asked us to slow down; the push will continue shortly."
+
+    def __init__(self, retry_after: float, problem: str = ""):
+        self.retry_after = max(1.0, float(retry_after))
+        self.problem = problem
+        super().__init__(detail=f"rate limited ({problem or 'unknown'}), retry after {self.retry_after}s")
+
+
+class TemporaryFailure(IntegrationError):
+    """A 5xx, a timeout or a dropped connection: worth retrying with backoff."""
+
+    user_message = "Xero could not be reached or had a problem on its side."
+
+
+class NeedsReconnect(IntegrationError):
+    """The connection no longer works until an admin reconnects it."""
+
+    user_message = "Xero needs reconnecting: an admin must reconnect it under Setup > Integrations."
+
+
+class NotConnected(IntegrationError):
+    user_message = "This firm is not connected to Xero."
+
+
+class RemoteNotFound(IntegrationError):
+    user_message = "The record no longer exists in Xero."

@@ -1,0 +1,73 @@
+"""Connections and the links between PlanMan records and provider records."""
+from __future__ import annotations
+
+from typing import Optional
+
+import sqlalchemy as sa
+
+from planman.extensions import db
+from planman.integrations.base import PushResult
+from planman.models import Connection, ExternalLink, utcnow
+
+
+def connection_for(firm_id: int, provider_key: str) -> Optional[Connection]:
+    return db.session.scalar(
+        sa.select(Connection).where(Connection.firm_id == firm_id, Connection.provider == provider_key)
+    )
+
+
+def find_link(connection: Connection, record_type: str, record_id: int) -> Optional[ExternalLink]:
+    """The record's link in the connection's *current* tenant (links are per tenant)."""
+    if not connection.tenant_id:
+        return None
+    return db.session.scalar(
+        sa.select(ExternalLink).where(
+            ExternalLink.provider == connection.provider,
+            ExternalLink.tenant_id == connection.tenant_id,
+            ExternalLink.record_type == record_type,
+            ExternalLink.record_id == record_id,
+        )
+    )
+
+
+def links_by_record(connection: Connection, record_type: str, record_ids: list[int]) -> dict[int, ExternalLink]:
+    if not connection or not connection.tenant_id or not record_ids:
+        return {}
+    rows = db.session.scalars(
+        sa.select(ExternalLink).where(
+            ExternalLink.provider == connection.provider,
+            ExternalLink.tenant_id == connection.tenant_id,
+            ExternalLink.record_type == record_type,
+            ExternalLink.record_id.in_(record_ids),
+        )
+    )
+    return {link.record_id: link for link in rows}
+
+
+def record_link(connection: Connection, record_type: str, record_id: int, result: PushResult,
+                user_id: Optional[int]) -> ExternalLink:
+    """Create or refresh the link for a push result (the caller commits)."""
+    link = find_link(connection, record_type, record_id)
+    if link is None:
+        link = ExternalLink(
+            firm_id=connection.firm_id,
+            provider=connection.provider,
+            tenant_id=connection.tenant_id,
+            record_type=record_type,
+            record_id=record_id,
+            linked_existing=result.outcome == "linked",
+        )
+        db.session.add(link)
+    link.external_id = result.external_id
+    link.external_number = result.external_number or ""
+    link.remote_status = result.remote_status or ""
+    link.fingerprint = result.fingerprint
+    link.pushed_at = utcnow()
+    link.pushed_by_id = user_id
+    return link
+
+
+def note_remote_status(connection: Connection, record_type: str, record_id: int, remote_status: str) -> None:
+    link = find_link(connection, record_type, record_id)
+    if link is not None:
+        link.remote_status = remote_status

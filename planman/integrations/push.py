@@ -1,0 +1,248 @@
+"""The push lifecycle shared by every provider: start (or join) a push, run it
+in a worker, and always leave it in a final or retrying state.
+
+Which outcome follows which error lives here, in one place:
+- refused data            -> failed, with the provider's own words per field
+- locked remote record    -> failed, explained, nothing to retry
+- rate limited / throttled -> rescheduled after the wait, never slept through
+- temporary trouble       -> retried with backoff, 3 attempts in all, then failed
+- connection broken       -> failed with "needs reconnecting"
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Optional
+
+import sqlalchemy as sa
+from flask import current_app
+from redis.exceptions import RedisError
+from rq.job import Job, JobStatus
+from sqlalchemy.exc import IntegrityError
+
+from planman.extensions import db
+from planman.integrations import links, registry
+from planman.integrations.errors import (
+    IntegrationError,
+    NeedsReconnect,
+    RateLimited,
+    RecordLocked,
+    TemporaryFailure,
+    ValidationFailed,
+)
+from planman.integrations.throttle import Throttled
+from planman.models import ACTIVE_PUSH_STATES, Client, Connection, Invoice, PushJob, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+BACKOFF_SECONDS = (2, 10)  # before the 2nd and 3rd attempts
+JOB_TIMEOUT = 300
+RECORD_MODELS = {"client": Client, "invoice": Invoice}
+# A queued push whose RQ job cannot be found this long after it was last
+# touched was lost (Redis flushed, worker killed): say so instead of spinning.
+LOST_AFTER = timedelta(seconds=30)
+
+
+def active_push(connection: Connection, record_type: str, record_id: int) -> Optional[PushJob]:
+    return db.session.scalar(
+        sa.select(PushJob).where(
+            PushJob.provider == connection.provider,
+            PushJob.tenant_id == connection.tenant_id,
+            PushJob.record_type == record_type,
+            PushJob.record_id == record_id,
+            PushJob.state.in_(ACTIVE_PUSH_STATES),
+        )
+    )
+
+
+def latest_push(connection: Connection, record_type: str, record_id: int) -> Optional[PushJob]:
+    return db.session.scalar(
+        sa.select(PushJob)
+        .where(
+            PushJob.firm_id == connection.firm_id,
+            PushJob.provider == connection.provider,
+            PushJob.tenant_id == connection.tenant_id,
+            PushJob.record_type == record_type,
+            PushJob.record_id == record_id,
+        )
+        .order_by(PushJob.id.desc())
+        .limit(1)
+    )
+
+
+def start_push(connection: Connection, record_type: str, record_id: int, *, user_id: Optional[int],
+               bulk_push_id: Optional[int] = None, enqueue: bool = True) -> tuple[PushJob, bool]:
+    """Record a push and queue it, or join the one already under way.
+
+    Returns ``(push, joined)``. The database's one-active-push-per-record index
+    settles races between two clicks."""
+    existing = active_push(connection, record_type, record_id)
+    if existing is not None:
+        return existing, True
+    push = PushJob(
+        firm_id=connection.firm_id, provider=connection.provider, tenant_id=connection.tenant_id,
+        record_type=record_type, record_id=record_id, state="queued", requested_by_id=user_id,
+        bulk_push_id=bulk_push_id,
+    )
+    db.session.add(push)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        existing = active_push(connection, record_type, record_id)
+        if existing is None:
+            raise
+        return existing, True
+    if enqueue:
+        enqueue_push(push)
+    return push, False
+
+
+def enqueue_push(push: PushJob, delay: float = 0) -> None:
+    """Hand the push to RQ (now, or after ``delay`` seconds via the scheduler)."""
+    rq_job_id = f"push-{push.id}-{uuid.uuid4().hex[:8]}"
+    queue = current_app.push_queue
+    options = dict(job_id=rq_job_id, job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 86400)
+    try:
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), "planman.jobs.run_push", push.id, **options)
+        else:
+            queue.enqueue("planman.jobs.run_push", push.id, **options)
+    except RedisError:
+        log.exception("could not enqueue push %s", push.id)
+        _finish(push, "failed", error="The job queue is not available right now, so nothing was sent. Try again shortly.")
+        return
+    push.rq_job_id = rq_job_id
+    db.session.commit()
+
+
+def retry_push(push: PushJob, user_id: Optional[int]) -> tuple[PushJob, bool]:
+    connection = links.connection_for(push.firm_id, push.provider)
+    return start_push(connection, push.record_type, push.record_id, user_id=user_id)
+
+
+def load_record(firm_id: int, record_type: str, record_id: int):
+    model = RECORD_MODELS[record_type]
+    return db.session.scalar(sa.select(model).where(model.firm_id == firm_id, model.id == record_id))
+
+
+def run_push(push_id: int) -> str:
+    """Run one push to its end (called by the RQ job). Returns the final state."""
+    push = db.session.get(PushJob, push_id)
+    if push is None or push.state not in ("queued", "retrying"):
+        return push.state if push else "missing"  # a duplicate delivery: the first one owns it
+
+    connection = links.connection_for(push.firm_id, push.provider)
+    provider = registry.get_provider(push.provider)
+    if connection is None or connection.tenant_id != push.tenant_id or connection.state != "connected":
+        reason = (connection.state_reason if connection is not None and connection.state == "needs_reconnect" else "")
+        return _finish(push, "failed", error=NeedsReconnect.user_message if reason else
+                       "This firm is no longer connected to that organisation, so nothing was sent.")
+    record = load_record(push.firm_id, push.record_type, push.record_id)
+    if record is None:
+        return _finish(push, "failed", error="The record was deleted in PlanMan before it could be sent.")
+
+    push.state = "running"
+    push.attempts += 1
+    push.started_at = utcnow()
+    push.next_attempt_at = None
+    db.session.commit()
+
+    try:
+        result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id)
+    except Throttled as wait:
+        return _reschedule(push, wait.wait, counts_as_attempt=False, note="Waiting for Xero's rate limit.")
+    except RateLimited as error:
+        return _reschedule(push, error.retry_after, counts_as_attempt=False,
+                           note="Xero asked us to slow down; the push will continue automatically.")
+    except TemporaryFailure as error:
+        log.warning("push %s: temporary failure: %s", push_id, error.detail or error.user_message)
+        if push.attempts < MAX_ATTEMPTS:
+            return _reschedule(push, BACKOFF_SECONDS[push.attempts - 1], counts_as_attempt=True,
+                               note=f"{error.user_message} Trying again automatically.")
+        return _finish(push, "failed", error=f"{error.user_message} Gave up after {MAX_ATTEMPTS} attempts.")
+    except RecordLocked as error:
+        db.session.rollback()
+        _note_locked(push, connection, error)
+        return _finish(push, "failed", error=error.user_message, outcome="locked")
+    except ValidationFailed as error:
+        return _finish(push, "failed", error=error.user_message, fields=error.field_errors)
+    except IntegrationError as error:
+        return _finish(push, "failed", error=error.user_message)
+    except Exception:
+        log.exception("push %s failed unexpectedly", push_id)
+        return _finish(push, "failed", error="Something unexpected went wrong while sending. "
+                                             "Retry; if it keeps happening, contact support.")
+
+    # The external id and the end of the push are committed together.
+    links.record_link(connection, push.record_type, push.record_id, result, push.requested_by_id)
+    return _finish(push, "succeeded", outcome=result.outcome)
+
+
+def _finish(push: PushJob, state: str, *, error: str = "", fields: Optional[dict] = None, outcome: str = "") -> str:
+    push = _fresh(push)
+    push.state = state
+    push.outcome = outcome
+    push.error_message = error
+    push.error_fields = fields or None
+    push.finished_at = utcnow()
+    push.next_attempt_at = None
+    db.session.commit()
+    log.info("push %s %s %s %s: %s %s", push.id, push.record_type, push.record_id, push.provider, state,
+             outcome or error)
+    return state
+
+
+def _reschedule(push: PushJob, delay: float, *, counts_as_attempt: bool, note: str) -> str:
+    push = _fresh(push)
+    if not counts_as_attempt:
+        push.attempts = max(0, push.attempts - 1)
+    push.state = "retrying"
+    push.error_message = note
+    push.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    db.session.commit()
+    enqueue_push(push, delay=delay)
+    return push.state
+
+
+def _fresh(push: PushJob) -> PushJob:
+    """The push row after a rollback of whatever the failed export left behind."""
+    push_id = push.id
+    db.session.rollback()
+    return db.session.get(PushJob, push_id)
+
+
+def _note_locked(push: PushJob, connection: Connection, error: RecordLocked) -> None:
+    link = links.find_link(connection, push.record_type, push.record_id)
+    if link is not None:
+        link.remote_status = error.remote_status
+        db.session.commit()
+
+
+def reconcile_lost(push: PushJob) -> PushJob:
+    """Fail a push whose RQ job vanished (worker killed, Redis emptied), so no
+    panel spins on "Sending…" for ever. Cheap: one Redis read, only when active."""
+    if push.state not in ACTIVE_PUSH_STATES:
+        return push
+    touched = push.started_at or push.created_at
+    if push.state == "retrying" and push.next_attempt_at:
+        touched = max(touched, push.next_attempt_at)
+    if utcnow() - touched < LOST_AFTER:
+        return push
+    status = None
+    if push.rq_job_id:
+        try:
+            job = Job.fetch(push.rq_job_id, connection=current_app.redis)
+            status = job.get_status(refresh=False)
+        except Exception:
+            status = None
+    if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return push
+    if status == JobStatus.FINISHED:
+        db.session.refresh(push)  # the worker finished while we looked
+        if push.state not in ACTIVE_PUSH_STATES:
+            return push
+    _finish(push, "failed", error="The push was interrupted before it finished. Retry to send it again.")
+    return db.session.get(PushJob, push.id)

@@ -1,0 +1,102 @@
+"""A per-tenant call budget shared by every worker process, kept in Redis.
+
+Xero allows per organisation at most 5 calls in flight and 60 a minute
+(REFERENCE.md section 6). ``acquire`` either grants a slot at once or says how
+long to wait, so a job can reschedule itself instead of sleeping in a worker.
+In-flight slots are leases that expire on their own, so a killed worker cannot
+leak them; the minute budget is a sliding log, so no 60-second window on
+Xero's clock can ever see more than the limit from us."""
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from redis import Redis
+
+# KEYS: inflight zset, calls zset, blocked-until key
+# ARGV: now, lease_seconds, max_in_flight, max_per_minute, token
+_ACQUIRE = """
+local now = tonumber(ARGV[1])
+local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
+if blocked > now then return tostring(blocked - now) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return tostring(tonumber(oldest[2]) + 60 - now)
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local soonest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(math.max(0.05, math.min(1, tonumber(soonest[2]) - now)))
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[5])
+redis.call('ZADD', KEYS[2], now, ARGV[5])
+redis.call('EXPIRE', KEYS[1], 120)
+redis.call('EXPIRE', KEYS[2], 120)
+return 'ok'
+"""
+
+
+@dataclass
+class Throttled(Exception):
+    """No call may be made now; ``wait`` seconds is the earliest sensible retry."""
+
+    wait: float
+
+    def __str__(self) -> str:
+        return f"throttled for {self.wait:.1f}s"
+
+
+class TenantThrottle:
+    # Waiting this long for an in-flight slot is cheaper than a reschedule
+    # round trip through the RQ scheduler; anything longer is rescheduled.
+    MAX_INLINE_WAIT = 1.0
+
+    def __init__(self, redis: Redis, provider: str, tenant_id: str, *, max_in_flight: int, max_per_minute: int,
+                 lease_seconds: float):
+        prefix = f"throttle:{provider}:{tenant_id}"
+        self.redis = redis
+        self.keys = [f"{prefix}:inflight", f"{prefix}:calls", f"{prefix}:blocked_until"]
+        self.max_in_flight = max_in_flight
+        self.max_per_minute = max_per_minute
+        self.lease_seconds = lease_seconds
+        self._acquire = redis.register_script(_ACQUIRE)
+
+    def try_acquire(self) -> tuple[str | None, float]:
+        token = uuid.uuid4().hex
+        result = self._acquire(
+            keys=self.keys,
+            args=[time.time(), self.lease_seconds, self.max_in_flight, self.max_per_minute, token],
+        )
+        result = result.decode() if isinstance(result, bytes) else str(result)
+        if result == "ok":
+            return token, 0.0
+        return None, float(result)
+
+    @contextmanager
+    def slot(self):
+        """Hold one call slot for the duration of a request, or raise ``Throttled``."""
+        deadline = time.monotonic() + self.MAX_INLINE_WAIT
+        while True:
+            token, wait = self.try_acquire()
+            if token:
+                break
+            if wait > self.MAX_INLINE_WAIT or time.monotonic() + wait > deadline:
+                raise Throttled(wait)
+            time.sleep(wait)
+        try:
+            yield
+        finally:
+            self.redis.zrem(self.keys[0], token)
+
+    def block_for(self, seconds: float) -> None:
+        """Stop every worker calling this tenant for ``seconds`` (after a 429)."""
+        until = time.time() + seconds
+        current = float(self.redis.get(self.keys[2]) or 0)
+        if until > current:
+            self.redis.set(self.keys[2], until, ex=int(seconds) + 5)
+
+    def blocked_for(self) -> float:
+        return max(0.0, float(self.redis.get(self.keys[2]) or 0) - time.time())

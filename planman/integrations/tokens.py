@@ -1,0 +1,121 @@
+"""OAuth token sets of connections: encrypted at rest, refreshed safely.
+
+Refresh tokens rotate on every use and a used one dies after a grace period,
+so two workers refreshing at once would burn each other's tokens (the usual
+cause of ``invalid_grant``). All refreshes of one connection therefore happen
+under one Redis lock shared by every process, re-read the stored token inside
+the lock, and save the rotated token before the new access token is used."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from flask import current_app
+
+from planman.extensions import db
+from planman.integrations.crypto import TokenDecryptError, decrypt_json, encrypt_json
+from planman.integrations.errors import NeedsReconnect, TemporaryFailure
+from planman.models import Connection
+
+log = logging.getLogger(__name__)
+
+# Refresh this long before expiry so a token never expires mid-request.
+REFRESH_MARGIN_SECONDS = 120
+
+
+class RefreshRejected(Exception):
+    """The provider refused the refresh token (``invalid_grant`` and friends)."""
+
+
+def store_token(connection: Connection, token: dict) -> None:
+    """Encrypt and attach a token response to the connection (caller commits)."""
+    expires_at = token.get("expires_at") or time.time() + float(token.get("expires_in") or 1800)
+    connection.token_ciphertext = encrypt_json(
+        {
+            "access_token": token["access_token"],
+            "refresh_token": token.get("refresh_token"),
+            "expires_at": float(expires_at),
+            "scope": token.get("scope", ""),
+        }
+    )
+
+
+def load_token(connection: Connection) -> dict | None:
+    if not connection.token_ciphertext:
+        return None
+    return decrypt_json(connection.token_ciphertext)
+
+
+def mark_needs_reconnect(connection: Connection, reason: str) -> None:
+    connection.state = "needs_reconnect"
+    connection.state_reason = reason
+    db.session.commit()
+    log.warning("connection %s (%s) needs reconnecting: %s", connection.id, connection.provider, reason)
+
+
+class TokenManager:
+    """Hands out a valid access token for one connection."""
+
+    LOCK_TIMEOUT = 60  # longer than one token request with its timeout
+
+    def __init__(self, connection: Connection, refresh: Callable[[str], dict]):
+        self.connection = connection
+        self._refresh = refresh  # refresh_token -> new token response; raises RefreshRejected
+
+    def access_token(self) -> str:
+        token = self._current()
+        if token["expires_at"] - time.time() > REFRESH_MARGIN_SECONDS:
+            return token["access_token"]
+        return self._refresh_under_lock(stale_access_token=token["access_token"])
+
+    def refresh_after_401(self, rejected_access_token: str) -> str:
+        """The provider said the token is invalid: refresh unless someone already did."""
+        return self._refresh_under_lock(stale_access_token=rejected_access_token, force=True)
+
+    def _current(self) -> dict:
+        try:
+            token = load_token(self.connection)
+        except TokenDecryptError:
+            mark_needs_reconnect(self.connection, "The stored Xero tokens could not be decrypted with the current key.")
+            raise NeedsReconnect()
+        if not token or self.connection.state != "connected":
+            raise NeedsReconnect()
+        return token
+
+    def _reload(self) -> None:
+        # Another process may have rotated the token since we loaded this row.
+        db.session.refresh(self.connection)
+
+    def _refresh_under_lock(self, stale_access_token: str, force: bool = False) -> str:
+        lock = current_app.redis.lock(
+            f"lock:token-refresh:{self.connection.id}", timeout=self.LOCK_TIMEOUT, blocking_timeout=self.LOCK_TIMEOUT
+        )
+        if not lock.acquire():
+            raise TemporaryFailure("Timed out waiting for another process to refresh the Xero token.")
+        try:
+            self._reload()
+            token = self._current()
+            fresh_enough = token["expires_at"] - time.time() > REFRESH_MARGIN_SECONDS
+            if token["access_token"] != stale_access_token and (fresh_enough or force):
+                return token["access_token"]  # someone else refreshed while we waited
+            if not force and fresh_enough:
+                return token["access_token"]
+            try:
+                new_token = self._refresh(token["refresh_token"])
+            except RefreshRejected as exc:
+                mark_needs_reconnect(self.connection, f"Xero refused to renew access ({exc}). Please reconnect.")
+                raise NeedsReconnect() from exc
+            if not new_token.get("refresh_token"):
+                new_token["refresh_token"] = token["refresh_token"]
+            store_token(self.connection, new_token)
+            # Commit before the new access token is used: if this process dies
+            # now, the rotated refresh token is already safe in the database.
+            db.session.commit()
+            log.info("refreshed %s token for connection %s", self.connection.provider, self.connection.id)
+            return new_token["access_token"]
+        finally:
+            try:
+                lock.release()
+            except Exception:  # lock expired: nothing to release
+                pass

@@ -1,0 +1,1 @@
+"""Xero: the first provider of the integration layer."""

@@ -1,0 +1,233 @@
+"""The only code that speaks HTTP to Xero.
+
+Every call carries the bearer token and (for the accounting API) the tenant
+header, asks for JSON, has a timeout and passes the shared per-tenant throttle.
+Xero's answers come back as plain dicts or as the typed errors of
+``planman.integrations.errors``; nothing above this module sees HTTP."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import requests
+
+from planman.integrations.errors import (
+    NeedsReconnect,
+    RateLimited,
+    RemoteNotFound,
+    TemporaryFailure,
+    ValidationFailed,
+)
+from planman.integrations.throttle import TenantThrottle
+from planman.integrations.tokens import TokenManager
+
+log = logging.getLogger(__name__)
+
+ACCOUNTING_PATH = "/api.xro/2.0"
+
+
+def validation_messages(body: Any) -> list[str]:
+    """Xero's validation messages, verbatim, from a 400 body or a batch element."""
+    messages: list[str] = []
+    if not isinstance(body, dict):
+        return messages
+    for element in body.get("Elements") or [body]:
+        for error in element.get("ValidationErrors") or []:
+            if error.get("Message") and error["Message"] not in messages:
+                messages.append(error["Message"])
+    if not messages and body.get("Message") and body.get("Type") == "ValidationException":
+        messages.append(body["Message"])
+    return messages
+
+
+class XeroClient:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        tenant_id: str | None,
+        tokens: TokenManager,
+        throttle: TenantThrottle | None,
+        timeout: float,
+        on_tenant_forbidden: Callable[[str], None] | None = None,
+        http: requests.Session | None = None,
+    ):
+        self.api_url = api_url.rstrip("/")
+        self.tenant_id = tenant_id
+        self.tokens = tokens
+        self.throttle = throttle
+        self.timeout = timeout
+        self.on_tenant_forbidden = on_tenant_forbidden
+        self.http = http or requests.Session()
+        self.calls_made = 0
+
+    # -- identity ---------------------------------------------------------
+    def list_connections(self) -> list[dict]:
+        return self._send("GET", f"{self.api_url}/connections", tenant=False) or []
+
+    def delete_connection(self, connection_id: str) -> None:
+        self._send("DELETE", f"{self.api_url}/connections/{connection_id}", tenant=False)
+
+    # -- settings ---------------------------------------------------------
+    def organisation(self) -> dict:
+        return (self._accounting("GET", "/Organisation").get("Organisations") or [{}])[0]
+
+    def accounts(self) -> list[dict]:
+        return self._accounting("GET", "/Accounts").get("Accounts") or []
+
+    def tax_rates(self) -> list[dict]:
+        return self._accounting("GET", "/TaxRates").get("TaxRates") or []
+
+    # -- contacts ---------------------------------------------------------
+    def find_contacts(self, *, where: str | None = None, ids: list[str] | None = None) -> list[dict]:
+        params: dict[str, str] = {}
+        if where:
+            params["where"] = where
+        if ids:
+            params["IDs"] = ",".join(ids)
+        return self._accounting("GET", "/Contacts", params=params).get("Contacts") or []
+
+    def create_contacts(self, contacts: list[dict], idempotency_key: str) -> list[dict]:
+        body = self._accounting(
+            "PUT", "/Contacts", params={"summarizeErrors": "false"}, json={"Contacts": contacts},
+            idempotency_key=idempotency_key,
+        )
+        return body.get("Contacts") or []
+
+    def save_contacts(self, contacts: list[dict], idempotency_key: str) -> list[dict]:
+        """Create or update many (elements with ContactID update); per-element results."""
+        body = self._accounting(
+            "POST", "/Contacts", params={"summarizeErrors": "false"}, json={"Contacts": contacts},
+            idempotency_key=idempotency_key,
+        )
+        return body.get("Contacts") or []
+
+    def update_contact(self, contact_id: str, contact: dict, idempotency_key: str) -> dict:
+        body = self._accounting(
+            "POST", f"/Contacts/{contact_id}", json={"Contacts": [contact]}, idempotency_key=idempotency_key
+        )
+        return (body.get("Contacts") or [{}])[0]
+
+    # -- invoices ---------------------------------------------------------
+    def find_invoices(self, *, numbers: list[str] | None = None, ids: list[str] | None = None) -> list[dict]:
+        params = {"unitdp": "4"}
+        if numbers:
+            params["InvoiceNumbers"] = ",".join(numbers)
+        if ids:
+            params["IDs"] = ",".join(ids)
+        return self._accounting("GET", "/Invoices", params=params).get("Invoices") or []
+
+    def get_invoice(self, invoice_id: str) -> dict:
+        body = self._accounting("GET", f"/Invoices/{invoice_id}", params={"unitdp": "4"})
+        invoices = body.get("Invoices") or []
+        if not invoices:
+            raise RemoteNotFound()
+        return invoices[0]
+
+    def create_invoices(self, invoices: list[dict], idempotency_key: str) -> list[dict]:
+        body = self._accounting(
+            "PUT", "/Invoices", params={"summarizeErrors": "false", "unitdp": "4"}, json={"Invoices": invoices},
+            idempotency_key=idempotency_key,
+        )
+        return body.get("Invoices") or []
+
+    def save_invoices(self, invoices: list[dict], idempotency_key: str) -> list[dict]:
+        body = self._accounting(
+            "POST", "/Invoices", params={"summarizeErrors": "false", "unitdp": "4"}, json={"Invoices": invoices},
+            idempotency_key=idempotency_key,
+        )
+        return body.get("Invoices") or []
+
+    def update_invoice(self, invoice_id: str, invoice: dict, idempotency_key: str) -> dict:
+        body = self._accounting(
+            "POST", f"/Invoices/{invoice_id}", params={"unitdp": "4"}, json={"Invoices": [invoice]},
+            idempotency_key=idempotency_key,
+        )
+        return (body.get("Invoices") or [{}])[0]
+
+    # -- transport --------------------------------------------------------
+    def _accounting(self, method: str, path: str, **kwargs) -> dict:
+        return self._send(method, f"{self.api_url}{ACCOUNTING_PATH}{path}", tenant=True, **kwargs) or {}
+
+    def _send(self, method, url, *, tenant, params=None, json=None, idempotency_key=None, _retried=False):
+        access_token = self.tokens.access_token()
+        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+        if tenant:
+            headers["xero-tenant-id"] = self.tenant_id
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        try:
+            if tenant and self.throttle is not None:
+                with self.throttle.slot():
+                    response = self._http(method, url, headers, params, json)
+            else:
+                response = self._http(method, url, headers, params, json)
+        except requests.Timeout as exc:
+            raise TemporaryFailure("Xero did not answer in time.", detail=f"{method} {url}: timeout") from exc
+        except requests.ConnectionError as exc:
+            raise TemporaryFailure("The connection to Xero failed.", detail=f"{method} {url}: {type(exc).__name__}") from exc
+
+        self._note_limits(response)
+        status = response.status_code
+        if status in (200, 201):
+            return response.json() if response.content else None
+        if status == 204:
+            return None
+        if status == 401 and not _retried:
+            # Expired or revoked access token: refresh once (under the shared lock) and retry.
+            self.tokens.refresh_after_401(access_token)
+            return self._send(method, url, tenant=tenant, params=params, json=json,
+                              idempotency_key=idempotency_key, _retried=True)
+        if status in (401, 403):
+            reason = _forbidden_reason(response)
+            if self.on_tenant_forbidden:
+                self.on_tenant_forbidden(reason)
+            raise NeedsReconnect(detail=f"{method} {url}: {status} {reason}")
+        if status == 404:
+            raise RemoteNotFound(detail=f"{method} {url}: 404")
+        if status == 429:
+            retry_after = _float(response.headers.get("Retry-After"), default=1.0)
+            if self.throttle is not None:
+                self.throttle.block_for(retry_after)
+            raise RateLimited(retry_after, response.headers.get("X-Rate-Limit-Problem", ""))
+        if status == 400:
+            body = _json_or_none(response)
+            raise ValidationFailed(validation_messages(body) or ["Xero refused the request."])
+        if status >= 500 or status == 412:
+            raise TemporaryFailure(detail=f"{method} {url}: {status}")
+        raise TemporaryFailure(f"Xero answered with an unexpected status ({status}).", detail=f"{method} {url}")
+
+    def _http(self, method, url, headers, params, json):
+        self.calls_made += 1
+        log.info("xero %s %s", method, url.replace(self.api_url, ""))
+        return self.http.request(method, url, headers=headers, params=params, json=json, timeout=self.timeout)
+
+    def _note_limits(self, response: requests.Response) -> None:
+        """Xero tells us what is left; stop early instead of collecting 429s."""
+        if self.throttle is None:
+            return
+        day_left = response.headers.get("X-DayLimit-Remaining")
+        if day_left is not None and _float(day_left, default=1) <= 0:
+            self.throttle.block_for(_float(response.headers.get("Retry-After"), default=3600))
+        minute_left = response.headers.get("X-MinLimit-Remaining")
+        if minute_left is not None and _float(minute_left, default=1) <= 0:
+            self.throttle.block_for(_float(response.headers.get("Retry-After"), default=60))
+
+
+def _float(value, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _json_or_none(response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _forbidden_reason(response) -> str:
+    body = _json_or_none(response) or {}
+    return str(body.get("detail") or body.get("Detail") or body.get("title") or response.status_code)

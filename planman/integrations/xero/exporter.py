@@ -1,0 +1,131 @@
+"""Pushing one record to Xero: dependencies first, link before create, then
+create or update. Every create is preceded by a lookup and carries an
+Idempotency-Key, so a retry after a lost response finds instead of duplicating."""
+from __future__ import annotations
+
+from typing import Optional
+
+from planman.extensions import db
+from planman.integrations import links
+from planman.integrations.base import PushResult
+from planman.integrations.errors import RecordLocked, RemoteNotFound, ValidationFailed
+from planman.integrations.xero import mapping
+from planman.integrations.xero.client import XeroClient, validation_messages
+
+
+def _element_or_fail(record_type: str, elements: list[dict]) -> dict:
+    """The single element of a batch answer, or Xero's own words why it failed."""
+    if not elements:
+        raise ValidationFailed(["Xero returned no record."])
+    element = elements[0]
+    if element.get("HasValidationErrors") or element.get("HasErrors") or element.get("ValidationErrors"):
+        messages = validation_messages(element) or ["Xero refused the record."]
+        raise ValidationFailed(messages, mapping.field_errors(record_type, messages))
+    return element
+
+
+def _refuse(record_type: str, error: ValidationFailed) -> ValidationFailed:
+    """Re-raise a refusal with the PlanMan fields it names."""
+    if not error.field_errors:
+        error.field_errors = mapping.field_errors(record_type, error.messages)
+    return error
+
+
+def export_client(api: XeroClient, client, link) -> PushResult:
+    """Create or update the Contact for ``client`` (``link``: its current link or None)."""
+    payload = mapping.contact_payload(client)
+    digest = mapping.fingerprint(payload)
+    key = lambda action: mapping.idempotency_key("client", client.id, client.revision, digest, action)  # noqa: E731
+
+    if link is not None:
+        try:
+            contact = api.update_contact(link.external_id, payload, key("update"))
+        except ValidationFailed as error:
+            raise _refuse("client", error)
+        return PushResult(contact.get("ContactID", link.external_id), "updated", digest,
+                          external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
+
+    # Link before create: PlanMan's reference first (a contact we made before,
+    # perhaps on a lost response), then the exact name (one the firm already had).
+    existing = api.find_contacts(where=mapping.where_equals("ContactNumber", client.reference))
+    outcome = "updated"
+    if not existing:
+        existing = [c for c in api.find_contacts(where=mapping.where_equals("Name", payload["Name"]))
+                    if c.get("ContactStatus", "ACTIVE") == "ACTIVE" and c.get("Name") == payload["Name"]]
+        outcome = "linked"
+    if existing:
+        contact = existing[0]
+        theirs = contact.get("ContactNumber") or ""
+        # Never overwrite another system's reference on a contact we only matched by name.
+        update = payload if theirs in ("", client.reference) else mapping.contact_payload(client, include_contact_number=False)
+        try:
+            contact = api.update_contact(contact["ContactID"], update, key("link"))
+        except ValidationFailed as error:
+            raise _refuse("client", error)
+        return PushResult(contact["ContactID"], outcome, mapping.fingerprint(update),
+                          external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
+
+    try:
+        created = _element_or_fail("client", api.create_contacts([payload], key("create")))
+    except ValidationFailed as error:
+        raise _refuse("client", error)
+    return PushResult(created["ContactID"], "created", digest,
+                      external_number=created.get("ContactNumber", ""), remote_status=created.get("ContactStatus", ""))
+
+
+def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, user_id: Optional[int]) -> PushResult:
+    """Create or update the ACCREC invoice for ``invoice``, pushing its client first if needed."""
+    contact_link = links.find_link(connection, "client", invoice.client_id)
+    if contact_link is None:
+        result = export_client(api, invoice.client, None)
+        links.record_link(connection, "client", invoice.client_id, result, user_id)
+        # The contact exists in Xero now: keep that fact even if the invoice fails.
+        db.session.commit()
+        contact_link = links.find_link(connection, "client", invoice.client_id)
+
+    payload = mapping.invoice_payload(
+        invoice, contact_id=contact_link.external_id, settings=connection.settings or {}, url=invoice_url
+    )
+    digest = mapping.fingerprint(payload)
+    key = lambda action: mapping.idempotency_key("invoice", invoice.id, invoice.revision, digest, action)  # noqa: E731
+    link = links.find_link(connection, "invoice", invoice.id)
+
+    if link is not None and link.remote_status != "DELETED":
+        try:
+            return _update_invoice(api, link.external_id, payload, key("update"), "updated", digest)
+        except RemoteNotFound:
+            pass  # gone from Xero altogether: send it again as a new invoice
+
+    # Link before create: an invoice with our number that points back at this
+    # PlanMan invoice is ours (a create whose answer was lost).
+    same_number = [i for i in api.find_invoices(numbers=[invoice.number]) if i.get("Status") != "DELETED"]
+    if same_number:
+        found = same_number[0]
+        if found.get("Url") != invoice_url:
+            raise ValidationFailed(
+                [f"Xero already has an invoice numbered {invoice.number} that was not sent from this PlanMan invoice. "
+                 "Give this invoice a different number, or remove the other one in Xero."],
+                {"number": [f"{invoice.number} is already used by another invoice in Xero."]},
+            )
+        return _update_invoice(api, found["InvoiceID"], payload, key("link"), "linked", digest)
+
+    try:
+        created = _element_or_fail("invoice", api.create_invoices([payload], key("create")))
+    except ValidationFailed as error:
+        raise _refuse("invoice", error)
+    return PushResult(created["InvoiceID"], "created", digest,
+                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""))
+
+
+def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str) -> PushResult:
+    try:
+        updated = api.update_invoice(invoice_id, payload, key)
+    except ValidationFailed as error:
+        if any("not of valid status" in message.lower() for message in error.messages):
+            status = api.get_invoice(invoice_id).get("Status", "")
+            raise RecordLocked(mapping.locked_invoice_message(status), status, invoice_id) from error
+        raise _refuse("invoice", error)
+    if updated.get("HasValidationErrors") or updated.get("ValidationErrors"):
+        _element_or_fail("invoice", [updated])
+    return PushResult(updated.get("InvoiceID", invoice_id), outcome, digest,
+                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""))

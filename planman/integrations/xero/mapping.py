@@ -1,0 +1,198 @@
+"""Pure functions: PlanMan records -> Xero payloads, and Xero's words -> ours.
+
+No database, no HTTP: everything a mapper needs is passed in, so each can be
+tested on plain objects and reused by single and bulk pushes alike."""
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from urllib.parse import quote
+
+from planman.integrations.errors import ValidationFailed
+
+LINE_AMOUNT_TYPES = {"exclusive": "Exclusive", "inclusive": "Inclusive", "no_tax": "NoTax"}
+
+# Xero's invoice statuses, as Xero's own screens name them.
+INVOICE_STATUS_LABELS = {
+    "DRAFT": "Draft",
+    "SUBMITTED": "Awaiting approval",
+    "AUTHORISED": "Awaiting payment",
+    "PAID": "Paid",
+    "VOIDED": "Voided",
+    "DELETED": "Deleted",
+}
+EDITABLE_INVOICE_STATUSES = {"DRAFT", "SUBMITTED"}
+PUSHABLE_INVOICE_STATUSES = {"DRAFT": "Draft", "SUBMITTED": "Awaiting approval", "AUTHORISED": "Awaiting payment"}
+
+# Which PlanMan form field a Xero validation message is about, by a phrase in it.
+_FIELD_HINTS = {
+    "client": [
+        ("contact name", "name"),
+        ("email address", "email"),
+        ("tax number", "tax_number"),
+        ("phone", "phone"),
+        ("postal code", "postcode"),
+        ("country", "country"),
+    ],
+    "invoice": [
+        ("invoice #", "number"),
+        ("invoicenumber", "number"),
+        ("invoice number", "number"),
+        ("due date", "due_date"),
+        ("currency", "currency"),
+        ("reference", "reference"),
+        ("description", "lines"),
+        ("taxtype", "lines"),
+        ("tax type", "lines"),
+        ("account code", "lines"),
+        ("contact", "client"),
+    ],
+}
+
+
+def _text(value: str | None) -> str:
+    return (value or "").strip()
+
+
+def contact_payload(client, *, include_contact_number: bool = True) -> dict:
+    """A Xero Contact for a PlanMan client. Empty strings clear a field on update."""
+    payload = {
+        "Name": _text(client.name),
+        "FirstName": _text(client.first_name),
+        "LastName": _text(client.last_name),
+        "EmailAddress": _text(client.email),
+        "TaxNumber": _text(client.tax_number),
+        "Phones": [{"PhoneType": "DEFAULT", "PhoneNumber": _text(client.phone)}],
+        "Addresses": [
+            {
+                "AddressType": "STREET",
+                "AddressLine1": _text(client.address_line1),
+                "AddressLine2": _text(client.address_line2),
+                "City": _text(client.city),
+                "Region": _text(client.region),
+                "PostalCode": _text(client.postcode),
+                "Country": _text(client.country),
+            }
+        ],
+    }
+    if include_contact_number:
+        # PlanMan's stable reference: how a retry finds a contact it created.
+        payload["ContactNumber"] = client.reference
+    return payload
+
+
+def _number(value: Decimal) -> float | int:
+    value = Decimal(value).normalize()
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str) -> dict:
+    """A Xero ACCREC invoice for a PlanMan invoice.
+
+    ``settings`` is the connection's: ``sales_account_code``, ``tax_types``
+    (PlanMan tax rate id -> Xero TaxType, as strings), ``no_tax_type`` and
+    ``invoice_status``. Missing mappings are refused here, before any call."""
+    account_code = settings.get("sales_account_code")
+    if not account_code:
+        raise ValidationFailed(
+            ["Choose the Xero sales account for invoices under Setup > Integrations > Xero."],
+            {"settings": ["No sales account chosen."]},
+        )
+    tax_types = settings.get("tax_types") or {}
+    lines = []
+    for line in invoice.lines:
+        item = {
+            "Description": _text(line.description),
+            "Quantity": _number(line.quantity),
+            "UnitAmount": _number(line.unit_price),
+            "AccountCode": account_code,
+        }
+        if line.discount_percent:
+            item["DiscountRate"] = _number(line.discount_percent)
+        if invoice.amounts_are != "no_tax":
+            if line.tax_rate_id is None:
+                item["TaxType"] = settings.get("no_tax_type") or "NONE"
+            else:
+                tax_type = tax_types.get(str(line.tax_rate_id))
+                if not tax_type:
+                    name = line.tax_rate.name if line.tax_rate else f"#{line.tax_rate_id}"
+                    raise ValidationFailed(
+                        [f"Choose the Xero tax type for the tax rate “{name}” under Setup > Integrations > Xero."],
+                        {"lines": [f"Tax rate “{name}” has no Xero tax type yet."]},
+                    )
+                item["TaxType"] = tax_type
+        lines.append(item)
+    payload = {
+        "Type": "ACCREC",
+        "Contact": {"ContactID": contact_id},
+        "InvoiceNumber": invoice.number,
+        "Reference": _text(invoice.reference),
+        "Date": invoice.issue_date.isoformat(),
+        "DueDate": invoice.due_date.isoformat(),
+        "CurrencyCode": invoice.currency,
+        "LineAmountTypes": LINE_AMOUNT_TYPES[invoice.amounts_are],
+        "Status": settings.get("invoice_status") or "DRAFT",
+        "Url": url,
+        "LineItems": lines,
+    }
+    return payload
+
+
+def fingerprint(payload: dict) -> str:
+    """Stable hash of what would be sent: differs exactly when the record changed."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def idempotency_key(record_type: str, record_id: int, revision: int, payload_fingerprint: str, action: str) -> str:
+    """One key per record, revision, content and action: a retry of the same
+    push repeats it, any real change gets a new one (Xero allows 128 chars)."""
+    return f"planman-{record_type}-{record_id}-r{revision}-{action}-{payload_fingerprint[:24]}"
+
+
+def where_equals(field: str, value: str) -> str:
+    """A Xero ``where`` clause matching one value exactly (quotes escaped)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{field}=="{escaped}"'
+
+
+def where_any(field: str, values: list[str]) -> str:
+    return " OR ".join(where_equals(field, value) for value in values)
+
+
+def field_errors(record_type: str, messages: list[str]) -> dict[str, list[str]]:
+    """Xero's messages keyed by the PlanMan field they are about, where one is named."""
+    errors: dict[str, list[str]] = {}
+    for message in messages:
+        lowered = message.lower()
+        for phrase, field in _FIELD_HINTS.get(record_type, []):
+            if phrase in lowered:
+                errors.setdefault(field, []).append(message)
+                break
+    return errors
+
+
+def locked_invoice_message(status: str) -> str:
+    label = INVOICE_STATUS_LABELS.get(status, status.title())
+    if status == "PAID":
+        why = "it has been paid"
+    elif status == "VOIDED":
+        why = "it has been voided"
+    else:
+        why = "it has been approved"
+    return (
+        f"This invoice is “{label}” in Xero, and Xero does not allow changes once {why}. "
+        "Make any correction in Xero (for example with a credit note)."
+    )
+
+
+def deep_link(app_url: str, short_code: str, record_type: str, external_id: str) -> str:
+    """A link that opens the record in Xero, in the right organisation (REFERENCE.md section 8)."""
+    if record_type == "invoice":
+        target = f"/AccountsReceivable/View.aspx?InvoiceID={external_id}"
+    else:
+        target = f"/Contacts/View/{external_id}"
+    return (
+        f"{app_url.rstrip('/')}/organisationlogin/default.aspx?shortcode={quote(short_code or '')}"
+        f"&redirecturl={quote(target, safe='')}"
+    )

@@ -1,0 +1,235 @@
+"""Xero as a provider: its OAuth client, API client factory, exporters and words."""
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Optional
+
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.flask_client import OAuth
+from authlib.integrations.requests_client import OAuth2Session
+from flask import current_app, url_for
+
+from planman.extensions import db
+from planman.integrations import links
+from planman.integrations.base import Provider, PushResult, Tenant
+from planman.integrations.errors import IntegrationError, TemporaryFailure
+from planman.integrations.throttle import TenantThrottle
+from planman.integrations.tokens import RefreshRejected, TokenManager, load_token, mark_needs_reconnect
+from planman.integrations.xero import exporter, mapping
+from planman.integrations.xero.client import XeroClient
+
+log = logging.getLogger(__name__)
+
+REVENUE_ACCOUNT_TYPES = {"REVENUE", "SALES", "OTHERINCOME"}
+
+
+class _FixedToken:
+    """A token just received in the callback: nothing to refresh yet."""
+
+    def __init__(self, access_token: str):
+        self._access_token = access_token
+
+    def access_token(self) -> str:
+        return self._access_token
+
+    def refresh_after_401(self, rejected: str) -> str:
+        raise IntegrationError("Xero did not accept the new access token. Please try connecting again.")
+
+
+class XeroProvider(Provider):
+    key = "xero"
+    label = "Xero"
+    summary = "Send clients to Xero as contacts and invoices as draft sales invoices."
+
+    # -- set-up -------------------------------------------------------------
+    def init_app(self, app) -> None:
+        oauth = OAuth(app)
+        cfg = app.config
+        oauth.register(
+            "xero",
+            client_id=cfg["XERO_CLIENT_ID"],
+            client_secret=cfg["XERO_CLIENT_SECRET"],
+            authorize_url=f"{cfg['XERO_LOGIN_URL']}/identity/connect/authorize",
+            access_token_url=f"{cfg['XERO_IDENTITY_URL']}/connect/token",
+            client_kwargs={
+                "scope": cfg["XERO_SCOPES"],
+                "code_challenge_method": "S256",
+                "token_endpoint_auth_method": "client_secret_basic",
+                "timeout": cfg["XERO_HTTP_TIMEOUT"],
+            },
+        )
+        app.extensions["xero_oauth"] = oauth
+        app.config.setdefault("CSP_FORM_ACTION_ORIGINS", set()).add(cfg["XERO_LOGIN_URL"])
+
+    def is_configured(self, app) -> bool:
+        return bool(app.config["XERO_CLIENT_ID"] and app.config["XERO_CLIENT_SECRET"])
+
+    def _oauth_client(self):
+        return current_app.extensions["xero_oauth"].xero
+
+    # -- connect flow (web process; identity endpoints only) -----------------
+    def authorize_redirect(self, redirect_uri: str):
+        return self._oauth_client().authorize_redirect(redirect_uri)
+
+    def complete_authorization(self) -> tuple[dict, list[Tenant]]:
+        token = self._oauth_client().authorize_access_token()
+        api = self._api(tenant_id=None, tokens=_FixedToken(token["access_token"]), throttle=None)
+        tenants = [
+            Tenant(tenant_id=c["tenantId"], name=c.get("tenantName") or "", remote_connection_id=c.get("id", ""),
+                   kind=c.get("tenantType", ""))
+            for c in api.list_connections()
+            if c.get("tenantType", "ORGANISATION") == "ORGANISATION"
+        ]
+        return token, tenants
+
+    def disconnect(self, connection) -> list[str]:
+        problems = []
+        token = None
+        try:
+            token = load_token(connection)
+        except Exception:  # undecryptable: nothing we can revoke
+            problems.append("PlanMan could not read its stored Xero tokens, so it could not revoke them.")
+        if token and connection.remote_connection_id:
+            try:
+                api = self._api(tenant_id=None, tokens=_FixedToken(token["access_token"]), throttle=None)
+                api.delete_connection(connection.remote_connection_id)
+            except IntegrationError as error:
+                log.info("xero disconnect: DELETE /connections failed: %s", error.detail or error)
+        if token and token.get("refresh_token"):
+            try:
+                self._oauth_session().revoke_token(
+                    f"{current_app.config['XERO_IDENTITY_URL']}/connect/revocation",
+                    token=token["refresh_token"], token_type_hint="refresh_token",
+                    timeout=current_app.config["XERO_HTTP_TIMEOUT"],
+                )
+            except Exception as error:  # network trouble must not keep the tokens alive here
+                log.info("xero disconnect: revocation failed: %s", type(error).__name__)
+                problems.append("Xero could not be reached to revoke access; remove PlanMan under "
+                                "Settings > Connected apps in Xero to be sure.")
+        return problems
+
+    # -- API access (workers) ------------------------------------------------
+    def _oauth_session(self) -> OAuth2Session:
+        cfg = current_app.config
+        return OAuth2Session(cfg["XERO_CLIENT_ID"], cfg["XERO_CLIENT_SECRET"],
+                             token_endpoint_auth_method="client_secret_basic")
+
+    def _refresh(self, refresh_token: str) -> dict:
+        cfg = current_app.config
+        try:
+            return dict(self._oauth_session().refresh_token(
+                f"{cfg['XERO_IDENTITY_URL']}/connect/token", refresh_token=refresh_token,
+                timeout=cfg["XERO_HTTP_TIMEOUT"],
+            ))
+        except OAuthError as error:
+            if error.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
+                raise RefreshRejected(error.error) from error
+            raise TemporaryFailure(detail=f"token refresh: {error.error}") from error
+        except Exception as error:  # timeouts, connection errors, non-JSON 5xx pages
+            raise TemporaryFailure("Xero could not be reached to renew access.",
+                                   detail=f"token refresh: {type(error).__name__}") from error
+
+    def _api(self, *, tenant_id, tokens, throttle, on_tenant_forbidden=None) -> XeroClient:
+        cfg = current_app.config
+        return XeroClient(api_url=cfg["XERO_API_URL"], tenant_id=tenant_id, tokens=tokens, throttle=throttle,
+                          timeout=cfg["XERO_HTTP_TIMEOUT"], on_tenant_forbidden=on_tenant_forbidden)
+
+    def api_for(self, connection) -> XeroClient:
+        cfg = current_app.config
+        throttle = TenantThrottle(
+            current_app.redis, self.key, connection.tenant_id,
+            max_in_flight=cfg["XERO_MAX_IN_FLIGHT"], max_per_minute=cfg["XERO_MAX_PER_MINUTE"],
+            lease_seconds=cfg["XERO_HTTP_TIMEOUT"] + 5,
+        )
+
+        def forbidden(reason: str) -> None:
+            mark_needs_reconnect(
+                connection, f"Xero no longer gives PlanMan access to {connection.tenant_name or 'the organisation'} ({reason})."
+            )
+
+        return self._api(tenant_id=connection.tenant_id, tokens=TokenManager(connection, self._refresh),
+                         throttle=throttle, on_tenant_forbidden=forbidden)
+
+    def load_tenant_details(self, connection) -> None:
+        api = self.api_for(connection)
+        organisation = api.organisation()
+        accounts = [
+            {"code": a["Code"], "name": a.get("Name", "")}
+            for a in api.accounts()
+            if a.get("Code") and a.get("Type") in REVENUE_ACCOUNT_TYPES and a.get("Status", "ACTIVE") == "ACTIVE"
+        ]
+        tax_rates = [
+            {"type": t["TaxType"], "name": t.get("Name", ""), "rate": str(t.get("EffectiveRate", t.get("DisplayTaxRate", "")))}
+            for t in api.tax_rates()
+            if t.get("TaxType") and t.get("Status", "ACTIVE") == "ACTIVE" and t.get("CanApplyToRevenue", True)
+        ]
+        connection.tenant_name = organisation.get("Name") or connection.tenant_name
+        connection.tenant_short_code = organisation.get("ShortCode") or ""
+        settings = dict(connection.settings or {})
+        settings["xero_accounts"] = accounts
+        settings["xero_tax_rates"] = tax_rates
+        settings["base_currency"] = organisation.get("BaseCurrency", "")
+        connection.settings = settings
+
+    def export(self, connection, record_type: str, record, *, user_id: Optional[int]) -> PushResult:
+        api = self.api_for(connection)
+        if record_type == "client":
+            return exporter.export_client(api, record, links.find_link(connection, "client", record.id))
+        return exporter.export_invoice(api, connection, record, invoice_url=invoice_url(record), user_id=user_id)
+
+    # -- presentation ----------------------------------------------------------
+    def view_url(self, connection, record_type: str, external_id: str) -> Optional[str]:
+        return mapping.deep_link(current_app.config["XERO_APP_URL"], connection.tenant_short_code, record_type,
+                                 external_id)
+
+    def remote_status_label(self, record_type: str, remote_status: str) -> str:
+        if record_type == "invoice":
+            return mapping.INVOICE_STATUS_LABELS.get(remote_status, remote_status.title())
+        return remote_status.title()
+
+    def is_locked(self, record_type: str, remote_status: str) -> bool:
+        return record_type == "invoice" and remote_status in {"AUTHORISED", "PAID", "VOIDED"}
+
+    def is_gone(self, record_type: str, remote_status: str) -> bool:
+        return record_type == "invoice" and remote_status == "DELETED"
+
+    def locked_message(self, record_type: str, remote_status: str) -> str:
+        return mapping.locked_invoice_message(remote_status)
+
+    def current_fingerprint(self, connection, record_type: str, record) -> Optional[str]:
+        try:
+            if record_type == "client":
+                return mapping.fingerprint(mapping.contact_payload(record))
+            contact_link = links.find_link(connection, "client", record.client_id)
+            if contact_link is None:
+                return None
+            return mapping.fingerprint(mapping.invoice_payload(
+                record, contact_id=contact_link.external_id, settings=connection.settings or {},
+                url=invoice_url(record)))
+        except IntegrationError:
+            return None
+
+    def settings_problems(self, connection) -> list[str]:
+        settings = connection.settings or {}
+        problems = []
+        if not settings.get("sales_account_code"):
+            problems.append("Choose the sales account invoices are posted to.")
+        return problems
+
+
+def invoice_url(invoice) -> str:
+    """The PlanMan page Xero links back to ("Go to PlanMan")."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/invoices/{invoice.id}"
+
+
+def suggest_tax_type(percent: Decimal, xero_tax_rates: list[dict]) -> str:
+    """The Xero tax type whose rate equals a PlanMan rate, if exactly one does."""
+    matches = []
+    for rate in xero_tax_rates:
+        try:
+            if Decimal(str(rate.get("rate"))) == Decimal(percent):
+                matches.append(rate["type"])
+        except Exception:
+            continue
+    return matches[0] if len(matches) == 1 else ""

@@ -1,0 +1,37 @@
+"""RQ entry points. They take ids, never objects, and run inside an app
+context: the worker's own app (configured from the environment), or the
+caller's when a test runs a job in-process."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, has_app_context
+
+log = logging.getLogger(__name__)
+_worker_app = None
+
+
+def _app():
+    global _worker_app
+    if has_app_context():
+        return current_app._get_current_object()
+    if _worker_app is None:
+        from planman import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def run_push(push_id: int) -> str:
+    from planman.integrations import push
+
+    with _app().app_context():
+        return push.run_push(push_id)
+
+
+def refresh_tenant_details(connection_id: int) -> str:
+    """Load the organisation's name, ShortCode, accounts and tax rates after connecting."""
+    from planman.integrations.connections import refresh_tenant_details as refresh
+
+    with _app().app_context():
+        return refresh(connection_id)

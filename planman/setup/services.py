@@ -1,0 +1,36 @@
+"""Firm administration: colleagues and tax rates."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from planman.extensions import db
+from planman.models import TaxRate, User
+from planman.tenancy import firm_select
+
+
+class LastAdminError(Exception):
+    """A firm always keeps at least one administrator."""
+
+
+def firm_users() -> list[User]:
+    return list(db.session.scalars(firm_select(User).order_by(sa.func.lower(User.name), User.id)))
+
+
+def set_admin(user: User, is_admin: bool) -> None:
+    if not is_admin and user.is_admin:
+        # Lock the firm's admin rows so two admins demoting each other at once
+        # cannot leave the firm with none (FOR UPDATE is ignored by SQLite, whose
+        # single writer gives the same guarantee).
+        admins = db.session.scalars(
+            sa.select(User.id).where(User.firm_id == user.firm_id, User.is_admin.is_(True)).with_for_update()
+        ).all()
+        if len(admins) <= 1:
+            raise LastAdminError("A firm needs at least one administrator, so this one stays.")
+    user.is_admin = is_admin
+
+
+def tax_rate_name_in_use(name: str, exclude_id: int | None = None) -> bool:
+    stmt = firm_select(TaxRate).where(sa.func.lower(TaxRate.name) == name.lower())
+    if exclude_id is not None:
+        stmt = stmt.where(TaxRate.id != exclude_id)
+    return db.session.scalar(stmt.limit(1)) is not None
