@@ -1,0 +1,181 @@
+"""Sign-up, login, logout, throttling and who may see what."""
+import pytest
+import sqlalchemy as sa
+
+from planman.extensions import db
+from planman.models import Firm, TaxRate, User
+from tests.conftest import csrf_token_from
+from tests.helpers import PASSWORD, client, login, logout, new_client, post_form, signup  # noqa: F401
+
+SIGNUP = {"firm_name": "Smith & Co", "currency": "EUR", "name": "Jane Smith", "email": "Jane@Example.com",
+          "password": PASSWORD, "confirm": PASSWORD}
+
+
+def count(model):
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def test_signup_creates_firm_admin_and_default_tax_rates_and_logs_in(client):
+    response = post_form(client, "/signup", SIGNUP)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/clients/"
+    user = db.session.scalar(sa.select(User))
+    assert user.email == "jane@example.com" and user.is_admin and user.name == "Jane Smith"
+    assert user.password_hash != PASSWORD and user.check_password(PASSWORD)
+    firm = db.session.get(Firm, user.firm_id)
+    assert (firm.name, firm.currency) == ("Smith & Co", "EUR")
+    rates = {r.name: r.percent for r in db.session.scalars(sa.select(TaxRate).where(TaxRate.firm_id == firm.id))}
+    assert rates == {"VAT 20%": 20, "Reduced 5%": 5, "Zero rated": 0}
+    page = client.get("/clients/").get_data(as_text=True)
+    assert "Jane Smith" in page and "Smith &amp; Co" in page
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"password": "short", "confirm": "short"}, "password", "Use at least 8 characters."),
+        ({"confirm": "something else"}, "confirm", "The passwords do not match."),
+        ({"email": "not-an-email"}, "email", "Invalid email address."),
+        ({"firm_name": ""}, "firm_name", "This field is required."),
+        ({"firm_name": "Bad\x07Name"}, "firm_name", "control characters"),
+        ({"currency": "XXX"}, "currency", "Not a valid choice."),
+    ],
+)
+def test_signup_rejects_invalid_input_next_to_the_field(client, changes, field, message):
+    response = post_form(client, "/signup", {**SIGNUP, **changes})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert f'id="{field}-error"' in html and message in html
+    assert count(Firm) == 0 and count(User) == 0
+    # What the user typed is kept (except passwords).
+    if field != "firm_name":
+        assert 'value="Smith &amp; Co"' in html
+
+
+def test_signup_rejects_an_email_already_used_in_any_case(client):
+    signup(client, email="taken@example.com")
+    logout(client)
+    response = post_form(client, "/signup", {**SIGNUP, "email": "TAKEN@example.com"})
+    assert response.status_code == 400
+    assert "An account with this email already exists" in response.get_data(as_text=True)
+    assert count(Firm) == 1
+
+
+def test_signup_without_csrf_token_is_refused(client):
+    response = client.post("/signup", data=SIGNUP)
+    assert response.status_code == 400
+    assert count(Firm) == 0
+
+
+def test_login_with_any_case_of_email(client):
+    signup(client, email="casey@example.com")
+    logout(client)
+    response = login(client, "  CASEY@Example.COM ")
+    assert response.status_code == 302
+    assert client.get("/clients/").status_code == 200
+
+
+def test_wrong_password_or_unknown_email_give_the_same_clear_message(client):
+    signup(client, email="known@example.com")
+    logout(client)
+    for email, password in [("known@example.com", "wrong password"), ("nobody@example.com", PASSWORD)]:
+        response = login(client, email, password)
+        assert response.status_code == 400
+        assert "Email or password is incorrect." in response.get_data(as_text=True)
+    assert client.get("/clients/").status_code == 302
+
+
+def test_invited_user_without_password_cannot_log_in(client):
+    user = signup(client)
+    db.session.add(User(firm_id=user.firm_id, name="Pending", email="pending@example.com"))
+    db.session.commit()
+    logout(client)
+    assert login(client, "pending@example.com", "").status_code == 400
+    assert login(client, "pending@example.com", "anything-at-all").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "next_url, expected",
+    [
+        ("/invoices/?status=paid", "/invoices/?status=paid"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+    ],
+)
+def test_login_redirects_only_within_the_site(client, next_url, expected):
+    signup(client, email="nexter@example.com")
+    logout(client)
+    page = client.get("/login", query_string={"next": next_url})
+    token = csrf_token_from(page.get_data(as_text=True))
+    response = client.post("/login", query_string={"next": next_url},
+                           data={"csrf_token": token, "email": "nexter@example.com", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"] == expected
+
+
+def test_logout_needs_post_with_csrf(client):
+    signup(client)
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400  # no token
+    response = logout(client)
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert client.get("/clients/").status_code == 302
+
+
+@pytest.mark.parametrize("url", ["/clients/", "/clients/new", "/invoices/", "/invoices/new", "/setup/",
+                                 "/setup/users", "/setup/tax-rates"])
+def test_pages_need_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_home_sends_visitors_to_login_and_users_to_clients(client):
+    assert client.get("/").headers["Location"] == "/login"
+    signup(client)
+    assert client.get("/").headers["Location"] == "/clients/"
+
+
+class TestThrottle:
+    @pytest.fixture
+    def config_overrides(self):
+        return {"LOGIN_MAX_FAILURES": 3, "LOGIN_LOCKOUT_SECONDS": 120}
+
+    @pytest.fixture
+    def account(self, client):
+        signup(client, email="target@example.com")
+        logout(client)
+        return "target@example.com"
+
+    def test_locks_an_email_after_too_many_failures_without_checking_the_password(self, app, client, account):
+        for _ in range(3):
+            assert login(client, account, "guess-guess").status_code == 400
+        # Even the right password is refused now, from another address too.
+        other_ip = new_client(app)
+        other_ip.environ_base["REMOTE_ADDR"] = "10.9.9.9"
+        response = login(other_ip, account)
+        assert response.status_code == 429, response.get_data(as_text=True)
+        assert "Too many failed attempts" in response.get_data(as_text=True)
+        assert other_ip.get("/clients/").status_code == 302
+        assert 0 < app.redis.ttl("planman:login-failures:email:target@example.com") <= 120
+
+    def test_locks_an_address_that_guesses_many_accounts(self, client, account):
+        for n in range(3):
+            assert login(client, f"someone{n}@example.com", "guess-guess").status_code == 400
+        response = login(client, account)
+        assert response.status_code == 429
+
+    def test_lockout_ends_when_the_window_expires(self, app, client, account):
+        for _ in range(3):
+            login(client, account, "guess-guess")
+        for key in app.redis.keys("planman:login-failures:*"):
+            app.redis.delete(key)  # as Redis does when the TTL runs out
+        assert login(client, account).status_code == 302
+
+    def test_success_forgives_earlier_failures_of_that_email(self, app, client, account):
+        for _ in range(2):
+            login(client, account, "guess-guess")
+        assert login(client, account).status_code == 302
+        assert app.redis.get("planman:login-failures:email:target@example.com") is None
