@@ -22,7 +22,7 @@ run_pytest() {
   local envs=()
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
-  printf '\n==> %s: pytest' "$label"; printf ' %q' "$@"; printf '\n'
+  printf '\n==> %s: pytest' "$label"; [ "$#" -eq 0 ] || printf ' %q' "$@"; printf '\n'
   local t0=$SECONDS rc=0
   env "${envs[@]}" "${PYTEST[@]}" "$@" || rc=$?
   local took=$((SECONDS - t0)) verdict

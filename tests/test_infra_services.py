@@ -69,3 +69,21 @@ def test_live_server_answers_healthz(live_server):
 def test_chromium_loads_the_live_server(page, live_server):
     page.goto(f"{live_server}/healthz")
     assert page.locator("body").inner_text().strip() == "ok"
+
+
+def test_sandbox_is_reset_and_reports_its_state(sandbox):
+    assert sandbox.control("reset")["ok"] is True
+    organisations = sandbox.state()["organisations"]
+    assert organisations, "the stand-in holds its demo organisations after a reset"
+    assert sandbox.violations() == []
+
+
+def test_integration_app_uses_real_redis_and_the_sandbox(integration_app, real_redis, sandbox, service_env):
+    assert integration_app.config["XERO_API_URL"] == sandbox.url
+    assert integration_app.config["XERO_LOGIN_URL"] == sandbox.url
+    assert integration_app.config["XERO_IDENTITY_URL"] == sandbox.url
+    job = integration_app.push_queue.enqueue("tests.test_infra_services.add", 1, 1)
+    assert real_redis.exists(f"rq:job:{job.id}")
+    # Subprocesses of the same test are pointed at the same stand-in.
+    assert service_env["XERO_API_URL"] == sandbox.url
+    assert service_env["XERO_CLIENT_ID"] == integration_app.config["XERO_CLIENT_ID"]
