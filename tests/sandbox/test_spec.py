@@ -1,0 +1,66 @@
+"""The vendored spec is provably Xero's official file, and requests are checked against it."""
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from xero_sandbox.specval import SPEC_DIR
+
+SOURCE = (SPEC_DIR / "SOURCE.txt").read_text()
+
+
+@pytest.mark.parametrize("name", ["xero_accounting.yaml", "xero-identity.yaml", "LICENSE"])
+def test_vendored_file_matches_the_blob_id_in_source_txt(name):
+    expected = re.search(rf"-> {re.escape(name)}\s+blob ([0-9a-f]{{40}})", SOURCE).group(1)
+    actual = subprocess.run(["git", "hash-object", str(SPEC_DIR / name)], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert actual == expected
+
+
+def test_source_txt_is_the_shared_copy():
+    shared = Path("/work/shared/xero/spec/SOURCE.txt")
+    if shared.exists():
+        assert shared.read_text() == SOURCE
+
+
+def test_malformed_body_is_rejected_naming_the_violation_and_recorded(xero, api):
+    r = api.put("/Contacts", {"Contacts": [{"Name": 42}]})
+    assert r.status_code == 400
+    body = r.get_json()
+    assert "42 is not of type 'string'" in body["Message"]
+    violations = xero.get("/_control/violations").get_json()
+    assert len(violations) == 1
+    assert violations[0]["method"] == "PUT" and violations[0]["path"] == "/api.xro/2.0/Contacts"
+    assert "42 is not of type 'string'" in violations[0]["message"]
+    # Nothing was created.
+    assert api.get("/Contacts").get_json()["Contacts"] == []
+
+
+def test_bad_enum_and_bad_uuid_are_both_reported(xero, api):
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Status": "OPEN",
+                                            "Contact": {"ContactID": "not-a-uuid"}, "LineItems": []}]})
+    assert r.status_code == 400
+    assert "'OPEN' is not one of" in r.get_json()["Message"]
+    assert "'not-a-uuid' is not a 'uuid'" in r.get_json()["Message"]
+    assert len(xero.get("/_control/violations").get_json()) == 2
+
+
+def test_invalid_query_parameter_is_a_violation(xero, api):
+    r = api.get("/Invoices", query_string={"IDs": "INV-1"})
+    assert r.status_code == 400
+    assert "IDs" in r.get_json()["Message"]
+
+
+def test_missing_tenant_header_is_recorded_but_answered_403_like_xero(xero, api):
+    r = xero.get("/api.xro/2.0/Contacts", headers={"Authorization": f"Bearer {api.token}"})
+    assert r.status_code == 403
+    assert [v["message"] for v in xero.get("/_control/violations").get_json()] == [
+        "MissingRequiredParameter: Missing required header parameter: xero-tenant-id"]
+
+
+def test_conforming_requests_record_nothing(api, no_violations):
+    contact = api.contact("Acme Ltd", ContactNumber="C-1", EmailAddress="a@acme.test")
+    api.invoice(contact["ContactID"], Date="2026-03-01", DueDate="2026-03-31", Reference="R1",
+                Url="https://planman.test/invoices/1", Status="DRAFT", LineAmountTypes="Exclusive")
+    assert api.get("/Invoices", query_string={"Statuses": "DRAFT", "page": 1}).status_code == 200

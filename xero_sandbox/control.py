@@ -1,0 +1,171 @@
+"""The control API (/_control/...): for tests and for people exploring failure.
+
+No authentication: the stand-in is a development tool bound to 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import time
+
+from flask import Blueprint, jsonify, request
+
+from . import contacts, demo, invoices, settings
+from .store import TABLES, Store
+
+bp = Blueprint("control", __name__, url_prefix="/_control")
+
+FAULT_KEYS = {"fail_next", "fail_status", "drop_next_writes", "latency_ms", "rate_limit_next", "retry_after",
+              "random", "expire_tokens_every"}
+INVOICE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED")
+
+
+def _body() -> dict:
+    return request.get_json(silent=True) or {}
+
+
+def _bad(message: str, status: int = 400):
+    return jsonify({"error": message}), status
+
+
+def reset_state(store: Store) -> None:
+    with store.tx() as db:
+        for table in TABLES:
+            db.execute(f"DELETE FROM {table}")
+        demo.seed(db)
+
+
+@bp.post("/reset")
+def reset():
+    reset_state(settings.store())
+    return jsonify({"ok": True, "organisations": list(demo.TENANT_IDS)})
+
+
+@bp.get("/faults")
+def get_faults():
+    with settings.store().read() as db:
+        return jsonify(Store.get_setting(db, "faults", {}))
+
+
+@bp.post("/faults")
+def set_faults():
+    body = _body()
+    unknown = set(body) - FAULT_KEYS
+    if unknown:
+        return _bad(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(FAULT_KEYS))}")
+    if "fail_status" in body and body["fail_status"] not in (500, 503):
+        return _bad("fail_status must be 500 or 503")
+    with settings.store().tx() as db:
+        faults = {**Store.get_setting(db, "faults", {}), **body}
+        Store.put_setting(db, "faults", faults)
+    return jsonify(faults)
+
+
+@bp.post("/faults/clear")
+def clear_faults():
+    with settings.store().tx() as db:
+        Store.put_setting(db, "faults", {})
+    return jsonify({})
+
+
+@bp.post("/expire_tokens")
+def expire_tokens():
+    with settings.store().tx() as db:
+        count = db.execute("UPDATE access_tokens SET expires=0").rowcount
+    return jsonify({"expired": count})
+
+
+def _set_numbers(name: str, allowed: tuple[str, ...], current):
+    body = _body()
+    if set(body) - set(allowed) or not all(isinstance(v, (int, float)) and v >= 0 for v in body.values()):
+        return _bad(f"expected non-negative numbers for any of: {', '.join(allowed)}")
+    with settings.store().tx() as db:
+        Store.put_setting(db, name, {**Store.get_setting(db, name, {}), **body})
+        return jsonify(current(db))
+
+
+@bp.post("/limits")
+def limits():
+    return _set_numbers("limits", ("in_flight", "per_minute", "per_day", "app_per_minute"), settings.limits)
+
+
+@bp.post("/lifetimes")
+def lifetimes():
+    return _set_numbers("lifetimes", ("access_token_seconds", "refresh_grace_seconds"), settings.lifetimes)
+
+
+@bp.post("/revoke")
+def revoke():
+    tenant_id = (_body().get("tenant_id") or "").lower()
+    with settings.store().tx() as db:
+        removed = db.execute("DELETE FROM connections WHERE tenant_id=?", (tenant_id,)).rowcount
+    return jsonify({"removed_connections": removed})
+
+
+def _find(db, table: str, id_column: str, record_id: str):
+    row = db.execute(f"SELECT tenant_id FROM {table} WHERE {id_column}=?", (record_id.lower(),)).fetchone()
+    return row["tenant_id"] if row else None
+
+
+@bp.post("/invoices/<invoice_id>/status")
+def invoice_status(invoice_id):
+    status = _body().get("status")
+    if status not in INVOICE_STATUSES:
+        return _bad(f"status must be one of {', '.join(INVOICE_STATUSES)}")
+    with settings.store().tx() as db:
+        tenant_id = _find(db, "invoices", "invoice_id", invoice_id)
+        doc = invoices.set_status(db, tenant_id, invoice_id, status) if tenant_id else None
+    return jsonify(doc) if doc else _bad("invoice not found", 404)
+
+
+@bp.post("/contacts/<contact_id>/archive")
+def archive_contact(contact_id):
+    with settings.store().tx() as db:
+        tenant_id = _find(db, "contacts", "contact_id", contact_id)
+        if not tenant_id:
+            return _bad("contact not found", 404)
+        doc = contacts.get(db, tenant_id, contact_id)
+        doc["ContactStatus"] = "ARCHIVED"
+        contacts.save(db, tenant_id, doc)
+    return jsonify(doc)
+
+
+@bp.get("/state")
+def state():
+    out = []
+    with settings.store().read() as db:
+        for row in db.execute("SELECT tenant_id, short_code, doc FROM organisations ORDER BY tenant_id").fetchall():
+            tid = row["tenant_id"]
+            out.append({"tenantId": tid, "name": json.loads(row["doc"])["Name"], "shortCode": row["short_code"],
+                        "contacts": contacts.all_contacts(db, tid),
+                        "invoices": [invoices.render(db, tid, d, True) for d in invoices.all_invoices(db, tid)]})
+    return jsonify({"organisations": out})
+
+
+@bp.get("/violations")
+def violations():
+    with settings.store().read() as db:
+        rows = db.execute("SELECT method, path, message, at FROM violations ORDER BY id").fetchall()
+    return jsonify([dict(r) for r in rows])
+
+
+@bp.get("/stats")
+def stats():
+    with settings.store().read() as db:
+        counters = {r["name"]: r["value"] for r in db.execute("SELECT name, value FROM counters")}
+        in_flight = db.execute("SELECT COUNT(*) FROM in_flight WHERE started>?", (time.time() - 120,)).fetchone()[0]
+    per_tenant = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("calls:")}
+    return jsonify({
+        "calls_per_tenant": per_tenant,
+        "rate_limited": counters.get("rate_limited", 0),
+        "rate_limited_by_problem": {k.split(":", 1)[1]: v for k, v in counters.items()
+                                    if k.startswith("rate_limited:")},
+        "refreshes": counters.get("refreshes", 0),
+        "rotations": counters.get("rotations", 0),
+        "grace_refreshes": counters.get("grace_refreshes", 0),
+        "invalid_grants": counters.get("invalid_grants", 0),
+        "lost_responses": counters.get("lost_responses", 0),
+        "injected_5xx": counters.get("injected_5xx", 0),
+        "idempotent_replays": counters.get("idempotent_replays", 0),
+        "spec_violations": counters.get("spec_violations", 0),
+        "forbidden": counters.get("forbidden", 0),
+        "in_flight": in_flight,
+    })

@@ -1,0 +1,291 @@
+"""Xero's identity service: discovery, consent, tokens, revocation, connections.
+
+One grant is one completed authorisation (its id is the connections'
+authEventId). A grant owns its connections (one per organisation ticked) and
+its token family; revoking it removes both."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, jsonify, redirect, render_template, request
+
+from . import settings
+from .settings import cfg
+from .store import Store
+from .xdates import utc_iso
+
+bp = Blueprint("identity", __name__)
+
+
+def _base_url() -> str:
+    return request.host_url.rstrip("/")
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    base = _base_url()
+    return jsonify({
+        "issuer": base,
+        "authorization_endpoint": f"{base}/identity/connect/authorize",
+        "token_endpoint": f"{base}/connect/token",
+        "revocation_endpoint": f"{base}/connect/revocation",
+        "userinfo_endpoint": f"{base}/connect/userinfo",
+        "jwks_uri": f"{base}/.well-known/openid-configuration/jwks",
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "accounting.contacts",
+                             "accounting.contacts.read", "accounting.transactions",
+                             "accounting.transactions.read", "accounting.invoices",
+                             "accounting.invoices.read", "accounting.settings", "accounting.settings.read"],
+    })
+
+
+# -- consent ---------------------------------------------------------------
+
+def redirect_uri_allowed(uri: str) -> bool:
+    configured = cfg("REDIRECT_URIS")
+    if configured is not None:
+        return uri in configured  # exact match, like Xero's registered URIs
+    parts = urlsplit(uri or "")
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") and port is not None
+
+
+def _back(redirect_uri: str, **params) -> "redirect":
+    sep = "&" if "?" in redirect_uri else "?"
+    return redirect(f"{redirect_uri}{sep}{urlencode({k: v for k, v in params.items() if v is not None})}")
+
+
+@bp.route("/identity/connect/authorize", methods=["GET", "POST"])
+def authorize():
+    params = request.values
+    client_id, redirect_uri = params.get("client_id", ""), params.get("redirect_uri", "")
+    state = params.get("state")
+    # Never redirect to an unchecked URI: an unknown client or URI is shown, not bounced.
+    if client_id != cfg("CLIENT_ID"):
+        return render_template("error.html", message="Unknown client_id."), 400
+    if not redirect_uri_allowed(redirect_uri):
+        return render_template("error.html", message="redirect_uri is not registered for this app."), 400
+    if params.get("response_type") != "code":
+        return _back(redirect_uri, error="unsupported_response_type", state=state)
+    challenge = params.get("code_challenge")
+    if challenge and params.get("code_challenge_method") != "S256":
+        return _back(redirect_uri, error="invalid_request",
+                     error_description="code_challenge_method must be S256", state=state)
+
+    with settings.store().read() as db:
+        orgs = [dict(tenant_id=r["tenant_id"], name=json.loads(r["doc"])["Name"])
+                for r in db.execute("SELECT tenant_id, doc FROM organisations ORDER BY tenant_id")]
+    hidden = {k: params.get(k, "") for k in ("response_type", "client_id", "redirect_uri", "scope", "state",
+                                              "code_challenge", "code_challenge_method")}
+    if request.method == "GET":
+        return render_template("consent.html", orgs=orgs, hidden=hidden, message=None,
+                               scopes=params.get("scope", "").split())
+
+    if request.form.get("decision") != "allow":
+        return _back(redirect_uri, error="access_denied", state=state)
+    known = {o["tenant_id"] for o in orgs}
+    tenants = [t for t in request.form.getlist("tenant") if t in known]
+    if not tenants:
+        return render_template("consent.html", orgs=orgs, hidden=hidden, scopes=params.get("scope", "").split(),
+                               message="Select at least one organisation to allow access to."), 200
+    code = secrets.token_urlsafe(32)
+    with settings.store().tx() as db:
+        db.execute("INSERT INTO codes(code, client_id, redirect_uri, scope, challenge, tenants, created) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (code, client_id, redirect_uri, params.get("scope", ""), challenge or None,
+                    json.dumps(tenants), time.time()))
+    return _back(redirect_uri, code=code, scope=params.get("scope"), state=state)
+
+
+# -- token endpoint ----------------------------------------------------------
+
+def _oauth_error(error: str, status: int, description: str | None = None):
+    body = {"error": error}
+    if description:
+        body["error_description"] = description
+    return jsonify(body), status
+
+
+def _client_ok() -> bool:
+    auth = request.authorization
+    if auth and auth.type == "basic":
+        client_id, secret = auth.username, auth.password
+    else:
+        client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
+    return (secrets.compare_digest(client_id or "", cfg("CLIENT_ID"))
+            and secrets.compare_digest(secret or "", cfg("CLIENT_SECRET")))
+
+
+def _issue(db, grant_id: str, scope: str) -> dict:
+    access, now = secrets.token_urlsafe(40), time.time()
+    lifetime = settings.lifetimes(db)["access_token_seconds"]
+    db.execute("INSERT INTO access_tokens(token, grant_id, expires) VALUES (?, ?, ?)",
+               (access, grant_id, now + lifetime))
+    body = {"access_token": access, "expires_in": int(lifetime), "token_type": "Bearer", "scope": scope}
+    if "offline_access" in scope.split():  # as Xero: no refresh token without offline_access
+        refresh = secrets.token_urlsafe(40)
+        db.execute("INSERT INTO refresh_tokens(token, grant_id, created) VALUES (?, ?, ?)", (refresh, grant_id, now))
+        body["refresh_token"] = refresh
+    return body
+
+
+@bp.post("/connect/token")
+def token():
+    if not _client_ok():
+        return _oauth_error("invalid_client", 401)
+    grant_type = request.form.get("grant_type")
+    if grant_type == "authorization_code":
+        return _exchange_code()
+    if grant_type == "refresh_token":
+        return _refresh()
+    return _oauth_error("unsupported_grant_type", 400)
+
+
+def _exchange_code():
+    form, now = request.form, time.time()
+    with settings.store().tx() as db:
+        row = db.execute("SELECT * FROM codes WHERE code=?", (form.get("code", ""),)).fetchone()
+        problem = None
+        if row is None or row["used"] or now - row["created"] > cfg("CODE_SECONDS"):
+            problem = "code is unknown, expired or already used"
+        elif row["redirect_uri"] != form.get("redirect_uri"):
+            problem = "redirect_uri does not match the authorisation request"
+        elif row["challenge"] and not _pkce_ok(row["challenge"], form.get("code_verifier")):
+            problem = "code_verifier does not match code_challenge"
+        if row is not None:
+            db.execute("UPDATE codes SET used=1 WHERE code=?", (row["code"],))  # one attempt per code
+        if problem:
+            Store.bump(db, "invalid_grants")
+        else:
+            grant_id = str(uuid.uuid4())
+            db.execute("INSERT INTO grants(grant_id, client_id, scope, created) VALUES (?, ?, ?, ?)",
+                       (grant_id, row["client_id"], row["scope"], now))
+            for tenant_id in json.loads(row["tenants"]):
+                db.execute("INSERT INTO connections(id, grant_id, tenant_id, created, updated) VALUES (?, ?, ?, ?, ?)",
+                           (str(uuid.uuid4()), grant_id, tenant_id, now, now))
+            body = _issue(db, grant_id, row["scope"])
+    if problem:
+        return _oauth_error("invalid_grant", 400, problem)
+    return jsonify(body)
+
+
+def _pkce_ok(challenge: str, verifier: str | None) -> bool:
+    if not verifier:
+        return False
+    digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return secrets.compare_digest(digest, challenge)
+
+
+def _refresh():
+    now = time.time()
+    with settings.store().tx() as db:
+        row = db.execute("SELECT r.*, g.scope, g.revoked FROM refresh_tokens r JOIN grants g USING (grant_id) "
+                         "WHERE r.token=?", (request.form.get("refresh_token", ""),)).fetchone()
+        grace = settings.lifetimes(db)["refresh_grace_seconds"]
+        ok = (row is not None and not row["revoked"] and now - row["created"] <= cfg("REFRESH_TOKEN_SECONDS")
+              and (row["used_at"] is None or now - row["used_at"] <= grace))
+        if not ok:
+            Store.bump(db, "invalid_grants")
+        else:
+            # Within the grace period a used token answers with a fresh pair each time
+            # (the lost-response retry); every pair issued stays valid on its own.
+            Store.bump(db, "refreshes")
+            if row["used_at"] is None:
+                Store.bump(db, "rotations")
+                db.execute("UPDATE refresh_tokens SET used_at=? WHERE token=?", (now, row["token"]))
+            else:
+                Store.bump(db, "grace_refreshes")
+            body = _issue(db, row["grant_id"], row["scope"])
+    if not ok:
+        return _oauth_error("invalid_grant", 400)
+    return jsonify(body)
+
+
+@bp.post("/connect/revocation")
+def revocation():
+    if not _client_ok():
+        return _oauth_error("invalid_client", 401)
+    with settings.store().tx() as db:
+        row = db.execute("SELECT grant_id FROM refresh_tokens WHERE token=?",
+                         (request.form.get("token", ""),)).fetchone()
+        if row:
+            revoke_grant(db, row["grant_id"])
+    return "", 200  # RFC 7009: unknown tokens are not an error
+
+
+def revoke_grant(db, grant_id: str) -> None:
+    db.execute("UPDATE grants SET revoked=1 WHERE grant_id=?", (grant_id,))
+    db.execute("DELETE FROM connections WHERE grant_id=?", (grant_id,))
+    db.execute("DELETE FROM access_tokens WHERE grant_id=?", (grant_id,))
+    db.execute("DELETE FROM refresh_tokens WHERE grant_id=?", (grant_id,))
+
+
+# -- bearer tokens and connections ----------------------------------------
+
+def unauthorized(detail: str):
+    body = {"type": None, "title": "Unauthorized", "status": 401, "detail": detail,
+            "instance": str(uuid.uuid4()), "extensions": {}}
+    response = jsonify(body)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+def bearer_grant(db):
+    """(grant row, None) for a live access token, else (None, 401 response)."""
+    auth = request.headers.get("Authorization", "")
+    if not auth.lower().startswith("bearer "):
+        return None, unauthorized("AuthenticationUnsuccessful")
+    row = db.execute("SELECT t.expires, g.* FROM access_tokens t JOIN grants g USING (grant_id) "
+                     "WHERE t.token=? AND g.revoked=0", (auth[7:].strip(),)).fetchone()
+    if row is None:
+        return None, unauthorized("AuthenticationUnsuccessful")
+    if row["expires"] <= time.time():
+        return None, unauthorized(f"TokenExpired: token expired at {utc_iso(row['expires'])}")
+    return row, None
+
+
+def _connection_json(row, tenant_names):
+    return {"id": row["id"], "authEventId": row["grant_id"], "tenantId": row["tenant_id"],
+            "tenantType": "ORGANISATION", "tenantName": tenant_names.get(row["tenant_id"]),
+            "createdDateUtc": utc_iso(row["created"]), "updatedDateUtc": utc_iso(row["updated"])}
+
+
+@bp.get("/connections")
+def list_connections():
+    with settings.store().read() as db:
+        grant, error = bearer_grant(db)
+        if error:
+            return error
+        names = {r["tenant_id"]: json.loads(r["doc"])["Name"]
+                 for r in db.execute("SELECT tenant_id, doc FROM organisations")}
+        sql, args = "SELECT * FROM connections WHERE grant_id=?", [grant["grant_id"]]
+        if request.args.get("authEventId"):
+            sql, args = sql + " AND grant_id=?", args + [request.args["authEventId"]]
+        rows = db.execute(sql + " ORDER BY created, id", args).fetchall()
+    return jsonify([_connection_json(r, names) for r in rows])
+
+
+@bp.delete("/connections/<connection_id>")
+def delete_connection(connection_id):
+    with settings.store().tx() as db:
+        grant, error = bearer_grant(db)
+        if error:
+            return error
+        deleted = db.execute("DELETE FROM connections WHERE id=? AND grant_id=?",
+                             (connection_id, grant["grant_id"])).rowcount
+    if not deleted:
+        return jsonify({"title": "Not Found", "status": 404, "detail": "Connection not found"}), 404
+    return "", 204

@@ -1,0 +1,37 @@
+"""Browser pages: what each demo organisation holds, so a person trying PlanMan sees what arrived."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, render_template
+
+from . import contacts, invoices, settings
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def index():
+    with settings.store().read() as db:
+        orgs = []
+        for row in db.execute("SELECT tenant_id, short_code, doc FROM organisations ORDER BY tenant_id").fetchall():
+            tid = row["tenant_id"]
+            count = lambda sql: db.execute(sql, (tid,)).fetchone()[0]  # noqa: E731
+            orgs.append({"tenant_id": tid, "short_code": row["short_code"], "name": json.loads(row["doc"])["Name"],
+                         "contacts": count("SELECT COUNT(*) FROM contacts WHERE tenant_id=?"),
+                         "invoices": count("SELECT COUNT(*) FROM invoices WHERE tenant_id=?"),
+                         "connections": count("SELECT COUNT(*) FROM connections WHERE tenant_id=?")})
+    return render_template("index.html", orgs=orgs)
+
+
+@bp.get("/orgs/<tenant_id>")
+def organisation(tenant_id):
+    with settings.store().read() as db:
+        row = db.execute("SELECT doc FROM organisations WHERE tenant_id=?", (tenant_id.lower(),)).fetchone()
+        if row is None:
+            abort(404)
+        tid = tenant_id.lower()
+        # Newest first: the invoice just pushed is at the top.
+        invs = [invoices.render(db, tid, d, True) for d in reversed(invoices.all_invoices(db, tid))]
+        people = sorted(contacts.all_contacts(db, tid), key=lambda c: c["Name"].casefold())
+    return render_template("organisation.html", org=json.loads(row["doc"]), invoices=invs, contacts=people)

@@ -1,0 +1,112 @@
+"""The subset of Xero's `where` filter language a client of contacts and invoices needs.
+
+Clauses are `Path==value` or `Path!=value` joined by AND / OR (AND binds
+tighter, as in C#, whose syntax Xero's filter borrows). Values: "string",
+Guid("..."), true/false, numbers. Paths are dotted (Contact.ContactID).
+String comparison ignores case, like Xero's database collation."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_TOKEN = re.compile(r"""
+    \s*(?:
+      (?P<lparen>\() | (?P<rparen>\)) |
+      (?P<and>AND\b|&&) | (?P<or>OR\b|\|\|) |
+      (?P<path>[A-Za-z_][A-Za-z0-9_.]*?)\s*(?P<op>==|!=|=(?!=))\s*
+      (?P<value>"(?:[^"\\]|\\.)*"|[Gg]uid\(\s*"?[0-9A-Fa-f-]+"?\s*\)|true|false|null|-?\d+(?:\.\d+)?)
+    )""", re.VERBOSE)
+
+
+class QueryError(ValueError):
+    pass
+
+
+def _literal(text: str):
+    if text.startswith('"'):
+        return bytes(text[1:-1], "utf-8").decode("unicode_escape")
+    if text.lower().startswith("guid("):
+        return text[5:-1].strip().strip('"')
+    if text in ("true", "false"):
+        return text == "true"
+    if text == "null":
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:
+        raise QueryError(f"Cannot parse value {text}") from exc
+
+
+def _resolve(doc, path: str):
+    value = doc
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _equal(actual, expected) -> bool:
+    if isinstance(expected, bool) or expected is None:
+        return actual == expected
+    if isinstance(expected, Decimal):
+        try:
+            return actual is not None and Decimal(str(actual)) == expected
+        except InvalidOperation:
+            return False
+    return isinstance(actual, str) and actual.casefold() == expected.casefold()
+
+
+def parse(where: str):
+    """A predicate over a rendered record, or QueryError naming the problem."""
+    tokens, pos = [], 0
+    text = where.strip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise QueryError(f"Could not parse where clause near: {text[pos:pos + 40]!r}")
+        pos = match.end()
+        kind = match.lastgroup if match.lastgroup != "value" else "clause"
+        if match.group("path"):
+            kind = "clause"
+        tokens.append((kind, match))
+    tokens.reverse()
+    predicate = _parse_or(tokens)
+    if tokens:
+        raise QueryError("Unbalanced where clause")
+    return predicate
+
+
+def _parse_or(tokens):
+    left = _parse_and(tokens)
+    while tokens and tokens[-1][0] == "or":
+        tokens.pop()
+        right = _parse_and(tokens)
+        left = (lambda a, b: lambda doc: a(doc) or b(doc))(left, right)
+    return left
+
+
+def _parse_and(tokens):
+    left = _parse_atom(tokens)
+    while tokens and tokens[-1][0] == "and":
+        tokens.pop()
+        right = _parse_atom(tokens)
+        left = (lambda a, b: lambda doc: a(doc) and b(doc))(left, right)
+    return left
+
+
+def _parse_atom(tokens):
+    if not tokens:
+        raise QueryError("Incomplete where clause")
+    kind, match = tokens.pop()
+    if kind == "lparen":
+        inner = _parse_or(tokens)
+        if not tokens or tokens.pop()[0] != "rparen":
+            raise QueryError("Missing ) in where clause")
+        return inner
+    if kind != "clause":
+        raise QueryError(f"Unexpected {match.group(0).strip()!r} in where clause")
+    path, op, expected = match.group("path"), match.group("op"), _literal(match.group("value"))
+    if op == "!=":
+        return lambda doc: not _equal(_resolve(doc, path), expected)
+    return lambda doc: _equal(_resolve(doc, path), expected)
