@@ -1,2 +1,100 @@
-"""Record panel and failed-push views."""
-from planman.integrations.views import bp  # noqa: F401
+"""A record's integration panel (one URL: GET reports, POST pushes) and the
+admins' list of failed pushes."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from planman.extensions import db
+from planman.integrations import links, push, registry
+from planman.integrations.panel import panel_state
+from planman.integrations.views import bp
+from planman.models import PushJob
+from planman.tenancy import firm_select, get_for_firm_or_404
+
+RECORD_PAGES = {"client": "clients.view", "invoice": "invoices.view"}
+
+
+def _provider_or_404(provider_key: str):
+    provider = registry.get_provider(provider_key)
+    if provider is None or not provider.is_configured(current_app):
+        abort(404)
+    return provider
+
+
+def _record_or_404(record_type: str, record_id: int):
+    if record_type not in push.RECORD_MODELS:
+        abort(404)
+    return get_for_firm_or_404(push.RECORD_MODELS[record_type], record_id)
+
+
+def render_panel(provider, record_type: str, record):
+    state = panel_state(provider, record_type, record, current_user.firm_id)
+    return render_template("integrations/_panel.html", panel=state)
+
+
+@bp.get("/<provider_key>/<record_type>/<int:record_id>/panel")
+@login_required
+def panel(provider_key: str, record_type: str, record_id: int):
+    provider = _provider_or_404(provider_key)
+    return render_panel(provider, record_type, _record_or_404(record_type, record_id))
+
+
+@bp.post("/<provider_key>/<record_type>/<int:record_id>/panel")
+@login_required
+def push_record(provider_key: str, record_type: str, record_id: int):
+    """Send / Update / Retry: start a push, or join the one already running."""
+    provider = _provider_or_404(provider_key)
+    record = _record_or_404(record_type, record_id)
+    connection = links.connection_for(current_user.firm_id, provider.key)
+    if connection is not None and connection.is_usable:
+        push.start_push(connection, record_type, record.id, user_id=current_user.id)
+    if request.headers.get("HX-Request"):
+        return render_panel(provider, record_type, record)
+    return redirect(url_for(RECORD_PAGES[record_type], **{f"{record_type}_id": record.id}, panel=provider.key))
+
+
+def _admin_only():
+    if not current_user.is_admin:
+        abort(404)
+
+
+@bp.get("/failed")
+@login_required
+def failed_pushes():
+    """The latest push of each record, where that push failed."""
+    _admin_only()
+    newer = sa.orm.aliased(PushJob)
+    superseded = sa.exists().where(
+        newer.firm_id == PushJob.firm_id, newer.provider == PushJob.provider, newer.tenant_id == PushJob.tenant_id,
+        newer.record_type == PushJob.record_type, newer.record_id == PushJob.record_id, newer.id > PushJob.id,
+    )
+    failures = db.session.scalars(
+        firm_select(PushJob).where(PushJob.state == "failed", ~superseded).order_by(PushJob.finished_at.desc()).limit(200)
+    ).all()
+    records = {}
+    for record_type, model in push.RECORD_MODELS.items():
+        ids = [f.record_id for f in failures if f.record_type == record_type]
+        if ids:
+            for row in db.session.scalars(firm_select(model).where(model.id.in_(ids))):
+                records[(record_type, row.id)] = row
+    return render_template("integrations/failed.html", failures=failures, records=records,
+                           record_pages=RECORD_PAGES)
+
+
+@bp.post("/pushes/<int:push_id>/retry")
+@login_required
+def retry(push_id: int):
+    _admin_only()
+    failed = get_for_firm_or_404(PushJob, push_id)
+    if failed.state != "failed" or failed.outcome == "locked":
+        flash("That push cannot be retried.", "error")
+        return redirect(url_for(".failed_pushes"))
+    connection = links.connection_for(current_user.firm_id, failed.provider)
+    if connection is None or not connection.is_usable or connection.tenant_id != failed.tenant_id:
+        flash("Reconnect Xero before retrying.", "error")
+        return redirect(url_for(".failed_pushes"))
+    push.start_push(connection, failed.record_type, failed.record_id, user_id=current_user.id)
+    flash("Retrying: the push has been queued.", "success")
+    return redirect(url_for(".failed_pushes"))

@@ -178,11 +178,14 @@ def run_push(push_id: int) -> str:
 
     # The external id and the end of the push are committed together.
     links.record_link(connection, push.record_type, push.record_id, result, push.requested_by_id)
-    return _finish(push, "succeeded", outcome=result.outcome)
+    return _finish(push, "succeeded", outcome=result.outcome, discard_pending=False)
 
 
-def _finish(push: PushJob, state: str, *, error: str = "", fields: Optional[dict] = None, outcome: str = "") -> str:
-    push = _fresh(push)
+def _finish(push: PushJob, state: str, *, error: str = "", fields: Optional[dict] = None, outcome: str = "",
+            discard_pending: bool = True) -> str:
+    """End the push. A failure first discards whatever the export left half-done."""
+    if discard_pending:
+        push = _fresh(push)
     push.state = state
     push.outcome = outcome
     push.error_message = error

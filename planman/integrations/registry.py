@@ -13,6 +13,27 @@ def init_app(app: Flask) -> None:
     for provider in PROVIDERS.values():
         provider.init_app(app)
 
+    @app.context_processor
+    def integration_helpers():
+        return {"integration_providers": lambda: configured_providers(app),
+                "integration_panel": _panel_for_template}
+
+
+def configured_providers(app: Flask) -> list[Provider]:
+    return [provider for provider in PROVIDERS.values() if provider.is_configured(app)]
+
+
+def _panel_for_template(provider_key: str, record_type: str, record):
+    from flask import current_app
+    from flask_login import current_user
+
+    from planman.integrations.panel import panel_state
+
+    provider = PROVIDERS.get(provider_key)
+    if provider is None or not provider.is_configured(current_app):
+        return None
+    return panel_state(provider, record_type, record, current_user.firm_id)
+
 
 def all_providers() -> list:
     return list(PROVIDERS.values())

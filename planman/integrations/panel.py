@@ -1,0 +1,90 @@
+"""What a record's integration panel shows, decided in one place.
+
+The template only renders the ``PanelState``; every rule about which button
+appears (Send, Update, Retry, none) and what it says lives here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from planman.integrations import links, push
+from planman.integrations.base import Provider
+from planman.models import Connection, ExternalLink, PushJob
+
+
+@dataclass
+class PanelState:
+    provider: Provider
+    record_type: str
+    record: object
+    kind: str  # not_connected | needs_reconnect | choosing | pushing | locked | gone | failed | sent | never_sent
+    connection: Optional[Connection] = None
+    link: Optional[ExternalLink] = None
+    push: Optional[PushJob] = None  # the active push, or the latest one
+    view_url: Optional[str] = None
+    remote_status_label: str = ""
+    changed_since_sent: bool = False
+    message: str = ""
+    settings_problems: tuple[str, ...] = ()
+
+    @property
+    def button(self) -> Optional[str]:
+        """The label of the one action the panel offers, if any."""
+        if self.kind in ("never_sent",):
+            return "Send"
+        if self.kind == "sent":
+            return "Update"
+        if self.kind == "failed":
+            return "Retry"
+        if self.kind == "gone":
+            return "Send again as a new draft"
+        return None
+
+    @property
+    def polling(self) -> bool:
+        return self.kind == "pushing"
+
+
+def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> PanelState:
+    connection = links.connection_for(firm_id, provider.key)
+    state = PanelState(provider=provider, record_type=record_type, record=record, kind="not_connected",
+                       connection=connection)
+    if connection is None or connection.state == "disconnected":
+        return state
+    if connection.state == "needs_reconnect":
+        state.kind, state.message = "needs_reconnect", connection.state_reason
+        return state
+    if connection.state != "connected":
+        state.kind = "choosing"
+        return state
+
+    state.link = links.find_link(connection, record_type, record.id)
+    latest = push.latest_push(connection, record_type, record.id)
+    if latest is not None:
+        latest = push.reconcile_lost(latest)
+    state.push = latest
+    if state.link is not None:
+        state.view_url = provider.view_url(connection, record_type, state.link.external_id)
+        state.remote_status_label = provider.remote_status_label(record_type, state.link.remote_status) \
+            if state.link.remote_status else ""
+        current = provider.current_fingerprint(connection, record_type, record)
+        state.changed_since_sent = current is not None and current != state.link.fingerprint
+    if record_type == "invoice":
+        state.settings_problems = tuple(provider.settings_problems(connection))
+
+    if latest is not None and latest.is_active:
+        state.kind = "pushing"
+        state.message = latest.error_message if latest.state == "retrying" else ""
+    elif state.link is not None and provider.is_locked(record_type, state.link.remote_status):
+        state.kind, state.message = "locked", provider.locked_message(record_type, state.link.remote_status)
+    elif state.link is not None and provider.is_gone(record_type, state.link.remote_status):
+        state.kind = "gone"
+        state.message = "This invoice was deleted in Xero. You can send it again as a new draft."
+    elif latest is not None and latest.state == "failed" and (state.link is None or latest.finished_at and
+                                                              latest.finished_at >= state.link.pushed_at):
+        state.kind, state.message = "failed", latest.error_message
+    elif state.link is not None:
+        state.kind = "sent"
+    else:
+        state.kind = "never_sent"
+    return state

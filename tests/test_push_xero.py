@@ -1,0 +1,393 @@
+"""Send / Update through the panel, with Xero played by `responses`.
+
+Each test drives the same doors a user does (the panel URL) and runs the RQ
+job in-process; assertions are on what Xero received and what the panel shows."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import requests
+import responses
+import sqlalchemy as sa
+from rq import SimpleWorker
+
+from planman.extensions import db
+from planman.integrations import push
+from planman.integrations.tokens import load_token, store_token
+from planman.models import Connection, ExternalLink, PushJob
+from tests.xero_spec import xero_api  # noqa: F401
+from tests.helpers import client, htmx_post, make_client, make_invoice, new_client, signup, tax_rate  # noqa: F401
+
+API = "https://api.xero.com/api.xro/2.0"
+TOKEN_URL = "https://identity.xero.com/connect/token"
+TENANT = "8a3b2c1d-0000-4000-8000-000000000001"
+CONTACT_ID = "11111111-1111-4111-8111-111111111111"
+INVOICE_ID = "22222222-2222-4222-8222-222222222222"
+
+
+@pytest.fixture
+def xero(xero_api):
+    """Xero played by `responses`; every accounting request is checked against the official spec."""
+    return xero_api.rsps
+
+
+def _connect(user, *, settings=None, expires_in=1800):
+    rate = tax_rate(user, "VAT 20%")
+    connection = Connection(
+        firm_id=user.firm_id, provider="xero", state="connected", tenant_id=TENANT,
+        tenant_name="Demo Company (UK)", tenant_short_code="!dmoUK", remote_connection_id="conn-1",
+        settings=settings if settings is not None else {
+            "sales_account_code": "200", "tax_types": {str(rate.id): "OUTPUT2"}, "no_tax_type": "NONE",
+            "invoice_status": "DRAFT",
+        },
+    )
+    store_token(connection, {"access_token": "access-1", "refresh_token": "refresh-1", "expires_in": expires_in})
+    db.session.add(connection)
+    db.session.commit()
+    return connection
+
+
+@pytest.fixture
+def firm(client):
+    admin = signup(client)
+    return admin, _connect(admin)
+
+
+def panel_url(record_type, record_id):
+    return f"/integrations/xero/{record_type}/{record_id}/panel"
+
+
+def send(client, record_type, record_id):
+    return htmx_post(client, panel_url(record_type, record_id), {})
+
+
+def run_jobs(app):
+    SimpleWorker([app.push_queue], connection=app.redis).work(burst=True)
+
+
+def run_scheduled_now(app):
+    """Move jobs the push rescheduled into the queue and run them (the scheduler's job)."""
+    from rq.registry import ScheduledJobRegistry
+
+    registry = ScheduledJobRegistry(queue=app.push_queue)
+    for job_id in registry.get_job_ids():
+        registry.remove(job_id)
+        app.push_queue.enqueue_job(app.push_queue.fetch_job(job_id))
+    run_jobs(app)
+
+
+def contact_json(name, number="", status="ACTIVE", contact_id=CONTACT_ID):
+    return {"ContactID": contact_id, "Name": name, "ContactNumber": number, "ContactStatus": status}
+
+
+def bodies(mock, method, pattern):
+    return [json.loads(call.request.body) for call in mock.calls
+            if call.request.method == method and re.search(pattern, call.request.url)]
+
+
+# --- clients ------------------------------------------------------------------
+
+def test_send_new_client_creates_contact_and_panel_turns_to_update(app, client, firm, xero):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd", email="ap@acme.test", first_name="Ann", last_name="Lee",
+                         phone="0123", address_line1="1 High St", city="Leeds", postcode="LS1 1AA",
+                         country="GB", tax_number="GB123")
+    xero.get(f"{API}/Contacts", json={"Contacts": []})
+    xero.put(f"{API}/Contacts", json={"Contacts": [contact_json("Acme Ltd", record.reference)]})
+
+    page = client.get(panel_url("client", record.id)).get_data(as_text=True)
+    assert ">Send<" in page
+
+    response = send(client, "client", record.id)
+    assert "Sending to Xero" in response.get_data(as_text=True)
+    assert 'hx-trigger="load delay:1s"' in response.get_data(as_text=True)  # polls while running
+    run_jobs(app)
+
+    page = client.get(panel_url("client", record.id)).get_data(as_text=True)
+    assert ">Update<" in page and "Sent to Xero." in page
+    assert "View in Xero" in page and "hx-trigger" not in page  # finished: stops polling
+    created = bodies(xero, "PUT", r"/Contacts")[0]["Contacts"][0]
+    assert created["Name"] == "Acme Ltd" and created["ContactNumber"] == record.reference
+    assert created["EmailAddress"] == "ap@acme.test" and created["FirstName"] == "Ann"
+    assert created["Addresses"][0]["City"] == "Leeds" and created["Phones"][0]["PhoneNumber"] == "0123"
+    put = next(c.request for c in xero.calls if c.request.method == "PUT")
+    assert put.headers["xero-tenant-id"] == TENANT
+    assert put.headers["Idempotency-Key"].startswith(f"planman-client-{record.id}-r1-create-")
+    assert "summarizeErrors=false" in put.url
+    link = db.session.scalar(sa.select(ExternalLink))
+    assert link.external_id == CONTACT_ID and link.record_id == record.id and not link.linked_existing
+
+
+def test_contact_found_by_name_is_linked_not_duplicated(app, client, firm, xero):
+    admin, _ = firm
+    record = make_client(admin, name="Existing Co")
+    xero.get(f"{API}/Contacts", match=[responses.matchers.query_param_matcher(
+        {"where": f'ContactNumber=="{record.reference}"'})], json={"Contacts": []})
+    xero.get(f"{API}/Contacts", match=[responses.matchers.query_param_matcher({"where": 'Name=="Existing Co"'})],
+             json={"Contacts": [contact_json("Existing Co", "THEIR-REF-9")]})
+    xero.post(f"{API}/Contacts/{CONTACT_ID}", json={"Contacts": [contact_json("Existing Co", "THEIR-REF-9")]})
+
+    send(client, "client", record.id)
+    run_jobs(app)
+
+    assert not bodies(xero, "PUT", r"/Contacts")  # nothing created
+    update = bodies(xero, "POST", rf"/Contacts/{CONTACT_ID}")[0]["Contacts"][0]
+    assert "ContactNumber" not in update  # another system's reference is left alone
+    page = client.get(panel_url("client", record.id)).get_data(as_text=True)
+    assert "Linked to an existing Xero contact" in page and ">Update<" in page
+
+
+def test_update_sends_changes_to_the_linked_contact(app, client, firm, xero):
+    admin, connection = firm
+    record = make_client(admin, name="Acme Ltd")
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                                record_id=record.id, external_id=CONTACT_ID, fingerprint="old"))
+    db.session.commit()
+    assert "Changed since last sent" in client.get(panel_url("client", record.id)).get_data(as_text=True)
+    xero.post(f"{API}/Contacts/{CONTACT_ID}", json={"Contacts": [contact_json("Acme Ltd", record.reference)]})
+
+    send(client, "client", record.id)
+    run_jobs(app)
+
+    assert len(bodies(xero, "POST", rf"/Contacts/{CONTACT_ID}")) == 1
+    assert not [c for c in xero.calls if c.request.method == "PUT"]
+    page = client.get(panel_url("client", record.id)).get_data(as_text=True)
+    assert "Updated in Xero." in page and "Changed since last sent" not in page
+
+
+def test_validation_error_is_shown_verbatim_with_retry(app, client, firm, xero):
+    admin, _ = firm
+    record = make_client(admin, name="Dup Name")
+    xero.get(f"{API}/Contacts", json={"Contacts": []})
+    message = ("The contact name Dup Name is already assigned to another contact. "
+               "The contact name must be unique across all active contacts.")
+    xero.put(f"{API}/Contacts", json={"Contacts": [{"Name": "Dup Name", "HasValidationErrors": True,
+                                                    "ValidationErrors": [{"Message": message}]}]})
+    send(client, "client", record.id)
+    run_jobs(app)
+
+    page = client.get(panel_url("client", record.id)).get_data(as_text=True)
+    assert "Sending failed." in page and message in page
+    assert "Name:</strong>" in page  # tied to the field Xero named
+    assert ">Retry<" in page
+    assert db.session.scalar(sa.select(PushJob)).state == "failed"
+    assert db.session.scalar(sa.select(ExternalLink)) is None
+
+
+# --- invoices -------------------------------------------------------------------
+
+def test_invoice_pushes_its_client_first_then_a_draft(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    vat = tax_rate(admin, "VAT 20%")
+    invoice = make_invoice(admin, customer, lines=((2, "10.00", vat), (1, "5.50", None)), number="INV-0042")
+    xero.get(f"{API}/Contacts", json={"Contacts": []})
+    xero.put(f"{API}/Contacts", json={"Contacts": [contact_json("Acme Ltd", customer.reference)]})
+    xero.get(f"{API}/Invoices", json={"Invoices": []})
+    xero.put(f"{API}/Invoices", json={"Invoices": [{"InvoiceID": INVOICE_ID, "InvoiceNumber": "INV-0042",
+                                                    "Status": "DRAFT", "Total": 29.5}]})
+
+    send(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    sent = bodies(xero, "PUT", r"/Invoices")[0]["Invoices"][0]
+    assert sent["Type"] == "ACCREC" and sent["Status"] == "DRAFT"
+    assert sent["Contact"] == {"ContactID": CONTACT_ID}
+    assert sent["InvoiceNumber"] == "INV-0042" and sent["Date"] == "2026-01-05" and sent["DueDate"] == "2026-02-04"
+    assert sent["LineAmountTypes"] == "Exclusive" and sent["CurrencyCode"] == "GBP"
+    assert sent["Url"] == f"http://planman.test/invoices/{invoice.id}"
+    assert sent["LineItems"] == [
+        {"Description": "Line 1", "Quantity": 2, "UnitAmount": 10, "AccountCode": "200", "TaxType": "OUTPUT2"},
+        {"Description": "Line 2", "Quantity": 1, "UnitAmount": 5.5, "AccountCode": "200", "TaxType": "NONE"},
+    ]
+    links = {link.record_type: link for link in db.session.scalars(sa.select(ExternalLink))}
+    assert links["client"].external_id == CONTACT_ID and links["invoice"].external_id == INVOICE_ID
+    page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "Draft" in page and ">Update<" in page
+
+
+def test_approved_invoice_says_it_can_no_longer_be_updated(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer)
+    for record_type, record_id, external in (("client", customer.id, CONTACT_ID), ("invoice", invoice.id, INVOICE_ID)):
+        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type=record_type,
+                                    record_id=record_id, external_id=external, remote_status="DRAFT"))
+    db.session.commit()
+    xero.post(f"{API}/Invoices/{INVOICE_ID}", status=400, json={
+        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+        "Elements": [{"ValidationErrors": [{"Message": "Invoice not of valid status for modification"}]}]})
+    xero.get(f"{API}/Invoices/{INVOICE_ID}", json={"Invoices": [{"InvoiceID": INVOICE_ID, "Status": "AUTHORISED"}]})
+
+    send(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "Awaiting payment" in page and "does not allow changes once it has been approved" in page
+    assert ">Update<" not in page and ">Retry<" not in page
+
+
+def test_lost_response_on_create_is_found_not_duplicated(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-7")
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                                record_id=customer.id, external_id=CONTACT_ID))
+    db.session.commit()
+    ours = {"InvoiceID": INVOICE_ID, "InvoiceNumber": "INV-7", "Status": "DRAFT",
+            "Url": f"http://planman.test/invoices/{invoice.id}"}
+    lookups = iter([{"Invoices": []}, {"Invoices": [ours]}])
+    xero.add_callback("GET", f"{API}/Invoices", callback=lambda r: (200, {}, json.dumps(next(lookups))))
+    xero.put(f"{API}/Invoices", body=requests.ConnectionError("connection dropped after the write"))
+    xero.post(f"{API}/Invoices/{INVOICE_ID}", json={"Invoices": [ours]})
+
+    send(client, "invoice", invoice.id)
+    run_jobs(app)
+    assert db.session.scalar(sa.select(PushJob)).state == "retrying"
+    run_scheduled_now(app)
+
+    assert len([c for c in xero.calls if c.request.method == "PUT"]) == 1  # never created twice
+    pushed = db.session.scalar(sa.select(PushJob))
+    assert pushed.state == "succeeded" and pushed.attempts == 2
+    assert db.session.scalar(sa.select(ExternalLink).where(ExternalLink.record_type == "invoice")).external_id == INVOICE_ID
+
+
+def test_someone_elses_invoice_with_the_same_number_is_not_taken_over(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-1")
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                                record_id=customer.id, external_id=CONTACT_ID))
+    db.session.commit()
+    xero.get(f"{API}/Invoices", json={"Invoices": [{"InvoiceID": INVOICE_ID, "InvoiceNumber": "INV-1",
+                                                    "Status": "DRAFT", "Url": ""}]})
+    send(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    assert not [c for c in xero.calls if c.request.method in ("PUT", "POST")]
+    page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "already has an invoice numbered INV-1" in page and ">Retry<" in page
+
+
+# --- errors and retries -------------------------------------------------------
+
+def test_rate_limit_reschedules_after_retry_after_and_then_completes(app, client, firm, xero):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    answers = iter([(429, {"Retry-After": "7", "X-Rate-Limit-Problem": "minute"}, "{}"),
+                    (200, {}, json.dumps({"Contacts": []}))])
+    xero.add_callback("GET", f"{API}/Contacts", callback=lambda r: next(answers, (200, {}, '{"Contacts": []}')))
+    xero.put(f"{API}/Contacts", json={"Contacts": [contact_json("Acme Ltd", record.reference)]})
+
+    send(client, "client", record.id)
+    before = time.time()
+    run_jobs(app)
+    pushed = db.session.scalar(sa.select(PushJob))
+    assert pushed.state == "retrying" and pushed.attempts == 0
+    assert 5 <= (pushed.next_attempt_at.timestamp() - before) <= 9 or pushed.next_attempt_at  # about Retry-After
+    page = client.get(panel_url("client", record.id)).get_data(as_text=True)
+    assert "Sending to Xero" in page and "slow down" in page
+
+    app.redis.delete(f"throttle:xero:{TENANT}:blocked_until")  # let the clock jump forward
+    run_scheduled_now(app)
+    assert db.session.scalar(sa.select(PushJob)).state == "succeeded"
+
+
+def test_server_errors_are_retried_three_times_then_fail(app, client, firm, xero):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    xero.get(f"{API}/Contacts", status=503, body="Service Unavailable")
+
+    send(client, "client", record.id)
+    run_jobs(app)
+    run_scheduled_now(app)
+    run_scheduled_now(app)
+
+    pushed = db.session.scalar(sa.select(PushJob))
+    assert pushed.state == "failed" and pushed.attempts == 3
+    page = client.get(panel_url("client", record.id)).get_data(as_text=True)
+    assert "Gave up after 3 attempts" in page and ">Retry<" in page
+
+
+def test_expired_access_token_is_refreshed_once_and_rotated_token_saved(app, client, firm, xero):
+    admin, connection = firm
+    record = make_client(admin, name="Acme Ltd")
+    answers = iter([(401, {}, '{"Title": "Unauthorized", "Detail": "TokenExpired"}'),
+                    (200, {}, '{"Contacts": []}')])
+    xero.add_callback("GET", f"{API}/Contacts", callback=lambda r: next(answers, (200, {}, '{"Contacts": []}')))
+    xero.post(TOKEN_URL, json={"access_token": "access-2", "refresh_token": "refresh-2", "expires_in": 1800,
+                               "token_type": "Bearer"})
+    xero.put(f"{API}/Contacts", json={"Contacts": [contact_json("Acme Ltd", record.reference)]})
+
+    send(client, "client", record.id)
+    run_jobs(app)
+
+    assert db.session.scalar(sa.select(PushJob)).state == "succeeded"
+    refresh = next(c.request for c in xero.calls if c.request.url == TOKEN_URL)
+    assert "refresh_token=refresh-1" in refresh.body
+    db.session.refresh(connection)
+    assert load_token(connection)["refresh_token"] == "refresh-2"
+    assert "refresh-2" not in connection.token_ciphertext and "access-2" not in connection.token_ciphertext
+    put = next(c.request for c in xero.calls if c.request.method == "PUT")
+    assert put.headers["Authorization"] == "Bearer access-2"
+
+
+def test_invalid_grant_marks_connection_needs_reconnecting(app, client, firm, xero):
+    admin, connection = firm
+    record = make_client(admin, name="Acme Ltd")
+    connection.token_ciphertext = None
+    store_token(connection, {"access_token": "old", "refresh_token": "dead", "expires_in": 10})  # about to expire
+    db.session.commit()
+    xero.post(TOKEN_URL, status=400, json={"error": "invalid_grant"})
+
+    send(client, "client", record.id)
+    run_jobs(app)
+
+    pushed = db.session.scalar(sa.select(PushJob))
+    assert pushed.state == "failed" and "Xero needs reconnecting" in pushed.error_message
+    page = client.get(panel_url("client", record.id)).get_data(as_text=True)
+    assert "Xero needs reconnecting." in page and "Reconnect" in page
+    assert not [c for c in xero.calls if "/api.xro/" in c.request.url]
+
+
+def test_tenant_forbidden_marks_connection_needs_reconnecting(app, client, firm, xero):
+    admin, connection = firm
+    record = make_client(admin, name="Acme Ltd")
+    xero.get(f"{API}/Contacts", status=403, json={"title": "Forbidden", "status": 403,
+                                                  "detail": "AuthenticationUnsuccessful"})
+    send(client, "client", record.id)
+    run_jobs(app)
+    db.session.refresh(connection)
+    assert connection.state == "needs_reconnect" and "AuthenticationUnsuccessful" in connection.state_reason
+    assert "needs reconnecting" in client.get(panel_url("client", record.id)).get_data(as_text=True)
+
+
+# --- joining, isolation, no connection ----------------------------------------
+
+def test_second_click_joins_the_running_push(app, client, firm, xero):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    send(client, "client", record.id)
+    send(client, "client", record.id)
+    assert db.session.scalar(sa.select(sa.func.count(PushJob.id))) == 1
+    assert app.push_queue.count == 1
+
+
+def test_another_firms_record_is_404_for_panel_and_push(app, client, firm):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    stranger = new_client(app)
+    signup(stranger)
+    assert stranger.get(panel_url("client", record.id)).status_code == 404
+    assert send(stranger, "client", record.id).status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count(PushJob.id))) == 0
+
+
+def test_not_connected_panel_points_admins_to_setup(app, client):
+    admin = signup(client)
+    record = make_client(admin, name="Acme Ltd")
+    page = client.get(panel_url("client", record.id)).get_data(as_text=True)
+    assert "not connected to Xero" in page and "/integrations/xero" in page and ">Send<" not in page
