@@ -72,7 +72,7 @@ class InvoiceForm(FlaskForm):
     reference = StringField("Reference", filters=[strip_filter], validators=[Optional(), Length(max=255), NoControlChars()])
     amounts_are = SelectField("Amounts are", choices=[(key, AMOUNT_TYPE_LABELS[key]) for key in AMOUNT_TYPES])
     status = SelectField("Status", choices=[(key, STATUS_LABELS[key]) for key in INVOICE_STATUSES])
-    lines = FieldList(FormField(LineForm), min_entries=1, max_entries=500)
+    lines = FieldList(FormField(LineForm), max_entries=500)
 
     def set_choices(self, clients, tax_rates) -> None:
         self.client_id.choices = [("", "Choose a client…")] + [(str(c.id), c.name) for c in clients]

@@ -51,7 +51,7 @@ def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
     client = db.session.get(Client, form.client_id.data)  # a choice of this firm's clients, so safe
     existing = {line.id: line for line in invoice.lines} if invoice else {}
     for entry in form.lines:
-        line_id = entry.line_id.data
+        line_id = entry.form.line_id.data
         # A line id that is not one of this invoice's lines is someone else's: answer as for any foreign id.
         if line_id and (not line_id.isdigit() or int(line_id) not in existing):
             abort(404)
@@ -62,16 +62,16 @@ def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
         form.number.errors.append(NUMBER_TAKEN)
         return None
 
-    if invoice is None:
-        invoice = Invoice(firm_id=firm_id)
-        db.session.add(invoice)
-    else:
-        invoice.revision += 1
     if auto_number:
         number = services.allocate_number(firm_id)
+    if invoice is None:
+        invoice = Invoice(firm_id=firm_id)
+    else:
+        invoice.revision += 1
     invoice.number = number
     services.apply_invoice_fields(invoice, form, client)
     services.apply_lines(invoice, form.lines.entries, existing)
+    db.session.add(invoice)
     try:
         db.session.commit()
     except IntegrityError:
@@ -95,7 +95,9 @@ def new():
         form.number.data = form.suggested_number.data = services.suggest_number(firm)
         form.currency.data = firm.currency
         form.client_id.data = request.args.get("client_id", type=int)
-        # New lines default to the firm's most-used (first) rate, the usual case.
+        form.lines.append_entry()
+        form.set_choices(clients, tax_rates)
+        # A new line starts with the firm's highest rate, the usual case.
         if tax_rates:
             form.lines[0].form.tax_rate_id.data = tax_rates[0].id
     elif form.validate():

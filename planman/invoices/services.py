@@ -119,6 +119,7 @@ def apply_lines(invoice: Invoice, entries, existing: dict[int, InvoiceLine]) -> 
     stay (``existing`` maps this invoice's line ids, already checked by the view)."""
     lines = []
     for position, entry in enumerate(entries):
+        entry = entry.form  # a FieldList entry's own .description is its label text
         line_id = entry.line_id.data
         line = existing.get(int(line_id)) if line_id else None
         if line is None:
