@@ -69,6 +69,9 @@ def test_live_server_answers_healthz(live_server):
 def test_chromium_loads_the_live_server(page, live_server):
     page.goto(f"{live_server}/healthz")
     assert page.locator("body").inner_text().strip() == "ok"
+    page.goto(f"{live_server}/login")
+    assert page.get_by_role("heading", name="Log in").is_visible()
+    assert page.locator("input[type=password]").count() == 1
 
 
 def test_sandbox_is_reset_and_reports_its_state(sandbox):
