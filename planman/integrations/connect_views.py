@@ -1,2 +1,270 @@
-"""Connect flow views (Setup > Integrations)."""
-from planman.integrations.views import bp  # noqa: F401
+"""Setup > Integrations and the connect flow.
+
+Every logged-in user sees which providers are connected and how; only admins
+get the controls, and any other user's POST (or admin-only page) is a 404.
+The OAuth start is a POST so it carries the CSRF token; the callback checks
+Authlib's ``state`` (and PKCE verifier) and that the user coming back is an
+admin of the firm that started the flow. A failure anywhere before the
+organisation is stored leaves the database as it was."""
+from __future__ import annotations
+
+import logging
+
+import requests
+from authlib.integrations.base_client import MismatchingStateError, OAuthError
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
+
+from planman.integrations import connections, registry
+from planman.integrations.errors import IntegrationError
+from planman.integrations.forms import ChooseTenantForm, ConfirmForm, xero_settings_form
+from planman.integrations.views import bp
+from planman.tenancy import current_firm_id
+
+log = logging.getLogger(__name__)
+
+# Who started a connect flow in this browser: checked when the provider sends the user back.
+FLOW_KEY = "integration_connect"
+
+
+@bp.record_once
+def _register_cli(state):
+    connections.register_cli(state.app)
+
+
+def _provider_or_404(key: str):
+    provider = registry.get_provider(key)
+    if provider is None:
+        abort(404)
+    return provider
+
+
+def _admin_or_404() -> None:
+    if not current_user.is_admin:
+        abort(404)
+
+
+def _connection(provider):
+    return connections.connection_for(current_firm_id(), provider.key)
+
+
+def _provider_page(provider):
+    return redirect(url_for("integrations.provider", provider=provider.key))
+
+
+def _is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# -- pages ----------------------------------------------------------------------
+
+@bp.get("/")
+@login_required
+def index():
+    firm_id = current_firm_id()
+    rows = [(provider, connections.connection_for(firm_id, provider.key)) for provider in registry.all_providers()]
+    return render_template("integrations/index.html", rows=rows, form=ConfirmForm())
+
+
+@bp.get("/<provider>")
+@login_required
+def provider(provider):
+    provider = _provider_or_404(provider)
+    return _render_provider(provider)
+
+
+def _render_provider(provider, settings_form=None, status=200):
+    connection = _connection(provider)
+    if settings_form is None and current_user.is_admin and connection is not None and connection.is_usable:
+        settings_form = _settings_form(connection)
+    return render_template(
+        "integrations/provider.html", provider=provider, connection=connection, form=ConfirmForm(),
+        settings_form=settings_form, details_state=connections.details_state(connection),
+        configured=provider.is_configured(current_app),
+    ), status
+
+
+def _settings_form(connection, **kwargs):
+    return xero_settings_form(connection.settings or {}, connections.firm_tax_rates(connection.firm_id), **kwargs)
+
+
+# -- connect --------------------------------------------------------------------------
+
+@bp.post("/<provider>/connect")
+@login_required
+def connect(provider):
+    provider = _provider_or_404(provider)
+    _admin_or_404()
+    if not provider.is_configured(current_app):
+        flash(f"{provider.label} is not set up on this PlanMan server yet (no client id and secret).", "error")
+        return _provider_page(provider)
+    connection = _connection(provider)
+    if connection is not None and connection.is_usable:
+        flash(f"This firm is already connected to {connection.tenant_name or provider.label}. "
+              f"Disconnect first to connect another organisation.", "error")
+        return _provider_page(provider)
+    session[FLOW_KEY] = {"provider": provider.key, "firm_id": current_user.firm_id, "user_id": current_user.id}
+    # Xero matches the redirect URI exactly, so it is built from the configured
+    # public address, never from the Host header of this request.
+    redirect_uri = current_app.config["PUBLIC_BASE_URL"] + url_for("integrations.callback", provider=provider.key)
+    return connections.start(provider, redirect_uri)
+
+
+@bp.get("/<provider>/callback")
+@login_required
+def callback(provider):
+    provider = _provider_or_404(provider)
+    _admin_or_404()
+    flow = session.pop(FLOW_KEY, None)
+    if not flow or flow.get("provider") != provider.key or flow.get("firm_id") != current_user.firm_id:
+        flash(f"That {provider.label} sign-in was not started from this PlanMan account, or it has expired, "
+              f"so it was ignored. Click Connect To {provider.label} to try again.", "error")
+        return _provider_page(provider)
+    try:
+        token, tenants = provider.complete_authorization()
+    except MismatchingStateError:
+        log.info("%s callback: unknown or reused state", provider.key)
+        flash(f"That {provider.label} sign-in link was already used or did not start here, so it was ignored. "
+              f"Nothing was changed; click Connect To {provider.label} to try again.", "error")
+        return _provider_page(provider)
+    except OAuthError as error:
+        log.info("%s callback: OAuth error %s", provider.key, error.error)
+        flash(_oauth_message(provider, error.error), "error")
+        return _provider_page(provider)
+    except IntegrationError as error:
+        log.info("%s callback: listing organisations failed: %s", provider.key, error.detail or error.user_message)
+        flash(f"{provider.label} accepted the sign-in, but PlanMan could not read which organisations you "
+              f"approved ({error.user_message}) Nothing was changed; try again in a moment.", "error")
+        return _provider_page(provider)
+    except requests.RequestException as error:
+        log.info("%s callback: %s", provider.key, type(error).__name__)
+        flash(f"{provider.label} could not be reached to finish connecting. Nothing was changed; "
+              f"try again in a moment.", "error")
+        return _provider_page(provider)
+    try:
+        connection = connections.complete(provider, current_user.firm_id, current_user, token, tenants)
+    except connections.ConnectFailed as error:
+        flash(error.user_message, "error")
+        return _provider_page(provider)
+    if connection.state == "choosing":
+        return redirect(url_for("integrations.choose", provider=provider.key))
+    flash(f"Connected to {connection.tenant_name}.", "success")
+    return _provider_page(provider)
+
+
+def _oauth_message(provider, error: str) -> str:
+    label = provider.label
+    if error == "access_denied":
+        return f"You did not allow PlanMan to use {label}, so nothing was connected. " \
+               f"Click Connect To {label} when you are ready."
+    if error in ("invalid_grant", "invalid_request"):
+        return f"{label} did not accept that sign-in (it may have expired or been used already). " \
+               f"Nothing was changed; click Connect To {label} to try again."
+    if error in ("invalid_client", "unauthorized_client"):
+        return f"{label} did not recognise this PlanMan server's app credentials. Nothing was changed; " \
+               f"ask whoever runs PlanMan to check the {label} client id and secret."
+    return f"{label} reported a problem ({error or 'unknown error'}) and nothing was connected. " \
+           f"Click Connect To {label} to try again."
+
+
+@bp.route("/<provider>/choose", methods=["GET", "POST"])
+@login_required
+def choose(provider):
+    provider = _provider_or_404(provider)
+    _admin_or_404()
+    connection = _connection(provider)
+    tenants = connections.pending_tenants(connection)
+    if not tenants:
+        flash(f"There is no {provider.label} organisation to choose. Click Connect To {provider.label} to start.",
+              "error")
+        return _provider_page(provider)
+    form = ChooseTenantForm()
+    form.tenant_id.choices = [(t.tenant_id, t.name or t.tenant_id) for t in tenants]
+    if form.validate_on_submit():
+        try:
+            connections.choose(connection, form.tenant_id.data, current_user)
+        except connections.ConnectFailed as error:
+            flash(error.user_message, "error")
+            return _provider_page(provider)
+        flash(f"Connected to {connection.tenant_name}.", "success")
+        return _provider_page(provider)
+    status = 422 if form.errors else 200
+    return render_template("integrations/choose_tenant.html", provider=provider, form=form), status
+
+
+# -- settings ----------------------------------------------------------------------------
+
+def _connected_or_redirect(provider):
+    connection = _connection(provider)
+    if connection is None or not connection.is_usable:
+        flash(f"Connect to {provider.label} first.", "error")
+        return None, _provider_page(provider)
+    return connection, None
+
+
+@bp.post("/<provider>/settings")
+@login_required
+def settings(provider):
+    provider = _provider_or_404(provider)
+    _admin_or_404()
+    connection, response = _connected_or_redirect(provider)
+    if response:
+        return response
+    if connections.details_state(connection) != "loaded":
+        flash(f"Settings can be chosen once {provider.label}'s accounts and tax rates have loaded.", "error")
+        return _provider_page(provider)
+    form = _settings_form(connection)
+    if form.validate_on_submit():
+        connections.save_settings(connection, sales_account_code=form.sales_account_code.data,
+                                  tax_types=form.tax_types(), no_tax_type=form.no_tax_type.data,
+                                  invoice_status=form.invoice_status.data)
+        flash(f"{provider.label} settings saved.", "success")
+        return _provider_page(provider)
+    return _render_provider(provider, settings_form=form, status=422)
+
+
+@bp.get("/<provider>/settings/details")
+@login_required
+def settings_details(provider):
+    """The settings area alone: HTMX polls it while Xero's lists load."""
+    provider = _provider_or_404(provider)
+    _admin_or_404()
+    connection = _connection(provider)
+    form = _settings_form(connection) if connection is not None and connection.is_usable else None
+    return render_template("integrations/_settings.html", provider=provider, connection=connection,
+                           settings_form=form, details_state=connections.details_state(connection),
+                           form=ConfirmForm())
+
+
+@bp.post("/<provider>/refresh")
+@login_required
+def refresh(provider):
+    provider = _provider_or_404(provider)
+    _admin_or_404()
+    connection, response = _connected_or_redirect(provider)
+    if response:
+        return response
+    connections.enqueue_refresh(connection)
+    if _is_htmx():
+        return settings_details(provider.key)
+    return _provider_page(provider)
+
+
+# -- disconnect -----------------------------------------------------------------------------
+
+@bp.post("/<provider>/disconnect")
+@login_required
+def disconnect(provider):
+    provider = _provider_or_404(provider)
+    _admin_or_404()
+    connection = _connection(provider)
+    if connection is None or connection.state == "disconnected":
+        flash(f"This firm is not connected to {provider.label}.", "error")
+        return _provider_page(provider)
+    name = connection.tenant_name or provider.label
+    problems = connections.disconnect(provider, connection)
+    flash(f"Disconnected from {name}. Records already sent stay in {provider.label}, and their links come back "
+          f"if you connect the same organisation again.", "success")
+    for problem in problems:
+        flash(problem, "warning")
+    return _provider_page(provider)

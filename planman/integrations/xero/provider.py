@@ -37,6 +37,25 @@ class _FixedToken:
         raise IntegrationError("Xero did not accept the new access token. Please try connecting again.")
 
 
+class _RedisStateCache:
+    """Where Authlib keeps a pending authorisation (state, PKCE verifier, redirect URI).
+
+    Server-side and deleted on first use, so the verifier never sits in the
+    session cookie and a replayed old cookie cannot reuse a state."""
+
+    prefix = "oauth-state:"
+
+    def get(self, key):
+        value = current_app.redis.get(self.prefix + key)
+        return value.decode() if isinstance(value, bytes) else value
+
+    def set(self, key, value, expires=None):
+        current_app.redis.set(self.prefix + key, value, ex=int(expires or 3600))
+
+    def delete(self, key):
+        current_app.redis.delete(self.prefix + key)
+
+
 class XeroProvider(Provider):
     key = "xero"
     label = "Xero"
@@ -44,7 +63,7 @@ class XeroProvider(Provider):
 
     # -- set-up -------------------------------------------------------------
     def init_app(self, app) -> None:
-        oauth = OAuth(app)
+        oauth = OAuth(app, cache=_RedisStateCache())
         cfg = app.config
         oauth.register(
             "xero",
