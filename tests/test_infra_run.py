@@ -1,0 +1,118 @@
+"""`make run`'s launcher (scripts/run_dev.py) starts everything, serves PlanMan,
+and leaves no process behind on Ctrl-C; running it a second time works too."""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fixtures.services import REPO_ROOT, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+READY = re.compile(r"PlanMan is running at (http://\S+) — (log in .*)")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children are in their own sessions, so walk /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has already exited
+
+
+class Launcher:
+    def __init__(self, env: dict):
+        self.proc = subprocess.Popen(
+            [sys.executable, "scripts/run_dev.py"], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, pattern: re.Pattern, timeout: float) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.output.append(line)
+            match = pattern.search(line)
+            if match:
+                return match
+        raise AssertionError(f"launcher never printed {pattern.pattern!r}:\n" + "\n".join(self.output))
+
+    def kill(self):
+        """After a failure: let the launcher clean up (SIGTERM), then make sure it is gone."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def test_run_command_starts_everything_and_ctrl_c_stops_it(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"REDIS_URL", "XERO_CLIENT_ID", "DATABASE_URL", "TEST_DATABASE_URL", "FLASK_APP"}}
+    env.update({"PLANMAN_INSTANCE_DIR": str(tmp_path / "instance"), "PORT": str(free_port())})
+
+    for attempt in (1, 2):  # the second start finds the migrated, seeded database
+        launcher = Launcher(env)
+        try:
+            ready = launcher.wait_for(READY, timeout=90)
+            url = ready.group(1)
+            assert url == f"http://127.0.0.1:{env['PORT']}"
+            assert requests.get(f"{url}/healthz", timeout=5).text == "ok"
+            login = requests.get(f"{url}/login", timeout=5)
+            assert login.status_code == 200 and "Log in" in login.text
+            assert any("Xero stand-in running at http://127.0.0.1:" in line for line in launcher.output)
+
+            started = _descendants(launcher.proc.pid)
+            assert len(started) >= 4, "redis, stand-in, worker and web should be running"
+
+            launcher.proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+            assert launcher.proc.wait(30) == 0, "\n".join(launcher.output)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and any(_running(p) for p in started):
+                time.sleep(0.1)
+            assert [p for p in started if _running(p)] == [], f"attempt {attempt} left processes behind"
+        finally:
+            launcher.kill()
+    assert (tmp_path / "instance" / "xero_sandbox.db").exists()
