@@ -8,7 +8,8 @@ pass through to every process; the ones this script sets when missing:
   started on 127.0.0.1:6379, or on a free port when 6379 is taken.
 - ``XERO_CLIENT_ID``: otherwise the local Xero stand-in is started on
   127.0.0.1:5001 (or a free port) and XERO_* point at it.
-- ``PORT``: the web app's port, default 5000.
+- ``PORT``: the web app's port, default 5000 (``PUBLIC_BASE_URL`` follows it
+  unless set).
 """
 from __future__ import annotations
 
@@ -181,6 +182,8 @@ def main() -> int:
     web_port = int(env.get("PORT") or 5000)
     if not port_free(web_port):
         raise Stop(f"port {web_port} is taken (is PlanMan already running?). Stop it, or set PORT.")
+    # Links that leave a request (Xero's redirect back) must reach this server.
+    env.setdefault("PUBLIC_BASE_URL", f"http://{HOST}:{web_port}")
 
     # Redis: the given one, or an embedded server that lives as long as this script.
     if env.get("REDIS_URL"):
