@@ -67,13 +67,11 @@ def _wipe_all_rows():
 
 @pytest.fixture
 def client(app):
+    """A test client whose requests each run in their own app context, as in production."""
+    from tests.helpers import IsolatedClient
+
+    app.test_client_class = IsolatedClient
     return app.test_client()
-
-
-@pytest.fixture
-def csrf_app(app):
-    """The app with CSRF checks on (TestConfig keeps them on; here for clarity)."""
-    return app
 
 
 _CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')

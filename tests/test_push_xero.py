@@ -391,3 +391,34 @@ def test_not_connected_panel_points_admins_to_setup(app, client):
     record = make_client(admin, name="Acme Ltd")
     page = client.get(panel_url("client", record.id)).get_data(as_text=True)
     assert "not connected to Xero" in page and "/integrations/xero" in page and ">Send<" not in page
+
+
+def test_draft_deleted_in_xero_can_be_sent_again_as_a_new_draft(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-9")
+    for record_type, record_id, external in (("client", customer.id, CONTACT_ID), ("invoice", invoice.id, INVOICE_ID)):
+        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type=record_type,
+                                    record_id=record_id, external_id=external, remote_status="DRAFT"))
+    db.session.commit()
+    xero.post(f"{API}/Invoices/{INVOICE_ID}", status=400, json={
+        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+        "Elements": [{"ValidationErrors": [{"Message": "Invoice not of valid status for modification"}]}]})
+    xero.get(f"{API}/Invoices/{INVOICE_ID}", json={"Invoices": [{"InvoiceID": INVOICE_ID, "Status": "DELETED"}]})
+    send(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "deleted in Xero" in page and ">Send again as a new draft<" in page
+
+    new_id = "33333333-3333-4333-8333-333333333333"
+    xero.get(f"{API}/Invoices", json={"Invoices": [{"InvoiceID": INVOICE_ID, "InvoiceNumber": "INV-9",
+                                                    "Status": "DELETED"}]})
+    xero.put(f"{API}/Invoices", json={"Invoices": [{"InvoiceID": new_id, "InvoiceNumber": "INV-9",
+                                                    "Status": "DRAFT"}]})
+    send(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    link = db.session.scalar(sa.select(ExternalLink).where(ExternalLink.record_type == "invoice"))
+    assert link.external_id == new_id and link.remote_status == "DRAFT"
+    assert ">Update<" in client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)

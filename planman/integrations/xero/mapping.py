@@ -174,6 +174,8 @@ def field_errors(record_type: str, messages: list[str]) -> dict[str, list[str]]:
 
 def locked_invoice_message(status: str) -> str:
     label = INVOICE_STATUS_LABELS.get(status, status.title())
+    if status == "DELETED":
+        return "This invoice was deleted in Xero. You can send it again as a new draft."
     if status == "PAID":
         why = "it has been paid"
     elif status == "VOIDED":
