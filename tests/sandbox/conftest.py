@@ -19,19 +19,19 @@ API = "/api.xro/2.0"
 
 
 @pytest.fixture
-def sandbox_config(tmp_path):
+def stand_in_config(tmp_path):
     return {"DATABASE": str(tmp_path / "xero_sandbox.db"), "TESTING": True,
             "CLIENT_ID": CLIENT_ID, "CLIENT_SECRET": CLIENT_SECRET}
 
 
 @pytest.fixture
-def sandbox(sandbox_config):
-    return create_app(sandbox_config)
+def stand_in(stand_in_config):
+    return create_app(stand_in_config)
 
 
 @pytest.fixture
-def xero(sandbox):
-    return sandbox.test_client()
+def xero(stand_in):
+    return stand_in.test_client()
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -126,3 +126,18 @@ def no_violations(xero):
     """Use in tests that must send only spec-conforming requests."""
     yield
     assert xero.get("/_control/violations").get_json() == []
+
+
+@pytest.fixture
+def live_url(stand_in):
+    """The stand-in on a real threaded werkzeug server (a free port), for socket-level behaviour."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, stand_in, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)

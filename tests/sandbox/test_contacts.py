@@ -1,0 +1,122 @@
+"""Contacts: create, update, look up, and Xero's unique-name rule."""
+from xero_sandbox.demo import UK_TENANT_ID, US_TENANT_ID
+
+from .conftest import Api, connect
+
+CLASH = ("The contact name Acme Ltd is already assigned to another contact. "
+         "The contact name must be unique across all active contacts.")
+
+
+def test_put_creates_a_batch_in_xero_form(api, no_violations):
+    r = api.put("/Contacts", {"Contacts": [{"Name": "Acme Ltd", "ContactNumber": "C-1", "EmailAddress": "a@acme.test"},
+                                           {"Name": "Bolt plc", "FirstName": "Bea"}]})
+    body = r.get_json()
+    assert r.status_code == 200
+    assert body["Status"] == "OK" and body["ProviderName"] and body["Id"]
+    assert body["DateTimeUTC"].startswith("/Date(") and body["DateTimeUTC"].endswith(")/")
+    acme, bolt = body["Contacts"]
+    assert acme["Name"] == "Acme Ltd" and acme["ContactStatus"] == "ACTIVE" and acme["ContactNumber"] == "C-1"
+    assert acme["UpdatedDateUTC"].endswith("+0000)/")
+    assert len(acme["ContactID"]) == 36 and acme["ContactID"] != bolt["ContactID"]
+
+
+def test_lookup_by_id_number_ids_where_and_search(api, no_violations):
+    acme = api.contact("Acme Ltd", ContactNumber="C-1", EmailAddress="ops@acme.test")
+    bolt = api.contact("Bolt plc", ContactNumber="C-2")
+
+    def names(r):
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return [c["Name"] for c in r.get_json()["Contacts"]]
+
+    assert names(api.get(f"/Contacts/{acme['ContactID']}")) == ["Acme Ltd"]
+    assert names(api.get("/Contacts/C-2")) == ["Bolt plc"]  # one template: a non-UUID is a ContactNumber
+    assert api.get("/Contacts/C-9").status_code == 404
+    assert names(api.get("/Contacts", query_string={"IDs": f"{acme['ContactID']},{bolt['ContactID']}"})) == [
+        "Acme Ltd", "Bolt plc"]
+    assert names(api.get("/Contacts", query_string={"where": 'Name=="Acme Ltd"'})) == ["Acme Ltd"]
+    assert names(api.get("/Contacts", query_string={"where": 'ContactNumber=="C-2" OR ContactNumber=="C-1"'})) == [
+        "Acme Ltd", "Bolt plc"]
+    assert names(api.get("/Contacts", query_string={"where": 'EmailAddress=="OPS@acme.test"'})) == ["Acme Ltd"]
+    assert names(api.get("/Contacts", query_string={"where": 'ContactStatus=="ACTIVE" AND Name=="Bolt plc"'})) == [
+        "Bolt plc"]
+    assert names(api.get("/Contacts", query_string={"searchTerm": "bolt"})) == ["Bolt plc"]
+
+
+def test_bad_where_is_a_400(api):
+    r = api.get("/Contacts", query_string={"where": "Name is Acme"})
+    assert r.status_code == 400 and r.get_json()["Type"] == "QueryParseException"
+
+
+def test_paging(api):
+    for i in range(5):
+        api.contact(f"Client {i}")
+    body = api.get("/Contacts", query_string={"page": 2, "pageSize": 2}).get_json()
+    assert [c["Name"] for c in body["Contacts"]] == ["Client 2", "Client 3"]
+    assert body["pagination"] == {"page": 2, "pageSize": 2, "pageCount": 3, "itemCount": 5}
+
+
+def test_post_with_contact_id_updates_only_sent_fields(api, no_violations):
+    acme = api.contact("Acme Ltd", ContactNumber="C-1", EmailAddress="a@acme.test")
+    r = api.post("/Contacts", {"Contacts": [{"ContactID": acme["ContactID"], "Name": "Acme Limited"}]})
+    updated = r.get_json()["Contacts"][0]
+    assert r.status_code == 200
+    assert updated["ContactID"] == acme["ContactID"] and updated["Name"] == "Acme Limited"
+    assert updated["EmailAddress"] == "a@acme.test"
+    r = api.post(f"/Contacts/{acme['ContactID']}", {"Contacts": [{"EmailAddress": "b@acme.test"}]})
+    assert r.get_json()["Contacts"][0]["EmailAddress"] == "b@acme.test"
+    assert len(api.get("/Contacts").get_json()["Contacts"]) == 1
+
+
+def test_post_to_unknown_contact_id_is_404(api):
+    r = api.post("/Contacts/6f0a6bd5-0000-4000-8000-000000000000", {"Contacts": [{"Name": "X"}]})
+    assert r.status_code == 404
+
+
+def test_post_without_id_but_with_an_existing_name_updates_that_contact(api):
+    acme = api.contact("Acme Ltd")
+    r = api.post("/Contacts", {"Contacts": [{"Name": "acme ltd", "ContactNumber": "C-7"}]})
+    assert r.get_json()["Contacts"][0]["ContactID"] == acme["ContactID"]
+    assert [c["ContactNumber"] for c in api.get("/Contacts").get_json()["Contacts"]] == ["C-7"]
+
+
+def test_name_must_be_unique_among_active_contacts(xero, api):
+    acme = api.contact("Acme Ltd")
+    r = api.put("/Contacts", {"Contacts": [{"Name": "Acme Ltd"}]})
+    assert r.status_code == 400
+    body = r.get_json()
+    assert body["ErrorNumber"] == 10 and body["Type"] == "ValidationException"
+    assert body["Message"] == "A validation exception occurred"
+    assert body["Elements"][0]["ValidationErrors"] == [{"Message": CLASH}]
+    assert body["Elements"][0]["Name"] == "Acme Ltd"
+
+    # Renaming another contact onto the name clashes too.
+    bolt = api.contact("Bolt plc")
+    r = api.post(f"/Contacts/{bolt['ContactID']}", {"Contacts": [{"Name": "Acme Ltd"}]})
+    assert r.status_code == 400 and r.get_json()["Elements"][0]["ValidationErrors"][0]["Message"] == CLASH
+
+    # Once the first is archived the name is free.
+    xero.post(f"/_control/contacts/{acme['ContactID']}/archive")
+    assert api.put("/Contacts", {"Contacts": [{"Name": "Acme Ltd"}]}).status_code == 200
+
+
+def test_name_is_required(api):
+    r = api.put("/Contacts", {"Contacts": [{"Name": "  ", "EmailAddress": "x@y.test"}]})
+    assert r.status_code == 400
+    assert r.get_json()["Elements"][0]["ValidationErrors"] == [{"Message": "The contact name must be specified."}]
+
+
+def test_archived_contacts_are_listed_only_when_asked(xero, api):
+    acme = api.contact("Acme Ltd")
+    xero.post(f"/_control/contacts/{acme['ContactID']}/archive")
+    assert api.get("/Contacts").get_json()["Contacts"] == []
+    listed = api.get("/Contacts", query_string={"includeArchived": "true"}).get_json()["Contacts"]
+    assert [c["ContactStatus"] for c in listed] == ["ARCHIVED"]
+    assert api.get(f"/Contacts/{acme['ContactID']}").get_json()["Contacts"][0]["ContactStatus"] == "ARCHIVED"
+
+
+def test_organisations_are_separate(xero):
+    tokens = connect(xero, tenants=(UK_TENANT_ID, US_TENANT_ID))
+    uk, us = Api(xero, tokens["access_token"], UK_TENANT_ID), Api(xero, tokens["access_token"], US_TENANT_ID)
+    uk.contact("Acme Ltd")
+    us.contact("Acme Ltd")  # no clash across organisations
+    assert len(uk.get("/Contacts").get_json()["Contacts"]) == 1

@@ -1,0 +1,248 @@
+"""OAuth 2.0 as Xero does it: consent, code exchange with PKCE, rotation with grace, revocation."""
+import time
+
+import pytest
+
+from xero_sandbox import create_app
+from xero_sandbox.demo import UK_NAME, UK_TENANT_ID, US_NAME, US_TENANT_ID
+
+from .conftest import (API, REDIRECT_URI, SCOPE, Api, authorize_params, basic_auth, connect, consent, pkce_pair,
+                       redirect_query)
+
+
+def refresh(xero, refresh_token, **kw):
+    return xero.post("/connect/token", headers=basic_auth(),
+                     data={"grant_type": "refresh_token", "refresh_token": refresh_token, **kw})
+
+
+def test_discovery_names_the_endpoints_on_this_host(xero):
+    doc = xero.get("/.well-known/openid-configuration").get_json()
+    assert doc["issuer"] == "http://localhost"
+    assert doc["authorization_endpoint"] == "http://localhost/identity/connect/authorize"
+    assert doc["token_endpoint"] == "http://localhost/connect/token"
+    assert doc["revocation_endpoint"] == "http://localhost/connect/revocation"
+
+
+def test_consent_page_offers_each_demo_organisation(xero):
+    r = xero.get("/identity/connect/authorize", query_string=authorize_params())
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    for tenant_id, name in ((UK_TENANT_ID, UK_NAME), (US_TENANT_ID, US_NAME)):
+        assert f'name="tenant" value="{tenant_id}"' in html and name in html
+    assert '<button type="submit" name="decision" value="allow">Allow access</button>' in html
+    assert '<button type="submit" name="decision" value="deny">Deny</button>' in html
+    assert f'name="redirect_uri" value="{REDIRECT_URI}"' in html
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"client_id": "someone-else"}, "Unknown client_id"),
+    ({"redirect_uri": "https://evil.example/callback"}, "redirect_uri is not registered"),
+    ({"redirect_uri": "http://127.0.0.1/no-port"}, "redirect_uri is not registered"),
+])
+def test_consent_refuses_unknown_client_or_redirect_without_redirecting(xero, override, message):
+    r = xero.get("/identity/connect/authorize", query_string={**authorize_params(), **override})
+    assert r.status_code == 400 and message in r.get_data(as_text=True)
+
+
+def test_configured_redirect_uris_are_matched_exactly(tmp_path):
+    app = create_app({"DATABASE": str(tmp_path / "x.db"), "REDIRECT_URIS": [REDIRECT_URI]})
+    client = app.test_client()
+    assert client.get("/identity/connect/authorize", query_string=authorize_params()).status_code == 200
+    other = {**authorize_params(), "redirect_uri": REDIRECT_URI + "/x"}
+    assert client.get("/identity/connect/authorize", query_string=other).status_code == 400
+
+
+def test_deny_redirects_back_with_access_denied_and_state(xero):
+    query = redirect_query(consent(xero, authorize_params(state="s-1"), decision="deny"))
+    assert query == {"error": "access_denied", "state": "s-1"}
+
+
+def test_allow_without_an_organisation_shows_the_page_again(xero):
+    r = consent(xero, authorize_params(), tenants=())
+    assert r.status_code == 200
+    assert "Select at least one organisation" in r.get_data(as_text=True)
+
+
+def test_allow_redirects_with_code_and_state(xero):
+    query = redirect_query(consent(xero, authorize_params(state="s-2")))
+    assert query["state"] == "s-2" and len(query["code"]) > 20
+
+
+def _exchange(xero, code, verifier=None, **kw):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+    if verifier:
+        data["code_verifier"] = verifier
+    data.update(kw.pop("data", {}))
+    return xero.post("/connect/token", data=data, **kw)
+
+
+def test_code_exchange_gives_xero_shaped_tokens_and_code_is_single_use(xero):
+    verifier, challenge = pkce_pair()
+    code = redirect_query(consent(xero, authorize_params(challenge)))["code"]
+    first = _exchange(xero, code, verifier, headers=basic_auth())
+    body = first.get_json()
+    assert first.status_code == 200
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 1800 and body["scope"] == SCOPE
+    assert body["access_token"] != body["refresh_token"]
+    again = _exchange(xero, code, verifier, headers=basic_auth())
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"
+
+
+def test_client_secret_may_also_come_in_the_form(xero):
+    code = redirect_query(consent(xero, authorize_params()))["code"]
+    r = _exchange(xero, code, data={"client_id": "planman-dev", "client_secret": "planman-dev-secret"})
+    assert r.status_code == 200
+
+
+def test_wrong_secret_is_invalid_client(xero):
+    code = redirect_query(consent(xero, authorize_params()))["code"]
+    r = _exchange(xero, code, headers=basic_auth(secret="wrong"))
+    assert r.status_code == 401 and r.get_json() == {"error": "invalid_client"}
+
+
+def test_pkce_verifier_is_checked(xero):
+    _verifier, challenge = pkce_pair()
+    code = redirect_query(consent(xero, authorize_params(challenge)))["code"]
+    assert _exchange(xero, code, "not-the-verifier", headers=basic_auth()).get_json()["error"] == "invalid_grant"
+    code = redirect_query(consent(xero, authorize_params(challenge)))["code"]
+    assert _exchange(xero, code, headers=basic_auth()).get_json()["error"] == "invalid_grant"
+
+
+def test_redirect_uri_must_equal_the_authorised_one(xero):
+    code = redirect_query(consent(xero, authorize_params()))["code"]
+    r = _exchange(xero, code, headers=basic_auth(), data={"redirect_uri": "http://127.0.0.1:5000/other"})
+    assert r.status_code == 400 and r.get_json()["error"] == "invalid_grant"
+
+
+def test_unknown_grant_type(xero):
+    r = xero.post("/connect/token", headers=basic_auth(), data={"grant_type": "password"})
+    assert r.status_code == 400 and r.get_json() == {"error": "unsupported_grant_type"}
+
+
+def test_no_refresh_token_without_offline_access(xero):
+    assert "refresh_token" not in connect(xero, scope="accounting.contacts")
+
+
+def test_refresh_rotates_and_old_token_works_during_grace_then_invalid_grant(xero):
+    tokens = connect(xero)
+    xero.post("/_control/lifetimes", json={"refresh_grace_seconds": 1})
+    first = refresh(xero, tokens["refresh_token"]).get_json()
+    assert first["refresh_token"] != tokens["refresh_token"]
+    assert first["access_token"] != tokens["access_token"]
+    assert Api(xero, first["access_token"]).get("/Organisation").status_code == 200
+
+    # The response was "lost": the old token still works inside the grace period...
+    retry = refresh(xero, tokens["refresh_token"])
+    assert retry.status_code == 200 and retry.get_json()["refresh_token"] != first["refresh_token"]
+    time.sleep(1.2)
+    # ...and not after it.
+    late = refresh(xero, tokens["refresh_token"])
+    assert late.status_code == 400 and late.get_json() == {"error": "invalid_grant"}
+    # Tokens from the rotation are unaffected.
+    assert refresh(xero, first["refresh_token"]).status_code == 200
+    stats = xero.get("/_control/stats").get_json()
+    assert stats["rotations"] == 2 and stats["grace_refreshes"] == 1 and stats["invalid_grants"] == 1
+
+
+def test_unknown_refresh_token_is_invalid_grant(xero):
+    assert refresh(xero, "nope").get_json() == {"error": "invalid_grant"}
+
+
+def test_expired_access_token_gets_401_token_expired(xero):
+    xero.post("/_control/lifetimes", json={"access_token_seconds": 1})
+    tokens = connect(xero)
+    api = Api(xero, tokens["access_token"])
+    assert api.get("/Organisation").status_code == 200
+    time.sleep(1.1)
+    r = api.get("/Organisation")
+    assert r.status_code == 401
+    assert r.get_json()["title"] == "Unauthorized" and r.get_json()["detail"].startswith("TokenExpired")
+    fresh = refresh(xero, tokens["refresh_token"]).get_json()
+    assert fresh["expires_in"] == 1
+    assert Api(xero, fresh["access_token"]).get("/Organisation").status_code == 200
+
+
+def test_control_expire_tokens(xero, api):
+    xero.post("/_control/expire_tokens")
+    assert api.get("/Organisation").status_code == 401
+
+
+def test_unknown_bearer_gets_401(xero):
+    r = Api(xero, "made-up").get("/Organisation")
+    assert r.status_code == 401 and r.get_json()["title"] == "Unauthorized"
+
+
+def test_revocation_removes_tokens_and_connections(xero):
+    tokens = connect(xero, tenants=(UK_TENANT_ID, US_TENANT_ID))
+    r = xero.post("/connect/revocation", headers=basic_auth(), data={"token": tokens["refresh_token"]})
+    assert r.status_code == 200
+    assert refresh(xero, tokens["refresh_token"]).get_json() == {"error": "invalid_grant"}
+    assert Api(xero, tokens["access_token"]).get("/Organisation").status_code == 401
+    html = xero.get("/").get_data(as_text=True)
+    assert html.count('<td class="num">0</td>') == 6  # no contacts, invoices or connections in either org
+
+
+def test_revocation_needs_client_auth(xero, tokens):
+    r = xero.post("/connect/revocation", data={"token": tokens["refresh_token"]})
+    assert r.status_code == 401
+    assert refresh(xero, tokens["refresh_token"]).status_code == 200
+
+
+def _connections(xero, token, **query):
+    return xero.get("/connections", headers={"Authorization": f"Bearer {token}"}, query_string=query)
+
+
+def test_connections_list_and_delete_by_connection_id(xero):
+    tokens = connect(xero, tenants=(UK_TENANT_ID, US_TENANT_ID))
+    token = tokens["access_token"]
+    listed = _connections(xero, token).get_json()
+    assert {c["tenantId"] for c in listed} == {UK_TENANT_ID, US_TENANT_ID}
+    uk = next(c for c in listed if c["tenantId"] == UK_TENANT_ID)
+    assert uk["tenantType"] == "ORGANISATION" and uk["tenantName"] == UK_NAME
+    assert set(uk) == {"id", "authEventId", "tenantId", "tenantType", "tenantName", "createdDateUtc", "updatedDateUtc"}
+    assert _connections(xero, token, authEventId=uk["authEventId"]).get_json() == listed
+
+    headers = {"Authorization": f"Bearer {token}"}
+    assert xero.delete(f"/connections/{UK_TENANT_ID}", headers=headers).status_code == 404  # tenantId is not the id
+    assert xero.delete(f"/connections/{uk['id']}", headers=headers).status_code == 204
+    assert [c["tenantId"] for c in _connections(xero, token).get_json()] == [US_TENANT_ID]
+    assert Api(xero, token, UK_TENANT_ID).get("/Organisation").status_code == 403
+    assert Api(xero, token, US_TENANT_ID).get("/Organisation").status_code == 200
+
+
+def test_connections_need_a_bearer_token(xero):
+    assert xero.get("/connections").status_code == 401
+
+
+def test_each_authorisation_sees_only_its_own_connections(xero):
+    first = connect(xero, tenants=(UK_TENANT_ID,))
+    second = connect(xero, tenants=(US_TENANT_ID,))
+    assert [c["tenantId"] for c in _connections(xero, first["access_token"]).get_json()] == [UK_TENANT_ID]
+    assert [c["tenantId"] for c in _connections(xero, second["access_token"]).get_json()] == [US_TENANT_ID]
+
+
+def _forbidden(r):
+    body = r.get_json()
+    return r.status_code == 403 and body["title"] == "Forbidden" and body["detail"] == "AuthenticationUnsuccessful"
+
+
+def test_tenant_header_missing_unknown_or_not_connected_is_403(xero, api):
+    token = api.token
+    assert _forbidden(xero.get(API + "/Organisation", headers={"Authorization": f"Bearer {token}"}))
+    assert _forbidden(Api(xero, token, "00000000-0000-4000-8000-000000000000").get("/Organisation"))
+    assert _forbidden(Api(xero, token, US_TENANT_ID).get("/Organisation"))  # only the UK org was ticked
+
+
+def test_control_revoke_cuts_off_the_organisation(xero, api):
+    assert api.get("/Organisation").status_code == 200
+    assert xero.post("/_control/revoke", json={"tenant_id": UK_TENANT_ID}).get_json() == {"removed_connections": 1}
+    assert _forbidden(api.get("/Organisation"))
+
+
+def test_scopes_are_enforced(xero):
+    tokens = connect(xero, scope="offline_access accounting.contacts.read")
+    api = Api(xero, tokens["access_token"])
+    assert api.get("/Contacts").status_code == 200
+    r = api.get("/Invoices")
+    assert r.status_code == 401 and r.get_json()["detail"] == "AuthorizationUnsuccessful"
+    assert api.put("/Contacts", {"Contacts": [{"Name": "X"}]}).status_code == 401

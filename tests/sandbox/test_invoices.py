@@ -1,0 +1,218 @@
+"""Invoices: Xero's totals and rounding, status rules, numbering, line replacement, lookups."""
+from datetime import datetime, timezone
+
+import pytest
+
+NOT_MODIFIABLE = "Invoice not of valid status for modification"
+
+
+def line(amount, tax_type="OUTPUT2", **kw):
+    return {"Description": "Work", "Quantity": 1, "UnitAmount": amount, "AccountCode": "200", "TaxType": tax_type, **kw}
+
+
+def errors(r, i=0):
+    assert r.status_code == 400, r.get_data(as_text=True)
+    return [e["Message"] for e in r.get_json()["Elements"][i]["ValidationErrors"]]
+
+
+@pytest.fixture
+def acme(api):
+    return api.contact("Acme Ltd", ContactNumber="C-1")
+
+
+def test_tax_is_rounded_per_line_not_on_the_subtotal(api, acme, no_violations):
+    # 19.06 + 19.06 + 19.11 at 20%: per line 3.812 + 3.812 + 3.822 -> 3.81 + 3.81 + 3.82 = 11.44,
+    # whereas taxing the subtotal 57.23 gives 11.446 -> 11.45 (Xero's own example shows the same cent).
+    inv = api.invoice(acme["ContactID"], [line(19.06), line(19.06), line(19.11)])
+    assert [li["TaxAmount"] for li in inv["LineItems"]] == [3.81, 3.81, 3.82]
+    assert (inv["SubTotal"], inv["TotalTax"], inv["Total"]) == (57.23, 11.44, 68.67)
+
+
+def test_half_cents_round_up(api, acme):
+    inv = api.invoice(acme["ContactID"], [line(10.10, "RROUTPUT")])  # 5% of 10.10 = 0.505
+    assert inv["TotalTax"] == 0.51 and inv["Total"] == 10.61
+
+
+def test_inclusive_and_notax_amounts(api, acme):
+    inv = api.invoice(acme["ContactID"], [line(10.00), line(10.00)], LineAmountTypes="Inclusive")
+    # 10.00 * 20 / 120 = 1.6667 -> 1.67 per line.
+    assert (inv["SubTotal"], inv["TotalTax"], inv["Total"]) == (16.66, 3.34, 20.00)
+    inv = api.invoice(acme["ContactID"], [line(10.00)], LineAmountTypes="NoTax")
+    assert (inv["TotalTax"], inv["Total"], inv["LineItems"][0]["TaxType"]) == (0.0, 10.0, "NONE")
+
+
+def test_discount_rate_and_quantity(api, acme):
+    inv = api.invoice(acme["ContactID"], [line(33.33, Quantity=3, DiscountRate=10)])
+    assert inv["LineItems"][0]["LineAmount"] == 89.99  # 3 * 33.33 * 0.9 = 89.991
+    assert inv["TotalDiscount"] == 10.0 and inv["IsDiscounted"] is True
+
+
+def test_unitdp4_keeps_four_decimals_otherwise_two(api, acme):
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": acme["ContactID"]},
+                                            "LineItems": [line(1.2345, Quantity=3)]}]},
+                query_string={"unitdp": 4})
+    inv = r.get_json()["Invoices"][0]
+    assert inv["LineItems"][0]["UnitAmount"] == 1.2345 and inv["LineItems"][0]["LineAmount"] == 3.70
+    plain = api.invoice(acme["ContactID"], [line(1.2345, Quantity=3)])
+    assert plain["LineItems"][0]["UnitAmount"] == 1.23 and plain["LineItems"][0]["LineAmount"] == 3.69
+    fetched = api.get(f"/Invoices/{inv['InvoiceID']}").get_json()["Invoices"][0]
+    assert fetched["LineItems"][0]["UnitAmount"] == 1.23
+    fetched = api.get(f"/Invoices/{inv['InvoiceID']}", query_string={"unitdp": 4}).get_json()["Invoices"][0]
+    assert fetched["LineItems"][0]["UnitAmount"] == 1.2345
+
+
+def test_fields_are_stored_and_dates_come_back_in_xero_form(api, acme, no_violations):
+    inv = api.invoice(acme["ContactID"], Date="2026-03-01", DueDate="2026-03-31", Reference="Job 7",
+                      Url="https://planman.test/invoices/7", CurrencyCode="GBP", Status="DRAFT")
+    ms = int(datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    assert inv["Date"] == f"/Date({ms}+0000)/" and inv["DateString"] == "2026-03-01T00:00:00"
+    assert inv["DueDateString"] == "2026-03-31T00:00:00"
+    assert (inv["Reference"], inv["Url"], inv["CurrencyCode"], inv["Status"]) == (
+        "Job 7", "https://planman.test/invoices/7", "GBP", "DRAFT")
+    assert inv["Contact"]["ContactID"] == acme["ContactID"] and inv["Contact"]["Name"] == "Acme Ltd"
+    assert inv["Type"] == "ACCREC" and inv["AmountDue"] == inv["Total"] == 120.0
+
+
+def test_invoice_numbers_are_auto_assigned_and_unique(api, acme):
+    assert api.invoice(acme["ContactID"])["InvoiceNumber"] == "INV-0001"
+    assert api.invoice(acme["ContactID"], InvoiceNumber="INV-0002")["InvoiceNumber"] == "INV-0002"
+    assert api.invoice(acme["ContactID"])["InvoiceNumber"] == "INV-0003"  # skips a number already taken
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": acme["ContactID"]},
+                                            "InvoiceNumber": "INV-0001", "LineItems": [line(5)]}]})
+    assert errors(r) == ["Invoice # must be unique."]
+
+
+def test_a_deleted_invoice_frees_its_number(api, acme):
+    inv = api.invoice(acme["ContactID"], InvoiceNumber="PM-1")
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"Status": "DELETED"}]})
+    assert r.status_code == 200 and r.get_json()["Invoices"][0]["Status"] == "DELETED"
+    assert api.invoice(acme["ContactID"], InvoiceNumber="PM-1")["InvoiceNumber"] == "PM-1"
+
+
+def test_contact_must_exist_and_be_active(xero, api, acme):
+    body = {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": "0c1d2e3f-0000-4000-8000-000000000000"},
+                          "LineItems": [line(5)]}]}
+    assert errors(api.put("/Invoices", body)) == ["The contact specified could not be found."]
+    xero.post(f"/_control/contacts/{acme['ContactID']}/archive")
+    body["Invoices"][0]["Contact"] = {"ContactID": acme["ContactID"]}
+    assert errors(api.put("/Invoices", body)) == ["The contact is archived and cannot be used."]
+
+
+def test_contact_may_be_named_by_contact_number(api, acme):
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactNumber": "C-1"},
+                                            "LineItems": [line(5)]}]})
+    assert r.get_json()["Invoices"][0]["Contact"]["ContactID"] == acme["ContactID"]
+
+
+@pytest.mark.parametrize("bad_line, message", [
+    (line(5, AccountCode="999"), "Account code '999' is not a valid code for this document."),
+    (line(5, AccountCode="090"), "Account code '090' is not a valid code for this document."),  # bank account
+    (line(5, AccountCode="610"), "Account code '610' is not a valid code for this document."),  # receivables
+    (line(5, "BOGUS"), "The TaxType code BOGUS does not exist or cannot be used with this type of transaction."),
+    (line(5, "INPUT2"), "The TaxType code INPUT2 does not exist or cannot be used with this type of transaction."),
+    ({**line(5), "Description": ""}, "The description field is mandatory for each line item."),
+])
+def test_line_rules(api, acme, bad_line, message):
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": acme["ContactID"]},
+                                            "LineItems": [bad_line]}]})
+    assert errors(r) == [message]
+
+
+def test_revenue_accounts_and_rounding_account_are_accepted(api, acme):
+    inv = api.invoice(acme["ContactID"], [line(1, AccountCode=c, TaxType="NONE") for c in ("200", "260", "270", "860")])
+    assert [li["AccountCode"] for li in inv["LineItems"]] == ["200", "260", "270", "860"]
+
+
+def test_tax_type_defaults_to_the_accounts(api, acme):
+    inv = api.invoice(acme["ContactID"], [{"Description": "Fee", "Quantity": 1, "UnitAmount": 50, "AccountCode": "200"}])
+    assert inv["LineItems"][0]["TaxType"] == "OUTPUT2" and inv["TotalTax"] == 10.0
+
+
+def test_line_items_on_update_replace_the_set(api, acme, no_violations):
+    inv = api.invoice(acme["ContactID"], [line(10), line(20)])
+    kept = inv["LineItems"][1]
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"LineItems": [
+        {"LineItemID": kept["LineItemID"], "Description": "Work", "Quantity": 2, "UnitAmount": 20,
+         "AccountCode": "200", "TaxType": "OUTPUT2"}]}]})
+    updated = r.get_json()["Invoices"][0]
+    assert [li["LineItemID"] for li in updated["LineItems"]] == [kept["LineItemID"]]
+    assert (updated["SubTotal"], updated["TotalTax"], updated["Total"]) == (40.0, 8.0, 48.0)
+    # An update without LineItems leaves them alone.
+    r = api.post("/Invoices", {"Invoices": [{"InvoiceID": inv["InvoiceID"], "Reference": "R2"}]})
+    again = r.get_json()["Invoices"][0]
+    assert again["Reference"] == "R2" and len(again["LineItems"]) == 1 and again["Total"] == 48.0
+
+
+def test_post_without_id_but_with_an_existing_number_updates_it(api, acme):
+    inv = api.invoice(acme["ContactID"], InvoiceNumber="PM-9")
+    r = api.post("/Invoices", {"Invoices": [{"Type": "ACCREC", "InvoiceNumber": "PM-9", "Reference": "again"}]})
+    assert r.get_json()["Invoices"][0]["InvoiceID"] == inv["InvoiceID"]
+    assert len(api.get("/Invoices").get_json()["Invoices"]) == 1
+
+
+@pytest.mark.parametrize("status", ["AUTHORISED", "PAID", "VOIDED"])
+def test_only_draft_and_submitted_invoices_can_be_modified(xero, api, acme, status):
+    inv = api.invoice(acme["ContactID"])
+    xero.post(f"/_control/invoices/{inv['InvoiceID']}/status", json={"status": status})
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"Reference": "changed"}]})
+    assert errors(r) == [NOT_MODIFIABLE]
+    assert api.get(f"/Invoices/{inv['InvoiceID']}").get_json()["Invoices"][0]["Status"] == status
+
+
+def test_submitted_can_be_edited_and_authorised_can_only_be_voided(api, acme):
+    inv = api.invoice(acme["ContactID"], Status="SUBMITTED")
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"Reference": "ok", "Status": "AUTHORISED"}]})
+    assert r.status_code == 200 and r.get_json()["Invoices"][0]["Status"] == "AUTHORISED"
+    assert errors(api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"Status": "DELETED"}]})) == [NOT_MODIFIABLE]
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"Status": "VOIDED"}]})
+    assert r.status_code == 200 and r.get_json()["Invoices"][0]["Status"] == "VOIDED"
+
+
+def test_create_status_must_be_draft_submitted_or_authorised(api, acme):
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": acme["ContactID"]},
+                                            "Status": "PAID", "LineItems": [line(5)]}]})
+    assert errors(r) == ["Invoices cannot be created with a status of PAID."]
+
+
+def test_paid_by_a_bookkeeper_shows_amounts(xero, api, acme):
+    inv = api.invoice(acme["ContactID"])
+    paid = xero.post(f"/_control/invoices/{inv['InvoiceID']}/status", json={"status": "PAID"}).get_json()
+    assert paid["Status"] == "PAID" and paid["AmountPaid"] == 120.0 and paid["AmountDue"] == 0.0
+
+
+def test_invoice_lookups(api, acme, no_violations):
+    bolt = api.contact("Bolt plc")
+    one = api.invoice(acme["ContactID"])
+    two = api.invoice(bolt["ContactID"], Status="SUBMITTED")
+
+    def numbers(**query):
+        r = api.get("/Invoices", query_string=query)
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return [i["InvoiceNumber"] for i in r.get_json()["Invoices"]]
+
+    assert numbers() == ["INV-0001", "INV-0002"]
+    assert numbers(IDs=two["InvoiceID"]) == ["INV-0002"]
+    assert numbers(InvoiceNumbers="INV-0001") == ["INV-0001"]
+    assert numbers(ContactIDs=bolt["ContactID"]) == ["INV-0002"]
+    assert numbers(Statuses="DRAFT,AUTHORISED") == ["INV-0001"]
+    assert numbers(where='Status=="SUBMITTED"') == ["INV-0002"]
+    assert numbers(where=f'Contact.ContactID==Guid("{acme["ContactID"]}")') == ["INV-0001"]
+    assert numbers(where='InvoiceNumber=="INV-0002" AND Type=="ACCREC"') == ["INV-0002"]
+    assert numbers(where='Status!="DRAFT"') == ["INV-0002"]
+    assert api.get(f"/Invoices/{one['InvoiceID']}").get_json()["Invoices"][0]["InvoiceNumber"] == "INV-0001"
+    assert api.get("/Invoices/0c1d2e3f-0000-4000-8000-000000000000").status_code == 404
+
+
+def test_settings_endpoints(api, no_violations):
+    org = api.get("/Organisation").get_json()["Organisations"][0]
+    assert (org["Name"], org["ShortCode"], org["BaseCurrency"], org["CountryCode"]) == (
+        "Demo Company (UK)", "!dmoUK", "GBP", "GB")
+    accounts = {a["Code"]: a for a in api.get("/Accounts").get_json()["Accounts"]}
+    assert accounts["200"]["Name"] == "Sales" and accounts["200"]["Type"] == "REVENUE"
+    assert accounts["860"]["SystemAccount"] == "ROUNDING"
+    revenue = api.get("/Accounts", query_string={"where": 'Type=="REVENUE"'}).get_json()["Accounts"]
+    assert [a["Code"] for a in revenue] == ["200", "260", "270"]
+    rates = {r["TaxType"]: r for r in api.get("/TaxRates").get_json()["TaxRates"]}
+    assert rates["OUTPUT2"]["Name"] == "20% (VAT on Income)" and rates["OUTPUT2"]["EffectiveRate"] == 20.0
+    assert {"OUTPUT2", "RROUTPUT", "ZERORATEDOUTPUT", "EXEMPTOUTPUT", "NONE"} <= set(rates)
+    assert api.get("/BrandingThemes").get_json()["BrandingThemes"][0]["Name"] == "Standard"
