@@ -35,3 +35,11 @@ def refresh_tenant_details(connection_id: int) -> str:
 
     with _app().app_context():
         return refresh(connection_id)
+
+
+def check_remote_status(link_id: int) -> str:
+    """Refresh one pushed record's status at the provider (e.g. an invoice paid in Xero)."""
+    from planman.integrations import remote_status
+
+    with _app().app_context():
+        return remote_status.check(link_id)

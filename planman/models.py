@@ -191,6 +191,8 @@ class ExternalLink(db.Model):
     # Hash of the payload last pushed: differs from the current one => "changed since last sent".
     fingerprint: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
     linked_existing: so.Mapped[bool] = so.mapped_column(default=False)
+    # When remote_status was last read from the provider (pushes and status checks).
+    status_checked_at: so.Mapped[Optional[datetime]]
     pushed_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     pushed_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
 

@@ -422,3 +422,24 @@ def test_draft_deleted_in_xero_can_be_sent_again_as_a_new_draft(app, client, fir
     link = db.session.scalar(sa.select(ExternalLink).where(ExternalLink.record_type == "invoice"))
     assert link.external_id == new_id and link.remote_status == "DRAFT"
     assert ">Update<" in client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+
+
+def test_opening_a_sent_invoice_checks_its_status_in_xero(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-5")
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="invoice",
+                                record_id=invoice.id, external_id=INVOICE_ID, remote_status="DRAFT"))
+    db.session.commit()
+    xero.get(f"{API}/Invoices/{INVOICE_ID}", json={"Invoices": [{"InvoiceID": INVOICE_ID, "Status": "PAID"}]})
+
+    first = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "checking…" in first and 'hx-trigger="load delay:1s"' in first  # polls until the check is back
+    client.get(panel_url("invoice", invoice.id))  # a second look does not queue a second check
+    assert app.push_queue.count == 1
+    run_jobs(app)
+
+    page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "Paid" in page and "has been paid" in page and ">Update<" not in page
+    assert "checking…" not in page and "hx-trigger" not in page
+    assert len([c for c in xero.calls if c.request.method == "GET"]) == 1

@@ -66,6 +66,10 @@ class Provider(ABC):
     def export(self, connection, record_type: str, record, *, user_id: Optional[int]) -> PushResult:
         """Create or update the record's counterpart (dependencies first)."""
 
+    def fetch_remote_status(self, connection, record_type: str, external_id: str) -> Optional[str]:
+        """The record's current status at the provider, for kinds that have one."""
+        return None
+
     # Presentation ------------------------------------------------------------
     def view_url(self, connection, record_type: str, external_id: str) -> Optional[str]:
         return None

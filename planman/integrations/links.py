@@ -62,7 +62,7 @@ def record_link(connection: Connection, record_type: str, record_id: int, result
     link.external_number = result.external_number or ""
     link.remote_status = result.remote_status or ""
     link.fingerprint = result.fingerprint
-    link.pushed_at = utcnow()
+    link.pushed_at = link.status_checked_at = utcnow()
     link.pushed_by_id = user_id
     return link
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from planman.integrations import links, push
+from planman.integrations import links, push, remote_status
 from planman.integrations.base import Provider
 from planman.models import Connection, ExternalLink, PushJob
 
@@ -25,6 +25,7 @@ class PanelState:
     remote_status_label: str = ""
     changed_since_sent: bool = False
     message: str = ""
+    checking_status: bool = False  # a worker is reading the remote status right now
     settings_problems: tuple[str, ...] = ()
 
     @property
@@ -42,7 +43,7 @@ class PanelState:
 
     @property
     def polling(self) -> bool:
-        return self.kind == "pushing"
+        return self.kind == "pushing" or self.checking_status
 
 
 def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> PanelState:
@@ -87,4 +88,7 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
         state.kind = "sent"
     else:
         state.kind = "never_sent"
+
+    if state.kind in ("sent", "locked") and record_type == "invoice" and remote_status.is_stale(state.link):
+        state.checking_status = remote_status.request_check(state.link)
     return state

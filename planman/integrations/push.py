@@ -136,10 +136,13 @@ def run_push(push_id: int) -> str:
 
     connection = links.connection_for(push.firm_id, push.provider)
     provider = registry.get_provider(push.provider)
-    if connection is None or connection.tenant_id != push.tenant_id or connection.state != "connected":
-        reason = (connection.state_reason if connection is not None and connection.state == "needs_reconnect" else "")
-        return _finish(push, "failed", error=NeedsReconnect.user_message if reason else
-                       "This firm is no longer connected to that organisation, so nothing was sent.")
+    if connection is not None and connection.tenant_id == push.tenant_id and connection.state == "needs_reconnect":
+        return _finish(push, "failed", error=f"{provider.label} needs reconnecting: an admin must reconnect it "
+                                             "under Setup > Integrations, then retry.")
+    if provider is None or connection is None or connection.tenant_id != push.tenant_id \
+            or connection.state != "connected":
+        return _finish(push, "failed", error="This firm is no longer connected to that organisation, "
+                                             "so nothing was sent.")
     record = load_record(push.firm_id, push.record_type, push.record_id)
     if record is None:
         return _finish(push, "failed", error="The record was deleted in PlanMan before it could be sent.")
@@ -221,6 +224,7 @@ def _note_locked(push: PushJob, connection: Connection, error: RecordLocked) -> 
     link = links.find_link(connection, push.record_type, push.record_id)
     if link is not None:
         link.remote_status = error.remote_status
+        link.status_checked_at = utcnow()
         db.session.commit()
 
 

@@ -13,7 +13,7 @@ from flask import current_app, url_for
 from planman.extensions import db
 from planman.integrations import links
 from planman.integrations.base import Provider, PushResult, Tenant
-from planman.integrations.errors import IntegrationError, TemporaryFailure
+from planman.integrations.errors import IntegrationError, RemoteNotFound, TemporaryFailure
 from planman.integrations.throttle import TenantThrottle
 from planman.integrations.tokens import RefreshRejected, TokenManager, load_token, mark_needs_reconnect
 from planman.integrations.xero import exporter, mapping
@@ -196,6 +196,14 @@ class XeroProvider(Provider):
         if record_type == "client":
             return exporter.export_client(api, record, links.find_link(connection, "client", record.id))
         return exporter.export_invoice(api, connection, record, invoice_url=invoice_url(record), user_id=user_id)
+
+    def fetch_remote_status(self, connection, record_type: str, external_id: str) -> Optional[str]:
+        if record_type != "invoice":
+            return None
+        try:
+            return self.api_for(connection).get_invoice(external_id).get("Status", "")
+        except RemoteNotFound:
+            return "DELETED"
 
     # -- presentation ----------------------------------------------------------
     def view_url(self, connection, record_type: str, external_id: str) -> Optional[str]:
