@@ -1,7 +1,8 @@
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from planman.clients.services import name_in_use
 from planman.forms_common import NoControlChars, strip_filter
 
 
@@ -41,6 +42,14 @@ class ClientForm(FlaskForm):
         "name", "first_name", "last_name", "email", "phone", "address_line1", "address_line2",
         "city", "region", "postcode", "country", "tax_number", "notes",
     )
+
+    def __init__(self, *args, client=None, **kwargs):
+        super().__init__(*args, obj=client, **kwargs)
+        self._client_id = client.id if client else None
+
+    def validate_name(self, field):
+        if name_in_use(field.data, exclude_id=self._client_id):
+            raise ValidationError("Another client already has this name. Client names must be unique.")
 
     def apply_to(self, client) -> None:
         for name in self.TEXT_FIELDS:

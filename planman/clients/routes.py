@@ -29,10 +29,7 @@ def index():
     return render_template(template, page=page, query=query)
 
 
-def _save(form: ClientForm, client: Client | None):
-    if services.name_in_use(form.name.data, exclude_id=client.id if client else None):
-        form.name.errors.append("Another client already has this name. Client names must be unique.")
-        return None
+def _save(form: ClientForm, client: Client | None) -> Client:
     if client is None:
         client = Client(firm_id=current_user.firm_id)
         db.session.add(client)
@@ -48,9 +45,8 @@ def new():
     form = ClientForm()
     if form.validate_on_submit():
         client = _save(form, None)
-        if client is not None:
-            flash(f"Client {client.name} added.", "success")
-            return redirect(url_for("clients.view", client_id=client.id))
+        flash(f"Client {client.name} added.", "success")
+        return redirect(url_for("clients.view", client_id=client.id))
     return render_template("clients/form.html", form=form, client=None), 422 if form.errors else 200
 
 
@@ -63,9 +59,9 @@ def view(client_id: int):
 @bp.route("/<int:client_id>/edit", methods=["GET", "POST"])
 def edit(client_id: int):
     client = get_for_firm_or_404(Client, client_id)
-    form = ClientForm(obj=client)
+    form = ClientForm(client=client)
     if form.validate_on_submit():
-        if _save(form, client) is not None:
-            flash("Client saved.", "success")
-            return redirect(url_for("clients.view", client_id=client.id))
+        _save(form, client)
+        flash("Client saved.", "success")
+        return redirect(url_for("clients.view", client_id=client.id))
     return render_template("clients/form.html", form=form, client=client), 422 if form.errors else 200

@@ -45,8 +45,23 @@ def _line_index(entry) -> int:
     return int(entry.name.rsplit("-", 1)[1])
 
 
+def _wants_next_number(form: InvoiceForm, invoice: Invoice | None) -> bool:
+    return not form.number.data or (invoice is None and form.number.data == form.suggested_number.data)
+
+
+def _validate(form: InvoiceForm, invoice: Invoice | None) -> bool:
+    """The form's own checks plus a unique number, all reported in one go."""
+    valid = form.validate()
+    number = form.number.data
+    if number and not form.number.errors and not _wants_next_number(form, invoice):
+        if services.number_taken(current_user.firm_id, number, exclude_id=invoice.id if invoice else None):
+            form.number.errors.append(NUMBER_TAKEN)
+            valid = False
+    return valid
+
+
 def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
-    """Validate what needs the database, then save; None when a field error was added."""
+    """Save a validated form; None when its number was taken in the meantime (a field error)."""
     firm_id = current_user.firm_id
     client = db.session.get(Client, form.client_id.data)  # a choice of this firm's clients, so safe
     existing = {line.id: line for line in invoice.lines} if invoice else {}
@@ -57,11 +72,7 @@ def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
             abort(404)
 
     number = form.number.data
-    auto_number = not number or (invoice is None and number == form.suggested_number.data)
-    if not auto_number and services.number_taken(firm_id, number, exclude_id=invoice.id if invoice else None):
-        form.number.errors.append(NUMBER_TAKEN)
-        return None
-
+    auto_number = _wants_next_number(form, invoice)
     if auto_number:
         number = services.allocate_number(firm_id)
     if invoice is None:
@@ -100,7 +111,7 @@ def new():
         # A new line starts with the firm's highest rate, the usual case.
         if tax_rates:
             form.lines[0].form.tax_rate_id.data = tax_rates[0].id
-    elif form.validate():
+    elif _validate(form, None):
         invoice = _save(form, None)
         if invoice is not None:
             flash(f"Invoice {invoice.number} saved.", "success")
@@ -123,7 +134,7 @@ def edit(invoice_id: int):
     if not form.is_submitted():
         for entry, line in zip(form.lines, invoice.lines):
             entry.form.line_id.data = str(line.id)
-    elif form.validate():
+    elif _validate(form, invoice):
         if _save(form, invoice) is not None:
             flash(f"Invoice {invoice.number} saved.", "success")
             return redirect(url_for("invoices.view", invoice_id=invoice.id))
