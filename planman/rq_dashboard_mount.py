@@ -1,9 +1,28 @@
 """RQ's dashboard, mounted inside PlanMan for admins only."""
-from flask import Flask, abort, request, url_for
+from flask import Flask, abort, current_app, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 DASHBOARD_PREFIX = "/setup/rq"
+
+
+def _job_firm_id(job_id: str):
+    """The firm a PlanMan job works for (from its function and id argument), else None."""
+    from rq.job import Job
+
+    from planman.extensions import db
+    from planman.models import Connection, PushJob
+
+    try:
+        job = Job.fetch(job_id, connection=current_app.redis_conn)
+        func_name, args = job.func_name, job.args
+    except Exception:  # unknown (NoSuchJobError) or unreadable: nobody's
+        return None
+    owner = {"planman.jobs.run_push": PushJob, "planman.jobs.refresh_tenant_details": Connection}.get(func_name)
+    if owner is None or len(args) != 1 or not isinstance(args[0], int):
+        return None
+    row = db.session.get(owner, args[0])
+    return row.firm_id if row is not None else None
 
 
 def init_app(app: Flask) -> None:
@@ -25,6 +44,15 @@ def init_app(app: Flask) -> None:
         if not current_user.is_authenticated:
             return app.login_manager.unauthorized()
         if not current_user.is_admin:
+            abort(404)
+        # Its "requeue all" link also answers GET, which CSRF protection does not
+        # cover; its own button POSTs.
+        if request.endpoint == "rq_dashboard.requeue_all" and request.method != "POST":
+            abort(405)
+        # One job names one firm's record: another firm's job is a 404, as
+        # everywhere else (view, data, delete, requeue).
+        job_id = (request.view_args or {}).get("job_id")
+        if job_id is not None and _job_firm_id(job_id) != current_user.firm_id:
             abort(404)
         return None
 
