@@ -156,36 +156,60 @@ def run_push(push_id: int) -> str:
     try:
         result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id)
     except Throttled as wait:
-        return _reschedule(push, wait.wait, counts_as_attempt=False, note="Waiting for Xero's rate limit.")
+        return _reschedule(push, wait.wait, counts_as_attempt=False, note=THROTTLED_NOTE)
     except RateLimited as error:
-        return _reschedule(push, error.retry_after, counts_as_attempt=False,
-                           note="Xero asked us to slow down; the push will continue automatically.")
+        return _reschedule(push, error.retry_after, counts_as_attempt=False, note=RATE_LIMITED_NOTE)
     except TemporaryFailure as error:
         log.warning("push %s: temporary failure: %s", push_id, error.detail or error.user_message)
         if push.attempts < MAX_ATTEMPTS:
             return _reschedule(push, BACKOFF_SECONDS[push.attempts - 1], counts_as_attempt=True,
-                               note=f"{error.user_message} Trying again automatically.")
-        return _finish(push, "failed", error=f"{error.user_message} Gave up after {MAX_ATTEMPTS} attempts.")
-    except RecordLocked as error:
-        db.session.rollback()
-        _note_locked(push, connection, error)
-        return _finish(push, "failed", error=error.user_message, outcome="locked")
-    except ValidationFailed as error:
-        return _finish(push, "failed", error=error.user_message, fields=error.field_errors)
+                               note=retrying_note(error))
+        return _finish(push, "failed", error=gave_up_message(error))
     except IntegrationError as error:
-        return _finish(push, "failed", error=error.user_message)
+        return fail(push, connection, error)
     except Exception:
         log.exception("push %s failed unexpectedly", push_id)
-        return _finish(push, "failed", error="Something unexpected went wrong while sending. "
-                                             "Retry; if it keeps happening, contact support.")
+        return _finish(push, "failed", error=UNEXPECTED_MESSAGE)
 
-    # The external id and the end of the push are committed together.
+    return succeed(connection, push, result)
+
+
+# The words and endings below are shared with bulk pushes (bulk.py), so a
+# record sent in a batch ends exactly as it would have ended on its own.
+THROTTLED_NOTE = "Waiting for Xero's rate limit."
+RATE_LIMITED_NOTE = "Xero asked us to slow down; the push will continue automatically."
+UNEXPECTED_MESSAGE = "Something unexpected went wrong while sending. Retry; if it keeps happening, contact support."
+
+
+def retrying_note(error: TemporaryFailure) -> str:
+    return f"{error.user_message} Trying again automatically."
+
+
+def gave_up_message(error: TemporaryFailure) -> str:
+    return f"{error.user_message} Gave up after {MAX_ATTEMPTS} attempts."
+
+
+def succeed(connection: Connection, push: PushJob, result, *, commit: bool = True) -> str:
+    """Record the link and end the push; the external id and the end are committed together."""
     links.record_link(connection, push.record_type, push.record_id, result, push.requested_by_id)
-    return _finish(push, "succeeded", outcome=result.outcome, discard_pending=False)
+    return _finish(push, "succeeded", outcome=result.outcome, discard_pending=False, commit=commit)
+
+
+def fail(push: PushJob, connection: Connection, error: IntegrationError, *, discard_pending: bool = True,
+         commit: bool = True) -> str:
+    """End a push on an error retrying cannot cure: refused data, a locked record, a broken connection."""
+    if discard_pending:
+        push = _fresh(push)
+    if isinstance(error, RecordLocked):
+        _note_locked(push, connection, error)
+        return _finish(push, "failed", error=error.user_message, outcome="locked", discard_pending=False,
+                       commit=commit)
+    fields = error.field_errors if isinstance(error, ValidationFailed) else None
+    return _finish(push, "failed", error=error.user_message, fields=fields, discard_pending=False, commit=commit)
 
 
 def _finish(push: PushJob, state: str, *, error: str = "", fields: Optional[dict] = None, outcome: str = "",
-            discard_pending: bool = True) -> str:
+            discard_pending: bool = True, commit: bool = True) -> str:
     """End the push. A failure first discards whatever the export left half-done."""
     if discard_pending:
         push = _fresh(push)
@@ -195,7 +219,8 @@ def _finish(push: PushJob, state: str, *, error: str = "", fields: Optional[dict
     push.error_fields = fields or None
     push.finished_at = utcnow()
     push.next_attempt_at = None
-    db.session.commit()
+    if commit:
+        db.session.commit()
     log.info("push %s %s %s %s: %s %s", push.id, push.record_type, push.record_id, push.provider, state,
              outcome or error)
     return state
@@ -224,8 +249,7 @@ def _note_locked(push: PushJob, connection: Connection, error: RecordLocked) -> 
     link = links.find_link(connection, push.record_type, push.record_id)
     if link is not None:
         link.remote_status = error.remote_status
-        link.status_checked_at = utcnow()
-        db.session.commit()
+        link.status_checked_at = utcnow()  # committed with the push's end
 
 
 def reconcile_lost(push: PushJob) -> PushJob:
