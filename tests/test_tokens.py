@@ -142,3 +142,15 @@ def test_undecryptable_tokens_mark_needs_reconnecting(app, client, admin, xero_a
     assert jobs.refresh_tenant_details(connection.id) == "failed"
     assert the_connection(admin).state == "needs_reconnect"
     assert not xero_api.calls
+
+
+def test_details_job_reschedules_itself_when_xero_rate_limits(app, admin, xero_api):
+    from rq.registry import ScheduledJobRegistry
+
+    connection = connected(admin, settings={"tenant_id": UK["tenantId"], "details_state": "loading"})
+    xero_api.add("GET", "/Organisation", status=429, headers={"Retry-After": "7", "X-Rate-Limit-Problem": "minute"},
+                 json={})
+    assert jobs.refresh_tenant_details(connection.id) == "rescheduled"
+    assert len(ScheduledJobRegistry(queue=app.push_queue).get_job_ids()) == 1
+    connection = the_connection(admin)
+    assert connection.state == "connected" and connection.settings["details_state"] == "loading"

@@ -19,7 +19,9 @@ from fresh suggestions.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict
+from datetime import timedelta
 from decimal import Decimal
 from typing import Optional
 
@@ -31,7 +33,8 @@ from planman.extensions import db
 from planman.integrations import links, registry
 from planman.integrations.base import Provider, Tenant
 from planman.integrations.crypto import reencrypt
-from planman.integrations.errors import IntegrationError
+from planman.integrations.errors import IntegrationError, RateLimited
+from planman.integrations.throttle import Throttled
 from planman.integrations.tokens import load_token, store_token
 from planman.models import Connection, TaxRate, User, utcnow
 
@@ -199,7 +202,9 @@ def _details_failed(connection: Connection, message: str) -> None:
 def refresh_tenant_details(connection_id: int) -> str:
     """RQ job body: fetch organisation, accounts and tax rates; fill in default choices.
 
-    Returns "loaded", "failed" or "skipped" (connection gone or not connected)."""
+    Returns "loaded", "failed", "rescheduled" (Xero's rate limit: the job runs
+    again later, the page keeps saying "Loading") or "skipped" (connection gone
+    or not connected)."""
     connection = db.session.get(Connection, connection_id)
     if connection is None or not connection.is_usable:
         return "skipped"
@@ -208,6 +213,12 @@ def refresh_tenant_details(connection_id: int) -> str:
         return "skipped"
     try:
         provider.load_tenant_details(connection)
+    except Throttled as wait:
+        db.session.rollback()
+        return _reschedule_refresh(connection_id, wait.wait)
+    except RateLimited as error:
+        db.session.rollback()
+        return _reschedule_refresh(connection_id, error.retry_after)
     except IntegrationError as error:
         # NeedsReconnect has already marked the connection; keep its state.
         db.session.rollback()
@@ -233,6 +244,14 @@ def refresh_tenant_details(connection_id: int) -> str:
     log.info("loaded tenant details for connection %s: %d accounts, %d tax rates", connection_id,
              len(settings.get("xero_accounts") or []), len(settings.get("xero_tax_rates") or []))
     return "loaded"
+
+
+def _reschedule_refresh(connection_id: int, delay: float) -> str:
+    """Run the job again once the per-organisation budget allows (never sleep in a worker)."""
+    current_app.push_queue.enqueue_in(timedelta(seconds=max(1, math.ceil(delay))), REFRESH_JOB, connection_id,
+                                      job_timeout=180, result_ttl=600, failure_ttl=86400)
+    log.info("refresh of connection %s rescheduled in %.1fs (rate limit)", connection_id, delay)
+    return "rescheduled"
 
 
 def firm_tax_rates(firm_id: int) -> list[TaxRate]:
