@@ -101,12 +101,8 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
     same_number = [i for i in api.find_invoices(numbers=[invoice.number]) if i.get("Status") != "DELETED"]
     if same_number:
         found = same_number[0]
-        if found.get("Url") != invoice_url:
-            raise ValidationFailed(
-                [f"Xero already has an invoice numbered {invoice.number} that was not sent from this PlanMan invoice. "
-                 "Give this invoice a different number, or remove the other one in Xero."],
-                {"number": [f"{invoice.number} is already used by another invoice in Xero."]},
-            )
+        if not is_ours(found, invoice_url):
+            raise number_taken(invoice.number)
         return _update_invoice(api, found["InvoiceID"], payload, key("link"), "linked", digest)
 
     try:
@@ -115,6 +111,19 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
         raise _refuse("invoice", error)
     return PushResult(created["InvoiceID"], "created", digest,
                       external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""))
+
+
+def is_ours(remote_invoice: dict, invoice_url: str) -> bool:
+    """An invoice with our number is ours only if it links back to this PlanMan invoice."""
+    return remote_invoice.get("Url") == invoice_url
+
+
+def number_taken(number: str) -> ValidationFailed:
+    return ValidationFailed(
+        [f"Xero already has an invoice numbered {number} that was not sent from this PlanMan invoice. "
+         "Give this invoice a different number, or remove the other one in Xero."],
+        {"number": [f"{number} is already used by another invoice in Xero."]},
+    )
 
 
 def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str) -> PushResult:
