@@ -120,6 +120,7 @@ def guard():
     if plan["fail_status"]:
         return _json({"title": "Injected failure", "status": plan["fail_status"],
                       "detail": "xero_sandbox fault injection"}, plan["fail_status"])
+    g.drop = plan["drop"]  # whatever this write's answer turns out to be, it will be lost
     found = specval.violations(request)
     if found:
         _record_violations(found)
@@ -130,7 +131,6 @@ def guard():
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
         return _json({"ErrorNumber": 10, "Type": "ValidationException",
                       "Message": f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters."}, 400)
-    g.drop = plan["drop"]
     return None
 
 

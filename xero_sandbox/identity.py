@@ -35,8 +35,6 @@ def discovery():
         "authorization_endpoint": f"{base}/identity/connect/authorize",
         "token_endpoint": f"{base}/connect/token",
         "revocation_endpoint": f"{base}/connect/revocation",
-        "userinfo_endpoint": f"{base}/connect/userinfo",
-        "jwks_uri": f"{base}/.well-known/openid-configuration/jwks",
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],

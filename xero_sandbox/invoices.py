@@ -315,6 +315,13 @@ def set_status(db, tenant_id: str, invoice_id: str, status: str) -> dict | None:
     return doc
 
 
+# Xero's field order, so a person reading a response finds the familiar layout.
+FIELD_ORDER = ("Type", "InvoiceID", "InvoiceNumber", "Reference", "Contact", "Date", "DateString", "DueDate",
+               "DueDateString", "Status", "LineAmountTypes", "LineItems", "SubTotal", "TotalTax", "Total",
+               "TotalDiscount", "CurrencyCode", "CurrencyRate", "AmountDue", "AmountPaid", "AmountCredited",
+               "FullyPaidOnDate", "Url", "BrandingThemeID", "UpdatedDateUTC")
+
+
 def render(db, tenant_id: str, doc: dict, unitdp4: bool) -> dict:
     """The invoice as Xero's API returns it."""
     out = copy.deepcopy(doc)
@@ -326,4 +333,5 @@ def render(db, tenant_id: str, doc: dict, unitdp4: bool) -> dict:
         for line in out["LineItems"]:
             line["UnitAmount"] = float(q(dec(line["UnitAmount"])))
     out["HasErrors"] = False
-    return out
+    ordered = {k: out.pop(k) for k in FIELD_ORDER if k in out}
+    return {**ordered, **out}

@@ -1,0 +1,96 @@
+"""`python -m xero_sandbox` as a real program, and several processes sharing one SQLite file."""
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from xero_sandbox.demo import UK_TENANT_ID
+
+from .conftest import API
+from .test_faults import _RequestsClient
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_servers(tmp_path):
+    """Two stand-in processes on one database, as several workers would be."""
+    db, procs, urls = tmp_path / "shared.db", [], []
+    for i in range(2):
+        port = _free_port()
+        log = open(tmp_path / f"server-{i}.log", "wb")
+        procs.append(subprocess.Popen([sys.executable, "-m", "xero_sandbox", "--port", str(port), "--db", str(db)],
+                                      cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
+        urls.append(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 30
+    for url in urls:
+        while True:
+            try:
+                requests.get(f"{url}/.well-known/openid-configuration", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline, (tmp_path / "server-0.log").read_text()
+                time.sleep(0.1)
+    yield urls
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_processes_share_state_and_serialise_conflicting_writes(two_servers):
+    from .conftest import connect
+
+    http = requests.Session()
+    token = connect(_RequestsClient(http, two_servers[0]))["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "xero-tenant-id": UK_TENANT_ID}
+    statuses, start = [], threading.Barrier(8)
+
+    def create(url):
+        start.wait()
+        r = requests.put(f"{url}{API}/Contacts", json={"Contacts": [{"Name": "Race Ltd"}]}, headers=headers,
+                         timeout=30)
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=create, args=(two_servers[i % 2],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] + [400] * 7  # the unique-name rule holds across processes
+    listed = requests.get(f"{two_servers[1]}{API}/Contacts", headers=headers, timeout=10).json()["Contacts"]
+    assert [c["Name"] for c in listed] == ["Race Ltd"]
+
+
+def test_in_flight_limit_holds_across_processes(two_servers):
+    from .conftest import connect
+
+    http = requests.Session()
+    token = connect(_RequestsClient(http, two_servers[0]))["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "xero-tenant-id": UK_TENANT_ID}
+    http.post(f"{two_servers[0]}/_control/limits", json={"in_flight": 2})
+    http.post(f"{two_servers[1]}/_control/faults", json={"latency_ms": 600})
+    results, start = [], threading.Barrier(6)
+
+    def call(url):
+        start.wait()
+        r = requests.get(f"{url}{API}/Organisation", headers=headers, timeout=30)
+        results.append(r.headers.get("X-Rate-Limit-Problem") or r.status_code)
+
+    threads = [threading.Thread(target=call, args=(two_servers[i % 2],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=str) == sorted([200, 200] + ["concurrent"] * 4, key=str)
