@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-PYTEST=("$VENV/bin/python" -m pytest)
+# --durations: keep an eye on what makes the suite slow (it must stay well under 15 min).
+PYTEST=("$VENV/bin/python" -m pytest --durations=10)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 mode=full
