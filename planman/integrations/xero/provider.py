@@ -8,7 +8,7 @@ from typing import Optional
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.requests_client import OAuth2Session
-from flask import current_app, url_for
+from flask import current_app, session, url_for
 
 from planman.extensions import db
 from planman.integrations import links
@@ -53,7 +53,11 @@ class _RedisStateCache:
         current_app.redis.set(self.prefix + key, value, ex=int(expires or 3600))
 
     def delete(self, key):
-        current_app.redis.delete(self.prefix + key)
+        # Authlib clears a presented state whoever presents it; only the browser
+        # that started the flow (its session holds the key) may end it, so a
+        # leaked callback URL cannot cancel someone else's sign-in.
+        if key in session:
+            current_app.redis.delete(self.prefix + key)
 
 
 class XeroProvider(Provider):
