@@ -17,7 +17,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from . import contacts, faults, identity, invoices, query, ratelimit, settings, specval
 from .settings import cfg
 from .store import Store
-from .xdates import ms_date, now_ms
+from .xdates import ms_date, ms_of, now_ms, parse_since
 
 bp = Blueprint("accounting", __name__, url_prefix="/api.xro/2.0")
 
@@ -177,10 +177,9 @@ def _filtered(items: list[dict], updated_key: str = "UpdatedDateUTC") -> list[di
     if request.args.get("where"):
         predicate = query.parse(request.args["where"])
         items = [i for i in items if predicate(i)]
-    since = request.if_modified_since
-    if since:
-        cutoff = since.timestamp() * 1000
-        items = [i for i in items if int(i.get(updated_key, "/Date(0)/")[6:].split("+")[0].split(")")[0]) > cutoff]
+    since = parse_since(request.headers.get("If-Modified-Since"))
+    if since is not None:
+        items = [i for i in items if ms_of(i.get(updated_key)) > since * 1000]
     return items
 
 

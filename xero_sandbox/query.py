@@ -1,6 +1,7 @@
 """The subset of Xero's `where` filter language a client of contacts and invoices needs.
 
-Clauses are `Path==value` or `Path!=value` joined by AND / OR (AND binds
+Clauses are `Path==value`, `Path!=value` or `Path.Contains("x")` (also
+StartsWith, EndsWith) joined by AND / OR (AND binds
 tighter, as in C#, whose syntax Xero's filter borrows). Values: "string",
 Guid("..."), true/false, numbers. Paths are dotted (Contact.ContactID).
 String comparison ignores case, like Xero's database collation."""
@@ -13,6 +14,7 @@ _TOKEN = re.compile(r"""
     \s*(?:
       (?P<lparen>\() | (?P<rparen>\)) |
       (?P<and>AND\b|&&) | (?P<or>OR\b|\|\|) |
+      (?P<mpath>[A-Za-z_][A-Za-z0-9_.]*)\.(?P<method>Contains|StartsWith|EndsWith)\(\s*(?P<mvalue>"(?:[^"\\]|\\.)*")\s*\) |
       (?P<path>[A-Za-z_][A-Za-z0-9_.]*?)\s*(?P<op>==|!=|=(?!=))\s*
       (?P<value>"(?:[^"\\]|\\.)*"|[Gg]uid\(\s*"?[0-9A-Fa-f-]+"?\s*\)|true|false|null|-?\d+(?:\.\d+)?)
     )""", re.VERBOSE)
@@ -67,7 +69,7 @@ def parse(where: str):
             raise QueryError(f"Could not parse where clause near: {text[pos:pos + 40]!r}")
         pos = match.end()
         kind = match.lastgroup if match.lastgroup != "value" else "clause"
-        if match.group("path"):
+        if match.group("path") or match.group("mpath"):
             kind = "clause"
         tokens.append((kind, match))
     tokens.reverse()
@@ -106,7 +108,19 @@ def _parse_atom(tokens):
         return inner
     if kind != "clause":
         raise QueryError(f"Unexpected {match.group(0).strip()!r} in where clause")
+    if match.group("mpath"):
+        return _method_clause(match.group("mpath"), match.group("method"), _literal(match.group("mvalue")))
     path, op, expected = match.group("path"), match.group("op"), _literal(match.group("value"))
     if op == "!=":
         return lambda doc: not _equal(_resolve(doc, path), expected)
     return lambda doc: _equal(_resolve(doc, path), expected)
+
+
+def _method_clause(path: str, method: str, text: str):
+    test = {"Contains": str.__contains__, "StartsWith": str.startswith, "EndsWith": str.endswith}[method]
+    needle = text.casefold()
+
+    def predicate(doc):
+        value = _resolve(doc, path)
+        return isinstance(value, str) and test(value.casefold(), needle)
+    return predicate

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import date, datetime, timezone
+from email.utils import parsedate_to_datetime
 
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 
@@ -36,10 +37,28 @@ def date_fields(day: date) -> tuple[str, str]:
     return ms_date(ms), f"{day.isoformat()}T00:00:00"
 
 
+def parse_since(value: str | None) -> float | None:
+    """If-Modified-Since as epoch seconds: Xero takes ISO (2026-03-01T12:00:00), HTTP dates work too."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def ms_of(xero_date: str) -> int:
+    match = _MS_DATE.match(xero_date or "")
+    return int(match.group(1)) if match else 0
+
+
 def utc_iso(ts: float) -> str:
     """ISO form used by the identity API (connections' createdDateUtc)."""
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
 
-
-def updated_utc(ms: int) -> str:
-    return ms_date(ms)

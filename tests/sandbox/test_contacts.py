@@ -120,3 +120,22 @@ def test_organisations_are_separate(xero):
     uk.contact("Acme Ltd")
     us.contact("Acme Ltd")  # no clash across organisations
     assert len(uk.get("/Contacts").get_json()["Contacts"]) == 1
+
+
+def test_where_string_methods(api):
+    api.contact("Acme Ltd")
+    api.contact("Bolt plc")
+    r = api.get("/Contacts", query_string={"where": 'Name.StartsWith("acme") OR Name.Contains("PLC")'})
+    assert [c["Name"] for c in r.get_json()["Contacts"]] == ["Acme Ltd", "Bolt plc"]
+
+
+def test_if_modified_since_returns_only_newer_contacts(api):
+    import time
+    from datetime import datetime, timezone
+    api.contact("Old Co")
+    time.sleep(0.05)
+    cutoff = datetime.now(timezone.utc).isoformat(timespec="milliseconds")  # the spec wants an offset
+    time.sleep(0.05)
+    api.contact("New Co")
+    r = api.get("/Contacts", headers={"If-Modified-Since": cutoff})
+    assert [c["Name"] for c in r.get_json()["Contacts"]] == ["New Co"]

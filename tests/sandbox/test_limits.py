@@ -43,7 +43,7 @@ def test_limits_are_per_organisation(xero):
 
 def test_concurrent_limit_counts_calls_in_flight_across_threads(stand_in, xero, api):
     xero.post("/_control/limits", json={"in_flight": 2})
-    xero.post("/_control/faults", json={"latency_ms": 400})
+    xero.post("/_control/faults", json={"latency_ms": 600})
     start, results = threading.Barrier(5), []
 
     def call():
