@@ -77,41 +77,48 @@ def _too_many(problem: str, retry_after: int | None, headers: dict) -> Response:
                   "detail": f"Rate limit exceeded: {problem}"}, 429, headers)
 
 
+def _admit(db) -> tuple[Response | None, dict | None]:
+    """Token, tenant, scope, rate limits and the fault plan, in one transaction.
+
+    Returns (refusal, None) or (None, fault plan); on a missing or unconnected tenant
+    (refusal None, plan None) so the caller can record the spec violation first."""
+    grant, error = identity.bearer_grant(db)
+    if error:
+        return error, None
+    tenant_id = (request.headers.get("xero-tenant-id") or "").strip().lower()
+    if not (tenant_id and db.execute("SELECT 1 FROM connections WHERE grant_id=? AND tenant_id=?",
+                                     (grant["grant_id"], tenant_id)).fetchone()):
+        Store.bump(db, "forbidden")
+        return None, None
+    if not _scope_ok(set(grant["scope"].split())):
+        return identity.unauthorized("AuthorizationUnsuccessful"), None
+    g.tenant_id = tenant_id
+    Store.bump(db, f"calls:{tenant_id}")
+    plan = faults.plan(db, request.method in ("PUT", "POST"))
+    limits = settings.limits(db)
+    if plan["rate_limit"]:
+        Store.bump(db, "rate_limited")
+        Store.bump(db, "rate_limited:injected")
+        return _too_many("minute", plan["rate_limit"], ratelimit.remaining(db, tenant_id, limits)), None
+    admitted = ratelimit.admit(db, tenant_id, limits)
+    g.rate_headers = admitted["remaining"]
+    if not admitted["ok"]:
+        return _too_many(admitted["problem"], admitted["retry_after"], {}), None
+    g.in_flight_id = admitted["in_flight_id"]
+    if plan["fail_status"]:
+        Store.bump(db, "injected_5xx")
+    return None, plan
+
+
 @bp.before_request
 def guard():
     g.in_flight_id, g.rate_headers, g.drop = None, {}, False
-    is_write = request.method in ("PUT", "POST")
     with settings.store().tx() as db:
-        grant, error = identity.bearer_grant(db)
-        if error:
-            return error
-        tenant_id = (request.headers.get("xero-tenant-id") or "").strip().lower()
-        connected = tenant_id and db.execute("SELECT 1 FROM connections WHERE grant_id=? AND tenant_id=?",
-                                             (grant["grant_id"], tenant_id)).fetchone()
-        if not connected:
-            Store.bump(db, "forbidden")
-            missing_header = not tenant_id
-        else:
-            missing_header = None
-            if not _scope_ok(set(grant["scope"].split())):
-                return identity.unauthorized("AuthorizationUnsuccessful")
-            g.tenant_id = tenant_id
-            Store.bump(db, f"calls:{tenant_id}")
-            plan = faults.plan(db, is_write)
-            limits = settings.limits(db)
-            if plan["rate_limit"]:
-                Store.bump(db, "rate_limited")
-                Store.bump(db, "rate_limited:injected")
-                return _too_many("minute", plan["rate_limit"], ratelimit.remaining(db, tenant_id, limits))
-            admitted = ratelimit.admit(db, tenant_id, limits)
-            g.rate_headers = admitted["remaining"]
-            if not admitted["ok"]:
-                return _too_many(admitted["problem"], admitted["retry_after"], {})
-            g.in_flight_id = admitted["in_flight_id"]
-            if plan["fail_status"]:
-                Store.bump(db, "injected_5xx")
-    if missing_header is not None:
-        if missing_header:  # also a spec violation: record it, but answer as Xero does
+        refusal, plan = _admit(db)
+    if refusal is not None:
+        return refusal
+    if plan is None:
+        if not request.headers.get("xero-tenant-id"):  # a spec violation too: record it, answer as Xero does
             _record_violations(specval.violations(request))
         return forbidden()
 

@@ -26,7 +26,7 @@ class QueryError(ValueError):
 
 def _literal(text: str):
     if text.startswith('"'):
-        return bytes(text[1:-1], "utf-8").decode("unicode_escape")
+        return re.sub(r"\\(.)", r"\1", text[1:-1])  # \" and \\ as in C# string literals
     if text.lower().startswith("guid("):
         return text[5:-1].strip().strip('"')
     if text in ("true", "false"):

@@ -139,3 +139,9 @@ def test_if_modified_since_returns_only_newer_contacts(api):
     api.contact("New Co")
     r = api.get("/Contacts", headers={"If-Modified-Since": cutoff})
     assert [c["Name"] for c in r.get_json()["Contacts"]] == ["New Co"]
+
+
+def test_where_values_may_hold_escaped_quotes_and_accents(api):
+    api.contact('Café "Zürich" \\ Co')
+    r = api.get("/Contacts", query_string={"where": 'Name=="Café \\"Zürich\\" \\\\ Co"'})
+    assert [c["Name"] for c in r.get_json()["Contacts"]] == ['Café "Zürich" \\ Co']
