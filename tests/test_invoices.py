@@ -324,3 +324,37 @@ def test_due_date_defaults_from_payment_terms_and_can_be_set(client, user, acme)
     [invoice] = invoices_of(user)
     assert invoice.due_date == date(2026, 4, 30)
     assert invoice.issue_date + timedelta(days=14) != invoice.due_date
+
+
+def test_concurrent_saves_never_share_a_number(app, user, acme):
+    """Eight sessions allocate at once: the UPDATE ... RETURNING hands out distinct numbers."""
+    import threading
+
+    from planman.invoices import services
+
+    firm_id, client_id = user.firm_id, acme.id
+    numbers, errors = [], []
+    barrier = threading.Barrier(8)
+
+    def write_invoice():
+        try:
+            with app.app_context():
+                barrier.wait(timeout=10)
+                number = services.allocate_number(firm_id)
+                db.session.add(Invoice(firm_id=firm_id, client_id=client_id, number=number, issue_date=date(2026, 1, 1),
+                                       due_date=date(2026, 1, 31), currency="GBP"))
+                db.session.commit()
+                numbers.append(number)
+                db.session.remove()
+        except Exception as error:  # reported below; a thread's exception would otherwise vanish
+            errors.append(error)
+
+    threads = [threading.Thread(target=write_invoice) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert sorted(numbers) == [f"INV-{n:04d}" for n in range(1, 9)]
+    db.session.expire_all()
+    assert db.session.get(Firm, firm_id).next_invoice_number == 9
