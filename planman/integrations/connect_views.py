@@ -49,7 +49,7 @@ def _connection(provider):
 
 
 def _provider_page(provider):
-    return redirect(url_for("integrations.provider", provider=provider.key))
+    return redirect(url_for("integrations.provider", provider_key=provider.key))
 
 
 def _is_htmx() -> bool:
@@ -66,10 +66,10 @@ def index():
     return render_template("integrations/index.html", rows=rows, form=ConfirmForm())
 
 
-@bp.get("/<provider>")
+@bp.get("/<provider_key>")
 @login_required
-def provider(provider):
-    provider = _provider_or_404(provider)
+def provider(provider_key):
+    provider = _provider_or_404(provider_key)
     return _render_provider(provider)
 
 
@@ -90,10 +90,10 @@ def _settings_form(connection, **kwargs):
 
 # -- connect --------------------------------------------------------------------------
 
-@bp.post("/<provider>/connect")
+@bp.post("/<provider_key>/connect")
 @login_required
-def connect(provider):
-    provider = _provider_or_404(provider)
+def connect(provider_key):
+    provider = _provider_or_404(provider_key)
     _admin_or_404()
     if not provider.is_configured(current_app):
         flash(f"{provider.label} is not set up on this PlanMan server yet (no client id and secret).", "error")
@@ -106,14 +106,14 @@ def connect(provider):
     session[FLOW_KEY] = {"provider": provider.key, "firm_id": current_user.firm_id, "user_id": current_user.id}
     # Xero matches the redirect URI exactly, so it is built from the configured
     # public address, never from the Host header of this request.
-    redirect_uri = current_app.config["PUBLIC_BASE_URL"] + url_for("integrations.callback", provider=provider.key)
+    redirect_uri = current_app.config["PUBLIC_BASE_URL"] + url_for("integrations.callback", provider_key=provider.key)
     return connections.start(provider, redirect_uri)
 
 
-@bp.get("/<provider>/callback")
+@bp.get("/<provider_key>/callback")
 @login_required
-def callback(provider):
-    provider = _provider_or_404(provider)
+def callback(provider_key):
+    provider = _provider_or_404(provider_key)
     _admin_or_404()
     flow = session.pop(FLOW_KEY, None)
     if not flow or flow.get("provider") != provider.key or flow.get("firm_id") != current_user.firm_id:
@@ -147,7 +147,7 @@ def callback(provider):
         flash(error.user_message, "error")
         return _provider_page(provider)
     if connection.state == "choosing":
-        return redirect(url_for("integrations.choose", provider=provider.key))
+        return redirect(url_for("integrations.choose", provider_key=provider.key))
     flash(f"Connected to {connection.tenant_name}.", "success")
     return _provider_page(provider)
 
@@ -167,10 +167,10 @@ def _oauth_message(provider, error: str) -> str:
            f"Click Connect To {label} to try again."
 
 
-@bp.route("/<provider>/choose", methods=["GET", "POST"])
+@bp.route("/<provider_key>/choose", methods=["GET", "POST"])
 @login_required
-def choose(provider):
-    provider = _provider_or_404(provider)
+def choose(provider_key):
+    provider = _provider_or_404(provider_key)
     _admin_or_404()
     connection = _connection(provider)
     tenants = connections.pending_tenants(connection)
@@ -202,10 +202,10 @@ def _connected_or_redirect(provider):
     return connection, None
 
 
-@bp.post("/<provider>/settings")
+@bp.post("/<provider_key>/settings")
 @login_required
-def settings(provider):
-    provider = _provider_or_404(provider)
+def settings(provider_key):
+    provider = _provider_or_404(provider_key)
     _admin_or_404()
     connection, response = _connected_or_redirect(provider)
     if response:
@@ -223,11 +223,11 @@ def settings(provider):
     return _render_provider(provider, settings_form=form, status=422)
 
 
-@bp.get("/<provider>/settings/details")
+@bp.get("/<provider_key>/settings/details")
 @login_required
-def settings_details(provider):
+def settings_details(provider_key):
     """The settings area alone: HTMX polls it while Xero's lists load."""
-    provider = _provider_or_404(provider)
+    provider = _provider_or_404(provider_key)
     _admin_or_404()
     connection = _connection(provider)
     form = _settings_form(connection) if connection is not None and connection.is_usable else None
@@ -236,10 +236,10 @@ def settings_details(provider):
                            form=ConfirmForm())
 
 
-@bp.post("/<provider>/refresh")
+@bp.post("/<provider_key>/refresh")
 @login_required
-def refresh(provider):
-    provider = _provider_or_404(provider)
+def refresh(provider_key):
+    provider = _provider_or_404(provider_key)
     _admin_or_404()
     connection, response = _connected_or_redirect(provider)
     if response:
@@ -252,10 +252,10 @@ def refresh(provider):
 
 # -- disconnect -----------------------------------------------------------------------------
 
-@bp.post("/<provider>/disconnect")
+@bp.post("/<provider_key>/disconnect")
 @login_required
-def disconnect(provider):
-    provider = _provider_or_404(provider)
+def disconnect(provider_key):
+    provider = _provider_or_404(provider_key)
     _admin_or_404()
     connection = _connection(provider)
     if connection is None or connection.state == "disconnected":
