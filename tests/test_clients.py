@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from planman.extensions import db
 from planman.models import Client
-from tests.helpers import client, logout, make_client, new_client, post_form, signup  # noqa: F401
+from tests.helpers import logout, make_client, new_client, post_form, signup  # noqa: F401
 
 VALID = {
     "name": "Acme Ltd", "first_name": "Wile", "last_name": "Coyote", "email": "wile@acme.example",

@@ -11,7 +11,7 @@ from planman.extensions import db
 from planman.models import Firm, Invoice
 from tests.conftest import csrf_token_from
 from tests.helpers import (  # noqa: F401
-    client, htmx_post, make_client, make_invoice, new_client, post_form, signup, tax_rate,
+    htmx_post, make_client, make_invoice, new_client, post_form, signup, tax_rate,
 )
 
 

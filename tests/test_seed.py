@@ -3,7 +3,7 @@ import sqlalchemy as sa
 
 from planman.extensions import db
 from planman.models import Client, Firm, Invoice, InvoiceLine, User
-from tests.helpers import client, login  # noqa: F401
+from tests.helpers import login  # noqa: F401
 
 
 def count(model, *where):
