@@ -158,6 +158,9 @@ class TestSearch:
         full = self.search(client, "brown", htmx=False)
         assert "<html" in full and 'id="client-search"' in full and 'value="brown"' in full
         assert 'hx-get="/clients/"' in full and 'hx-trigger="input changed delay:300ms, search"' in full
+        restored = client.get("/clients/?q=brown", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+        assert "<html" in restored.get_data(as_text=True)
+        assert "HX-Request" in restored.headers["Vary"]
 
     def test_no_match_says_so(self, client, firm):
         assert "No clients match" in self.search(client, "zebra")

@@ -1,4 +1,4 @@
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from planman.clients import bp, services
@@ -24,9 +24,14 @@ def index():
         per_page=current_app.config["CLIENTS_PER_PAGE"],
         error_out=False,
     )
-    # Search-as-you-type asks for the results only; a normal visit gets the page.
-    template = "clients/_results.html" if request.headers.get("HX-Request") else "clients/index.html"
-    return render_template(template, page=page, query=query)
+    # Search-as-you-type asks for the results only; a normal visit, or htmx
+    # restoring a page from history, gets the whole page.
+    partial = request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request")
+    response = make_response(render_template(
+        "clients/_results.html" if partial else "clients/index.html", page=page, query=query
+    ))
+    response.vary.add("HX-Request")  # one URL, two bodies: caches must tell them apart
+    return response
 
 
 def _save(form: ClientForm, client: Client | None) -> Client:
