@@ -43,3 +43,11 @@ def check_remote_status(link_id: int) -> str:
 
     with _app().app_context():
         return remote_status.check(link_id)
+
+
+def run_bulk_step(bulk_id: int) -> str:
+    """Send the next batches of a bulk push, then hand over to a fresh job."""
+    from planman.integrations import bulk
+
+    with _app().app_context():
+        return bulk.run_step(bulk_id)

@@ -9,6 +9,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Optional
 
+from planman.integrations.errors import RecordLocked, ValidationFailed
+
 
 @dataclass
 class PushResult:
@@ -20,6 +22,14 @@ class PushResult:
     external_number: str = ""
     remote_status: str = ""
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BatchReport:
+    """What one batch export learnt beyond its results (for pacing bulk pushes)."""
+
+    calls: int = 0
+    day_remaining: Optional[int] = None  # the provider's daily allowance left, when it says
 
 
 @dataclass
@@ -69,6 +79,22 @@ class Provider(ABC):
     def fetch_remote_status(self, connection, record_type: str, external_id: str) -> Optional[str]:
         """The record's current status at the provider, for kinds that have one."""
         return None
+
+    batch_size: int = 1
+
+    def export_batch(self, connection, record_type: str, records: list, *, on_results) -> BatchReport:
+        """Export many records, reporting ``{record_id: PushResult | error}`` through
+        ``on_results`` as results arrive. Per-record refusals are results; trouble
+        with the whole call (rate limits, outages) is raised. Providers without
+        batch endpoints get this one-call-per-record default."""
+        for record in records:
+            try:
+                result = self.export(connection, record_type, record, user_id=None)
+            except (ValidationFailed, RecordLocked) as error:
+                on_results({record.id: error})
+                continue
+            on_results({record.id: result})
+        return BatchReport()
 
     # Presentation ------------------------------------------------------------
     def view_url(self, connection, record_type: str, external_id: str) -> Optional[str]:

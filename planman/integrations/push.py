@@ -136,13 +136,9 @@ def run_push(push_id: int) -> str:
 
     connection = links.connection_for(push.firm_id, push.provider)
     provider = registry.get_provider(push.provider)
-    if connection is not None and connection.tenant_id == push.tenant_id and connection.state == "needs_reconnect":
-        return _finish(push, "failed", error=f"{provider.label} needs reconnecting: an admin must reconnect it "
-                                             "under Setup > Integrations, then retry.")
-    if provider is None or connection is None or connection.tenant_id != push.tenant_id \
-            or connection.state != "connected":
-        return _finish(push, "failed", error="This firm is no longer connected to that organisation, "
-                                             "so nothing was sent.")
+    problem = connection_problem(provider, connection, push.tenant_id)
+    if problem:
+        return _finish(push, "failed", error=problem)
     record = load_record(push.firm_id, push.record_type, push.record_id)
     if record is None:
         return _finish(push, "failed", error="The record was deleted in PlanMan before it could be sent.")
@@ -179,6 +175,16 @@ def run_push(push_id: int) -> str:
 THROTTLED_NOTE = "Waiting for Xero's rate limit."
 RATE_LIMITED_NOTE = "Xero asked us to slow down; the push will continue automatically."
 UNEXPECTED_MESSAGE = "Something unexpected went wrong while sending. Retry; if it keeps happening, contact support."
+
+
+def connection_problem(provider, connection: Optional[Connection], tenant_id: str) -> Optional[str]:
+    """Why nothing can be sent to ``tenant_id`` through ``connection`` now, or None."""
+    if connection is not None and connection.tenant_id == tenant_id and connection.state == "needs_reconnect":
+        return (f"{provider.label if provider else 'The connection'} needs reconnecting: an admin must reconnect it "
+                "under Setup > Integrations, then retry.")
+    if provider is None or connection is None or connection.tenant_id != tenant_id or connection.state != "connected":
+        return "This firm is no longer connected to that organisation, so nothing was sent."
+    return None
 
 
 def retrying_note(error: TemporaryFailure) -> str:
@@ -224,6 +230,9 @@ def _finish(push: PushJob, state: str, *, error: str = "", fields: Optional[dict
     log.info("push %s %s %s %s: %s %s", push.id, push.record_type, push.record_id, push.provider, state,
              outcome or error)
     return state
+
+
+finish = _finish  # bulk pushes end records through the same door
 
 
 def _reschedule(push: PushJob, delay: float, *, counts_as_attempt: bool, note: str) -> str:

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("integrations", __name__)
 
-from planman.integrations import connect_views, panel_views  # noqa: E402,F401
+from planman.integrations import bulk_views, connect_views, panel_views  # noqa: E402,F401

@@ -113,6 +113,11 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
                       external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""))
 
 
+def is_locked_refusal(messages: list[str]) -> bool:
+    """Xero's words for "this invoice can no longer be changed" (approved, paid, voided)."""
+    return any("not of valid status" in message.lower() for message in messages)
+
+
 def is_ours(remote_invoice: dict, invoice_url: str) -> bool:
     """An invoice with our number is ours only if it links back to this PlanMan invoice."""
     return remote_invoice.get("Url") == invoice_url
@@ -130,7 +135,7 @@ def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, o
     try:
         updated = api.update_invoice(invoice_id, payload, key)
     except ValidationFailed as error:
-        if any("not of valid status" in message.lower() for message in error.messages):
+        if is_locked_refusal(error.messages):
             status = api.get_invoice(invoice_id).get("Status", "")
             raise RecordLocked(mapping.locked_invoice_message(status), status, invoice_id) from error
         raise _refuse("invoice", error)

@@ -1,0 +1,512 @@
+"""Bulk pushes: many records sent together in batches, each record keeping
+its own PushJob and ending exactly as a single push would (push.succeed /
+push.fail / the shared retry words).
+
+How a bulk push runs:
+- ``start_bulk`` records one BulkPush and one PushJob per record (a record
+  already being pushed is joined, never pushed twice: the one-active-push
+  index settles it). Invoices whose client Xero does not know yet bring a
+  client push into the same bulk.
+- One chain of RQ jobs (``run_step``) works through the bulk: client batches
+  first, then invoice batches whose clients are linked. Each job sends batches
+  for up to STEP_SECONDS and hands over to a fresh job, so no job holds a
+  worker for long and a lost worker loses at most one step.
+- Trouble with a whole batch follows the single-push rules: throttled or
+  rate limited -> the batch waits and the chain is rescheduled (never slept
+  through); 5xx/timeouts -> retried with backoff, 3 attempts, then failed;
+  a long wait (Xero's daily limit) or the daily allowance running low ->
+  the bulk pauses, ``paused_until`` says when it resumes.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Optional
+
+import sqlalchemy as sa
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError
+
+from planman.extensions import db
+from planman.integrations import links, push, registry
+from planman.integrations.errors import IntegrationError, RateLimited, TemporaryFailure
+from planman.integrations.throttle import Throttled
+from planman.models import ACTIVE_PUSH_STATES, BulkPush, Connection, ExternalLink, Invoice, PushJob, utcnow
+
+log = logging.getLogger(__name__)
+
+STEP_SECONDS = 90  # one job sends batches this long, then a fresh job carries on
+JOB_TIMEOUT = 600
+WAIT_FOR_OTHER_PUSH = 3  # seconds between looks while an invoice waits for its client's push elsewhere
+PAUSE_AFTER = 120  # a wait longer than this is a pause the page announces (Xero's daily limit)
+# Stop a bulk push while this many calls of Xero's daily allowance are left,
+# so people can still send single records today; look again an hour later
+# (Xero does not say when its day window resets).
+DAY_RESERVE = 100
+DAY_RESERVE_PAUSE = 3600
+SELECT_MODES = ("selected", "not_sent", "changed")
+PAUSED_NOTE = "Xero's daily limit for this organisation is nearly used up; sending resumes automatically."
+DELETED_MESSAGE = "The record was deleted in PlanMan before it could be sent."
+
+
+# -- choosing records -------------------------------------------------------------
+
+def select_record_ids(connection: Connection, record_type: str, mode: str, ids: list[int]) -> list[int]:
+    """The ids of the firm's records a bulk push is for.
+
+    ``selected``: the given ids (another firm's are dropped); ``not_sent``:
+    records with no link in the connected organisation; ``changed``: linked
+    records whose payload differs from the one last sent (link fingerprint)."""
+    model = push.RECORD_MODELS[record_type]
+    linked = sa.select(ExternalLink.record_id).where(
+        ExternalLink.provider == connection.provider, ExternalLink.tenant_id == connection.tenant_id,
+        ExternalLink.record_type == record_type)
+    query = sa.select(model.id).where(model.firm_id == connection.firm_id).order_by(model.id)
+    if mode == "selected":
+        if not ids:
+            return []
+        return list(db.session.scalars(query.where(model.id.in_(ids))))
+    if mode == "not_sent":
+        return list(db.session.scalars(query.where(model.id.not_in(linked))))
+    if mode == "changed":
+        provider = registry.get_provider(connection.provider)
+        candidates = db.session.scalars(sa.select(model).where(model.firm_id == connection.firm_id,
+                                                               model.id.in_(linked)).order_by(model.id)).all()
+        found = links.links_by_record(connection, record_type, [r.id for r in candidates])
+        return [record.id for record in candidates
+                if (current := provider.current_fingerprint(connection, record_type, record)) is not None
+                and current != found[record.id].fingerprint]
+    raise ValueError(f"unknown selection {mode!r}")
+
+
+# -- starting ---------------------------------------------------------------------
+
+@dataclass
+class Started:
+    bulk: BulkPush
+    queued: int = 0
+    joined: int = 0  # already being pushed (by a click or another bulk push): not sent twice
+
+
+def start_bulk(connection: Connection, record_type: str, record_ids: list[int], *, user_id: Optional[int]) -> Started:
+    """Record a bulk push for ``record_ids`` and start its job chain."""
+    bulk = BulkPush(firm_id=connection.firm_id, provider=connection.provider, tenant_id=connection.tenant_id,
+                    record_type=record_type, requested_by_id=user_id)
+    db.session.add(bulk)
+    db.session.commit()
+    started = Started(bulk)
+    step_job_id = _new_step_id(bulk)
+    ids = sorted(set(record_ids))
+    if record_type == "invoice":
+        # Clients Xero does not know yet go first, as pushes of their own in this bulk.
+        client_ids = set(db.session.scalars(sa.select(Invoice.client_id).where(
+            Invoice.firm_id == connection.firm_id, Invoice.id.in_(ids))))
+        unlinked = sorted(client_ids - set(links.links_by_record(connection, "client", sorted(client_ids))))
+        _add_pushes(connection, bulk, "client", unlinked, user_id, step_job_id, started)
+    _add_pushes(connection, bulk, record_type, ids, user_id, step_job_id, started)
+    if not _enqueue_step(bulk, job_id=step_job_id):
+        return started
+    if not started.queued:
+        _finish_if_done(bulk)
+    return started
+
+
+def _add_pushes(connection, bulk, record_type, ids, user_id, step_job_id, started: Started) -> None:
+    if not ids:
+        return
+    active = {p.record_id: p for p in db.session.scalars(sa.select(PushJob).where(
+        PushJob.provider == connection.provider, PushJob.tenant_id == connection.tenant_id,
+        PushJob.record_type == record_type, PushJob.record_id.in_(ids), PushJob.state.in_(ACTIVE_PUSH_STATES)))}
+    for existing in active.values():
+        if existing.bulk_push_id is None:
+            existing.bulk_push_id = bulk.id  # a single push under way: this page follows it too
+        started.joined += 1
+    rows = [PushJob(firm_id=connection.firm_id, provider=connection.provider, tenant_id=connection.tenant_id,
+                    record_type=record_type, record_id=record_id, state="queued", requested_by_id=user_id,
+                    bulk_push_id=bulk.id, rq_job_id=step_job_id)
+            for record_id in ids if record_id not in active]
+    db.session.add_all(rows)
+    try:
+        db.session.commit()
+        started.queued += len(rows)
+    except IntegrityError:
+        # Someone clicked Send on one of these meanwhile: go one by one, joining theirs.
+        db.session.rollback()
+        for record_id in ids:
+            if record_id in active:
+                continue
+            pushed, joined = push.start_push(connection, record_type, record_id, user_id=user_id,
+                                             bulk_push_id=bulk.id, enqueue=False)
+            if joined:
+                started.joined += 1
+            else:
+                pushed.rq_job_id = step_job_id
+                started.queued += 1
+        db.session.commit()
+
+
+# -- the job chain ------------------------------------------------------------------
+
+def _new_step_id(bulk: BulkPush) -> str:
+    return f"bulk-{bulk.id}-{uuid.uuid4().hex[:8]}"
+
+
+def _owned(bulk: BulkPush):
+    """This bulk's own pushes (joined single pushes run through their own jobs)."""
+    return sa.and_(PushJob.bulk_push_id == bulk.id, PushJob.rq_job_id.like(f"bulk-{bulk.id}-%"))
+
+
+def _enqueue_step(bulk: BulkPush, delay: float = 0, job_id: Optional[str] = None) -> bool:
+    """Queue the next step. Its job id is written on the bulk's active pushes
+    first, so ``push.reconcile_lost`` can tell a lost chain from a live one."""
+    job_id = job_id or _new_step_id(bulk)
+    db.session.execute(sa.update(PushJob).where(_owned(bulk), PushJob.state.in_(ACTIVE_PUSH_STATES))
+                       .values(rq_job_id=job_id).execution_options(synchronize_session=False))
+    db.session.commit()
+    queue = current_app.push_queue
+    options = dict(job_id=job_id, job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 86400)
+    try:
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), "planman.jobs.run_bulk_step", bulk.id, **options)
+        else:
+            queue.enqueue("planman.jobs.run_bulk_step", bulk.id, **options)
+    except RedisError:
+        log.exception("could not enqueue bulk push %s", bulk.id)
+        _fail_remaining(bulk, "The job queue is not available right now, so nothing was sent. Try again shortly.")
+        return False
+    return True
+
+
+def run_step(bulk_id: int) -> str:
+    """Send batches for a while, then hand over to the next job (called by RQ)."""
+    bulk = db.session.get(BulkPush, bulk_id)
+    if bulk is None or bulk.finished_at is not None:
+        return "missing" if bulk is None else "finished"
+    if bulk.paused_until and bulk.paused_until > utcnow():
+        _enqueue_step(bulk, delay=(bulk.paused_until - utcnow()).total_seconds())
+        return "paused"
+    connection = links.connection_for(bulk.firm_id, bulk.provider)
+    problem = push.connection_problem(registry.get_provider(bulk.provider), connection, bulk.tenant_id)
+    if problem:
+        _fail_remaining(bulk, problem)
+        return "failed"
+    if bulk.paused_until:
+        bulk.paused_until = None
+        db.session.commit()
+
+    deadline = utcnow() + timedelta(seconds=STEP_SECONDS)
+    while utcnow() < deadline:
+        work = _next_batch(bulk, connection)
+        if work is None:
+            return "finished" if _finish_if_done(bulk) else "waiting"
+        if isinstance(work, float):
+            _enqueue_step(bulk, delay=work)
+            return "waiting"
+        record_type, pushes = work
+        wait = _send_batch(bulk, connection, record_type, pushes)
+        if wait is not None:
+            if wait > PAUSE_AFTER:
+                bulk = db.session.get(BulkPush, bulk_id)
+                bulk.paused_until = utcnow() + timedelta(seconds=wait)
+                db.session.commit()
+            _enqueue_step(bulk, delay=wait)
+            return "rescheduled"
+    _enqueue_step(bulk)
+    return "continued"
+
+
+def _due(bulk: BulkPush):
+    now = utcnow()
+    return sa.and_(_owned(bulk), sa.or_(PushJob.state == "queued",
+                                        sa.and_(PushJob.state == "retrying", PushJob.next_attempt_at <= now)))
+
+
+def _next_batch(bulk: BulkPush, connection: Connection):
+    """``(record_type, pushes)`` to send next; seconds to wait (float); or None when nothing is left."""
+    provider = registry.get_provider(bulk.provider)
+    size = max(1, provider.batch_size)
+    clients = db.session.scalars(sa.select(PushJob).where(_due(bulk), PushJob.record_type == "client")
+                                 .order_by(PushJob.id).limit(size)).all()
+    if clients:
+        return "client", clients
+
+    invoices = db.session.scalars(sa.select(PushJob).where(_due(bulk), PushJob.record_type == "invoice")
+                                  .order_by(PushJob.id).limit(size * 10)).all()
+    ready, waiting = [], False
+    if invoices:
+        client_of = dict(db.session.execute(sa.select(Invoice.id, Invoice.client_id).where(
+            Invoice.firm_id == bulk.firm_id, Invoice.id.in_([p.record_id for p in invoices]))).all())
+        linked = links.links_by_record(connection, "client", sorted(set(client_of.values())))
+        for pushed in invoices:
+            client_id = client_of.get(pushed.record_id)
+            if client_id is None or client_id in linked:
+                ready.append(pushed)  # a deleted invoice is reported by _send_batch
+            elif _client_blocks(bulk, connection, pushed, client_id):
+                waiting = True
+            if len(ready) >= size:
+                break
+    if ready:
+        return "invoice", ready
+
+    pending = db.session.scalar(sa.select(sa.func.min(PushJob.next_attempt_at)).where(
+        _owned(bulk), PushJob.state == "retrying"))
+    if pending is not None:
+        return max(0.5, (pending - utcnow()).total_seconds())
+    if waiting or db.session.scalar(sa.select(sa.func.count(PushJob.id)).where(_due(bulk))):
+        return float(WAIT_FOR_OTHER_PUSH)
+    return None
+
+
+def _client_blocks(bulk: BulkPush, connection: Connection, invoice_push: PushJob, client_id: int) -> bool:
+    """An invoice whose client is not linked: wait for the client's push, fail
+    with the client's own reason, or give the client a push in this bulk."""
+    client_push = push.latest_push(connection, "client", client_id)
+    if client_push is not None and client_push.is_active:
+        return True
+    if client_push is not None and client_push.state == "failed" and client_push.created_at >= bulk.created_at:
+        push.finish(invoice_push, "failed", discard_pending=False,
+                    error=f"Its client could not be sent to Xero: {client_push.error_message}",
+                    fields=client_push.error_fields)
+        return False
+    pushed, joined = push.start_push(connection, "client", client_id, user_id=invoice_push.requested_by_id,
+                                     bulk_push_id=bulk.id, enqueue=False)
+    if not joined:
+        pushed.rq_job_id = invoice_push.rq_job_id
+        db.session.commit()
+    return True
+
+
+def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes: list[PushJob]) -> Optional[float]:
+    """Send one batch and end each push in it. Returns seconds to wait before
+    the next batch (rescheduled or paused), or None to carry on at once."""
+    now = utcnow()
+    for pushed in pushes:
+        pushed.state, pushed.started_at, pushed.next_attempt_at = "running", now, None
+        pushed.attempts += 1
+    db.session.commit()
+
+    model = push.RECORD_MODELS[record_type]
+    records = {r.id: r for r in db.session.scalars(sa.select(model).where(
+        model.firm_id == bulk.firm_id, model.id.in_([p.record_id for p in pushes])))}
+    waiting = {p.record_id: p for p in pushes}
+    for record_id in [rid for rid in waiting if rid not in records]:
+        push.finish(waiting.pop(record_id), "failed", error=DELETED_MESSAGE, discard_pending=False, commit=False)
+    db.session.commit()
+    if not waiting:
+        return None
+
+    def on_results(results) -> None:
+        # External ids are stored as each call returns, before the next one.
+        for record_id, result in results.items():
+            pushed = waiting.pop(record_id)
+            if isinstance(result, IntegrationError):
+                push.fail(pushed, connection, result, discard_pending=False, commit=False)
+            else:
+                push.succeed(connection, pushed, result, commit=False)
+        db.session.commit()
+
+    provider = registry.get_provider(bulk.provider)
+    try:
+        report = provider.export_batch(connection, record_type, [records[rid] for rid in sorted(waiting)],
+                                       on_results=on_results)
+    except Throttled as wait:
+        return _hold(waiting, wait.wait, push.THROTTLED_NOTE)
+    except RateLimited as error:
+        return _hold(waiting, error.retry_after, push.RATE_LIMITED_NOTE)
+    except TemporaryFailure as error:
+        log.warning("bulk %s: temporary failure: %s", bulk.id, error.detail or error.user_message)
+        return _retry_or_fail(waiting, error)
+    except IntegrationError as error:
+        db.session.rollback()
+        for pushed in _reload(waiting):
+            push.fail(pushed, connection, error, discard_pending=False, commit=False)
+        db.session.commit()
+        return None
+    except Exception:
+        log.exception("bulk %s: batch failed unexpectedly", bulk.id)
+        db.session.rollback()
+        for pushed in _reload(waiting):
+            push.finish(pushed, "failed", error=push.UNEXPECTED_MESSAGE, discard_pending=False, commit=False)
+        db.session.commit()
+        return None
+    for pushed in _reload(waiting):  # the provider reported nothing for these: say so rather than spin
+        push.finish(pushed, "failed", error=push.UNEXPECTED_MESSAGE, discard_pending=False, commit=False)
+    db.session.commit()
+    if report.day_remaining is not None and report.day_remaining <= DAY_RESERVE:
+        return float(DAY_RESERVE_PAUSE)
+    return None
+
+
+def _reload(waiting: dict[int, PushJob]) -> list[PushJob]:
+    ids = [p.id for p in waiting.values()]
+    return db.session.scalars(sa.select(PushJob).where(PushJob.id.in_(ids))).all() if ids else []
+
+
+def _hold(waiting: dict[int, PushJob], delay: float, note: str) -> float:
+    """Put the rest of the batch back to wait; the wait does not count as an attempt."""
+    db.session.rollback()
+    now = utcnow()
+    for pushed in _reload(waiting):
+        pushed.attempts = max(0, pushed.attempts - 1)
+        pushed.state, pushed.error_message = "retrying", note
+        pushed.next_attempt_at = now + timedelta(seconds=delay)
+    db.session.commit()
+    return max(0.5, delay)
+
+
+def _retry_or_fail(waiting: dict[int, PushJob], error: TemporaryFailure) -> Optional[float]:
+    db.session.rollback()
+    now, delays = utcnow(), []
+    for pushed in _reload(waiting):
+        if pushed.attempts < push.MAX_ATTEMPTS:
+            delay = push.BACKOFF_SECONDS[pushed.attempts - 1]
+            pushed.state, pushed.error_message = "retrying", push.retrying_note(error)
+            pushed.next_attempt_at = now + timedelta(seconds=delay)
+            delays.append(delay)
+        else:
+            push.finish(pushed, "failed", error=push.gave_up_message(error), discard_pending=False, commit=False)
+    db.session.commit()
+    return float(min(delays)) if delays else None
+
+
+def _fail_remaining(bulk: BulkPush, message: str) -> None:
+    db.session.rollback()
+    for pushed in db.session.scalars(sa.select(PushJob).where(_owned(bulk), PushJob.state.in_(ACTIVE_PUSH_STATES))):
+        push.finish(pushed, "failed", error=message, discard_pending=False, commit=False)
+    db.session.commit()
+    _finish_if_done(bulk)
+
+
+def _finish_if_done(bulk: BulkPush) -> bool:
+    active = db.session.scalar(sa.select(sa.func.count(PushJob.id)).where(
+        PushJob.bulk_push_id == bulk.id, PushJob.state.in_(ACTIVE_PUSH_STATES)))
+    if active:
+        return False
+    if bulk.finished_at is None:
+        bulk.finished_at = utcnow()
+        bulk.paused_until = None
+        db.session.commit()
+    return True
+
+
+# -- progress -------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    bulk: BulkPush
+    total: int = 0
+    sent: int = 0
+    failed: int = 0
+    remaining: int = 0
+    by_type: dict = field(default_factory=dict)  # record_type -> {"total", "sent", "failed"}
+    seconds_left: Optional[int] = None
+    finished: bool = False
+    paused_until: Optional[datetime] = None
+    note: str = ""  # why it is waiting, when it is
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 100
+
+
+def progress(bulk: BulkPush) -> Progress:
+    """Where a bulk push stands; also ends one whose job chain was lost."""
+    _reconcile(bulk)
+    rows = db.session.execute(sa.select(PushJob.record_type, PushJob.state, sa.func.count(PushJob.id))
+                              .where(PushJob.bulk_push_id == bulk.id)
+                              .group_by(PushJob.record_type, PushJob.state)).all()
+    result = Progress(bulk)
+    for record_type, state, count in rows:
+        counts = result.by_type.setdefault(record_type, {"total": 0, "sent": 0, "failed": 0})
+        counts["total"] += count
+        result.total += count
+        if state == "succeeded":
+            counts["sent"] += count
+            result.sent += count
+        elif state == "failed":
+            counts["failed"] += count
+            result.failed += count
+        else:
+            result.remaining += count
+    if result.remaining == 0:
+        _finish_if_done(bulk)
+    result.finished = bulk.finished_at is not None
+    if result.finished:
+        return result
+    if bulk.paused_until and bulk.paused_until > utcnow():
+        result.paused_until, result.note = bulk.paused_until, PAUSED_NOTE
+    else:
+        result.note = db.session.scalar(sa.select(PushJob.error_message).where(
+            PushJob.bulk_push_id == bulk.id, PushJob.state == "retrying").limit(1)) or ""
+    result.seconds_left = _estimate(bulk, result)
+    return result
+
+
+def _estimate(bulk: BulkPush, result: Progress) -> int:
+    """Seconds left: from the pace so far once there is one, else from the call
+    budget (a lookup and a write per batch, at the provider's calls per minute)."""
+    provider = registry.get_provider(bulk.provider)
+    size = max(1, getattr(provider, "batch_size", 1))
+    per_minute = current_app.config.get("XERO_MAX_PER_MINUTE", 60) or 60
+    by_budget = math.ceil(result.remaining / size) * 2 * 60 / per_minute
+    first = db.session.scalar(sa.select(sa.func.min(PushJob.started_at)).where(PushJob.bulk_push_id == bulk.id))
+    elapsed = (utcnow() - first).total_seconds() if first else 0
+    estimate = result.remaining * elapsed / result.done if result.done and elapsed > 1 else by_budget
+    if result.paused_until:
+        estimate += (result.paused_until - utcnow()).total_seconds()
+    return int(math.ceil(estimate))
+
+
+def _reconcile(bulk: BulkPush) -> None:
+    """A chain whose job vanished (worker killed, Redis emptied) leaves pushes
+    active for ever: check one push per job id with the single-push rule and,
+    if its job is lost, end the others waiting on that job the same way."""
+    if bulk.finished_at is not None:
+        return
+    job_ids = db.session.scalars(sa.select(PushJob.rq_job_id).where(
+        PushJob.bulk_push_id == bulk.id, PushJob.state.in_(ACTIVE_PUSH_STATES)).distinct()).all()
+    for job_id in job_ids:
+        sample = db.session.scalar(sa.select(PushJob).where(
+            PushJob.bulk_push_id == bulk.id, PushJob.rq_job_id == job_id, PushJob.state.in_(ACTIVE_PUSH_STATES))
+            .order_by(PushJob.started_at.desc().nulls_last(), PushJob.id.desc()).limit(1))
+        if sample is None or push.reconcile_lost(sample).state in ACTIVE_PUSH_STATES:
+            continue
+        for pushed in db.session.scalars(sa.select(PushJob).where(
+                PushJob.bulk_push_id == bulk.id, PushJob.rq_job_id == job_id, PushJob.state.in_(ACTIVE_PUSH_STATES))):
+            push.finish(pushed, "failed", error=sample.error_message, discard_pending=False, commit=False)
+        db.session.commit()
+
+
+def failures(bulk: BulkPush) -> list[PushJob]:
+    return db.session.scalars(sa.select(PushJob).where(PushJob.bulk_push_id == bulk.id, PushJob.state == "failed")
+                              .order_by(PushJob.record_type, PushJob.id)).all()
+
+
+def retryable(bulk: BulkPush) -> list[PushJob]:
+    """Failed pushes of the bulk's own kind worth another go: not locked in
+    Xero, the record still there, and no later push of the record since."""
+    newer = sa.orm.aliased(PushJob)
+    superseded = sa.exists().where(newer.provider == PushJob.provider, newer.tenant_id == PushJob.tenant_id,
+                                   newer.record_type == PushJob.record_type, newer.record_id == PushJob.record_id,
+                                   newer.id > PushJob.id)
+    model = push.RECORD_MODELS[bulk.record_type]
+    exists = sa.exists().where(model.id == PushJob.record_id, model.firm_id == PushJob.firm_id)
+    return db.session.scalars(sa.select(PushJob).where(
+        PushJob.bulk_push_id == bulk.id, PushJob.record_type == bulk.record_type, PushJob.state == "failed",
+        PushJob.outcome != "locked", ~superseded, exists).order_by(PushJob.id)).all()
+
+
+def retry_failed(bulk: BulkPush, connection: Connection, *, user_id: Optional[int]) -> Optional[Started]:
+    """A new bulk push for just the failed records of ``bulk``."""
+    ids = [p.record_id for p in retryable(bulk)]
+    if not ids:
+        return None
+    return start_bulk(connection, bulk.record_type, ids, user_id=user_id)

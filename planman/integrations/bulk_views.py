@@ -1,0 +1,129 @@
+"""Bulk sends: start one (from the list pages' selection, or "all not yet sent" /
+"all changed since last sent"), follow its progress, retry just its failures.
+
+Any user of the firm may send, as with single pushes; every bulk id is looked
+up through the firm scope, so another firm's id is a 404."""
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from planman.extensions import db
+from planman.integrations import bulk, links, push, registry
+from planman.integrations.panel_views import RECORD_PAGES
+from planman.integrations.views import bp
+from planman.models import BulkPush
+from planman.tenancy import firm_select, get_for_firm_or_404
+
+LIST_PAGES = {"client": "clients.index", "invoice": "invoices.index"}
+NOUNS = {"client": ("client", "clients"), "invoice": ("invoice", "invoices")}
+MAX_SELECTED = 10000  # ids accepted from one form post
+
+
+def _provider(key: str):
+    provider = registry.get_provider(key)
+    if provider is None or not provider.is_configured(current_app):
+        abort(404)
+    return provider
+
+
+def _back(record_type: str | None):
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(url_for(LIST_PAGES[record_type]) if record_type in LIST_PAGES else url_for(".bulk_sends"))
+
+
+@bp.get("/bulk")
+@login_required
+def bulk_sends():
+    """Recent bulk sends, and sending everything not yet sent or changed."""
+    recent = db.session.scalars(firm_select(BulkPush).order_by(BulkPush.id.desc()).limit(20)).all()
+    rows = [(b, bulk.progress(b)) for b in recent]
+    providers = [(p, links.connection_for(current_user.firm_id, p.key)) for p in registry.configured_providers(
+        current_app)]
+    return render_template("integrations/bulk_index.html", rows=rows, providers=providers, nouns=NOUNS)
+
+
+@bp.post("/bulk")
+@login_required
+def bulk_start():
+    """Send to Xero: the selected records, or all not yet sent, or all changed since last sent."""
+    record_type = request.form.get("record_type", "")
+    mode = request.form.get("mode", "selected")
+    if record_type not in push.RECORD_MODELS or mode not in bulk.SELECT_MODES:
+        abort(400)
+    provider = _provider(request.form.get("provider", "xero"))
+    connection = links.connection_for(current_user.firm_id, provider.key)
+    if connection is None or not connection.is_usable:
+        flash(f"Connect {provider.label} before sending (Setup > Integrations).", "error")
+        return _back(record_type)
+    if record_type == "invoice" and provider.settings_problems(connection):
+        flash(" ".join(provider.settings_problems(connection)), "error")
+        return _back(record_type)
+    ids = []
+    for value in request.form.getlist("ids")[:MAX_SELECTED]:
+        try:
+            ids.append(int(value))
+        except ValueError:
+            abort(400)
+    record_ids = bulk.select_record_ids(connection, record_type, mode, ids)
+    if not record_ids:
+        singular, plural = NOUNS[record_type]
+        flash({"selected": f"Select at least one {singular} to send.",
+               "not_sent": f"Every {singular} has been sent to {provider.label} already.",
+               "changed": f"No {singular} has changed since it was last sent."}[mode], "info")
+        return _back(record_type)
+    started = bulk.start_bulk(connection, record_type, record_ids, user_id=current_user.id)
+    if started.joined:
+        flash(f"{started.joined} of them were already being sent; they are followed here, not sent twice.", "info")
+    return redirect(url_for(".bulk_push", bulk_id=started.bulk.id))
+
+
+def _bulk_or_404(bulk_id: int) -> BulkPush:
+    return get_for_firm_or_404(BulkPush, bulk_id)
+
+
+def _context(record: BulkPush) -> dict:
+    state = bulk.progress(record)
+    failed = bulk.failures(record) if state.failed else []
+    named = {}  # (record_type, id) -> (name, page URL with the panel open)
+    for record_type, model in push.RECORD_MODELS.items():
+        ids = [f.record_id for f in failed if f.record_type == record_type]
+        if ids:
+            for row in db.session.scalars(firm_select(model).where(model.id.in_(ids))):
+                named[(record_type, row.id)] = (
+                    row.name if record_type == "client" else row.number,
+                    url_for(RECORD_PAGES[record_type], **{f"{record_type}_id": row.id}, panel=record.provider))
+    return dict(bulk=record, progress=state, provider=registry.get_provider(record.provider), failed=failed,
+                named=named, nouns=NOUNS,
+                retryable=len(bulk.retryable(record)) if state.finished and state.failed else 0)
+
+
+@bp.get("/bulk/<int:bulk_id>")
+@login_required
+def bulk_push(bulk_id: int):
+    return render_template("integrations/bulk.html", **_context(_bulk_or_404(bulk_id)))
+
+
+@bp.get("/bulk/<int:bulk_id>/progress")
+@login_required
+def bulk_progress(bulk_id: int):
+    """The polling fragment: replaces itself every second until the send is over."""
+    return render_template("integrations/_bulk_progress.html", **_context(_bulk_or_404(bulk_id)))
+
+
+@bp.post("/bulk/<int:bulk_id>/retry")
+@login_required
+def bulk_retry(bulk_id: int):
+    """Retry failed: a new bulk send of just the records that failed (not those locked in Xero)."""
+    record = _bulk_or_404(bulk_id)
+    connection = links.connection_for(current_user.firm_id, record.provider)
+    if connection is None or not connection.is_usable or connection.tenant_id != record.tenant_id:
+        flash("Reconnect Xero to the same organisation before retrying.", "error")
+        return redirect(url_for(".bulk_push", bulk_id=record.id))
+    started = bulk.retry_failed(record, connection, user_id=current_user.id)
+    if started is None:
+        flash("Nothing here can be retried.", "info")
+        return redirect(url_for(".bulk_push", bulk_id=record.id))
+    return redirect(url_for(".bulk_push", bulk_id=started.bulk.id))
