@@ -134,7 +134,9 @@ def state():
     with settings.store().read() as db:
         for row in db.execute("SELECT tenant_id, short_code, doc FROM organisations ORDER BY tenant_id").fetchall():
             tid = row["tenant_id"]
+            links = db.execute("SELECT id, grant_id FROM connections WHERE tenant_id=? ORDER BY created", (tid,))
             out.append({"tenantId": tid, "name": json.loads(row["doc"])["Name"], "shortCode": row["short_code"],
+                        "connections": [{"id": r["id"], "authEventId": r["grant_id"]} for r in links],
                         "contacts": contacts.all_contacts(db, tid),
                         "invoices": [invoices.render(db, tid, d, True) for d in invoices.all_invoices(db, tid)]})
     return jsonify({"organisations": out})
