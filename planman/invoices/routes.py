@@ -1,14 +1,12 @@
-from decimal import Decimal
-
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from planman.extensions import db
-from planman.forms_common import parse_decimal
 from planman.invoices import bp, services
+from planman.invoices.preview import form_preview
 from planman.invoices.forms import STATUS_LABELS, InvoiceForm, LineForm
-from planman.models import AMOUNT_TYPES, INVOICE_STATUSES, Client, Invoice
+from planman.models import INVOICE_STATUSES, Client, Invoice
 from planman.tenancy import get_for_firm_or_404
 
 NUMBER_TAKEN = "This number is already used by another invoice."
@@ -36,13 +34,9 @@ def index():
 
 def _form_page(form: InvoiceForm, invoice: Invoice | None, tax_rates):
     status = 422 if form.errors else 200
-    preview = _preview(form, tax_rates)
+    preview = form_preview(form, tax_rates)
     amounts = {index: amounts for index, amounts in preview["line_amounts"]}
     return render_template("invoices/form.html", form=form, invoice=invoice, preview=preview, amounts=amounts), status
-
-
-def _line_index(entry) -> int:
-    return int(entry.name.rsplit("-", 1)[1])
 
 
 def _wants_next_number(form: InvoiceForm, invoice: Invoice | None) -> bool:
@@ -101,13 +95,13 @@ def new():
         return redirect(url_for("clients.new"))
     firm = current_user.firm
     form = InvoiceForm()
+    if not form.is_submitted():
+        form.lines.append_entry()
     form.set_choices(clients, tax_rates)
     if not form.is_submitted():
         form.number.data = form.suggested_number.data = services.suggest_number(firm)
         form.currency.data = firm.currency
         form.client_id.data = request.args.get("client_id", type=int)
-        form.lines.append_entry()
-        form.set_choices(clients, tax_rates)
         # A new line starts with the firm's highest rate, the usual case.
         if tax_rates:
             form.lines[0].form.tax_rate_id.data = tax_rates[0].id
@@ -155,41 +149,11 @@ def new_line():
     return render_template("invoices/_line_row.html", line=line, index=index)
 
 
-def _preview(form: InvoiceForm, tax_rates, removed: int | None = None) -> dict:
-    """Totals of the form as typed (same arithmetic as a saved invoice), plus each
-    line's amount by row index; rows that are not numbers yet show no amount."""
-    rates = {rate.id: rate for rate in tax_rates}
-    amounts_are = form.amounts_are.data if form.amounts_are.data in AMOUNT_TYPES else "exclusive"
-    rows = []
-    for entry in form.lines:
-        index = _line_index(entry)
-        if index == removed:
-            continue
-        quantity, price, discount = (
-            _typed_decimal(field) for field in (entry.quantity, entry.unit_price, entry.discount_percent)
-        )
-        rows.append((index, (quantity, price, discount, rates.get(entry.tax_rate_id.data)), None not in (quantity, price)))
-    result = services.preview_totals([row[1] for row in rows], amounts_are)
-    return {
-        "totals": result,
-        "line_amounts": [(index, amounts if complete else None) for (index, _, complete), amounts in zip(rows, result.lines)],
-        "amounts_are": amounts_are,
-        "currency": form.currency.data,
-        "removed": removed,
-    }
-
-
-def _typed_decimal(field):
-    if field.raw_data:
-        return parse_decimal(field.raw_data[0] or ("0" if field.name.endswith("discount_percent") else ""))
-    return field.data if isinstance(field.data, Decimal) else None
-
-
 @bp.post("/totals")
 def totals():
     """Live totals for the invoice form. ``remove_line`` drops that row from the
     sum and, out of band, from the page, in one request."""
     form = InvoiceForm()  # not validated: a preview of whatever has been typed so far
-    preview = _preview(form, services.firm_tax_rates(), removed=request.form.get("remove_line", type=int))
+    preview = form_preview(form, services.firm_tax_rates(), removed=request.form.get("remove_line", type=int))
     return render_template("invoices/_totals.html", oob=True, **preview)
 
