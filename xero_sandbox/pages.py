@@ -2,12 +2,28 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
+from decimal import Decimal
 
 from flask import Blueprint, abort, render_template
 
 from . import contacts, invoices, settings
+from .xdates import ms_of
 
 bp = Blueprint("pages", __name__)
+
+
+@bp.app_template_filter("when")
+def when(xero_date: str) -> str:
+    """/Date(ms+0000)/ as a person reads it."""
+    return datetime.fromtimestamp(ms_of(xero_date) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@bp.app_template_filter("amount")
+def amount(value) -> str:
+    """2 decimal places, or up to 4 when a unit price has them (unitdp=4)."""
+    exact = Decimal(str(value))
+    return f"{exact:,.2f}" if exact == exact.quantize(Decimal("0.01")) else f"{exact.normalize():,}"
 
 
 @bp.get("/")

@@ -70,3 +70,9 @@ def test_a_second_process_sees_the_same_state(stand_in_config, api):
     assert [c["Name"] for c in seen] == ["Acme Ltd"]
     clash = Api(other, api.token).put("/Contacts", {"Contacts": [{"Name": "Acme Ltd"}]})
     assert clash.status_code == 400
+
+
+def test_page_amounts_keep_four_decimal_unit_prices():
+    from xero_sandbox.pages import amount, when
+    assert (amount(1.2345), amount(150.0), amount(1234.5)) == ("1.2345", "150.00", "1,234.50")
+    assert when("/Date(1772323200000+0000)/") == "2026-03-01 00:00:00 UTC"
