@@ -1,0 +1,92 @@
+"""Bulk send end to end: real Redis, real `rq worker --with-scheduler`
+processes and the Xero stand-in with Xero's limits, driven through PlanMan's pages."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from planman.extensions import db
+from planman.models import BulkPush, ExternalLink
+from tests.helpers import client, make_client, make_invoice, post_form, signup  # noqa: F401
+from tests.integration_helpers import choose_settings, connect_xero
+from xero_sandbox.demo import UK_TENANT_ID
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def config_overrides():
+    return {"PUBLIC_BASE_URL": "http://127.0.0.1:5999"}
+
+
+@pytest.fixture
+def app(integration_app):
+    return integration_app
+
+
+@pytest.fixture
+def connected(client, sandbox, rq_workers):
+    rq_workers.start(2)
+    admin = signup(client)
+    connect_xero(client, sandbox)
+    choose_settings(admin.firm_id)
+    return admin
+
+
+def calls(sandbox) -> int:
+    return sandbox.stats()["calls_per_tenant"].get(UK_TENANT_ID, 0)
+
+
+def wait_for_bulk(client, bulk_id, timeout=60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.get(f"/integrations/bulk/{bulk_id}/progress").get_data(as_text=True)
+        if 'data-bulk-state="finished"' in page:
+            return page
+        assert time.monotonic() < deadline, page
+        time.sleep(0.2)
+
+
+def organisation(sandbox):
+    return next(o for o in sandbox.state()["organisations"] if o["tenantId"] == UK_TENANT_ID)
+
+
+def test_120_clients_arrive_in_three_batches_once_each(client, connected, sandbox):
+    records = [make_client(connected, name=f"Client {n:03d}", email=f"c{n}@example.test") for n in range(120)]
+    before = calls(sandbox)
+
+    started = post_form(client, "/integrations/bulk", {"record_type": "client", "mode": "not_sent"},
+                        form_url="/integrations/bulk")
+    assert started.status_code == 302
+    bulk_id = db.session.scalar(sa.select(BulkPush.id))
+    page = wait_for_bulk(client, bulk_id)
+
+    assert 'class="bulk-sent">120<' in page and 'class="bulk-failed">0<' in page
+    assert calls(sandbox) - before == 6  # per batch of 50: one lookup and one create
+    contacts = organisation(sandbox)["contacts"]
+    assert sorted(c["ContactNumber"] for c in contacts) == sorted(r.reference for r in records)  # none twice
+    links = {l.record_id: l.external_id for l in db.session.scalars(sa.select(ExternalLink))}
+    assert links == {r.id: next(c["ContactID"] for c in contacts if c["ContactNumber"] == r.reference)
+                     for r in records}
+    assert sandbox.stats()["rate_limited"] == 0 and sandbox.violations() == []
+
+
+def test_invoices_bring_their_clients_and_a_lost_answer_still_leaves_one_of_each(client, connected, sandbox):
+    customers = [make_client(connected, name=f"Customer {n}") for n in range(4)]
+    for n in range(12):
+        make_invoice(connected, customers[n % 4], number=f"INV-{n:04d}")
+    sandbox.control("faults", drop_next_writes=2)  # the contacts' create and the first invoices' create
+
+    post_form(client, "/integrations/bulk", {"record_type": "invoice", "mode": "not_sent"},
+              form_url="/integrations/bulk")
+    bulk_id = db.session.scalar(sa.select(BulkPush.id))
+    page = wait_for_bulk(client, bulk_id)
+
+    assert 'class="bulk-sent">16<' in page and 'class="bulk-failed">0<' in page
+    org = organisation(sandbox)
+    assert len(org["contacts"]) == 4
+    assert sorted(i["InvoiceNumber"] for i in org["invoices"]) == [f"INV-{n:04d}" for n in range(12)]
+    assert {i["Status"] for i in org["invoices"]} == {"DRAFT"}
+    assert sandbox.violations() == []
