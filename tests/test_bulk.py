@@ -485,3 +485,8 @@ def test_recent_bulk_sends_are_listed_with_their_progress(app, client, firm, xer
     page = client.get("/integrations/bulk").get_data(as_text=True)
     assert f'href="/integrations/bulk/{only_bulk().id}"' in page and "1 sent" in page and "<progress" in page
     assert "<script>" not in page and "style=" not in page
+
+
+def test_recent_bulk_sends_are_linked_from_integrations_and_failed_pushes(app, client, firm):
+    for url in ("/integrations/", "/integrations/failed"):
+        assert 'href="/integrations/bulk">Recent bulk sends<' in client.get(url).get_data(as_text=True)
