@@ -16,7 +16,8 @@ def create_app(config_class: type = Config) -> Flask:
     app.config.from_object(config_class)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    # Batch mode lets later migrations alter SQLite tables (it cannot ALTER in place).
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
