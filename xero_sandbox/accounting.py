@@ -12,7 +12,7 @@ import time
 import uuid
 from decimal import Decimal
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, request
 
 from . import contacts, faults, identity, invoices, query, ratelimit, settings, specval
 from .settings import cfg

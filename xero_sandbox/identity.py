@@ -13,7 +13,7 @@ import time
 import uuid
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
 from . import settings
 from .settings import cfg
@@ -60,7 +60,7 @@ def redirect_uri_allowed(uri: str) -> bool:
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") and port is not None
 
 
-def _back(redirect_uri: str, **params) -> "redirect":
+def _back(redirect_uri: str, **params) -> Response:
     sep = "&" if "?" in redirect_uri else "?"
     return redirect(f"{redirect_uri}{sep}{urlencode({k: v for k, v in params.items() if v is not None})}")
 

@@ -48,10 +48,6 @@ class _SpecRequest:
             query=ImmutableMultiDict(flask_request.args), header=Headers(flask_request.headers),
             cookie=ImmutableMultiDict())
 
-    @property
-    def full_url_pattern(self) -> str:
-        return self.host_url + self.path
-
 
 def violations(flask_request) -> list[str]:
     """Every way the request breaks the spec; empty when it conforms."""
