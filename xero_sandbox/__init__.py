@@ -23,7 +23,8 @@ def create_app(config: dict | None = None) -> Flask:
     with store.tx() as db:
         demo.seed(db)
     app.extensions["xero_sandbox.store"] = store
-    specval.api()  # load the spec now, not inside the first client's request
+    specval.api()  # load the specs now, not inside the first client's request
+    specval.api("xero-identity.yaml")
     for blueprint in (identity.bp, accounting.bp, control.bp, pages.bp):
         app.register_blueprint(blueprint)
     return app

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
-from . import settings
+from . import settings, specval
 from .settings import cfg
 from .store import Store
 from .xdates import utc_iso
@@ -265,8 +265,12 @@ def _connection_json(row, tenant_names):
 def list_connections():
     with settings.store().read() as db:
         grant, error = bearer_grant(db)
-        if error:
-            return error
+    if error:
+        return error
+    refusal = specval.check(request)
+    if refusal:
+        return refusal
+    with settings.store().read() as db:
         names = {r["tenant_id"]: json.loads(r["doc"])["Name"]
                  for r in db.execute("SELECT tenant_id, doc FROM organisations")}
         sql, args = "SELECT * FROM connections WHERE grant_id=?", [grant["grant_id"]]
@@ -278,10 +282,14 @@ def list_connections():
 
 @bp.delete("/connections/<connection_id>")
 def delete_connection(connection_id):
-    with settings.store().tx() as db:
+    with settings.store().read() as db:
         grant, error = bearer_grant(db)
-        if error:
-            return error
+    if error:
+        return error
+    refusal = specval.check(request)
+    if refusal:
+        return refusal
+    with settings.store().tx() as db:
         deleted = db.execute("DELETE FROM connections WHERE id=? AND grant_id=?",
                              (connection_id, grant["grant_id"])).rowcount
     if not deleted:

@@ -64,3 +64,13 @@ def test_conforming_requests_record_nothing(api, no_violations):
     api.invoice(contact["ContactID"], Date="2026-03-01", DueDate="2026-03-31", Reference="R1",
                 Url="https://planman.test/invoices/1", Status="DRAFT", LineAmountTypes="Exclusive")
     assert api.get("/Invoices", query_string={"Statuses": "DRAFT", "page": 1}).status_code == 200
+
+
+def test_connections_are_checked_against_the_identity_spec(xero, api):
+    headers = {"Authorization": f"Bearer {api.token}"}
+    assert xero.get("/connections", headers=headers).status_code == 200
+    r = xero.get("/connections", headers=headers, query_string={"authEventId": "not-a-uuid"})
+    assert r.status_code == 400 and "authEventId" in r.get_json()["Message"]
+    assert xero.delete("/connections/42", headers=headers).status_code == 400
+    assert [v["path"] for v in xero.get("/_control/violations").get_json()] == [
+        "/connections?authEventId=not-a-uuid", "/connections/42"]
