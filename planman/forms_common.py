@@ -6,7 +6,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from wtforms import DecimalField
-from wtforms.validators import ValidationError
+from wtforms.validators import StopValidation, ValidationError
 
 # Xero's CurrencyCode enum (xero/spec/xero_accounting.yaml), copied once so the
 # app never parses the spec at runtime.
@@ -59,9 +59,15 @@ class MaxDecimalPlaces:
         if not isinstance(value, Decimal):
             return
         if not value.is_finite():
-            raise ValidationError("Enter a number.")
-        # normalize() drops trailing zeros: 1.50000 has two places, not five.
-        if -value.normalize().as_tuple().exponent > self.places:
+            # Stop here: later validators cannot compare NaN (sNaN even raises).
+            raise StopValidation("Enter a number.")
+        # Trailing zeros do not count (1.50000 has two places). Counted from the
+        # digits, not with normalize(), which under- or overflows on 1e-1000100
+        # (silently 0) or 1e1000000 (an exception).
+        _, digits, exponent = value.as_tuple()
+        significant = "".join(map(str, digits)).rstrip("0")
+        places = -(exponent + len(digits) - len(significant)) if significant else 0
+        if places > self.places:
             raise ValidationError(f"Use at most {self.places} decimal places.")
 
 
@@ -95,4 +101,9 @@ def parse_decimal(text) -> Decimal | None:
         value = Decimal(str(text).strip().replace(",", ""))
     except (InvalidOperation, ValueError):
         return None
-    return value if value.is_finite() else None
+    # Far beyond any amount a form accepts; keeps the preview's arithmetic within
+    # Decimal's precision (1e30 x 1 could not be rounded to cents: a 500).
+    return value if value.is_finite() and value.copy_abs() <= PREVIEW_LIMIT else None
+
+
+PREVIEW_LIMIT = Decimal("1e12")

@@ -13,6 +13,12 @@ def _text(label, max_length, *extra, multiline=False, required=False):
     return field_class(label, filters=[strip_filter], validators=validators)
 
 
+def _ascii_email(form, field):
+    # Xero refuses accented letters (umlauts) in EmailAddress (REFERENCE.md section 3).
+    if field.data and not field.data.isascii():
+        raise ValidationError("Xero does not accept accented letters in email addresses.")
+
+
 class ClientForm(FlaskForm):
     # Maximum lengths are Xero's (REFERENCE.md section 3), so a saved client always pushes.
     name = _text("Name", 255, required=True)
@@ -21,7 +27,7 @@ class ClientForm(FlaskForm):
     email = EmailField(
         "Email",
         filters=[strip_filter],
-        validators=[Optional(), Length(max=255), NoControlChars(), Email(check_deliverability=False)],
+        validators=[Optional(), Length(max=255), NoControlChars(), Email(check_deliverability=False), _ascii_email],
     )
     phone = _text("Phone", 50)
     address_line1 = _text("Address line 1", 500)

@@ -20,7 +20,8 @@ def index():
     query = request.args.get("q", "").strip()[:200]
     page = db.paginate(
         services.search_select(query),
-        page=request.args.get("page", 1, type=int),
+        # Capped: a huge page number overflows the database's OFFSET (a 500).
+        page=min(request.args.get("page", 1, type=int), 100_000),
         per_page=current_app.config["CLIENTS_PER_PAGE"],
         error_out=False,
     )

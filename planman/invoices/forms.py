@@ -1,6 +1,7 @@
 from datetime import date
 from decimal import Decimal
 
+from flask import has_request_context, request
 from flask_wtf import FlaskForm
 from wtforms import DateField, FieldList, Form, FormField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
@@ -91,3 +92,8 @@ class InvoiceForm(FlaskForm):
     def validate_lines(self, field):
         if not field.entries:
             raise ValidationError("Add at least one line.")
+        # FieldList silently drops rows past max_entries: refuse rather than save a cut-down invoice.
+        indexes = {key.split("-")[1] for key in (request.form if has_request_context() else ())
+                   if key.startswith("lines-") and key.split("-")[1].isdigit()}
+        if len(indexes) > field.max_entries:
+            raise ValidationError(f"An invoice can have at most {field.max_entries} lines.")

@@ -25,7 +25,8 @@ def index():
         status = ""
     page = db.paginate(
         services.list_select(status or None),
-        page=request.args.get("page", 1, type=int),
+        # Capped: a huge page number overflows the database's OFFSET (a 500).
+        page=min(request.args.get("page", 1, type=int), 100_000),
         per_page=current_app.config["INVOICES_PER_PAGE"],
         error_out=False,
     )
