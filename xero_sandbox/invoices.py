@@ -196,6 +196,30 @@ def _status_change_error(old: str | None, new: str, only_status: bool) -> str | 
     return NOT_MODIFIABLE
 
 
+def _target(invoices: list[dict], element: dict, mode: str, target_id: str | None) -> dict | None:
+    """The stored invoice an element updates, if any."""
+    if target_id:
+        return next((i for i in invoices if i["InvoiceID"] == target_id.lower()), None)
+    if mode == "post" and element.get("InvoiceNumber") and element.get("Type", "ACCREC") == "ACCREC":
+        number = element["InvoiceNumber"].casefold()
+        return next((i for i in invoices if i["Type"] == "ACCREC" and i["Status"] != "DELETED"
+                     and (i.get("InvoiceNumber") or "").casefold() == number), None)
+    return None
+
+
+def _contact(db, tenant_id: str, sent: dict) -> dict | None:
+    """The contact an invoice names: by ContactID, else ContactNumber, else an active contact's Name."""
+    if sent.get("ContactID"):
+        return contacts.get(db, tenant_id, sent["ContactID"])
+    if sent.get("ContactNumber"):
+        return next((c for c in contacts.all_contacts(db, tenant_id)
+                     if c.get("ContactNumber") == sent["ContactNumber"]), None)
+    if sent.get("Name"):
+        return next((c for c in contacts.all_contacts(db, tenant_id) if c["ContactStatus"] == "ACTIVE"
+                     and c["Name"].casefold() == sent["Name"].strip().casefold()), None)
+    return None
+
+
 def write(db, tenant_id: str, element: dict, mode: str, unit_places: Decimal, path_id: str | None = None):
     """Apply one element of a PUT/POST batch. Returns (invoice doc or element, [errors]).
 
@@ -204,15 +228,10 @@ def write(db, tenant_id: str, element: dict, mode: str, unit_places: Decimal, pa
     users report Xero does); otherwise, and always for "put", it creates."""
     org = Org(db, tenant_id)
     invoices = all_invoices(db, tenant_id)
-    target = None
     target_id = path_id or (element.get("InvoiceID") if mode == "post" else None)
-    if target_id:
-        target = next((i for i in invoices if i["InvoiceID"] == target_id.lower()), None)
-        if target is None:
-            return element, [f"Invoice with InvoiceID {target_id} could not be found."]
-    elif mode == "post" and element.get("InvoiceNumber") and element.get("Type", "ACCREC") == "ACCREC":
-        target = next((i for i in invoices if i["Type"] == "ACCREC" and i["Status"] != "DELETED"
-                       and i.get("InvoiceNumber", "").casefold() == element["InvoiceNumber"].casefold()), None)
+    target = _target(invoices, element, mode, target_id)
+    if target_id and target is None:
+        return element, [f"Invoice with InvoiceID {target_id} could not be found."]
 
     errors = []
     if target is not None:
@@ -236,15 +255,7 @@ def write(db, tenant_id: str, element: dict, mode: str, unit_places: Decimal, pa
     # Contact: an existing, non-archived contact, named by ContactID (or ContactNumber / Name).
     if "Contact" in element or target is None:
         sent = element.get("Contact") or {}
-        contact = None
-        if sent.get("ContactID"):
-            contact = contacts.get(db, tenant_id, sent["ContactID"])
-        elif sent.get("ContactNumber"):
-            contact = next((c for c in contacts.all_contacts(db, tenant_id)
-                            if c.get("ContactNumber") == sent["ContactNumber"]), None)
-        elif sent.get("Name"):
-            contact = next((c for c in contacts.all_contacts(db, tenant_id) if c["ContactStatus"] == "ACTIVE"
-                            and c["Name"].casefold() == sent["Name"].strip().casefold()), None)
+        contact = _contact(db, tenant_id, sent)
         if not sent:
             errors.append("A Contact must be specified for this type of transaction")
         elif contact is None:
@@ -268,10 +279,14 @@ def write(db, tenant_id: str, element: dict, mode: str, unit_places: Decimal, pa
         errors.append("LineAmountTypes must be Exclusive, Inclusive or NoTax.")
     elif "LineItems" in element or "LineAmountTypes" in element or target is None:
         # Sent LineItems replace the whole set; otherwise recompute the kept lines.
-        sent_lines = element["LineItems"] if "LineItems" in element else doc["LineItems"]
+        if "LineItems" in element:
+            sent_lines = element["LineItems"] or []
+        else:  # kept lines: their stored precision stands, and their tax is recalculated, not carried over
+            sent_lines = [{k: v for k, v in li.items() if k != "TaxAmount"} for li in doc["LineItems"]]
+            unit_places = FOUR
         old_lines = {li["LineItemID"]: li for li in (target or {}).get("LineItems", [])}
         new_lines = []
-        for sent in sent_lines or []:
+        for sent in sent_lines:
             line, line_errors = _line(org, sent, old_lines, doc["Type"], doc["LineAmountTypes"], unit_places)
             new_lines.append(line)
             errors.extend(line_errors)

@@ -216,3 +216,14 @@ def test_settings_endpoints(api, no_violations):
     assert rates["OUTPUT2"]["Name"] == "20% (VAT on Income)" and rates["OUTPUT2"]["EffectiveRate"] == 20.0
     assert {"OUTPUT2", "RROUTPUT", "ZERORATEDOUTPUT", "EXEMPTOUTPUT", "NONE"} <= set(rates)
     assert api.get("/BrandingThemes").get_json()["BrandingThemes"][0]["Name"] == "Standard"
+
+
+def test_changing_line_amount_types_recalculates_kept_lines(api, acme):
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": acme["ContactID"]},
+                                            "LineItems": [line(1.2345, Quantity=100)]}]}, query_string={"unitdp": 4})
+    inv = r.get_json()["Invoices"][0]
+    assert (inv["SubTotal"], inv["TotalTax"]) == (123.45, 24.69)
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"LineAmountTypes": "Inclusive"}]})
+    updated = r.get_json()["Invoices"][0]
+    # The 4-dp unit price survives an update sent without unitdp, and tax is re-derived: 123.45 * 20/120.
+    assert (updated["Total"], updated["TotalTax"], updated["SubTotal"]) == (123.45, 20.58, 102.87)
