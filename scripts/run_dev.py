@@ -213,6 +213,7 @@ def main() -> int:
         wait_for(lambda: http_status(sandbox_url + "/") > 0, "the Xero stand-in to answer", sandbox)
         env.update({
             "XERO_LOGIN_URL": sandbox_url, "XERO_IDENTITY_URL": sandbox_url, "XERO_API_URL": sandbox_url,
+            "XERO_APP_URL": sandbox_url,  # "View in Xero" opens the stand-in's page for the record
             "XERO_CLIENT_ID": "planman-dev", "XERO_CLIENT_SECRET": "planman-dev-secret",
         })
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")

@@ -5,7 +5,9 @@ import json
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from flask import Blueprint, abort, render_template
+import re
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from . import contacts, invoices, settings
 from .xdates import ms_of
@@ -51,3 +53,19 @@ def organisation(tenant_id):
         invs = [invoices.render(db, tid, d, True) for d in reversed(invoices.all_invoices(db, tid))]
         people = sorted(contacts.all_contacts(db, tid), key=lambda c: c["Name"].casefold())
     return render_template("organisation.html", org=json.loads(row["doc"]), invoices=invs, contacts=people)
+
+
+@bp.get("/organisationlogin/default.aspx")
+def deep_link():
+    """Xero's deep-link entry point (REFERENCE.md section 8): the organisation by
+    ShortCode, then the record named in ``redirecturl``, here as an anchor."""
+    with settings.store().read() as db:
+        row = db.execute("SELECT tenant_id FROM organisations WHERE short_code=?",
+                         (request.args.get("shortcode", ""),)).fetchone()
+    if row is None:
+        abort(404)
+    target = request.args.get("redirecturl", "")
+    invoice = re.search(r"InvoiceID=([0-9a-fA-F-]{36})", target)
+    contact = re.search(r"/Contacts/View/([0-9a-fA-F-]{36})", target)
+    anchor = f"invoice-{invoice.group(1)}" if invoice else f"contact-{contact.group(1)}" if contact else None
+    return redirect(url_for(".organisation", tenant_id=row["tenant_id"], _anchor=anchor))
