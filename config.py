@@ -64,6 +64,10 @@ class Config:
     XERO_MAX_IN_FLIGHT = int(os.environ.get("XERO_MAX_IN_FLIGHT") or 5)
     XERO_MAX_PER_MINUTE = int(os.environ.get("XERO_MAX_PER_MINUTE") or 60)
 
+    # How many reverse proxies sit in front of PlanMan (0: none). Set it behind a
+    # proxy so log-in throttling sees each person's address, not the proxy's.
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT") or 0)
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)

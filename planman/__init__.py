@@ -14,6 +14,11 @@ from planman.extensions import csrf, db, login_manager, migrate
 def create_app(config_class: type = Config) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.from_object(config_class)
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     db.init_app(app)
     # Batch mode lets later migrations alter SQLite tables (it cannot ALTER in place).
