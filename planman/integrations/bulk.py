@@ -241,11 +241,17 @@ def _next_batch(bulk: BulkPush, connection: Connection):
         client_of = dict(db.session.execute(sa.select(Invoice.id, Invoice.client_id).where(
             Invoice.firm_id == bulk.firm_id, Invoice.id.in_([p.record_id for p in invoices]))).all())
         linked = links.links_by_record(connection, "client", sorted(set(client_of.values())))
+        blocked = {client_of[p.record_id] for p in invoices
+                   if client_of.get(p.record_id) is not None and client_of[p.record_id] not in linked}
+        # The clients' latest pushes are read before their links are read again:
+        # a push that ends between the two reads is then seen linked, not lost.
+        latest = {client_id: _snapshot(push.latest_push(connection, "client", client_id)) for client_id in blocked}
+        linked.update(links.links_by_record(connection, "client", sorted(blocked)))
         for pushed in invoices:
             client_id = client_of.get(pushed.record_id)
             if client_id is None or client_id in linked:
                 ready.append(pushed)  # a deleted invoice is reported by _send_batch
-            elif _client_blocks(bulk, connection, pushed, client_id):
+            elif _client_blocks(bulk, connection, pushed, client_id, latest[client_id]):
                 waiting = True
             if len(ready) >= size:
                 break
@@ -261,10 +267,27 @@ def _next_batch(bulk: BulkPush, connection: Connection):
     return None
 
 
-def _client_blocks(bulk: BulkPush, connection: Connection, invoice_push: PushJob, client_id: int) -> bool:
+@dataclass(frozen=True)
+class _PushSnapshot:
+    """A push as read at one moment (rows reloaded after a commit could have moved on)."""
+
+    is_active: bool
+    state: str
+    created_at: datetime
+    error_message: str
+    error_fields: Optional[dict]
+
+
+def _snapshot(pushed: Optional[PushJob]) -> Optional[_PushSnapshot]:
+    if pushed is None:
+        return None
+    return _PushSnapshot(pushed.is_active, pushed.state, pushed.created_at, pushed.error_message, pushed.error_fields)
+
+
+def _client_blocks(bulk: BulkPush, connection: Connection, invoice_push: PushJob, client_id: int,
+                   client_push: Optional[_PushSnapshot]) -> bool:
     """An invoice whose client is not linked: wait for the client's push, fail
     with the client's own reason, or give the client a push in this bulk."""
-    client_push = push.latest_push(connection, "client", client_id)
     if client_push is not None and client_push.is_active:
         return True
     if client_push is not None and client_push.state == "failed" and client_push.created_at >= bulk.created_at:
