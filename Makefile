@@ -1,6 +1,6 @@
 # PlanMan's commands. `make run` starts everything for development;
 # `make test` is the test command CI runs.
-.PHONY: help run test test-fast venv deps
+.PHONY: help run test test-fast venv deps bench
 
 help:
 	@echo "make run        start PlanMan with Redis, an rq worker and the Xero stand-in (Ctrl-C stops all)"
@@ -8,6 +8,7 @@ help:
 	@echo "make test-fast  SQLite only, without slow tests (browser, many processes)"
 	@echo "make venv       create .venv and install requirements-dev.txt"
 	@echo "make deps       install missing Debian packages (redis-server, chromium, postgresql, wrk)"
+	@echo "make bench      benchmarks: bulk send to the Xero stand-in, then pages under load (a few minutes)"
 
 venv:
 	@bash scripts/bootstrap.sh venv
@@ -23,3 +24,9 @@ test: venv deps
 
 test-fast: venv
 	@bash scripts/test.sh fast
+
+# Not part of `make test`: prints figures and PASS/FAIL per target; fails if any target fails.
+bench: venv deps
+	@cd benchmarks && status=0; \
+	  ../.venv/bin/python bulk_push.py || status=1; echo; \
+	  ../.venv/bin/python pages_load.py || status=1; exit $$status

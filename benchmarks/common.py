@@ -1,0 +1,108 @@
+"""What both benchmarks need: throwaway services (Redis, the Xero stand-in, rq
+workers, gunicorn) in a temporary directory, an environment that points
+PlanMan at them, and PASS/FAIL lines.
+
+The process helpers are the test suite's own (tests/fixtures/services.py), so
+the benchmarks start services exactly as the integration tests do."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.fixtures.services import (  # noqa: E402
+    BIN_DIR, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox, ServiceProcess, free_port, redis_server_binary,
+    start_process, wait_until, _http_answers,
+)
+
+TOKEN_KEY = "q5e1q7Qy6mMChQ0f1c8gRj0pH4jT0m0b2yXHcVYb8aY="
+
+
+class Services:
+    """Processes started for one benchmark run; ``stop()`` ends them all."""
+
+    def __init__(self, name: str):
+        self.dir = Path(tempfile.mkdtemp(prefix=f"planman-{name}-"))
+        self.processes: list[ServiceProcess] = []
+        self.env: dict[str, str] = {}
+
+    def _start(self, name, argv, env=None) -> ServiceProcess:
+        process = start_process(name, argv, self.dir / f"{name.replace(' ', '-')}.log", env=env or self.env)
+        self.processes.append(process)
+        return process
+
+    def redis(self) -> str:
+        import redis
+
+        port = free_port()
+        process = self._start("redis", [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
+                                        "--save", "", "--appendonly", "no", "--dir", str(self.dir)], env=os.environ.copy())
+        client = redis.Redis(port=port)
+        wait_until(client.ping, 10, "redis to answer", process)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def sandbox(self) -> Sandbox:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        process = self._start("xero_sandbox", [sys.executable, "-m", "xero_sandbox", "--port", str(port),
+                                               "--db", str(self.dir / "xero.db")], env=env)
+        wait_until(lambda: _http_answers(url), 30, "the Xero stand-in", process)
+        return Sandbox(url)
+
+    def planman_env(self, *, redis_url: str, sandbox_url: str | None = None) -> dict:
+        """PlanMan's settings for this run (also applied to this process, before the app is made)."""
+        env = {
+            "DATABASE_URL": f"sqlite:///{self.dir / 'planman.db'}",
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": "benchmark-secret",
+            "TOKEN_ENCRYPTION_KEY": TOKEN_KEY,
+            "PUBLIC_BASE_URL": "http://127.0.0.1:5999",  # the stand-in accepts 127.0.0.1 redirect URIs
+            "PLANMAN_INSTANCE_DIR": str(self.dir / "instance"),
+            "RQ_QUEUE": "planman",
+            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONUNBUFFERED": "1",
+        }
+        if sandbox_url is None:  # Xero configured but never called (pages only)
+            env.update({"XERO_CLIENT_ID": "benchmark", "XERO_CLIENT_SECRET": "benchmark"})
+        else:
+            env.update({"XERO_CLIENT_ID": SANDBOX_CLIENT_ID, "XERO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+                        "XERO_LOGIN_URL": sandbox_url, "XERO_IDENTITY_URL": sandbox_url, "XERO_API_URL": sandbox_url})
+        os.environ.update(env)
+        self.env = {**os.environ, **env}
+        return env
+
+    def workers(self, n: int) -> None:
+        from redis import Redis
+        from rq import Worker
+
+        for index in range(n):
+            self._start(f"rq worker {index + 1}", [str(BIN_DIR / "rq"), "worker", "--with-scheduler", "--url",
+                                                  self.env["REDIS_URL"], self.env["RQ_QUEUE"]])
+        connection = Redis.from_url(self.env["REDIS_URL"])
+        wait_until(lambda: len(Worker.all(connection=connection)) >= n, 30, f"{n} rq workers to register")
+
+    def gunicorn(self, workers: int = 2) -> str:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        process = self._start("gunicorn", [str(BIN_DIR / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
+                                           "--access-logfile", "/dev/null", "wsgi:app"])
+        wait_until(lambda: _http_answers(f"{url}/healthz"), 30, "gunicorn to answer", process)
+        return url
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def line(label: str, value: str) -> None:
+    print(f"  {label:<44} {value}")

@@ -1,0 +1,139 @@
+"""Benchmark: pages under load. A firm with 10,000 clients and 50,000 invoices
+on SQLite (``flask seed-bulk``), served the production way (gunicorn, 2
+workers), measured with ``wrk`` on loopback: requests/s and p95 latency of the
+integration panel fragment (open panels poll it once a second), the client
+list page, the invoice list page and an invoice page, against ``/healthz`` (a
+constant string from the same app) in the same run.
+
+Run with ``make bench`` (or ``.venv/bin/python benchmarks/pages_load.py``)."""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from common import REPO_ROOT, Services, line, verdict
+
+LUA = Path(__file__).with_name("p95.lua")
+EMAIL, PASSWORD = "load@bench.example", "bench-password"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=10000)
+    parser.add_argument("--invoices", type=int, default=50000)
+    parser.add_argument("--seconds", type=int, default=8, help="wrk duration per endpoint")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed: apt-get install -y wrk (or `make deps`)", file=sys.stderr)
+        return 2
+
+    services = Services("bench-pages")
+    try:
+        services.planman_env(redis_url=services.redis())
+        return run(services, args)
+    finally:
+        services.stop()
+
+
+def run(services, args) -> int:
+    started = time.time()
+    print(f"Seeding {args.clients} clients and {args.invoices} invoices with `flask seed-bulk`…", flush=True)
+    flask = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi"]
+    subprocess.run(flask + ["db", "upgrade"], cwd=REPO_ROOT, env=services.env, check=True, capture_output=True)
+    subprocess.run(flask + ["seed-bulk", "--clients", str(args.clients), "--invoices", str(args.invoices),
+                            "--email", EMAIL, "--password", PASSWORD], cwd=REPO_ROOT, env=services.env, check=True)
+    invoice_id = connect_and_link()
+    print(f"  seeded in {time.time() - started:.0f} s", flush=True)
+
+    base = services.gunicorn(workers=2)
+    session = requests.Session()
+    page = session.get(f"{base}/login", timeout=10).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    answer = session.post(f"{base}/login", data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
+                          allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+
+    endpoints = [
+        ("bare /healthz", "/healthz"),
+        ("integration panel fragment", f"/integrations/xero/invoice/{invoice_id}/panel"),
+        ("client list page", "/clients/"),
+        ("invoice list page", "/invoices/"),
+        ("invoice page", f"/invoices/{invoice_id}"),
+    ]
+    for _, path in endpoints:  # every page answers 200 when logged in, before load
+        response = session.get(base + path, timeout=30)
+        assert response.status_code == 200, (path, response.status_code)
+    results = {}
+    for label, path in endpoints:
+        subprocess.run(["wrk", "-t2", "-c4", "-d1s", "-H", f"Cookie: {cookie}", base + path],
+                       capture_output=True, check=True)  # warm up
+        out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(LUA),
+                              "-H", f"Cookie: {cookie}", base + path], capture_output=True, text=True, check=True).stdout
+        fields = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
+        results[label] = {k: float(v) for k, v in fields.items()}
+
+    bare = results["bare /healthz"]
+    print()
+    print(f"Pages under load: {args.clients} clients, {args.invoices} invoices, SQLite, gunicorn 2 workers, "
+          f"wrk {args.connections} connections x {args.seconds} s each")
+    print(f"  {'endpoint':<30} {'req/s':>9} {'p95 ms':>9} {'vs bare':>16}  errors")
+    for label, r in results.items():
+        versus = "" if r is bare else f"{r['rps'] / bare['rps']:.2f}x rps, {r['p95_ms'] / bare['p95_ms']:.1f}x p95"
+        print(f"  {label:<30} {r['rps']:>9.1f} {r['p95_ms']:>9.2f} {versus:>16}  "
+              f"{int(r['errors'] + r['non2xx'])}")
+    panel = results["integration panel fragment"]
+    targets = [(f"panel throughput >= 0.5x bare ({panel['rps'] / bare['rps']:.2f}x)", panel["rps"] >= 0.5 * bare["rps"])]
+    for label in ("client list page", "invoice list page"):
+        ratio = results[label]["p95_ms"] / bare["p95_ms"]
+        targets.append((f"{label} p95 <= 5x bare ({ratio:.1f}x)", ratio <= 5))
+    targets.append(("no errors or non-2xx answers", all(r["errors"] + r["non2xx"] == 0 for r in results.values())))
+    print()
+    print("Targets")
+    for label, ok in targets:
+        print(f"  {verdict(ok)}  {label}")
+    return 0 if all(ok for _, ok in targets) else 1
+
+
+def connect_and_link() -> int:
+    """Connect the seeded firm to a Xero organisation (no calls are made under
+    load) and mark one invoice and its client as sent, so the panel measured
+    is the common "Sent, Update" one. Returns that invoice's id."""
+    import sqlalchemy as sa
+
+    from planman import create_app
+    from planman.extensions import db
+    from planman.integrations.tokens import store_token
+    from planman.models import Connection, ExternalLink, Invoice, User, utcnow
+
+    app = create_app()
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == EMAIL))
+        connection = Connection(firm_id=user.firm_id, provider="xero", state="connected",
+                                tenant_id="3c288be6-b007-4363-8838-fd102ad964be", tenant_name="Demo Company (UK)",
+                                tenant_short_code="!bench", settings={"sales_account_code": "200", "tax_types": {},
+                                                                      "no_tax_type": "NONE", "invoice_status": "DRAFT"})
+        store_token(connection, {"access_token": "bench", "refresh_token": "bench", "expires_in": 1800})
+        db.session.add(connection)
+        invoice = db.session.scalar(sa.select(Invoice).where(Invoice.firm_id == user.firm_id)
+                                    .order_by(Invoice.id.desc()).limit(1))
+        for record_type, record_id in (("client", invoice.client_id), ("invoice", invoice.id)):
+            db.session.add(ExternalLink(firm_id=user.firm_id, provider="xero", tenant_id=connection.tenant_id,
+                                        record_type=record_type, record_id=record_id,
+                                        external_id="00000000-0000-4000-8000-00000000000" + str(len(record_type) % 10),
+                                        remote_status="DRAFT", fingerprint="", status_checked_at=utcnow(),
+                                        pushed_by_id=user.id))
+        db.session.commit()
+        return invoice.id
+
+
+if __name__ == "__main__":
+    sys.exit(main())
