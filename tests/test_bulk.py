@@ -37,6 +37,7 @@ class FakeXero:
         self.refuse_names: set[str] = set()
         self.fail_writes = 0  # next N writes answer 503
         self.rate_limit_writes = 0  # next N writes answer 429
+        self.rate_limit = ("7", "minute")  # their Retry-After and X-Rate-Limit-Problem
         self.headers: dict[str, str] = {}
         self.mock = mock
         for method in ("GET", "PUT", "POST"):
@@ -65,7 +66,7 @@ class FakeXero:
         if request.method != "GET":
             if self.rate_limit_writes:
                 self.rate_limit_writes -= 1
-                return 429, {"Retry-After": "7", "X-Rate-Limit-Problem": "minute"}, "{}"
+                return 429, {"Retry-After": self.rate_limit[0], "X-Rate-Limit-Problem": self.rate_limit[1]}, "{}"
             if self.fail_writes:
                 self.fail_writes -= 1
                 return 503, {}, "Service Unavailable"
@@ -175,6 +176,7 @@ def test_120_new_clients_go_in_three_batches_with_one_lookup_each(app, client, f
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/integrations/bulk/{only_bulk().id}")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "<progress" in page and 'hx-trigger="load delay:1s"' in page and ">120<" in page  # remaining
+    assert "About 6 seconds left." in page  # before any pace: 3 batches x 2 calls at 60 a minute
     run_jobs(app)
 
     creates = xero.bodies("PUT", "Contacts")
@@ -430,6 +432,37 @@ def test_near_the_daily_limit_the_send_pauses_and_says_when_it_resumes(app, clie
     assert {p.state for p in pushes()} == {"succeeded", "queued"}  # nothing failed for it
     page = client.get(f"/integrations/bulk/{paused.id}").get_data(as_text=True)
     assert "Paused:" in page and f"resumes at {paused.paused_until.strftime('%H:%M')} UTC" in page
+
+
+def test_xeros_daily_limit_pauses_the_send_instead_of_failing_records(app, client, firm, xero):
+    admin, _ = firm
+    make_client(admin, name="Acme Ltd")
+    xero.rate_limit_writes, xero.rate_limit = 1, ("5400", "day")
+
+    send(client, "client", mode="not_sent")
+    run_jobs(app)
+
+    paused = only_bulk()
+    assert 5300 <= (paused.paused_until - bulk_engine.utcnow()).total_seconds() <= 5500
+    assert {(p.state, p.attempts) for p in pushes()} == {("retrying", 0)}
+    page = client.get(f"/integrations/bulk/{paused.id}/progress").get_data(as_text=True)
+    assert 'data-bulk-state="paused"' in page and f"resumes at {paused.paused_until.strftime('%H:%M')} UTC" in page
+    assert re.search(r"About 9[01] minutes left\.", page)  # the pause counts towards the time left
+
+
+def test_a_send_whose_job_was_lost_ends_with_a_reason_instead_of_spinning(app, client, firm, xero):
+    admin, _ = firm
+    make_client(admin, name="Acme Ltd")
+    send(client, "client", mode="not_sent")
+    app.redis.flushall()  # the queue lost its job (Redis emptied)
+    for p in pushes():
+        p.created_at = p.created_at.replace(year=2000)
+    db.session.commit()
+
+    page = client.get(f"/integrations/bulk/{only_bulk().id}/progress").get_data(as_text=True)
+
+    assert 'data-bulk-state="finished"' in page and "interrupted" in page and "Retry failed (1)" in page
+    assert {p.state for p in pushes()} == {"failed"}
 
 
 # --- joining, isolation, pages ------------------------------------------------------
