@@ -5,7 +5,7 @@ Any user of the firm may send, as with single pushes; every bulk id is looked
 up through the firm scope, so another firm's id is a 404."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from planman.extensions import db
@@ -18,6 +18,26 @@ from planman.tenancy import firm_select, get_for_firm_or_404
 LIST_PAGES = {"client": "clients.index", "invoice": "invoices.index"}
 NOUNS = {"client": ("client", "clients"), "invoice": ("invoice", "invoices")}
 MAX_SELECTED = 10000  # ids accepted from one form post
+
+
+@bp.app_context_processor
+def _bulk_send_helpers():
+    return {"bulk_send_provider": bulk_send_provider}
+
+
+def bulk_send_provider():
+    """The provider the list pages' "Send to …" goes to: configured and connected
+    for the user's firm, or None (then the list pages show no selection).
+    Looked up once per request, however many rows ask."""
+    if "bulk_send_provider" not in g:
+        g.bulk_send_provider = None
+        if current_user.is_authenticated:
+            for provider in registry.configured_providers(current_app):
+                connection = links.connection_for(current_user.firm_id, provider.key)
+                if connection is not None and connection.is_usable:
+                    g.bulk_send_provider = provider
+                    break
+    return g.bulk_send_provider
 
 
 def _provider(key: str):
