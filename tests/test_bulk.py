@@ -280,6 +280,21 @@ def test_all_changed_since_last_sent_picks_only_changed_records(app, client, fir
     assert link_of("client", never.id) is None
 
 
+def test_thousands_of_records_are_queued_in_one_send(app, client, firm, xero):
+    admin, _ = firm
+    from planman.models import Client
+
+    db.session.execute(sa.insert(Client), [{"firm_id": admin.firm_id, "name": f"Client {n:05d}"} for n in range(2100)])
+    db.session.commit()
+
+    send(client, "client", mode="not_sent")
+
+    assert db.session.scalar(sa.select(sa.func.count(PushJob.id)).where(PushJob.state == "queued")) == 2100
+    assert app.push_queue.count == 1  # one job chain, not one job per record
+    page = client.get(f"/integrations/bulk/{only_bulk().id}/progress").get_data(as_text=True)
+    assert 'class="bulk-remaining">2100<' in page
+
+
 # --- invoices -------------------------------------------------------------------
 
 def test_invoices_send_missing_clients_first_then_one_lookup_and_one_create_per_batch(app, client, firm, xero):

@@ -67,19 +67,23 @@ def select_record_ids(connection: Connection, record_type: str, mode: str, ids: 
         ExternalLink.record_type == record_type)
     query = sa.select(model.id).where(model.firm_id == connection.firm_id).order_by(model.id)
     if mode == "selected":
-        if not ids:
-            return []
-        return list(db.session.scalars(query.where(model.id.in_(ids))))
+        return sorted(record_id for chunk in _chunks(sorted(set(ids)))
+                      for record_id in db.session.scalars(query.where(model.id.in_(chunk))))
     if mode == "not_sent":
         return list(db.session.scalars(query.where(model.id.not_in(linked))))
     if mode == "changed":
         provider = registry.get_provider(connection.provider)
-        candidates = db.session.scalars(sa.select(model).where(model.firm_id == connection.firm_id,
-                                                               model.id.in_(linked)).order_by(model.id)).all()
-        found = links.links_by_record(connection, record_type, [r.id for r in candidates])
-        return [record.id for record in candidates
-                if (current := provider.current_fingerprint(connection, record_type, record)) is not None
-                and current != found[record.id].fingerprint]
+        candidates = list(db.session.scalars(query.where(model.id.in_(linked))))
+        changed = []
+        for chunk in _chunks(candidates, 500):
+            records = sa.select(model).where(model.id.in_(chunk))
+            if model is Invoice:
+                records = records.options(sa.orm.selectinload(Invoice.lines))
+            found = links.links_by_record(connection, record_type, chunk)
+            changed += [record.id for record in db.session.scalars(records)
+                        if (current := provider.current_fingerprint(connection, record_type, record)) is not None
+                        and current != found[record.id].fingerprint]
+        return sorted(changed)
     raise ValueError(f"unknown selection {mode!r}")
 
 
@@ -103,9 +107,12 @@ def start_bulk(connection: Connection, record_type: str, record_ids: list[int], 
     ids = sorted(set(record_ids))
     if record_type == "invoice":
         # Clients Xero does not know yet go first, as pushes of their own in this bulk.
-        client_ids = set(db.session.scalars(sa.select(Invoice.client_id).where(
-            Invoice.firm_id == connection.firm_id, Invoice.id.in_(ids))))
-        unlinked = sorted(client_ids - set(links.links_by_record(connection, "client", sorted(client_ids))))
+        client_ids: set[int] = set()
+        for chunk in _chunks(ids):
+            client_ids.update(db.session.scalars(sa.select(Invoice.client_id).where(
+                Invoice.firm_id == connection.firm_id, Invoice.id.in_(chunk))))
+        unlinked = [client_id for chunk in _chunks(sorted(client_ids))
+                    for client_id in sorted(set(chunk) - set(links.links_by_record(connection, "client", chunk)))]
         _add_pushes(connection, bulk, "client", unlinked, user_id, step_job_id, started)
     _add_pushes(connection, bulk, record_type, ids, user_id, step_job_id, started)
     if not _enqueue_step(bulk, job_id=step_job_id):
@@ -115,38 +122,43 @@ def start_bulk(connection: Connection, record_type: str, record_ids: list[int], 
     return started
 
 
+def _chunks(ids: list[int], size: int = 1000):
+    """Keep IN lists well below the databases' bound-parameter limits (SQLite 32,766)."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
 def _add_pushes(connection, bulk, record_type, ids, user_id, step_job_id, started: Started) -> None:
-    if not ids:
-        return
-    active = {p.record_id: p for p in db.session.scalars(sa.select(PushJob).where(
-        PushJob.provider == connection.provider, PushJob.tenant_id == connection.tenant_id,
-        PushJob.record_type == record_type, PushJob.record_id.in_(ids), PushJob.state.in_(ACTIVE_PUSH_STATES)))}
-    for existing in active.values():
-        if existing.bulk_push_id is None:
-            existing.bulk_push_id = bulk.id  # a single push under way: this page follows it too
-        started.joined += 1
-    rows = [PushJob(firm_id=connection.firm_id, provider=connection.provider, tenant_id=connection.tenant_id,
-                    record_type=record_type, record_id=record_id, state="queued", requested_by_id=user_id,
-                    bulk_push_id=bulk.id, rq_job_id=step_job_id)
-            for record_id in ids if record_id not in active]
-    db.session.add_all(rows)
-    try:
-        db.session.commit()
-        started.queued += len(rows)
-    except IntegrityError:
-        # Someone clicked Send on one of these meanwhile: go one by one, joining theirs.
-        db.session.rollback()
-        for record_id in ids:
-            if record_id in active:
-                continue
-            pushed, joined = push.start_push(connection, record_type, record_id, user_id=user_id,
-                                             bulk_push_id=bulk.id, enqueue=False)
-            if joined:
-                started.joined += 1
-            else:
-                pushed.rq_job_id = step_job_id
-                started.queued += 1
-        db.session.commit()
+    for chunk in _chunks(ids):
+        active = {p.record_id: p for p in db.session.scalars(sa.select(PushJob).where(
+            PushJob.provider == connection.provider, PushJob.tenant_id == connection.tenant_id,
+            PushJob.record_type == record_type, PushJob.record_id.in_(chunk), PushJob.state.in_(ACTIVE_PUSH_STATES)))}
+        for existing in active.values():
+            if existing.bulk_push_id is None:
+                existing.bulk_push_id = bulk.id  # a single push under way: this page follows it too
+            started.joined += 1
+        now = utcnow()
+        rows = [dict(firm_id=connection.firm_id, provider=connection.provider, tenant_id=connection.tenant_id,
+                     record_type=record_type, record_id=record_id, state="queued", requested_by_id=user_id,
+                     bulk_push_id=bulk.id, rq_job_id=step_job_id, created_at=now)
+                for record_id in chunk if record_id not in active]
+        try:
+            if rows:
+                db.session.execute(sa.insert(PushJob), rows)
+            db.session.commit()
+            started.queued += len(rows)
+        except IntegrityError:
+            # Someone clicked Send on one of these meanwhile: go one by one, joining theirs.
+            db.session.rollback()
+            for row in rows:
+                pushed, joined = push.start_push(connection, record_type, row["record_id"], user_id=user_id,
+                                                 bulk_push_id=bulk.id, enqueue=False)
+                if joined:
+                    started.joined += 1
+                else:
+                    pushed.rq_job_id = step_job_id
+                    started.queued += 1
+            db.session.commit()
 
 
 # -- the job chain ------------------------------------------------------------------
