@@ -11,14 +11,15 @@ def _job_firm_id(job_id: str):
     from rq.job import Job
 
     from planman.extensions import db
-    from planman.models import Connection, PushJob
+    from planman.models import BulkPush, Connection, ExternalLink, PushJob
 
     try:
         job = Job.fetch(job_id, connection=current_app.redis_conn)
         func_name, args = job.func_name, job.args
     except Exception:  # unknown (NoSuchJobError) or unreadable: nobody's
         return None
-    owner = {"planman.jobs.run_push": PushJob, "planman.jobs.refresh_tenant_details": Connection}.get(func_name)
+    owner = {"planman.jobs.run_push": PushJob, "planman.jobs.refresh_tenant_details": Connection,
+             "planman.jobs.check_remote_status": ExternalLink, "planman.jobs.run_bulk_step": BulkPush}.get(func_name)
     if owner is None or len(args) != 1 or not isinstance(args[0], int):
         return None
     row = db.session.get(owner, args[0])

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from planman.extensions import db
 from planman.integrations import push
 from planman.integrations.tokens import store_token
-from planman.models import Connection, PushJob, User, utcnow
+from planman.models import BulkPush, Connection, PushJob, User, utcnow
 from tests.helpers import PASSWORD, make_client, make_invoice, new_client, post_form, signup, tax_rate
 
 TENANT_B = "9b000000-0000-4000-8000-0000000000b2"
@@ -37,6 +37,7 @@ class Firm:
     failed_push_id: int
     queued_push_id: int
     rq_job_id: str
+    bulk_id: int
 
 
 def connect_directly(user, tenant_id):
@@ -69,8 +70,14 @@ def make_firm(app, tenant_id) -> Firm:
     failed.state, failed.error_message, failed.finished_at = "failed", "Xero is unavailable.", utcnow()
     db.session.commit()
     queued, _ = push.start_push(connection, "client", customer.id, user_id=admin.id)  # a real RQ job, no worker
+    bulk = BulkPush(firm_id=admin.firm_id, provider="xero", tenant_id=tenant_id, record_type="invoice",
+                    requested_by_id=admin.id, finished_at=utcnow())
+    db.session.add(bulk)
+    db.session.commit()
+    failed.bulk_push_id = bulk.id  # a finished bulk send with one failure, so Retry failed would act
+    db.session.commit()
     return Firm(admin, browser, customer.id, invoice.id, tax_rate(admin, "VAT 20%").id, colleague.id,
-                failed.id, queued.id, queued.rq_job_id)
+                failed.id, queued.id, queued.rq_job_id, bulk.id)
 
 
 @pytest.fixture

@@ -13,8 +13,10 @@ from tests.security.test_csrf_walk import own_urls
 pytestmark = pytest.mark.integration
 
 ADMIN_BLUEPRINTS = ("integrations", "setup", "rq_dashboard")
-# What every signed-in user of a firm may use: seeing whether it is connected, and Send/Update.
-EVERY_USER = {"integrations.index", "integrations.provider", "integrations.panel", "integrations.push_record"}
+# What every signed-in user of a firm may use: seeing whether it is connected, Send/Update, bulk sends.
+EVERY_USER = {"integrations.index", "integrations.provider", "integrations.panel", "integrations.push_record",
+              "integrations.bulk_sends", "integrations.bulk_start", "integrations.bulk_push",
+              "integrations.bulk_progress", "integrations.bulk_retry"}
 
 
 def admin_only_urls(app, firm, method):

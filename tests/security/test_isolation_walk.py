@@ -24,6 +24,7 @@ OTHER_FIRMS_ID = {
     "user_id": lambda firm, args: firm.colleague_id,
     "rate_id": lambda firm, args: firm.rate_id,
     "job_id": lambda firm, args: firm.rq_job_id,
+    "bulk_id": lambda firm, args: firm.bulk_id,
 }
 
 # Parameters that name no firm's record, with the values to walk.
@@ -105,3 +106,16 @@ def test_another_firms_client_is_not_offered_on_a_new_invoice(firms):
     name = db.session.get(Client, other.client_id).name
     page = me.browser.get(f"/invoices/new?client_id={other.client_id}").get_data(as_text=True)
     assert name not in page
+
+
+def test_a_bulk_send_of_another_firms_ids_sends_nothing_of_theirs(app, firms, real_redis):
+    me, other = firms
+    headers = csrf_headers(me.browser)
+    before = dump_database()
+    for record_type, record_id in (("client", other.client_id), ("invoice", other.invoice_id)):
+        response = me.browser.post("/integrations/bulk", headers=headers, data={
+            "csrf_token": headers["X-CSRFToken"], "record_type": record_type, "mode": "selected",
+            "ids": [str(record_id)], "provider": "xero"})
+        assert response.status_code == 302
+        assert "Select at least one" in me.browser.get(response.headers["Location"]).get_data(as_text=True)
+    assert dump_database() == before

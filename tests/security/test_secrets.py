@@ -86,7 +86,8 @@ def test_tokens_never_appear_in_database_redis_logs_pages_or_cookies(app, client
     db.session.add(colleague)
     db.session.commit()
     firm = SimpleNamespace(client_id=customer.id, invoice_id=invoice.id, rate_id=tax_rate(admin, "VAT 20%").id,
-                           colleague_id=colleague.id, failed_push_id=done.id, rq_job_id=done.rq_job_id)
+                           colleague_id=colleague.id, failed_push_id=done.id, rq_job_id=done.rq_job_id,
+                           bulk_id=0)
     pages = {}
     for _, url in own_urls(app, firm, "GET"):
         response = client.get(url)
