@@ -37,7 +37,8 @@ class SignupForm(PasswordFields, FlaskForm):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", filters=[email_filter], validators=[DataRequired(), Length(max=255)])
+    # NoControlChars: a NUL would reach the user lookup, which PostgreSQL refuses with an error.
+    email = EmailField("Email", filters=[email_filter], validators=[DataRequired(), Length(max=255), NoControlChars()])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
 
 

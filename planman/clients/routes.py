@@ -17,7 +17,8 @@ def require_login():
 
 @bp.get("/")
 def index():
-    query = request.args.get("q", "").strip()[:200]
+    # NUL cannot reach PostgreSQL (an error, not "no match"); no client name holds one anyway.
+    query = request.args.get("q", "").replace("\x00", "").strip()[:200]
     page = db.paginate(
         services.search_select(query),
         # Capped: a huge page number overflows the database's OFFSET (a 500).
