@@ -88,6 +88,17 @@ def bodies(mock, method, pattern):
             if call.request.method == method and re.search(pattern, call.request.url)]
 
 
+def xero_refuses_changes_to(admin, customer, invoice, xero):
+    """The invoice (and its client) were sent before; Xero now refuses updates to it."""
+    for record_type, record_id, external in (("client", customer.id, CONTACT_ID), ("invoice", invoice.id, INVOICE_ID)):
+        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type=record_type,
+                                    record_id=record_id, external_id=external, remote_status="DRAFT"))
+    db.session.commit()
+    xero.post(f"{API}/Invoices/{INVOICE_ID}", status=400, json={
+        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+        "Elements": [{"ValidationErrors": [{"Message": "Invoice not of valid status for modification"}]}]})
+
+
 # --- clients ------------------------------------------------------------------
 
 def test_send_new_client_creates_contact_and_panel_turns_to_update(app, client, firm, xero):
@@ -213,13 +224,7 @@ def test_approved_invoice_says_it_can_no_longer_be_updated(app, client, firm, xe
     admin, _ = firm
     customer = make_client(admin, name="Acme Ltd")
     invoice = make_invoice(admin, customer)
-    for record_type, record_id, external in (("client", customer.id, CONTACT_ID), ("invoice", invoice.id, INVOICE_ID)):
-        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type=record_type,
-                                    record_id=record_id, external_id=external, remote_status="DRAFT"))
-    db.session.commit()
-    xero.post(f"{API}/Invoices/{INVOICE_ID}", status=400, json={
-        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
-        "Elements": [{"ValidationErrors": [{"Message": "Invoice not of valid status for modification"}]}]})
+    xero_refuses_changes_to(admin, customer, invoice, xero)
     xero.get(f"{API}/Invoices/{INVOICE_ID}", json={"Invoices": [{"InvoiceID": INVOICE_ID, "Status": "AUTHORISED"}]})
 
     send(client, "invoice", invoice.id)
@@ -397,13 +402,7 @@ def test_draft_deleted_in_xero_can_be_sent_again_as_a_new_draft(app, client, fir
     admin, _ = firm
     customer = make_client(admin, name="Acme Ltd")
     invoice = make_invoice(admin, customer, number="INV-9")
-    for record_type, record_id, external in (("client", customer.id, CONTACT_ID), ("invoice", invoice.id, INVOICE_ID)):
-        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type=record_type,
-                                    record_id=record_id, external_id=external, remote_status="DRAFT"))
-    db.session.commit()
-    xero.post(f"{API}/Invoices/{INVOICE_ID}", status=400, json={
-        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
-        "Elements": [{"ValidationErrors": [{"Message": "Invoice not of valid status for modification"}]}]})
+    xero_refuses_changes_to(admin, customer, invoice, xero)
     xero.get(f"{API}/Invoices/{INVOICE_ID}", json={"Invoices": [{"InvoiceID": INVOICE_ID, "Status": "DELETED"}]})
     send(client, "invoice", invoice.id)
     run_jobs(app)
