@@ -90,3 +90,16 @@ def test_invoices_bring_their_clients_and_a_lost_answer_still_leaves_one_of_each
     assert sorted(i["InvoiceNumber"] for i in org["invoices"]) == [f"INV-{n:04d}" for n in range(12)]
     assert {i["Status"] for i in org["invoices"]} == {"DRAFT"}
     assert sandbox.violations() == []
+
+
+def test_a_429_mid_send_is_waited_out_and_nothing_is_sent_twice(client, connected, sandbox):
+    records = [make_client(connected, name=f"Client {n:03d}") for n in range(60)]
+    sandbox.control("faults", rate_limit_next=1, retry_after=2)
+
+    post_form(client, "/integrations/bulk", {"record_type": "client", "mode": "not_sent"}, form_url="/integrations/bulk")
+    page = wait_for_bulk(client, db.session.scalar(sa.select(BulkPush.id)))
+
+    assert 'class="bulk-sent">60<' in page
+    assert sandbox.stats()["rate_limited"] == 1
+    contacts = organisation(sandbox)["contacts"]
+    assert sorted(c["ContactNumber"] for c in contacts) == sorted(r.reference for r in records)
