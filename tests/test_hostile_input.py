@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from planman.clients.forms import ClientForm
@@ -322,3 +322,47 @@ def test_integration_settings_form(client, user, field, value):
     assert chosen["sales_account_code"] == "200" and chosen["no_tax_type"] in ("NONE", "OUTPUT2")
     assert chosen["invoice_status"] in ("DRAFT", "SUBMITTED", "AUTHORISED")
     assert set(chosen["tax_types"].values()) <= {"NONE", "OUTPUT2"}
+
+
+# -- bulk sends, invitations ---------------------------------------------------------
+
+@PROPS
+@given(record_type=st.one_of(st.sampled_from(["client", "invoice"]), text), mode=st.one_of(
+    st.sampled_from(["selected", "not_sent", "changed"]), text),
+    ids=st.lists(st.one_of(number, st.integers(-2**70, 2**70).map(str)), max_size=4))
+@example(record_type="client", mode="selected", ids=[str(2**70)])
+@example(record_type="invoice", mode="selected", ids=["-0", "1e3"])
+def test_bulk_send_form(client, user, acme, record_type, mode, ids):
+    if db.session.scalar(sa.select(Connection).where(Connection.firm_id == user.firm_id)) is None:
+        connect_directly(user, TENANT)
+    before = dump_database()
+    response = post_form(client, "/integrations/bulk", {"record_type": record_type, "mode": mode, "ids": ids,
+                                                       "provider": "xero"}, form_url="/clients/")
+    assert response.status_code in (302, 400), response.status_code
+    if response.status_code == 400:
+        assert dump_database() == before
+    from planman.models import PushJob
+
+    pushed = db.session.scalars(sa.select(PushJob)).all()
+    assert all(p.firm_id == user.firm_id and (p.record_type, p.record_id) in {("client", acme.id)} | {
+        ("invoice", i) for i in db.session.scalars(sa.select(Invoice.id).where(Invoice.firm_id == user.firm_id))}
+        for p in pushed)
+
+
+@PROPS
+@given(password=anything, confirm=anything)
+def test_invitation_password_form(app, client, user, password, confirm):
+    from planman.auth import services as accounts
+
+    invited = User(firm_id=user.firm_id, name="Invited", email=f"i{next(_unique)}@example.com")
+    token = accounts.issue_invite(invited)
+    db.session.add(invited)
+    db.session.commit()
+    browser = new_client(app)
+    before = dump_database()
+    response = post_form(browser, f"/invite/{token}", {"password": password, "confirm": confirm})
+    assert response.status_code in (302, 400), response.status_code
+    if response.status_code == 400:
+        return refused_cleanly(response, before, "password" if password != confirm or len(password) < 8 else "confirm")
+    db.session.refresh(invited)
+    assert invited.check_password(password) and password == confirm and 8 <= len(password) <= 200

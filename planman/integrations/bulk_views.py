@@ -87,6 +87,9 @@ def bulk_start():
             ids.append(int(value))
         except ValueError:
             abort(400)
+    # An id no table can hold names no record (and would make the database raise): dropped
+    # like another firm's.
+    ids = [record_id for record_id in ids if 0 < record_id < 2**31]
     record_ids = bulk.select_record_ids(connection, record_type, mode, ids)
     if not record_ids:
         singular, plural = NOUNS[record_type]
