@@ -4,6 +4,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 DASHBOARD_PREFIX = "/setup/rq"
+QUEUE_WIDE_ACTIONS = {"rq_dashboard.empty_queue", "rq_dashboard.compact_queue", "rq_dashboard.requeue_all"}
 
 
 def _job_firm_id(job_id: str):
@@ -46,10 +47,11 @@ def init_app(app: Flask) -> None:
             return app.login_manager.unauthorized()
         if not current_user.is_admin:
             abort(404)
-        # Its "requeue all" link also answers GET, which CSRF protection does not
-        # cover; its own button POSTs.
-        if request.endpoint == "rq_dashboard.requeue_all" and request.method != "POST":
-            abort(405)
+        # The queue is shared by every firm: emptying, compacting or requeueing all
+        # of it would act on other firms' pushes, so no firm's admin may (operators
+        # have the rq command line). Jobs are handled one by one, below.
+        if request.endpoint in QUEUE_WIDE_ACTIONS:
+            abort(404)
         # One job names one firm's record: another firm's job is a 404, as
         # everywhere else (view, data, delete, requeue).
         job_id = (request.view_args or {}).get("job_id")

@@ -119,3 +119,17 @@ def test_a_bulk_send_of_another_firms_ids_sends_nothing_of_theirs(app, firms, re
         assert response.status_code == 302
         assert "Select at least one" in me.browser.get(response.headers["Location"]).get_data(as_text=True)
     assert dump_database() == before
+
+
+def test_no_firm_can_empty_or_requeue_the_queue_all_firms_share(app, firms, real_redis):
+    me, other = firms
+    from rq.job import Job
+
+    headers = csrf_headers(me.browser)
+    before = dump_redis(real_redis)
+    for url in ("/setup/rq/queue/planman/queued/empty", "/setup/rq/queue/planman/compact",
+                "/setup/rq/requeue/planman"):
+        assert me.browser.post(url, headers=headers).status_code == 404, url
+        assert me.browser.get(url).status_code in (404, 405), url
+    assert Job.exists(other.rq_job_id, connection=real_redis)
+    assert dump_redis(real_redis) == before
