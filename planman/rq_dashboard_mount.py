@@ -1,4 +1,6 @@
 """RQ's dashboard, mounted inside PlanMan for admins only."""
+import json
+
 from flask import Flask, abort, current_app, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -58,6 +60,16 @@ def init_app(app: Flask) -> None:
         if job_id is not None and _job_firm_id(job_id) != current_user.firm_id:
             abort(404)
         return None
+
+    @app.after_request
+    def only_this_firms_jobs_in_lists(response):
+        # The job lists come from one shared queue: keep the signed-in firm's jobs.
+        if request.endpoint == "rq_dashboard.list_jobs" and response.is_json and current_user.is_authenticated:
+            data = response.get_json()
+            firm_id = current_user.firm_id
+            data["jobs"] = [job for job in data.get("jobs", []) if _job_firm_id(job.get("id", "")) == firm_id]
+            response.set_data(json.dumps(data))
+        return response
 
     @app.after_request
     def send_csrf_token_with_dashboard_actions(response):

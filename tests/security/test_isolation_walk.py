@@ -133,3 +133,9 @@ def test_no_firm_can_empty_or_requeue_the_queue_all_firms_share(app, firms, real
         assert me.browser.get(url).status_code in (404, 405), url
     assert Job.exists(other.rq_job_id, connection=real_redis)
     assert dump_redis(real_redis) == before
+
+
+def test_the_dashboards_job_lists_show_only_the_firms_own_jobs(app, firms):
+    me, other = firms
+    listed = me.browser.get("/setup/rq/0/data/jobs/planman/queued/100/asc/1.json").get_json()
+    assert [job["id"] for job in listed["jobs"]] == [me.rq_job_id]
