@@ -164,7 +164,7 @@ def login_hint(seed_output: str) -> str:
     password = re.search(r"password\W+(\S+)", seed_output, re.IGNORECASE)
     if email and password:
         secret = password.group(1).strip("\"'.,")
-        return f"log in as {email.group(0)} / {secret}"
+        return f"log in as {email.group(0)} with password {secret}"
     if email:
         return f"log in as {email.group(0)} (see the demo login above)"
     return "log in with the demo login shown above"

@@ -99,6 +99,7 @@ def test_run_command_starts_everything_and_ctrl_c_stops_it(tmp_path):
             ready = launcher.wait_for(READY, timeout=90)
             url = ready.group(1)
             assert url == f"http://127.0.0.1:{env['PORT']}"
+            assert re.fullmatch(r"log in as \S+@\S+ with password \S+", ready.group(2)), ready.group(0)
             assert requests.get(f"{url}/healthz", timeout=5).text == "ok"
             login = requests.get(f"{url}/login", timeout=5)
             assert login.status_code == 200 and "Log in" in login.text
