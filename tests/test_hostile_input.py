@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import re
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 import requests

@@ -26,7 +26,7 @@ from planman.extensions import db
 from planman.models import Client, Connection, ExternalLink, Invoice, PushJob
 from tests.conftest import csrf_token_from
 from tests.fixtures.services import BIN_DIR, WorkerPool, _test_failed, start_process, wait_until
-from tests.helpers import client, make_client, make_invoice, post_form, signup, tax_rate  # noqa: F401
+from tests.helpers import client, make_client, make_invoice, signup, tax_rate  # noqa: F401
 from tests.integration_helpers import choose_settings, connect_xero, form_fields
 from xero_sandbox.demo import UK_TENANT_ID
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from planman.extensions import db
 from planman.integrations import push
 from planman.integrations.tokens import store_token
-from planman.models import BulkPush, Connection, PushJob, User, utcnow
+from planman.models import BulkPush, Connection, User, utcnow
 from tests.helpers import PASSWORD, make_client, make_invoice, new_client, post_form, signup, tax_rate
 
 TENANT_B = "9b000000-0000-4000-8000-0000000000b2"
