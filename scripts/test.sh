@@ -60,7 +60,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 pg_start() {
-  PG_DIR=$(mktemp -d /tmp/planman-pg.XXXXXX)
+  PG_DIR=$("$VENV/bin/python" -c 'import tempfile; print(tempfile.mkdtemp(prefix="planman-pg-"))')
   chmod 755 "$PG_DIR"
   [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PG_DIR"
   pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1 \
