@@ -77,7 +77,7 @@ def test_invoices_bring_their_clients_and_a_lost_answer_still_leaves_one_of_each
     customers = [make_client(connected, name=f"Customer {n}") for n in range(4)]
     for n in range(12):
         make_invoice(connected, customers[n % 4], number=f"INV-{n:04d}")
-    sandbox.control("faults", drop_next_writes=2)  # the contacts' create and the first invoices' create
+    sandbox.control("faults", drop_next_writes=2)  # the contacts' create, then the save that finds them
 
     post_form(client, "/integrations/bulk", {"record_type": "invoice", "mode": "not_sent"},
               form_url="/integrations/bulk")
