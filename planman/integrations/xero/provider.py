@@ -167,6 +167,13 @@ class XeroProvider(Provider):
         )
 
         def forbidden(reason: str) -> None:
+            # A 403 for tokens that have since been replaced (an admin reconnected
+            # while this call was under way) says nothing about the new ones: leave
+            # the connection alone; the next call with the stored tokens will tell.
+            used = connection.token_ciphertext
+            db.session.refresh(connection)
+            if connection.token_ciphertext != used or connection.state != "connected":
+                return
             mark_needs_reconnect(
                 connection, f"Xero no longer gives PlanMan access to {connection.tenant_name or 'the organisation'} ({reason})."
             )
