@@ -4,21 +4,36 @@ caller's when a test runs a job in-process."""
 from __future__ import annotations
 
 import logging
+import os
 
 from flask import current_app, has_app_context
 
 log = logging.getLogger(__name__)
 _worker_app = None
+_app_pid = None  # the process whose database connections the app's pool holds
+
+
+def warm_up():
+    """Build the worker's app now (in a worker's parent, before it forks)."""
+    return _app()
 
 
 def _app():
-    global _worker_app
+    global _worker_app, _app_pid
     if has_app_context():
         return current_app._get_current_object()
     if _worker_app is None:
         from planman import create_app
 
         _worker_app = create_app()
+        _app_pid = os.getpid()
+    elif _app_pid != os.getpid():
+        # A forked work-horse must not use connections its parent opened.
+        from planman.extensions import db
+
+        with _worker_app.app_context():
+            db.engine.dispose(close=False)
+        _app_pid = os.getpid()
     return _worker_app
 
 

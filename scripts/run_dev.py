@@ -222,7 +222,8 @@ def main() -> int:
     seed_output = run_step("seed-demo", flask + ["seed-demo"], env)
 
     queue = env.get("RQ_QUEUE") or "planman"
-    children.append(Child("worker", [str(BIN_DIR / "rq"), "worker", "--with-scheduler", "--url",
+    children.append(Child("worker", [str(BIN_DIR / "rq"), "worker", "--with-scheduler",
+                                     "--worker-class", "planman.worker.PlanManWorker", "--url",
                                      env["REDIS_URL"], queue], env))
     web = Child("web", flask + ["run", "--host", HOST, "--port", str(web_port), "--no-reload",
                                 "--no-debugger"], env)

@@ -19,13 +19,11 @@ import time
 from decimal import Decimal
 
 import pytest
-import redis
 import sqlalchemy as sa
 
 from planman.extensions import db
 from planman.models import Client, Connection, ExternalLink, Invoice, PushJob
 from tests.conftest import csrf_token_from
-from tests.fixtures.services import BIN_DIR, WorkerPool, _test_failed, start_process, wait_until
 from tests.helpers import client, make_client, make_invoice, signup, tax_rate  # noqa: F401
 from tests.integration_helpers import choose_settings, connect_xero, form_fields
 from xero_sandbox.demo import UK_TENANT_ID
@@ -49,40 +47,6 @@ def app(integration_app):
     return integration_app
 
 
-class InProcessJobWorkers(WorkerPool):
-    """Four real `rq worker` processes that run jobs in the worker process
-    (SimpleWorker) instead of a fork per job: a forked job re-imports PlanMan and
-    builds its app first (about 1.2 s a job here), which would stretch this soak
-    past its time budget without testing anything more."""
-
-    def start(self, n: int = 1, timeout: float = 30):
-        from rq import Worker
-
-        started = []
-        for _ in range(n):
-            index = len(self.workers) + 1
-            worker = start_process(
-                f"rq worker {index}",
-                [str(BIN_DIR / "rq"), "worker", "--with-scheduler", "--worker-class", "rq.worker.SimpleWorker",
-                 "--url", self.env["REDIS_URL"], self.queue],
-                self.log_dir / f"rq-worker-{index}.log", env=self.env)
-            self.workers.append(worker)
-            started.append(worker)
-        connection = redis.Redis.from_url(self.env["REDIS_URL"])
-        for worker in started:
-            wait_until(lambda w=worker: any(x.pid == w.pid for x in Worker.all(connection=connection)),
-                       timeout, f"{worker.name} to register", worker, interval=0.1)
-        connection.close()
-        return started
-
-
-@pytest.fixture
-def workers(service_env, tmp_path, request):
-    pool = InProcessJobWorkers(service_env, tmp_path / "workers")
-    yield pool
-    pool.stop()
-    if _test_failed(request):
-        print(pool.logs())
 
 
 class Panel:
@@ -132,10 +96,10 @@ def edit(browser, url, change):
     assert response.status_code == 302, (url, errors, fields)
 
 
-def test_fault_soak(client, sandbox, workers):
+def test_fault_soak(client, sandbox, rq_workers):
     started = time.monotonic()
     sandbox.control("limits", per_minute=PER_MINUTE, per_day=100000)
-    workers.start(4)
+    rq_workers.start(4)
     admin = signup(client)
     connect_xero(client, sandbox)
     choose_settings(admin.firm_id)
