@@ -36,11 +36,8 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The stand-in's vendored copy when present; the shared reference copy otherwise.
-SPEC_CANDIDATES = (
-    REPO_ROOT / "xero_sandbox" / "spec" / "xero_accounting.yaml",
-    Path("/work/shared/xero/spec/xero_accounting.yaml"),
-)
+# Xero's official spec, vendored unchanged (tests/sandbox/test_spec.py checks its blob id).
+SPEC_CANDIDATES = (REPO_ROOT / "xero_sandbox" / "spec" / "xero_accounting.yaml",)
 XERO_API = "https://api.xero.com"
 ACCOUNTING_BASE = f"{XERO_API}/api.xro/2.0"
 

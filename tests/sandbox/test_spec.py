@@ -18,12 +18,6 @@ def test_vendored_file_matches_the_blob_id_in_source_txt(name):
     assert actual == expected
 
 
-def test_source_txt_is_the_shared_copy():
-    shared = Path("/work/shared/xero/spec/SOURCE.txt")
-    if shared.exists():
-        assert shared.read_text() == SOURCE
-
-
 def test_malformed_body_is_rejected_naming_the_violation_and_recorded(xero, api):
     r = api.put("/Contacts", {"Contacts": [{"Name": 42}]})
     assert r.status_code == 400
