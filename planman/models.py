@@ -78,7 +78,10 @@ class Client(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (sa.Index("ix_client_firm_name", "firm_id", "name"),)
+
+
+# Client lists sort by name ignoring case: this index serves that order directly.
+sa.Index("ix_client_firm_lower_name", Client.firm_id, sa.func.lower(Client.name), Client.id)
 
 
 class TaxRate(db.Model):
@@ -114,7 +117,10 @@ class Invoice(db.Model):
 
     __table_args__ = (
         sa.UniqueConstraint("firm_id", "number", name="uq_invoice_firm_number"),
-        sa.Index("ix_invoice_firm_status", "firm_id", "status"),
+        # The invoice list's order (newest first), with and without a status filter:
+        # pages come straight off the index instead of sorting every invoice.
+        sa.Index("ix_invoice_firm_issued", "firm_id", "issue_date", "id"),
+        sa.Index("ix_invoice_firm_status_issued", "firm_id", "status", "issue_date", "id"),
     )
 
     @property
@@ -188,8 +194,10 @@ class ExternalLink(db.Model):
     external_id: so.Mapped[str] = so.mapped_column(sa.String(64))
     external_number: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
     remote_status: so.Mapped[str] = so.mapped_column(sa.String(30), default="")
-    # Hash of the payload last pushed: differs from the current one => "changed since last sent".
+    # Hash of the payload last pushed (what Xero was sent, for the record).
     fingerprint: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    # The record's revision when it was pushed: a newer one => "changed since last sent".
+    record_revision: so.Mapped[Optional[int]]
     linked_existing: so.Mapped[bool] = so.mapped_column(default=False)
     # When remote_status was last read from the provider (pushes and status checks).
     status_checked_at: so.Mapped[Optional[datetime]]

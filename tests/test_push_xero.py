@@ -155,7 +155,7 @@ def test_update_sends_changes_to_the_linked_contact(app, client, firm, xero):
     admin, connection = firm
     record = make_client(admin, name="Acme Ltd")
     db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
-                                record_id=record.id, external_id=CONTACT_ID, fingerprint="old"))
+                                record_id=record.id, external_id=CONTACT_ID, record_revision=0))  # sent before its last edit
     db.session.commit()
     assert "Changed since last sent" in client.get(panel_url("client", record.id)).get_data(as_text=True)
     xero.post(f"{API}/Contacts/{CONTACT_ID}", json={"Contacts": [contact_json("Acme Ltd", record.reference)]})

@@ -22,6 +22,7 @@ class PushResult:
     external_number: str = ""
     remote_status: str = ""
     notes: list[str] = field(default_factory=list)
+    record_revision: Optional[int] = None  # the record's revision this result is for
 
 
 @dataclass
@@ -111,10 +112,6 @@ class Provider(ABC):
 
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return ""
-
-    def current_fingerprint(self, connection, record_type: str, record) -> Optional[str]:
-        """Fingerprint of what a push would send now, or None if it cannot be known."""
-        return None
 
     def settings_problems(self, connection) -> list[str]:
         return []

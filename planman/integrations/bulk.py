@@ -60,7 +60,7 @@ def select_record_ids(connection: Connection, record_type: str, mode: str, ids: 
 
     ``selected``: the given ids (another firm's are dropped); ``not_sent``:
     records with no link in the connected organisation; ``changed``: linked
-    records whose payload differs from the one last sent (link fingerprint)."""
+    records edited since they were last sent."""
     model = push.RECORD_MODELS[record_type]
     linked = sa.select(ExternalLink.record_id).where(
         ExternalLink.provider == connection.provider, ExternalLink.tenant_id == connection.tenant_id,
@@ -72,18 +72,7 @@ def select_record_ids(connection: Connection, record_type: str, mode: str, ids: 
     if mode == "not_sent":
         return list(db.session.scalars(query.where(model.id.not_in(linked))))
     if mode == "changed":
-        provider = registry.get_provider(connection.provider)
-        candidates = list(db.session.scalars(query.where(model.id.in_(linked))))
-        changed = []
-        for chunk in _chunks(candidates, 500):
-            records = sa.select(model).where(model.id.in_(chunk))
-            if model is Invoice:
-                records = records.options(sa.orm.selectinload(Invoice.lines))
-            found = links.links_by_record(connection, record_type, chunk)
-            changed += [record.id for record in db.session.scalars(records)
-                        if (current := provider.current_fingerprint(connection, record_type, record)) is not None
-                        and current != found[record.id].fingerprint]
-        return sorted(changed)
+        return links.changed_since_sent_ids(connection, model, record_type)
     raise ValueError(f"unknown selection {mode!r}")
 
 
@@ -328,6 +317,7 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
     records = {r.id: r for r in db.session.scalars(sa.select(model).where(
         model.firm_id == bulk.firm_id, model.id.in_([p.record_id for p in pushes])))}
     waiting = {p.record_id: p for p in pushes}
+    revisions = {record_id: record.revision for record_id, record in records.items()}
     for record_id in [rid for rid in waiting if rid not in records]:
         push.finish(waiting.pop(record_id), "failed", error=DELETED_MESSAGE, discard_pending=False, commit=False)
     db.session.commit()
@@ -341,6 +331,7 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
             if isinstance(result, IntegrationError):
                 push.fail(pushed, connection, result, discard_pending=False, commit=False)
             else:
+                result.record_revision = revisions[record_id]
                 push.succeed(connection, pushed, result, commit=False)
         db.session.commit()
 

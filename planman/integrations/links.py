@@ -62,9 +62,27 @@ def record_link(connection: Connection, record_type: str, record_id: int, result
     link.external_number = result.external_number or ""
     link.remote_status = result.remote_status or ""
     link.fingerprint = result.fingerprint
+    link.record_revision = result.record_revision
     link.pushed_at = link.status_checked_at = utcnow()
     link.pushed_by_id = user_id
     return link
+
+
+def changed_since_sent(link: ExternalLink, record) -> bool:
+    """Edited in PlanMan since it was last pushed (cheap: no payload is built)."""
+    return link.record_revision is not None and record.revision != link.record_revision
+
+
+def changed_since_sent_ids(connection: Connection, model, record_type: str) -> list[int]:
+    """Every linked record of the firm edited since it was last pushed, in one query."""
+    return list(db.session.scalars(
+        sa.select(model.id).join(ExternalLink, sa.and_(
+            ExternalLink.record_id == model.id, ExternalLink.record_type == record_type,
+            ExternalLink.provider == connection.provider, ExternalLink.tenant_id == connection.tenant_id))
+        .where(model.firm_id == connection.firm_id, ExternalLink.record_revision.is_not(None),
+               ExternalLink.record_revision != model.revision)
+        .order_by(model.id)
+    ))
 
 
 def note_remote_status(connection: Connection, record_type: str, record_id: int, remote_status: str) -> None:

@@ -68,8 +68,7 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
         state.view_url = provider.view_url(connection, record_type, state.link.external_id)
         state.remote_status_label = provider.remote_status_label(record_type, state.link.remote_status) \
             if state.link.remote_status else ""
-        current = provider.current_fingerprint(connection, record_type, record)
-        state.changed_since_sent = current is not None and current != state.link.fingerprint
+        state.changed_since_sent = links.changed_since_sent(state.link, record)
     if record_type == "invoice":
         state.settings_problems = tuple(provider.settings_problems(connection))
 

@@ -25,7 +25,6 @@ from planman.extensions import db
 from planman.integrations import links, registry
 from planman.integrations.errors import (
     IntegrationError,
-    NeedsReconnect,
     RateLimited,
     RecordLocked,
     TemporaryFailure,
@@ -143,6 +142,7 @@ def run_push(push_id: int) -> str:
     if record is None:
         return _finish(push, "failed", error="The record was deleted in PlanMan before it could be sent.")
 
+    revision = record.revision  # what is about to be sent, whatever edits happen meanwhile
     push.state = "running"
     push.attempts += 1
     push.started_at = utcnow()
@@ -151,6 +151,7 @@ def run_push(push_id: int) -> str:
 
     try:
         result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id)
+        result.record_revision = revision
     except Throttled as wait:
         return _reschedule(push, wait.wait, counts_as_attempt=False, note=THROTTLED_NOTE)
     except RateLimited as error:

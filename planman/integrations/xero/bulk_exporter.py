@@ -17,7 +17,7 @@ import json
 from typing import Callable
 
 from planman.integrations.base import PushResult
-from planman.integrations.errors import IntegrationError, RecordLocked, TemporaryFailure, ValidationFailed
+from planman.integrations.errors import RecordLocked, TemporaryFailure, ValidationFailed
 from planman.integrations.xero import mapping
 from planman.integrations.xero.client import XeroClient, validation_messages
 from planman.integrations.xero.exporter import _element_or_fail, is_locked_refusal, is_ours, number_taken

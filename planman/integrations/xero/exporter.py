@@ -77,7 +77,9 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
     """Create or update the ACCREC invoice for ``invoice``, pushing its client first if needed."""
     contact_link = links.find_link(connection, "client", invoice.client_id)
     if contact_link is None:
+        client_revision = invoice.client.revision
         result = export_client(api, invoice.client, None)
+        result.record_revision = client_revision
         links.record_link(connection, "client", invoice.client_id, result, user_id)
         # The contact exists in Xero now: keep that fact even if the invoice fails.
         db.session.commit()

@@ -8,7 +8,7 @@ from typing import Optional
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.requests_client import OAuth2Session
-from flask import current_app, session, url_for
+from flask import current_app, session
 
 from planman.extensions import db
 from planman.integrations import links
@@ -258,19 +258,6 @@ class XeroProvider(Provider):
 
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return mapping.locked_invoice_message(remote_status)
-
-    def current_fingerprint(self, connection, record_type: str, record) -> Optional[str]:
-        try:
-            if record_type == "client":
-                return mapping.fingerprint(mapping.contact_payload(record))
-            contact_link = links.find_link(connection, "client", record.client_id)
-            if contact_link is None:
-                return None
-            return mapping.fingerprint(mapping.invoice_payload(
-                record, contact_id=contact_link.external_id, settings=connection.settings or {},
-                url=invoice_url(record)))
-        except IntegrationError:
-            return None
 
     def settings_problems(self, connection) -> list[str]:
         settings = connection.settings or {}
