@@ -5,12 +5,35 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 
 from flask import current_app, has_app_context
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 _worker_app = None
 _app_pid = None  # the process whose database connections the app's pool holds
+
+
+JOB_TIMEOUT = 300
+QUEUE_UNAVAILABLE = "The job queue is not available right now, so nothing was sent. Try again shortly."
+
+
+def enqueue(function: str, record_id: int, *, job_id: str, delay: float = 0, timeout: int = JOB_TIMEOUT) -> bool:
+    """Queue ``planman.jobs.<function>(record_id)`` now, or after ``delay`` seconds
+    through the RQ scheduler. False (and logged) when Redis cannot take it."""
+    queue = current_app.push_queue
+    options = dict(job_id=job_id, job_timeout=timeout, result_ttl=3600, failure_ttl=7 * 86400)
+    target = f"planman.jobs.{function}"
+    try:
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), target, record_id, **options)
+        else:
+            queue.enqueue(target, record_id, **options)
+    except RedisError:
+        log.exception("could not enqueue %s(%s)", function, record_id)
+        return False
+    return True
 
 
 def warm_up():

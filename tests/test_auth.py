@@ -38,7 +38,7 @@ def test_signup_creates_firm_admin_and_default_tax_rates_and_logs_in(client):
         ({"email": "not-an-email"}, "email", "Invalid email address."),
         ({"firm_name": ""}, "firm_name", "This field is required."),
         ({"firm_name": "Bad\x07Name"}, "firm_name", "control characters"),
-        ({"currency": "XXX"}, "currency", "Not a valid choice."),
+        ({"currency": "ZZZ"}, "currency", "Not a valid choice."),
     ],
 )
 def test_signup_rejects_invalid_input_next_to_the_field(client, changes, field, message):

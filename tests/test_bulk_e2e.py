@@ -9,30 +9,11 @@ import sqlalchemy as sa
 
 from planman.extensions import db
 from planman.models import BulkPush, ExternalLink
-from tests.helpers import client, make_client, make_invoice, post_form, signup  # noqa: F401
-from tests.integration_helpers import choose_settings, connect_xero
+from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
+from tests.helpers import make_client, make_invoice, post_form
 from xero_sandbox.demo import UK_TENANT_ID
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def config_overrides():
-    return {"PUBLIC_BASE_URL": "http://127.0.0.1:5999"}
-
-
-@pytest.fixture
-def app(integration_app):
-    return integration_app
-
-
-@pytest.fixture
-def connected(client, sandbox, rq_workers):
-    rq_workers.start(2)
-    admin = signup(client)
-    connect_xero(client, sandbox)
-    choose_settings(admin.firm_id)
-    return admin
 
 
 def calls(sandbox) -> int:

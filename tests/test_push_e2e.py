@@ -5,36 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.models import Invoice, PushJob
-from tests.helpers import client, htmx_post, make_client, make_invoice, post_form, signup, tax_rate  # noqa: F401
-from tests.integration_helpers import choose_settings, connect_xero, form_fields, wait_for_pushes
+from planman.models import Invoice
+from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
+from tests.helpers import htmx_post, make_client, make_invoice, tax_rate
+from tests.integration_helpers import form_fields, wait_for_pushes
 from xero_sandbox.demo import UK_TENANT_ID
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def config_overrides():
-    # The stand-in accepts redirect URIs on 127.0.0.1 only, as a registered app would.
-    return {"PUBLIC_BASE_URL": "http://127.0.0.1:5999"}
-
-
-@pytest.fixture
-def app(integration_app):
-    return integration_app
-
-
-@pytest.fixture
-def connected(client, sandbox, rq_workers):
-    rq_workers.start(2)
-    admin = signup(client)
-    page = connect_xero(client, sandbox)
-    assert page.status_code in (200, 302)
-    choose_settings(admin.firm_id)
-    return admin
 
 
 def organisation(sandbox, tenant_id=UK_TENANT_ID):

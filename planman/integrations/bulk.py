@@ -28,9 +28,9 @@ from typing import Optional
 
 import sqlalchemy as sa
 from flask import current_app
-from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
+from planman import jobs
 from planman.extensions import db
 from planman.integrations import links, push, registry
 from planman.integrations.errors import IntegrationError, RateLimited, TemporaryFailure
@@ -168,16 +168,8 @@ def _enqueue_step(bulk: BulkPush, delay: float = 0, job_id: Optional[str] = None
     db.session.execute(sa.update(PushJob).where(_owned(bulk), PushJob.state.in_(ACTIVE_PUSH_STATES))
                        .values(rq_job_id=job_id).execution_options(synchronize_session=False))
     db.session.commit()
-    queue = current_app.push_queue
-    options = dict(job_id=job_id, job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 86400)
-    try:
-        if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), "planman.jobs.run_bulk_step", bulk.id, **options)
-        else:
-            queue.enqueue("planman.jobs.run_bulk_step", bulk.id, **options)
-    except RedisError:
-        log.exception("could not enqueue bulk push %s", bulk.id)
-        _fail_remaining(bulk, "The job queue is not available right now, so nothing was sent. Try again shortly.")
+    if not jobs.enqueue("run_bulk_step", bulk.id, job_id=job_id, delay=delay, timeout=JOB_TIMEOUT):
+        _fail_remaining(bulk, jobs.QUEUE_UNAVAILABLE)
         return False
     return True
 

@@ -17,10 +17,10 @@ from typing import Optional
 
 import sqlalchemy as sa
 from flask import current_app
-from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
 from sqlalchemy.exc import IntegrityError
 
+from planman import jobs
 from planman.extensions import db
 from planman.integrations import links, registry
 from planman.integrations.errors import (
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = (2, 10)  # before the 2nd and 3rd attempts
-JOB_TIMEOUT = 300
 RECORD_MODELS = {"client": Client, "invoice": Invoice}
 # A queued push whose RQ job cannot be found this long after it was last
 # touched was lost (Redis flushed, worker killed): say so instead of spinning.
@@ -102,16 +101,8 @@ def start_push(connection: Connection, record_type: str, record_id: int, *, user
 def enqueue_push(push: PushJob, delay: float = 0) -> None:
     """Hand the push to RQ (now, or after ``delay`` seconds via the scheduler)."""
     rq_job_id = f"push-{push.id}-{uuid.uuid4().hex[:8]}"
-    queue = current_app.push_queue
-    options = dict(job_id=rq_job_id, job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 86400)
-    try:
-        if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), "planman.jobs.run_push", push.id, **options)
-        else:
-            queue.enqueue("planman.jobs.run_push", push.id, **options)
-    except RedisError:
-        log.exception("could not enqueue push %s", push.id)
-        _finish(push, "failed", error="The job queue is not available right now, so nothing was sent. Try again shortly.")
+    if not jobs.enqueue("run_push", push.id, job_id=rq_job_id, delay=delay):
+        _finish(push, "failed", error=jobs.QUEUE_UNAVAILABLE)
         return
     push.rq_job_id = rq_job_id
     db.session.commit()
