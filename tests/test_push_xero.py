@@ -442,3 +442,19 @@ def test_opening_a_sent_invoice_checks_its_status_in_xero(app, client, firm, xer
     assert "Paid" in page and "has been paid" in page and ">Update<" not in page
     assert "checking…" not in page and "hx-trigger" not in page
     assert len([c for c in xero.calls if c.request.method == "GET"]) == 1
+
+
+def test_queue_down_fails_the_push_visibly_instead_of_losing_it(app, client, firm, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+
+    def redis_is_down(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(app.push_queue, "enqueue", redis_is_down)
+    page = send(client, "client", record.id).get_data(as_text=True)
+
+    assert "job queue is not available" in page and ">Retry<" in page
+    assert db.session.scalar(sa.select(PushJob)).state == "failed"
