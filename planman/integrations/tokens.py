@@ -96,10 +96,9 @@ class TokenManager:
         try:
             self._reload()
             token = self._current()
-            fresh_enough = token["expires_at"] - time.time() > REFRESH_MARGIN_SECONDS
-            if token["access_token"] != stale_access_token and (fresh_enough or force):
-                return token["access_token"]  # someone else refreshed while we waited
-            if not force and fresh_enough:
+            if token["access_token"] != stale_access_token:
+                return token["access_token"]  # another process refreshed while we waited
+            if not force and token["expires_at"] - time.time() > REFRESH_MARGIN_SECONDS:
                 return token["access_token"]
             try:
                 new_token = self._refresh(token["refresh_token"])
