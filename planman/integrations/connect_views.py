@@ -44,6 +44,13 @@ def _admin_or_404() -> None:
         abort(404)
 
 
+def _admin_provider_or_404(key: str):
+    """The provider for an admin-only route: unknown providers and non-admins get a 404."""
+    provider = _provider_or_404(key)
+    _admin_or_404()
+    return provider
+
+
 def _connection(provider):
     return connections.connection_for(current_firm_id(), provider.key)
 
@@ -93,8 +100,7 @@ def _settings_form(connection, **kwargs):
 @bp.post("/<provider_key>/connect")
 @login_required
 def connect(provider_key):
-    provider = _provider_or_404(provider_key)
-    _admin_or_404()
+    provider = _admin_provider_or_404(provider_key)
     if not provider.is_configured(current_app):
         flash(f"{provider.label} is not set up on this PlanMan server yet (no client id and secret).", "error")
         return _provider_page(provider)
@@ -113,8 +119,7 @@ def connect(provider_key):
 @bp.get("/<provider_key>/callback")
 @login_required
 def callback(provider_key):
-    provider = _provider_or_404(provider_key)
-    _admin_or_404()
+    provider = _admin_provider_or_404(provider_key)
     flow = session.pop(FLOW_KEY, None)
     if not flow or flow.get("provider") != provider.key or flow.get("firm_id") != current_user.firm_id:
         flash(f"That {provider.label} sign-in was not started from this PlanMan account, or it has expired, "
@@ -170,8 +175,7 @@ def _oauth_message(provider, error: str) -> str:
 @bp.route("/<provider_key>/choose", methods=["GET", "POST"])
 @login_required
 def choose(provider_key):
-    provider = _provider_or_404(provider_key)
-    _admin_or_404()
+    provider = _admin_provider_or_404(provider_key)
     connection = _connection(provider)
     tenants = connections.pending_tenants(connection)
     if not tenants:
@@ -205,8 +209,7 @@ def _connected_or_redirect(provider):
 @bp.post("/<provider_key>/settings")
 @login_required
 def settings(provider_key):
-    provider = _provider_or_404(provider_key)
-    _admin_or_404()
+    provider = _admin_provider_or_404(provider_key)
     connection, response = _connected_or_redirect(provider)
     if response:
         return response
@@ -227,8 +230,7 @@ def settings(provider_key):
 @login_required
 def settings_details(provider_key):
     """The settings area alone: HTMX polls it while Xero's lists load."""
-    provider = _provider_or_404(provider_key)
-    _admin_or_404()
+    provider = _admin_provider_or_404(provider_key)
     connection = _connection(provider)
     form = _settings_form(connection) if connection is not None and connection.is_usable else None
     return render_template("integrations/_settings.html", provider=provider, connection=connection,
@@ -239,8 +241,7 @@ def settings_details(provider_key):
 @bp.post("/<provider_key>/refresh")
 @login_required
 def refresh(provider_key):
-    provider = _provider_or_404(provider_key)
-    _admin_or_404()
+    provider = _admin_provider_or_404(provider_key)
     connection, response = _connected_or_redirect(provider)
     if response:
         return response
@@ -255,8 +256,7 @@ def refresh(provider_key):
 @bp.post("/<provider_key>/disconnect")
 @login_required
 def disconnect(provider_key):
-    provider = _provider_or_404(provider_key)
-    _admin_or_404()
+    provider = _admin_provider_or_404(provider_key)
     connection = _connection(provider)
     if connection is None or connection.state == "disconnected":
         flash(f"This firm is not connected to {provider.label}.", "error")
