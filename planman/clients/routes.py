@@ -6,6 +6,7 @@ from planman.clients.forms import ClientForm
 from planman.extensions import db
 from planman.invoices.services import recent_invoices_for
 from planman.models import Client
+from planman.pagination import paginate
 from planman.tenancy import get_for_firm_or_404
 
 
@@ -19,12 +20,10 @@ def require_login():
 def index():
     # NUL cannot reach PostgreSQL (an error, not "no match"); no client name holds one anyway.
     query = request.args.get("q", "").replace("\x00", "").strip()[:200]
-    page = db.paginate(
+    page = paginate(
         services.search_select(query),
-        # Capped: a huge page number overflows the database's OFFSET (a 500).
-        page=min(request.args.get("page", 1, type=int), 100_000),
+        page=request.args.get("page", 1, type=int),
         per_page=current_app.config["CLIENTS_PER_PAGE"],
-        error_out=False,
     )
     # Search-as-you-type asks for the results only; a normal visit, or htmx
     # restoring a page from history, gets the whole page.

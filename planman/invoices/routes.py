@@ -7,6 +7,7 @@ from planman.invoices import bp, services
 from planman.invoices.preview import form_preview
 from planman.invoices.forms import STATUS_LABELS, InvoiceForm, LineForm
 from planman.models import INVOICE_STATUSES, Client, Invoice
+from planman.pagination import paginate
 from planman.tenancy import get_for_firm_or_404
 
 NUMBER_TAKEN = "This number is already used by another invoice."
@@ -23,12 +24,10 @@ def index():
     status = request.args.get("status", "")
     if status not in INVOICE_STATUSES:
         status = ""
-    page = db.paginate(
+    page = paginate(
         services.list_select(status or None),
-        # Capped: a huge page number overflows the database's OFFSET (a 500).
-        page=min(request.args.get("page", 1, type=int), 100_000),
+        page=request.args.get("page", 1, type=int),
         per_page=current_app.config["INVOICES_PER_PAGE"],
-        error_out=False,
     )
     return render_template("invoices/index.html", page=page, status=status, statuses=STATUS_LABELS)
 
