@@ -3,6 +3,7 @@
 Another firm's id is indistinguishable from a missing one (404), so ids leak nothing."""
 from __future__ import annotations
 
+from functools import cache
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -23,12 +24,21 @@ def firm_select(model: type[M]) -> sa.Select:
     return sa.select(model).where(model.firm_id == current_firm_id())
 
 
+@cache
+def _by_id_in_firm(model: type[M]) -> sa.Select:
+    # Built once per model: every detail page and the polled panel run it, and
+    # building a statement costs as much as running it.
+    return sa.select(model).where(model.firm_id == sa.bindparam("firm_id"), model.id == sa.bindparam("record_id"))
+
+
 def get_for_firm_or_404(model: type[M], record_id) -> M:
     try:
         record_id = int(record_id)
     except (TypeError, ValueError):
         abort(404)
-    record = db.session.scalar(firm_select(model).where(model.id == record_id))
+    record = db.session.execute(
+        _by_id_in_firm(model), {"firm_id": current_firm_id(), "record_id": record_id}
+    ).scalar()
     if record is None:
         abort(404)
     return record

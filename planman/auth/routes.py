@@ -1,5 +1,6 @@
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
@@ -9,10 +10,14 @@ from planman.extensions import db, login_manager
 from planman.models import User
 
 
+# Built once: it runs on every signed-in request.
+_USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str):
     try:
-        return db.session.get(User, int(user_id))
+        return db.session.execute(_USER_BY_ID, {"user_id": int(user_id)}).scalar()
     except ValueError:
         return None
 
