@@ -20,6 +20,12 @@ def create_app(config_class: type = Config) -> Flask:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A database server can drop idle connections, hence the ping before
+        # each use; a SQLite file cannot, and the ping would cost every request.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            k: v for k, v in app.config["SQLALCHEMY_ENGINE_OPTIONS"].items() if k != "pool_pre_ping"
+        }
     db.init_app(app)
     # Batch mode lets later migrations alter SQLite tables (it cannot ALTER in place).
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
