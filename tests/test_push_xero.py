@@ -114,7 +114,7 @@ def test_send_new_client_creates_contact_and_panel_turns_to_update(app, client, 
 
     response = send(client, "client", record.id)
     assert "Sending to Xero" in response.get_data(as_text=True)
-    assert 'hx-trigger="load delay:1s"' in response.get_data(as_text=True)  # polls while running
+    assert 'hx-trigger="every 1s"' in response.get_data(as_text=True)  # polls while running
     run_jobs(app)
 
     page = client.get(panel_url("client", record.id)).get_data(as_text=True)
@@ -381,6 +381,68 @@ def test_second_click_joins_the_running_push(app, client, firm, xero):
     assert app.push_queue.count == 1
 
 
+def _poll_url(page: str) -> str:
+    """The URL a "Sending…" panel polls, as htmx would request it."""
+    return re.search(r'hx-get="([^"]+)" hx-trigger="every 1s"', page).group(1).replace("&amp;", "&")
+
+
+def test_polls_are_answered_204_until_the_push_moves_on(app, client, firm, xero):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    xero.get(f"{API}/Contacts", json={"Contacts": []})
+    xero.put(f"{API}/Contacts", json={"Contacts": [contact_json("Acme Ltd", record.reference)]})
+    poll = _poll_url(send(client, "client", record.id).get_data(as_text=True))
+    assert "?push=" in poll
+
+    for _ in range(3):  # an open panel asking every second: nothing to swap
+        answer = client.get(poll, headers={"HX-Request": "true"})
+        assert answer.status_code == 204 and answer.get_data() == b""
+
+    run_jobs(app)
+    finished = client.get(poll, headers={"HX-Request": "true"})
+    page = finished.get_data(as_text=True)
+    assert finished.status_code == 200 and ">Update<" in page and "hx-trigger" not in page
+
+
+def test_a_retrying_push_answers_polls_with_its_new_state(app, client, firm, xero):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    xero.get(f"{API}/Contacts", status=429, headers={"Retry-After": "7", "X-Rate-Limit-Problem": "minute"})
+    poll = _poll_url(send(client, "client", record.id).get_data(as_text=True))
+    run_jobs(app)  # queued -> retrying: what the panel shows has changed
+    answer = client.get(poll)
+    assert answer.status_code == 200 and "slow down" in answer.get_data(as_text=True)
+    again = _poll_url(answer.get_data(as_text=True))
+    assert again != poll and client.get(again).status_code == 204
+
+
+def test_a_poll_for_a_lost_push_is_answered_with_the_failure(app, client, firm):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    poll = _poll_url(send(client, "client", record.id).get_data(as_text=True))
+    pushed = db.session.scalar(sa.select(PushJob))
+    app.push_queue.empty()  # the job vanished (Redis emptied) ...
+    pushed.created_at -= push.LOST_AFTER * 2  # ... a while ago
+    db.session.commit()
+    answer = client.get(poll)
+    assert answer.status_code == 200 and "interrupted" in answer.get_data(as_text=True)
+
+
+def test_polls_with_someone_elses_or_a_made_up_push_get_no_shortcut(app, client, firm):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    poll = _poll_url(send(client, "client", record.id).get_data(as_text=True))
+    stranger = new_client(app)
+    assert stranger.get(poll).status_code == 302  # not signed in: to the log-in page, not a 204
+    signup(stranger)
+    assert stranger.get(poll).status_code == 404  # not a 204: the record is not theirs
+    path, token = poll.split("?push=")
+    other = make_client(admin, name="Other Ltd")
+    assert client.get(f"{panel_url('client', other.id)}?push={token}").status_code == 200  # another record's push
+    for made_up in ("", "x", "1-abc", token.split("-")[0] + "-0000", "9" * 40 + "-x", token + "x"):
+        assert client.get(f"{path}?push={made_up}").status_code == 200, made_up
+
+
 def test_another_firms_record_is_404_for_panel_and_push(app, client, firm):
     admin, _ = firm
     record = make_client(admin, name="Acme Ltd")
@@ -433,7 +495,7 @@ def test_opening_a_sent_invoice_checks_its_status_in_xero(app, client, firm, xer
     xero.get(f"{API}/Invoices/{INVOICE_ID}", json={"Invoices": [{"InvoiceID": INVOICE_ID, "Status": "PAID"}]})
 
     first = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
-    assert "checking…" in first and 'hx-trigger="load delay:1s"' in first  # polls until the check is back
+    assert "checking…" in first and 'hx-trigger="every 1s"' in first  # polls until the check is back
     client.get(panel_url("invoice", invoice.id))  # a second look does not queue a second check
     assert app.push_queue.count == 1
     run_jobs(app)

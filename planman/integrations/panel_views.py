@@ -3,7 +3,7 @@ admins' list of failed pushes."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from planman.extensions import db
@@ -35,8 +35,29 @@ def render_panel(provider, record_type: str, record):
 
 
 @bp.get("/<provider_key>/<record_type>/<int:record_id>/panel")
-@login_required
 def panel(provider_key: str, record_type: str, record_id: int):
+    if _push_unchanged_since_last_poll(provider_key, record_type, record_id):
+        # An open "Sending…" panel asks every second: until its push moves on
+        # there is nothing new to show, and 204 tells htmx to keep what it has.
+        return "", 204
+    return _panel(provider_key, record_type, record_id)
+
+
+def _push_unchanged_since_last_poll(provider_key: str, record_type: str, record_id: int) -> bool:
+    """The cheap answer to a poll: one query, which also checks that the
+    signed-in user's firm owns the push. The user id is read from the signed
+    session (where Flask-Login keeps it) rather than loaded, because loading
+    the user would double the cost of the hottest request in the app. Only
+    ever answers "nothing new" (no data); every other case, including a
+    visitor who is not signed in, takes the full, login-required path."""
+    seen_push = request.args.get("push", "")
+    user_id = session.get("_user_id", "")
+    return bool(seen_push and user_id.isdigit()) and push.still_as_seen(
+        int(user_id), provider_key, record_type, record_id, seen_push)
+
+
+@login_required
+def _panel(provider_key: str, record_type: str, record_id: int):
     provider = _provider_or_404(provider_key)
     return render_panel(provider, record_type, _record_or_404(record_type, record_id))
 

@@ -10,9 +10,11 @@ Which outcome follows which error lives here, in one place:
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Optional
 
 import sqlalchemy as sa
@@ -31,7 +33,7 @@ from planman.integrations.errors import (
     ValidationFailed,
 )
 from planman.integrations.throttle import Throttled
-from planman.models import ACTIVE_PUSH_STATES, Client, Connection, Invoice, PushJob, utcnow
+from planman.models import ACTIVE_PUSH_STATES, Client, Connection, Invoice, PushJob, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -253,15 +255,56 @@ def _note_locked(push: PushJob, connection: Connection, error: RecordLocked) -> 
         link.status_checked_at = utcnow()  # committed with the push's end
 
 
+def _may_be_lost(push) -> bool:
+    """Untouched for longer than a live job leaves it (a PushJob, or a row of its columns)."""
+    touched: datetime = push.started_at or push.created_at
+    if push.state == "retrying" and push.next_attempt_at:
+        touched = max(touched, push.next_attempt_at)
+    return utcnow() - touched >= LOST_AFTER
+
+
+def progress_token(push) -> str:
+    """Everything a "Sending…" panel shows of its push, in a few characters.
+    The panel polls with it, and a poll is answered "nothing new" while it holds."""
+    shown = f"{push.state}|{push.attempts}|{push.next_attempt_at}|{push.error_message}"
+    return f"{push.id}-{hashlib.blake2s(shown.encode(), digest_size=8).hexdigest()}"
+
+
+@cache
+def _push_seen_by_user() -> sa.Select:
+    # Columns only, no ORM objects, and the user checked in the same statement:
+    # this answers every open "Sending…" panel once a second.
+    return sa.select(
+        PushJob.id, PushJob.state, PushJob.attempts, PushJob.next_attempt_at, PushJob.error_message,
+        PushJob.created_at, PushJob.started_at,
+    ).join(User, User.firm_id == PushJob.firm_id).where(
+        User.id == sa.bindparam("user_id"), PushJob.id == sa.bindparam("push_id"),
+        PushJob.provider == sa.bindparam("provider"), PushJob.record_type == sa.bindparam("record_type"),
+        PushJob.record_id == sa.bindparam("record_id"),
+    )
+
+
+def still_as_seen(user_id: int, provider_key: str, record_type: str, record_id: int, token: str) -> bool:
+    """True when the push a polling panel shows (its ``progress_token``) is a
+    push of the user's firm and still under way exactly as shown. Anything
+    else (finished, moved on, possibly lost, another firm's, a made-up token)
+    is False, and the caller renders the panel as usual."""
+    push_id, _, _ = token.partition("-")
+    if not push_id.isdigit() or len(push_id) > 18:
+        return False
+    with db.engine.connect() as connection:  # a bare connection: no ORM session to set up
+        push = connection.execute(_push_seen_by_user(), {
+            "user_id": user_id, "push_id": int(push_id), "provider": provider_key,
+            "record_type": record_type, "record_id": record_id,
+        }).first()
+    return (push is not None and push.state in ACTIVE_PUSH_STATES and not _may_be_lost(push)
+            and progress_token(push) == token)
+
+
 def reconcile_lost(push: PushJob) -> PushJob:
     """Fail a push whose RQ job vanished (worker killed, Redis emptied), so no
     panel spins on "Sending…" for ever. Cheap: one Redis read, only when active."""
-    if push.state not in ACTIVE_PUSH_STATES:
-        return push
-    touched = push.started_at or push.created_at
-    if push.state == "retrying" and push.next_attempt_at:
-        touched = max(touched, push.next_attempt_at)
-    if utcnow() - touched < LOST_AFTER:
+    if push.state not in ACTIVE_PUSH_STATES or not _may_be_lost(push):
         return push
     status = None
     if push.rq_job_id:
