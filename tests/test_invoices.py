@@ -276,6 +276,33 @@ class TestList:
     def test_empty_state(self, client, user):
         assert "No invoices yet." in client.get("/invoices/").get_data(as_text=True)
 
+    def test_list_totals_are_the_invoices_own_totals(self, client, user, acme):
+        """The lists work totals out from the lines' numbers in one query
+        (services.list_totals); they must equal ``Invoice.totals`` in every case."""
+        vat, reduced, zero = (tax_rate(user, name) for name in ("VAT 20%", "Reduced 5%", "Zero rated"))
+        mixed = [(3, "33.33", vat), (1, "10.00", None), (2, "7.49", reduced), (1, "5.00", zero)]
+        cases = {
+            "EXCL": dict(lines=mixed),
+            "INCL": dict(lines=mixed, amounts_are="inclusive"),
+            "NOTAX": dict(lines=mixed, amounts_are="no_tax"),
+            "CREDIT": dict(lines=[(1, "100.00", vat), (-1, "40.01", vat), (1, "-0.99", reduced)]),
+            "ROUNDING": dict(lines=[(Decimal("0.3333"), "0.05", reduced)] * 3, amounts_are="inclusive"),
+            "ONELINE": dict(lines=[(1, "0.01", None)]),
+        }
+        invoices = {number: make_invoice(user, acme, number=number, **case) for number, case in cases.items()}
+        discounted = make_invoice(user, acme, number="DISC", lines=mixed)
+        for line, discount in zip(discounted.lines, ("12.5", "100", "0.0001", "33.3333")):
+            line.discount_percent = Decimal(discount)
+        invoices["DISC"] = discounted
+        db.session.commit()
+
+        expected = {number: "GBP {:,.2f}".format(invoice.totals.total) for number, invoice in invoices.items()}
+        assert expected["EXCL"] == "GBP 150.72" and expected["CREDIT"] == "GBP 70.95"  # tax added, credits subtracted
+        for url in ("/invoices/", f"/clients/{acme.id}"):
+            page = client.get(url).get_data(as_text=True)
+            shown = dict(re.findall(r'>([A-Z]+)</a></td>.*?<td class="num">([^<]+)</td>', page, re.S))
+            assert shown == expected, url
+
     def test_query_count_does_not_grow_with_invoices(self, client, user, acme, app):
         vat = tax_rate(user, "VAT 20%")
 

@@ -66,24 +66,37 @@ def firm_clients() -> list[Client]:
     return list(db.session.scalars(firm_select(Client).order_by(sa.func.lower(Client.name), Client.id)))
 
 
-def _with_lines(stmt: sa.Select) -> sa.Select:
-    # Everything a list row shows, in a fixed number of queries whatever the page size.
-    return stmt.options(
-        so.joinedload(Invoice.client),
-        so.selectinload(Invoice.lines).joinedload(InvoiceLine.tax_rate),
-    )
-
-
 def list_select(status: str | None) -> sa.Select:
-    stmt = firm_select(Invoice)
+    """The firm's invoices (with their client), newest first. Rows show only each
+    invoice's total, so lines are not loaded: see ``list_totals``."""
+    stmt = firm_select(Invoice).options(so.joinedload(Invoice.client))
     if status:
         stmt = stmt.where(Invoice.status == status)
-    return _with_lines(stmt).order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+    return stmt.order_by(Invoice.issue_date.desc(), Invoice.id.desc())
 
 
 def recent_invoices_for(client: Client, limit: int = 50) -> list[Invoice]:
-    stmt = _with_lines(firm_select(Invoice).where(Invoice.client_id == client.id))
+    stmt = firm_select(Invoice).where(Invoice.client_id == client.id)
     return list(db.session.scalars(stmt.order_by(Invoice.issue_date.desc(), Invoice.id.desc()).limit(limit)))
+
+
+def list_totals(invoices: list[Invoice]) -> dict[int, Decimal]:
+    """Each invoice's total by id, for a list of invoices: the same arithmetic as
+    ``Invoice.totals`` (planman.money) on the same numbers, read for all the
+    invoices in one query instead of loading every line and tax rate as objects."""
+    lines: dict[int, list[LineInput]] = {invoice.id: [] for invoice in invoices}
+    if lines:
+        rows = db.session.execute(
+            sa.select(InvoiceLine.invoice_id, InvoiceLine.quantity, InvoiceLine.unit_price,
+                      InvoiceLine.discount_percent, TaxRate.percent)
+            .outerjoin(TaxRate, TaxRate.id == InvoiceLine.tax_rate_id)
+            .where(InvoiceLine.invoice_id.in_(lines))
+        )
+        for invoice_id, quantity, unit_price, discount_percent, tax_percent in rows:
+            lines[invoice_id].append(LineInput(quantity=quantity, unit_price=unit_price,
+                                               discount_percent=discount_percent or Decimal("0"),
+                                               tax_percent=tax_percent))
+    return {invoice.id: compute_totals(lines[invoice.id], invoice.amounts_are).total for invoice in invoices}
 
 
 def preview_totals(lines: list[tuple[Decimal | None, Decimal | None, Decimal | None, TaxRate | None]], amounts_are: str):
