@@ -24,7 +24,7 @@ COUNT_STEP = 1_000
 
 @dataclass(frozen=True)
 class Page:
-    items: list[Any]
+    items: list[Any]  # rows of the select
     page: int  # 1-based
     per_page: int
     counted: int  # rows from the first, counted up to ``count_limit + 1``
@@ -63,13 +63,14 @@ class Page:
 
 
 def paginate(stmt: sa.Select, page: int, per_page: int) -> Page:
-    """The ``page``-th ``per_page`` rows of ``stmt`` (an ordered ORM select); a
-    page number below 1 is the first page, one past the end is an empty page."""
+    """The ``page``-th ``per_page`` rows of ``stmt``, an ordered select of the
+    columns a list shows; a page number below 1 is the first page, one past the
+    end is an empty page."""
     page = min(max(page, 1), MAX_PAGE)
     offset = (page - 1) * per_page
-    items = list(db.session.scalars(stmt.limit(per_page).offset(offset)))
+    items = db.session.execute(stmt.limit(per_page).offset(offset)).all()
     count_limit = -(-(offset + per_page) // COUNT_STEP) * COUNT_STEP
-    # Only the WHERE clause matters to a count: no columns, joins, eager loads or order.
+    # Only the rows matter to a count, not their columns or order.
     bounded = stmt.with_only_columns(sa.literal_column("1")).order_by(None).limit(count_limit + 1)
     counted = db.session.scalar(sa.select(sa.func.count()).select_from(bounded.subquery()))
     return Page(items=items, page=page, per_page=per_page, counted=counted, count_limit=count_limit)

@@ -14,8 +14,11 @@ def _like_pattern(text: str) -> str:
 
 
 def search_select(query: str) -> sa.Select:
-    """The current firm's clients matching ``query`` in name, contact, email or reference."""
-    stmt = firm_select(Client)
+    """The current firm's clients matching ``query`` in name, contact, email or
+    reference, as rows of what the list shows (cheaper than objects, and a list only reads them)."""
+    stmt = firm_select(Client).with_only_columns(
+        Client.id, Client.name, Client.first_name, Client.last_name, Client.email, Client.phone, Client.reference
+    )
     for word in query.split():
         pattern = _like_pattern(word)
         stmt = stmt.where(

@@ -66,22 +66,33 @@ def firm_clients() -> list[Client]:
     return list(db.session.scalars(firm_select(Client).order_by(sa.func.lower(Client.name), Client.id)))
 
 
+def _list_rows() -> sa.Select:
+    """What an invoice list shows of each invoice, as plain rows (cheaper than
+    objects, and a list only reads them). Totals come from ``list_totals``."""
+    # The client's name as a subquery, not a join: looked up for the page's rows
+    # only, and counting the list (planman.pagination) need not join at all.
+    client_name = sa.select(Client.name).where(Client.id == Invoice.client_id).scalar_subquery()
+    return (
+        firm_select(Invoice)
+        .with_only_columns(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.due_date, Invoice.status,
+                           Invoice.currency, Invoice.amounts_are, client_name.label("client_name"))
+        .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+    )
+
+
 def list_select(status: str | None) -> sa.Select:
-    """The firm's invoices (with their client), newest first. Rows show only each
-    invoice's total, so lines are not loaded: see ``list_totals``."""
-    stmt = firm_select(Invoice).options(so.joinedload(Invoice.client))
-    if status:
-        stmt = stmt.where(Invoice.status == status)
-    return stmt.order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+    """The firm's invoices, newest first, as list rows (see ``_list_rows``)."""
+    stmt = _list_rows()
+    return stmt.where(Invoice.status == status) if status else stmt
 
 
-def recent_invoices_for(client: Client, limit: int = 50) -> list[Invoice]:
-    stmt = firm_select(Invoice).where(Invoice.client_id == client.id)
-    return list(db.session.scalars(stmt.order_by(Invoice.issue_date.desc(), Invoice.id.desc()).limit(limit)))
+def recent_invoices_for(client: Client, limit: int = 50) -> list[sa.Row]:
+    """The client's latest invoices, as list rows (see ``_list_rows``)."""
+    return list(db.session.execute(_list_rows().where(Invoice.client_id == client.id).limit(limit)))
 
 
-def list_totals(invoices: list[Invoice]) -> dict[int, Decimal]:
-    """Each invoice's total by id, for a list of invoices: the same arithmetic as
+def list_totals(invoices: list[sa.Row]) -> dict[int, Decimal]:
+    """Each invoice's total by id, for list rows (or invoices): the same arithmetic as
     ``Invoice.totals`` (planman.money) on the same numbers, read for all the
     invoices in one query instead of loading every line and tax rate as objects."""
     lines: dict[int, list[LineInput]] = {invoice.id: [] for invoice in invoices}
