@@ -1,6 +1,7 @@
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
@@ -10,8 +11,9 @@ from planman.extensions import db, login_manager
 from planman.models import User
 
 
-# Built once: it runs on every signed-in request.
-_USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("user_id"))
+# Built once: it runs on every signed-in request. With the firm, which every
+# page's header names.
+_USER_BY_ID = sa.select(User).options(so.joinedload(User.firm)).where(User.id == sa.bindparam("user_id"))
 
 
 @login_manager.user_loader

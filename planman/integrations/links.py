@@ -10,10 +10,14 @@ from planman.integrations.base import PushResult
 from planman.models import Connection, ExternalLink, utcnow
 
 
+# Built once: every list page asks (is there something to bulk-send to?).
+_CONNECTION_FOR = sa.select(Connection).where(
+    Connection.firm_id == sa.bindparam("firm_id"), Connection.provider == sa.bindparam("provider")
+)
+
+
 def connection_for(firm_id: int, provider_key: str) -> Optional[Connection]:
-    return db.session.scalar(
-        sa.select(Connection).where(Connection.firm_id == firm_id, Connection.provider == provider_key)
-    )
+    return db.session.execute(_CONNECTION_FOR, {"firm_id": firm_id, "provider": provider_key}).scalar()
 
 
 def find_link(connection: Connection, record_type: str, record_id: int) -> Optional[ExternalLink]:
