@@ -91,18 +91,22 @@ def recent_invoices_for(client: Client, limit: int = 50) -> list[sa.Row]:
     return list(db.session.execute(_list_rows().where(Invoice.client_id == client.id).limit(limit)))
 
 
+# Built once: every invoice list runs it.
+_LINE_NUMBERS = (
+    sa.select(InvoiceLine.invoice_id, InvoiceLine.quantity, InvoiceLine.unit_price,
+              InvoiceLine.discount_percent, TaxRate.percent)
+    .outerjoin(TaxRate, TaxRate.id == InvoiceLine.tax_rate_id)
+    .where(InvoiceLine.invoice_id.in_(sa.bindparam("invoice_ids", expanding=True)))
+)
+
+
 def list_totals(invoices: list[sa.Row]) -> dict[int, Decimal]:
     """Each invoice's total by id, for list rows (or invoices): the same arithmetic as
     ``Invoice.totals`` (planman.money) on the same numbers, read for all the
     invoices in one query instead of loading every line and tax rate as objects."""
     lines: dict[int, list[LineInput]] = {invoice.id: [] for invoice in invoices}
     if lines:
-        rows = db.session.execute(
-            sa.select(InvoiceLine.invoice_id, InvoiceLine.quantity, InvoiceLine.unit_price,
-                      InvoiceLine.discount_percent, TaxRate.percent)
-            .outerjoin(TaxRate, TaxRate.id == InvoiceLine.tax_rate_id)
-            .where(InvoiceLine.invoice_id.in_(lines))
-        )
+        rows = db.session.execute(_LINE_NUMBERS, {"invoice_ids": list(lines)})
         for invoice_id, quantity, unit_price, discount_percent, tax_percent in rows:
             lines[invoice_id].append(LineInput(quantity=quantity, unit_price=unit_price,
                                                discount_percent=discount_percent or Decimal("0"),

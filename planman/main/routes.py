@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from flask import current_app, redirect, url_for
+from markupsafe import Markup
 from flask_login import current_user
 
 from planman.forms_common import format_decimal
@@ -24,6 +25,25 @@ def healthz():
 def plain_decimal(value):
     """1.5000 -> 1.5: stored decimals without the column's padding."""
     return format_decimal(value) if isinstance(value, Decimal) else value
+
+
+# Filters rather than calls in templates: list pages use them on every row,
+# and Jinja calls a filter directly but a method or macro through its
+# (much slower) generic call path.
+@bp.app_template_filter("money")
+def money(value: Decimal) -> str:
+    """1234.5 -> 1,234.50"""
+    return f"{value:,.2f}"
+
+
+STATUS_BADGES = {"draft": "", "sent": "badge-warn", "paid": "badge-ok", "void": "badge-bad"}
+
+
+@bp.app_template_filter("status_badge")
+def status_badge(status: str) -> Markup:
+    """An invoice status as a coloured badge."""
+    return Markup('<span class="badge {} status-{}">{}</span>').format(
+        STATUS_BADGES.get(status, ""), status, status.capitalize())
 
 
 @bp.app_context_processor
