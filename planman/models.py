@@ -107,6 +107,10 @@ class Invoice(db.Model):
     amounts_are: so.Mapped[str] = so.mapped_column(sa.String(20), default="exclusive")
     status: so.Mapped[str] = so.mapped_column(sa.String(20), default="draft")
     revision: so.Mapped[int] = so.mapped_column(default=1)
+    # What the lines add up to (``totals.total``), stored for the lists and kept
+    # right by planman.invoices.totals on every change. Room for 500 lines at
+    # the largest amounts the form accepts.
+    total: so.Mapped[Optional[Decimal]] = so.mapped_column(sa.Numeric(24, 2))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 

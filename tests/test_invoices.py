@@ -277,8 +277,8 @@ class TestList:
         assert "No invoices yet." in client.get("/invoices/").get_data(as_text=True)
 
     def test_list_totals_are_the_invoices_own_totals(self, client, user, acme):
-        """The lists work totals out from the lines' numbers in one query
-        (services.list_totals); they must equal ``Invoice.totals`` in every case."""
+        """The lists show each invoice's stored total (planman.invoices.totals);
+        it must equal ``Invoice.totals`` in every case, also after lines change."""
         vat, reduced, zero = (tax_rate(user, name) for name in ("VAT 20%", "Reduced 5%", "Zero rated"))
         mixed = [(3, "33.33", vat), (1, "10.00", None), (2, "7.49", reduced), (1, "5.00", zero)]
         cases = {
@@ -302,6 +302,39 @@ class TestList:
             page = client.get(url).get_data(as_text=True)
             shown = dict(re.findall(r'>([A-Z]+)</a></td>.*?<td class="num">([^<]+)</td>', page, re.S))
             assert shown == expected, url
+
+    @staticmethod
+    def shown_totals(client, url="/invoices/"):
+        page = client.get(url).get_data(as_text=True)
+        return dict(re.findall(r'>([A-Z0-9-]+)</a></td>.*?<td class="num">([^<]+)</td>', page, re.S))
+
+    def test_totals_shown_follow_every_edit_of_the_lines(self, client, user, acme):
+        vat = tax_rate(user, "VAT 20%")
+        assert post_form(client, "/invoices/new", invoice_data(acme, vat)).status_code == 302
+        assert self.shown_totals(client) == {"INV-0001": "GBP 129.99"}  # 99.99 + 20.00 VAT + 10.00
+
+        [invoice] = invoices_of(user)
+        edited = invoice_data(acme, vat, **{  # line 1 changed to 33.33 + 6.67 VAT, line 2 left out (removed)
+            "lines-0-line_id": str(invoice.lines[0].id), "lines-0-quantity": "1", "lines-1-description": None,
+            "lines-1-quantity": None, "lines-1-unit_price": None, "lines-1-discount_percent": None,
+            "lines-1-tax_rate_id": None,
+        })
+        assert post_form(client, f"/invoices/{invoice.id}/edit", edited).status_code == 302
+        assert len(invoice.lines) == 1
+        assert self.shown_totals(client) == {"INV-0001": "GBP 40.00"}
+        assert self.shown_totals(client, f"/clients/{acme.id}") == {"INV-0001": "GBP 40.00"}
+
+    def test_totals_shown_follow_a_tax_rate_edit(self, client, user, acme):
+        vat, reduced = tax_rate(user, "VAT 20%"), tax_rate(user, "Reduced 5%")
+        post_form(client, "/invoices/new", invoice_data(acme, vat))  # INV-0001 uses VAT 20%
+        post_form(client, "/invoices/new", invoice_data(acme, reduced, number="INV-0002",
+                                                        suggested_number="INV-0002"))
+        assert self.shown_totals(client) == {"INV-0001": "GBP 129.99", "INV-0002": "GBP 114.99"}
+
+        assert post_form(client, f"/setup/tax-rates/{vat.id}/edit",
+                         {"name": "VAT 20%", "percent": "17.5"}).status_code == 302
+        # 99.99 + 17.50 VAT + 10.00; the invoice on the other rate is untouched.
+        assert self.shown_totals(client) == {"INV-0001": "GBP 127.49", "INV-0002": "GBP 114.99"}
 
     def test_query_count_does_not_grow_with_invoices(self, client, user, acme, app):
         vat = tax_rate(user, "VAT 20%")

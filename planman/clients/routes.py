@@ -4,7 +4,7 @@ from flask_login import current_user, login_required
 from planman.clients import bp, services
 from planman.clients.forms import ClientForm
 from planman.extensions import db
-from planman.invoices.services import list_totals, recent_invoices_for
+from planman.invoices.services import recent_invoices_for
 from planman.models import Client
 from planman.pagination import paginate
 from planman.tenancy import get_for_firm_or_404
@@ -59,8 +59,7 @@ def new():
 @bp.get("/<int:client_id>")
 def view(client_id: int):
     client = get_for_firm_or_404(Client, client_id)
-    invoices = recent_invoices_for(client)
-    return render_template("clients/view.html", client=client, invoices=invoices, totals=list_totals(invoices))
+    return render_template("clients/view.html", client=client, invoices=recent_invoices_for(client))
 
 
 @bp.route("/<int:client_id>/edit", methods=["GET", "POST"])

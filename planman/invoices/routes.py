@@ -29,8 +29,7 @@ def index():
         page=request.args.get("page", 1, type=int),
         per_page=current_app.config["INVOICES_PER_PAGE"],
     )
-    return render_template("invoices/index.html", page=page, totals=services.list_totals(page.items),
-                           status=status, statuses=STATUS_LABELS)
+    return render_template("invoices/index.html", page=page, status=status, statuses=STATUS_LABELS)
 
 
 def _form_page(form: InvoiceForm, invoice: Invoice | None, tax_rates):

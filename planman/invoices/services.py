@@ -68,14 +68,15 @@ def firm_clients() -> list[Client]:
 
 def _list_rows() -> sa.Select:
     """What an invoice list shows of each invoice, as plain rows (cheaper than
-    objects, and a list only reads them). Totals come from ``list_totals``."""
+    objects, and a list only reads them); the total is the stored one
+    (planman.invoices.totals)."""
     # The client's name as a subquery, not a join: looked up for the page's rows
     # only, and counting the list (planman.pagination) need not join at all.
     client_name = sa.select(Client.name).where(Client.id == Invoice.client_id).scalar_subquery()
     return (
         firm_select(Invoice)
         .with_only_columns(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.due_date, Invoice.status,
-                           Invoice.currency, Invoice.amounts_are, client_name.label("client_name"))
+                           Invoice.currency, Invoice.total, client_name.label("client_name"))
         .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
     )
 
@@ -89,29 +90,6 @@ def list_select(status: str | None) -> sa.Select:
 def recent_invoices_for(client: Client, limit: int = 50) -> list[sa.Row]:
     """The client's latest invoices, as list rows (see ``_list_rows``)."""
     return list(db.session.execute(_list_rows().where(Invoice.client_id == client.id).limit(limit)))
-
-
-# Built once: every invoice list runs it.
-_LINE_NUMBERS = (
-    sa.select(InvoiceLine.invoice_id, InvoiceLine.quantity, InvoiceLine.unit_price,
-              InvoiceLine.discount_percent, TaxRate.percent)
-    .outerjoin(TaxRate, TaxRate.id == InvoiceLine.tax_rate_id)
-    .where(InvoiceLine.invoice_id.in_(sa.bindparam("invoice_ids", expanding=True)))
-)
-
-
-def list_totals(invoices: list[sa.Row]) -> dict[int, Decimal]:
-    """Each invoice's total by id, for list rows (or invoices): the same arithmetic as
-    ``Invoice.totals`` (planman.money) on the same numbers, read for all the
-    invoices in one query instead of loading every line and tax rate as objects."""
-    lines: dict[int, list[LineInput]] = {invoice.id: [] for invoice in invoices}
-    if lines:
-        rows = db.session.execute(_LINE_NUMBERS, {"invoice_ids": list(lines)})
-        for invoice_id, quantity, unit_price, discount_percent, tax_percent in rows:
-            lines[invoice_id].append(LineInput(quantity=quantity, unit_price=unit_price,
-                                               discount_percent=discount_percent or Decimal("0"),
-                                               tax_percent=tax_percent))
-    return {invoice.id: compute_totals(lines[invoice.id], invoice.amounts_are).total for invoice in invoices}
 
 
 def preview_totals(lines: list[tuple[Decimal | None, Decimal | None, Decimal | None, TaxRate | None]], amounts_are: str):
