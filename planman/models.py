@@ -9,6 +9,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.ext.hybrid import hybrid_property
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -178,9 +179,14 @@ class Connection(db.Model):
 
     __table_args__ = (sa.UniqueConstraint("firm_id", "provider", name="uq_connection_firm_provider"),)
 
-    @property
+    @hybrid_property
     def is_usable(self) -> bool:
         return self.state == "connected" and bool(self.tenant_id)
+
+    @is_usable.inplace.expression
+    @classmethod
+    def _is_usable_in_sql(cls) -> sa.ColumnElement[bool]:
+        return sa.and_(cls.state == "connected", sa.func.coalesce(cls.tenant_id, "") != "")
 
 
 class ExternalLink(db.Model):

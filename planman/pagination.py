@@ -11,6 +11,7 @@ all"). The bound always reaches past the current page, so the next page is known
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,15 +63,27 @@ class Page:
         return not self.items and self.counted > 0
 
 
-def paginate(stmt: sa.Select, page: int, per_page: int) -> Page:
+@lru_cache(maxsize=64)
+def _page_statements(stmt: sa.Select) -> tuple[sa.Select, sa.Select]:
+    """A page of ``stmt``'s rows, and its bounded count, with the numbers as
+    parameters: a list built once (``firm_scoped``) gets these built once too."""
+    rows = stmt.limit(sa.bindparam("page_limit", type_=sa.Integer)).offset(
+        sa.bindparam("page_offset", type_=sa.Integer))
+    # Only the rows matter to a count, not their columns or order.
+    bounded = stmt.with_only_columns(sa.literal_column("1")).order_by(None).limit(
+        sa.bindparam("count_limit", type_=sa.Integer))
+    return rows, sa.select(sa.func.count()).select_from(bounded.subquery())
+
+
+def paginate(stmt: sa.Select, page: int, per_page: int, params: dict | None = None) -> Page:
     """The ``page``-th ``per_page`` rows of ``stmt``, an ordered select of the
-    columns a list shows; a page number below 1 is the first page, one past the
-    end is an empty page."""
+    columns a list shows, run with ``params``; a page number below 1 is the
+    first page, one past the end is an empty page."""
     page = min(max(page, 1), MAX_PAGE)
     offset = (page - 1) * per_page
-    items = db.session.execute(stmt.limit(per_page).offset(offset)).all()
     count_limit = -(-(offset + per_page) // COUNT_STEP) * COUNT_STEP
-    # Only the rows matter to a count, not their columns or order.
-    bounded = stmt.with_only_columns(sa.literal_column("1")).order_by(None).limit(count_limit + 1)
-    counted = db.session.scalar(sa.select(sa.func.count()).select_from(bounded.subquery()))
+    rows, count = _page_statements(stmt)
+    params = params or {}
+    items = db.session.execute(rows, {**params, "page_limit": per_page, "page_offset": offset}).all()
+    counted = db.session.execute(count, {**params, "count_limit": count_limit + 1}).scalar()
     return Page(items=items, page=page, per_page=per_page, counted=counted, count_limit=count_limit)

@@ -24,11 +24,22 @@ def firm_select(model: type[M]) -> sa.Select:
     return sa.select(model).where(model.firm_id == current_firm_id())
 
 
+def firm_scoped(model: type[M]) -> sa.Select:
+    """``SELECT model WHERE firm_id = :firm_id``, for statements built once and
+    run with ``firm_params()`` (pages run them on every visit, and building a
+    statement costs as much as running it). Run without the firm id it is an
+    error, never another firm's rows."""
+    return sa.select(model).where(model.firm_id == sa.bindparam("firm_id"))
+
+
+def firm_params(**values) -> dict:
+    """The parameters of a ``firm_scoped`` statement: the current firm, and ``values``."""
+    return {"firm_id": current_firm_id(), **values}
+
+
 @cache
 def _by_id_in_firm(model: type[M]) -> sa.Select:
-    # Built once per model: every detail page and the polled panel run it, and
-    # building a statement costs as much as running it.
-    return sa.select(model).where(model.firm_id == sa.bindparam("firm_id"), model.id == sa.bindparam("record_id"))
+    return firm_scoped(model).where(model.id == sa.bindparam("record_id"))
 
 
 def get_for_firm_or_404(model: type[M], record_id) -> M:
@@ -36,9 +47,7 @@ def get_for_firm_or_404(model: type[M], record_id) -> M:
         record_id = int(record_id)
     except (TypeError, ValueError):
         abort(404)
-    record = db.session.execute(
-        _by_id_in_firm(model), {"firm_id": current_firm_id(), "record_id": record_id}
-    ).scalar()
+    record = db.session.execute(_by_id_in_firm(model), firm_params(record_id=record_id)).scalar()
     if record is None:
         abort(404)
     return record

@@ -7,7 +7,7 @@ from planman.extensions import db
 from planman.invoices.services import recent_invoices_for
 from planman.models import Client
 from planman.pagination import paginate
-from planman.tenancy import get_for_firm_or_404
+from planman.tenancy import firm_params, get_for_firm_or_404
 
 
 @bp.before_request
@@ -24,6 +24,7 @@ def index():
         services.search_select(query),
         page=request.args.get("page", 1, type=int),
         per_page=current_app.config["CLIENTS_PER_PAGE"],
+        params=firm_params(),
     )
     # Search-as-you-type asks for the results only; a normal visit, or htmx
     # restoring a page from history, gets the whole page.

@@ -1,11 +1,13 @@
 """Client queries and rules shared by the views, the invoice form and the seed."""
 from __future__ import annotations
 
+from functools import cache
+
 import sqlalchemy as sa
 
 from planman.extensions import db
 from planman.models import Client
-from planman.tenancy import firm_select
+from planman.tenancy import firm_scoped, firm_select
 
 
 def _like_pattern(text: str) -> str:
@@ -13,12 +15,19 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def search_select(query: str) -> sa.Select:
-    """The current firm's clients matching ``query`` in name, contact, email or
-    reference, as rows of what the list shows (cheaper than objects, and a list only reads them)."""
-    stmt = firm_select(Client).with_only_columns(
+@cache
+def _list_rows() -> sa.Select:
+    # What the list shows, as rows (cheaper than objects, and a list only reads them).
+    return firm_scoped(Client).with_only_columns(
         Client.id, Client.name, Client.first_name, Client.last_name, Client.email, Client.phone, Client.reference
-    )
+    ).order_by(sa.func.lower(Client.name), Client.id)
+
+
+def search_select(query: str) -> sa.Select:
+    """The firm's clients matching ``query`` in name, contact, email or
+    reference, as list rows, to run with ``firm_params()``. Without a query it
+    is one statement built once: the list as it opens."""
+    stmt = _list_rows()
     for word in query.split():
         pattern = _like_pattern(word)
         stmt = stmt.where(
@@ -29,7 +38,7 @@ def search_select(query: str) -> sa.Select:
                 )
             )
         )
-    return stmt.order_by(sa.func.lower(Client.name), Client.id)
+    return stmt
 
 
 def name_in_use(name: str, exclude_id: int | None = None) -> bool:

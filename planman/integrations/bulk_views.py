@@ -32,11 +32,9 @@ def bulk_send_provider():
     if "bulk_send_provider" not in g:
         g.bulk_send_provider = None
         if current_user.is_authenticated:
-            for provider in registry.configured_providers(current_app):
-                connection = links.connection_for(current_user.firm_id, provider.key)
-                if connection is not None and connection.is_usable:
-                    g.bulk_send_provider = provider
-                    break
+            usable = links.usable_provider_keys(current_user.firm_id)
+            g.bulk_send_provider = next(
+                (provider for provider in registry.configured_providers(current_app) if provider.key in usable), None)
     return g.bulk_send_provider
 
 

@@ -10,7 +10,7 @@ from planman.integrations.base import PushResult
 from planman.models import Connection, ExternalLink, utcnow
 
 
-# Built once: every list page asks (is there something to bulk-send to?).
+# Built once: panels, pushes and settings pages all start here.
 _CONNECTION_FOR = sa.select(Connection).where(
     Connection.firm_id == sa.bindparam("firm_id"), Connection.provider == sa.bindparam("provider")
 )
@@ -18,6 +18,16 @@ _CONNECTION_FOR = sa.select(Connection).where(
 
 def connection_for(firm_id: int, provider_key: str) -> Optional[Connection]:
     return db.session.execute(_CONNECTION_FOR, {"firm_id": firm_id, "provider": provider_key}).scalar()
+
+
+# Names only, no connection objects (their tokens and settings): every list page asks.
+_USABLE_PROVIDERS = sa.select(Connection.provider).where(
+    Connection.firm_id == sa.bindparam("firm_id"), Connection.is_usable)
+
+
+def usable_provider_keys(firm_id: int) -> set[str]:
+    """The providers the firm is connected to and can push to now."""
+    return set(db.session.execute(_USABLE_PROVIDERS, {"firm_id": firm_id}).scalars())
 
 
 def find_link(connection: Connection, record_type: str, record_id: int) -> Optional[ExternalLink]:

@@ -8,7 +8,7 @@ from planman.invoices.preview import form_preview
 from planman.invoices.forms import STATUS_LABELS, InvoiceForm, LineForm
 from planman.models import INVOICE_STATUSES, Client, Invoice
 from planman.pagination import paginate
-from planman.tenancy import get_for_firm_or_404
+from planman.tenancy import firm_params, get_for_firm_or_404
 
 NUMBER_TAKEN = "This number is already used by another invoice."
 
@@ -28,6 +28,7 @@ def index():
         services.list_select(status or None),
         page=request.args.get("page", 1, type=int),
         per_page=current_app.config["INVOICES_PER_PAGE"],
+        params=firm_params(),
     )
     return render_template("invoices/index.html", page=page, status=status, statuses=STATUS_LABELS)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ import sqlalchemy.orm as so
 from planman.extensions import db
 from planman.money import LineInput, Totals, compute_totals
 from planman.models import Client, Firm, Invoice, InvoiceLine, TaxRate
-from planman.tenancy import firm_select
+from planman.tenancy import firm_params, firm_scoped, firm_select
 
 NUMBER_FORMAT = "INV-{:04d}"
 
@@ -74,22 +75,24 @@ def _list_rows() -> sa.Select:
     # only, and counting the list (planman.pagination) need not join at all.
     client_name = sa.select(Client.name).where(Client.id == Invoice.client_id).scalar_subquery()
     return (
-        firm_select(Invoice)
+        firm_scoped(Invoice)
         .with_only_columns(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.due_date, Invoice.status,
                            Invoice.currency, Invoice.total, client_name.label("client_name"))
         .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
     )
 
 
+@cache
 def list_select(status: str | None) -> sa.Select:
-    """The firm's invoices, newest first, as list rows (see ``_list_rows``)."""
+    """The firm's invoices (those with ``status``, if given), newest first, as
+    list rows (see ``_list_rows``); built once per status, run with ``firm_params()``."""
     stmt = _list_rows()
     return stmt.where(Invoice.status == status) if status else stmt
 
 
 def recent_invoices_for(client: Client, limit: int = 50) -> list[sa.Row]:
     """The client's latest invoices, as list rows (see ``_list_rows``)."""
-    return list(db.session.execute(_list_rows().where(Invoice.client_id == client.id).limit(limit)))
+    return list(db.session.execute(_list_rows().where(Invoice.client_id == client.id).limit(limit), firm_params()))
 
 
 def preview_totals(lines: list[tuple[Decimal | None, Decimal | None, Decimal | None, TaxRate | None]], amounts_are: str):
