@@ -43,11 +43,17 @@ def _by_id_in_firm(model: type[M]) -> sa.Select:
 
 
 def get_for_firm_or_404(model: type[M], record_id) -> M:
+    return one_for_firm_or_404(_by_id_in_firm(model), record_id)
+
+
+def one_for_firm_or_404(stmt: sa.Select, record_id):
+    """The record a ``firm_scoped`` statement finds by ``:record_id`` (with
+    whatever it loads along), or 404."""
     try:
         record_id = int(record_id)
     except (TypeError, ValueError):
         abort(404)
-    record = db.session.execute(_by_id_in_firm(model), firm_params(record_id=record_id)).scalar()
+    record = db.session.execute(stmt, firm_params(record_id=record_id)).scalar()
     if record is None:
         abort(404)
     return record

@@ -8,7 +8,7 @@ from planman.invoices.preview import form_preview
 from planman.invoices.forms import STATUS_LABELS, InvoiceForm, LineForm
 from planman.models import INVOICE_STATUSES, Client, Invoice
 from planman.pagination import paginate
-from planman.tenancy import firm_params, get_for_firm_or_404
+from planman.tenancy import firm_params, get_for_firm_or_404, one_for_firm_or_404
 
 NUMBER_TAKEN = "This number is already used by another invoice."
 
@@ -116,7 +116,7 @@ def new():
 
 @bp.get("/<int:invoice_id>")
 def view(invoice_id: int):
-    invoice = get_for_firm_or_404(Invoice, invoice_id)
+    invoice = one_for_firm_or_404(services.invoice_with_lines(), invoice_id)
     return render_template("invoices/view.html", invoice=invoice, totals=invoice.totals, statuses=STATUS_LABELS)
 
 
