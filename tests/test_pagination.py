@@ -159,3 +159,18 @@ def test_lists_show_only_this_firms_rows_and_count_only_them(app, client, user):
     assert nav(get(client, "/clients/")) == "Page 1 of 2 · 4 in all next=/clients/?page=2"
     assert "Theirs" not in get(client, "/clients/?page=2")
     assert "No invoices yet." in get(client, "/invoices/")
+
+
+def test_a_list_statement_run_without_the_firm_fails_instead_of_listing_every_firm(app, user):
+    """Lists are built once with the firm as a parameter (tenancy.firm_scoped):
+    forgetting ``firm_params()`` must be an error, never another firm's rows."""
+    import sqlalchemy as sa
+
+    from planman.clients.services import search_select
+    from planman.invoices.services import list_select
+    from planman.pagination import paginate
+
+    for stmt in (search_select(""), list_select(None), list_select("draft")):
+        with pytest.raises(sa.exc.StatementError, match="firm_id"):
+            paginate(stmt, 1, 3)
+        db.session.rollback()

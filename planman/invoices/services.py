@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
 from decimal import Decimal
+from functools import cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
