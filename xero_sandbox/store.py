@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,9 +61,27 @@ class Store:
     def __init__(self, path: str):
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        self._create()
+
+    def _create(self, patience: float = 30.0) -> None:
+        """Switch the file to WAL and create the tables, also when several
+        processes start on a new file at once. Either step reads the file and
+        then needs to write it; when two processes are between the two, SQLite
+        answers "locked" at once instead of waiting (waiting could never end),
+        so step back and try again, as long as any write would wait."""
+        deadline = time.monotonic() + patience
+        while True:
+            db = self._connect()
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+            finally:
+                db.close()
+            time.sleep(0.05)
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN ourselves, so nothing commits behind our back.

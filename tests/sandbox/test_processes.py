@@ -41,7 +41,8 @@ def two_servers(tmp_path):
                 requests.get(f"{url}/.well-known/openid-configuration", timeout=1).raise_for_status()
                 break
             except requests.RequestException:
-                assert time.monotonic() < deadline, (tmp_path / "server-0.log").read_text()
+                assert time.monotonic() < deadline, "\n".join(
+                    (tmp_path / f"server-{i}.log").read_text() for i in range(len(urls)))
                 time.sleep(0.1)
     yield urls
     for proc in procs:
@@ -95,3 +96,34 @@ def test_in_flight_limit_holds_across_processes(two_servers):
     for t in threads:
         t.join()
     assert sorted(results, key=str) == sorted([200, 200] + ["concurrent"] * 4, key=str)
+
+
+def test_a_store_opened_while_another_process_creates_it_waits_its_turn(tmp_path, monkeypatch):
+    """Two processes starting on a new file at once: SQLite answers the second
+    "database is locked" at once (seen in CI); the store steps back and retries."""
+    import sqlite3
+
+    from xero_sandbox.store import Store
+
+    refusals = []
+    real_connect = Store._connect
+
+    class FirstWalSwitchRefused:
+        def __init__(self, db):
+            self.db = db
+
+        def execute(self, sql, *args):
+            if sql == "PRAGMA journal_mode=WAL" and not refusals:
+                refusals.append(sql)
+                raise sqlite3.OperationalError("database is locked")
+            return self.db.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+    monkeypatch.setattr(Store, "_connect", lambda self: FirstWalSwitchRefused(real_connect(self)))
+    store = Store(tmp_path / "new.db")
+    assert refusals  # it was refused once ...
+    with store.read() as db:  # ... and still made the file, in WAL mode
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE name='organisations'").fetchone()[0] == 1
