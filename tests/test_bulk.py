@@ -185,8 +185,7 @@ def test_120_new_clients_go_in_three_batches_with_one_lookup_each(app, client, f
     assert len(xero.calls()) == 6
     for request in xero.calls("PUT", "Contacts"):
         assert "summarizeErrors=false" in request.url
-        assert request.headers["Idempotency-Key"].startswith("planman-bulk-client-create-50-") or \
-            request.headers["Idempotency-Key"].startswith("planman-bulk-client-create-20-")
+        assert re.match(r"planman-bulk-b\d+-client-create-(50|20)-", request.headers["Idempotency-Key"])
     assert len({r.headers["Idempotency-Key"] for r in xero.calls("PUT", "Contacts")}) == 3
     lookup = parse_qs(urlsplit(xero.calls("GET", "Contacts")[0].url).query)["where"][0]
     assert f'ContactNumber=="{records[0].reference}"' in lookup and 'Name=="Client 000"' in lookup
@@ -313,7 +312,7 @@ def test_invoices_send_missing_clients_first_then_one_lookup_and_one_create_per_
     assert [len(numbers) for numbers in lookups] == [50, 10]
     contact_ids = {link_of("client", c.id).external_id for c in customers}
     assert {i["Contact"]["ContactID"] for batch in xero.bodies("PUT", "Invoices") for i in batch} == contact_ids
-    assert all(r.headers["Idempotency-Key"].startswith("planman-bulk-invoice-create-")
+    assert all(r.headers["Idempotency-Key"].startswith(f"planman-bulk-b{pushes()[0].bulk_push_id}-invoice-create-")
                for r in xero.calls("PUT", "Invoices"))
     assert {(p.record_type, p.state, p.outcome) for p in pushes()} == {("client", "succeeded", "created"),
                                                                         ("invoice", "succeeded", "created")}
@@ -429,6 +428,22 @@ def test_server_errors_retry_the_batch_with_the_same_key_then_give_up(app, clien
     assert {(p.state, p.attempts) for p in pushes()} == {("failed", 3)}
     assert all("Gave up after 3 attempts" in p.error_message for p in pushes())
     assert only_bulk().finished_at is not None
+
+
+def test_a_new_bulk_send_of_the_same_records_is_a_new_write_not_a_replay(app, client, firm, xero):
+    admin, _ = firm
+    records = [make_client(admin, name=name) for name in ("Acme Ltd", "Brightside LLP")]
+    send(client, "client", mode="not_sent")
+    run_jobs(app)
+
+    for _ in range(2):  # unchanged, updated again on purpose, twice
+        send(client, "client", ids=[r.id for r in records])
+        run_jobs(app)
+
+    first, second = xero.calls("POST", "Contacts")
+    assert json.loads(first.body) == json.loads(second.body)
+    assert first.headers["Idempotency-Key"] != second.headers["Idempotency-Key"]  # Xero would replay the first
+    assert [(p.state, p.outcome) for p in pushes()] == [("succeeded", "created")] * 2 + [("succeeded", "updated")] * 4
 
 
 def test_near_the_daily_limit_the_send_pauses_and_says_when_it_resumes(app, client, firm, xero):

@@ -43,6 +43,16 @@ class Tenant:
     kind: str = ""
 
 
+def push_intent(push) -> str:
+    """What identifies one push a person asked for (a Send, Update, Retry click)."""
+    return f"p{push.id}"
+
+
+def bulk_intent(bulk) -> str:
+    """What identifies one bulk send a person asked for."""
+    return f"b{bulk.id}"
+
+
 class Provider(ABC):
     key: str = ""
     label: str = ""
@@ -74,8 +84,12 @@ class Provider(ABC):
         """Fetch what settings pickers and links need (names, codes, rates)."""
 
     @abstractmethod
-    def export(self, connection, record_type: str, record, *, user_id: Optional[int]) -> PushResult:
-        """Create or update the record's counterpart (dependencies first)."""
+    def export(self, connection, record_type: str, record, *, user_id: Optional[int], intent: str) -> PushResult:
+        """Create or update the record's counterpart (dependencies first).
+
+        ``intent`` names the push a person asked for (``push_intent``): derive
+        idempotency keys from it, so retries of this push repeat its writes and
+        a new push never replays an old answer."""
 
     def fetch_remote_status(self, connection, record_type: str, external_id: str) -> Optional[str]:
         """The record's current status at the provider, for kinds that have one."""
@@ -83,14 +97,14 @@ class Provider(ABC):
 
     batch_size: int = 1
 
-    def export_batch(self, connection, record_type: str, records: list, *, on_results) -> BatchReport:
+    def export_batch(self, connection, record_type: str, records: list, *, on_results, intent: str) -> BatchReport:
         """Export many records, reporting ``{record_id: PushResult | error}`` through
         ``on_results`` as results arrive. Per-record refusals are results; trouble
         with the whole call (rate limits, outages) is raised. Providers without
         batch endpoints get this one-call-per-record default."""
         for record in records:
             try:
-                result = self.export(connection, record_type, record, user_id=None)
+                result = self.export(connection, record_type, record, user_id=None, intent=intent)
             except (ValidationFailed, RecordLocked) as error:
                 on_results({record.id: error})
                 continue

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from planman import jobs
 from planman.extensions import db
 from planman.integrations import links, push, registry
+from planman.integrations.base import bulk_intent
 from planman.integrations.errors import IntegrationError, RateLimited, TemporaryFailure
 from planman.integrations.throttle import Throttled
 from planman.models import ACTIVE_PUSH_STATES, BulkPush, Connection, ExternalLink, Invoice, PushJob, utcnow
@@ -330,7 +331,7 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
     provider = registry.get_provider(bulk.provider)
     try:
         report = provider.export_batch(connection, record_type, [records[rid] for rid in sorted(waiting)],
-                                       on_results=on_results)
+                                       on_results=on_results, intent=bulk_intent(bulk))
     except Throttled as wait:
         return _hold(waiting, wait.wait, push.THROTTLED_NOTE)
     except RateLimited as error:

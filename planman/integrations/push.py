@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from planman import jobs
 from planman.extensions import db
 from planman.integrations import links, registry
+from planman.integrations.base import push_intent
 from planman.integrations.errors import (
     IntegrationError,
     RateLimited,
@@ -143,7 +144,8 @@ def run_push(push_id: int) -> str:
     db.session.commit()
 
     try:
-        result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id)
+        result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id,
+                                 intent=push_intent(push))
         result.record_revision = revision
     except Throttled as wait:
         return _reschedule(push, wait.wait, counts_as_attempt=False, note=THROTTLED_NOTE)

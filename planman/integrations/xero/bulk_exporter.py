@@ -31,13 +31,14 @@ Results = dict[int, "PushResult | IntegrationError"]
 OnResults = Callable[[Results], None]
 
 
-def batch_key(record_type: str, action: str, items: list[tuple[int, int, dict]]) -> str:
-    """One Idempotency-Key per batch: its records, their revisions and the exact
-    content sent. A retry of the same batch repeats it; any change makes a new one."""
+def batch_key(intent: str, record_type: str, action: str, items: list[tuple[int, dict]]) -> str:
+    """One Idempotency-Key per batch: the bulk send it belongs to (``intent``),
+    its records and the exact content sent. A retry of the same batch in the
+    same bulk send repeats it; a new bulk send, or any change, makes a new one."""
     digest = hashlib.sha256(json.dumps(
-        [[record_id, revision, mapping.fingerprint(element)] for record_id, revision, element in items],
+        [[record_id, mapping.fingerprint(element)] for record_id, element in items],
         separators=(",", ":")).encode()).hexdigest()
-    return f"planman-bulk-{record_type}-{action}-{len(items)}-{digest[:48]}"
+    return f"planman-bulk-{intent}-{record_type}-{action}-{len(items)}-{digest[:48]}"
 
 
 def _answers(sent: int, elements: list[dict]) -> list[dict]:
@@ -62,7 +63,7 @@ def _where_chunks(clauses: list[str]) -> list[str]:
 
 # -- contacts -------------------------------------------------------------------
 
-def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnResults) -> None:
+def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnResults, *, intent: str) -> None:
     """Create or update the Contacts for ``clients`` (``links``: client id -> its link)."""
     updates: list[tuple[object, str, dict, str]] = []  # client, ContactID, payload, outcome
     creates: list[tuple[object, dict]] = []
@@ -105,13 +106,13 @@ def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnR
 
     if updates:
         elements = [{**payload, "ContactID": contact_id} for _, contact_id, payload, _ in updates]
-        key = batch_key("client", "save", [(c.id, c.revision, e) for (c, *_), e in zip(updates, elements)])
+        key = batch_key(intent, "client", "save", [(c.id, e) for (c, *_), e in zip(updates, elements)])
         answers = _answers(len(elements), api.save_contacts(elements, key))
         on_results({client.id: _contact_result(answer, payload, outcome, contact_id)
                     for (client, contact_id, payload, outcome), answer in zip(updates, answers)})
     if creates:
         payloads = [payload for _, payload in creates]
-        key = batch_key("client", "create", [(c.id, c.revision, p) for c, p in creates])
+        key = batch_key(intent, "client", "create", [(c.id, p) for c, p in creates])
         answers = _answers(len(payloads), api.create_contacts(payloads, key))
         on_results({client.id: _contact_result(answer, payload, "created")
                     for (client, payload), answer in zip(creates, answers)})
@@ -129,7 +130,7 @@ def _contact_result(answer: dict, payload: dict, outcome: str, contact_id: str =
 # -- invoices -------------------------------------------------------------------
 
 def export_invoices(api: XeroClient, connection, invoices: list, *, contact_links: dict, invoice_links: dict,
-                    invoice_url: Callable[[object], str], on_results: OnResults) -> None:
+                    invoice_url: Callable[[object], str], on_results: OnResults, intent: str) -> None:
     """Create or update ACCREC invoices; every invoice's client must already be linked."""
     refused: Results = {}
     prepared = []  # invoice, payload, digest
@@ -187,13 +188,13 @@ def export_invoices(api: XeroClient, connection, invoices: list, *, contact_link
 
     if updates:
         elements = [{**payload, "InvoiceID": invoice_id} for _, invoice_id, payload, _, _ in updates]
-        key = batch_key("invoice", "save", [(inv.id, inv.revision, e) for (inv, *_), e in zip(updates, elements)])
+        key = batch_key(intent, "invoice", "save", [(inv.id, e) for (inv, *_), e in zip(updates, elements)])
         answers = _answers(len(elements), api.save_invoices(elements, key))
         on_results({inv.id: _updated_result(answer, invoice_id, digest, outcome, statuses)
                     for (inv, invoice_id, _, digest, outcome), answer in zip(updates, answers)})
     if creates:
         payloads = [payload for _, payload, _ in creates]
-        key = batch_key("invoice", "create", [(inv.id, inv.revision, p) for inv, p, _ in creates])
+        key = batch_key(intent, "invoice", "create", [(inv.id, p) for inv, p, _ in creates])
         answers = _answers(len(payloads), api.create_invoices(payloads, key))
         on_results({inv.id: _created_result(answer, digest) for (inv, _, digest), answer in zip(creates, answers)})
 

@@ -31,11 +31,11 @@ def _refuse(record_type: str, error: ValidationFailed) -> ValidationFailed:
     return error
 
 
-def export_client(api: XeroClient, client, link) -> PushResult:
+def export_client(api: XeroClient, client, link, *, intent: str) -> PushResult:
     """Create or update the Contact for ``client`` (``link``: its current link or None)."""
     payload = mapping.contact_payload(client)
     digest = mapping.fingerprint(payload)
-    key = lambda action: mapping.idempotency_key("client", client.id, client.revision, digest, action)  # noqa: E731
+    key = lambda action: mapping.idempotency_key(intent, "client", client.id, action, digest)  # noqa: E731
 
     if link is not None:
         try:
@@ -73,12 +73,13 @@ def export_client(api: XeroClient, client, link) -> PushResult:
                       external_number=created.get("ContactNumber", ""), remote_status=created.get("ContactStatus", ""))
 
 
-def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, user_id: Optional[int]) -> PushResult:
+def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, user_id: Optional[int],
+                   intent: str) -> PushResult:
     """Create or update the ACCREC invoice for ``invoice``, pushing its client first if needed."""
     contact_link = links.find_link(connection, "client", invoice.client_id)
     if contact_link is None:
         client_revision = invoice.client.revision
-        result = export_client(api, invoice.client, None)
+        result = export_client(api, invoice.client, None, intent=intent)  # keyed to this invoice's push
         result.record_revision = client_revision
         links.record_link(connection, "client", invoice.client_id, result, user_id)
         # The contact exists in Xero now: keep that fact even if the invoice fails.
@@ -89,7 +90,7 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
         invoice, contact_id=contact_link.external_id, settings=connection.settings or {}, url=invoice_url
     )
     digest = mapping.fingerprint(payload)
-    key = lambda action: mapping.idempotency_key("invoice", invoice.id, invoice.revision, digest, action)  # noqa: E731
+    key = lambda action: mapping.idempotency_key(intent, "invoice", invoice.id, action, digest)  # noqa: E731
     link = links.find_link(connection, "invoice", invoice.id)
 
     if link is not None and link.remote_status != "DELETED":

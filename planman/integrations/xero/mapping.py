@@ -144,10 +144,12 @@ def fingerprint(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def idempotency_key(record_type: str, record_id: int, revision: int, payload_fingerprint: str, action: str) -> str:
-    """One key per record, revision, content and action: a retry of the same
-    push repeats it, any real change gets a new one (Xero allows 128 chars)."""
-    return f"planman-{record_type}-{record_id}-r{revision}-{action}-{payload_fingerprint[:24]}"
+def idempotency_key(intent: str, record_type: str, record_id: int, action: str, payload_fingerprint: str) -> str:
+    """One key per intended write: ``intent`` names the push a person asked for
+    (every retry of that push repeats it, every new click gets a new one), and
+    the content is part of it because Xero refuses a reused key with a
+    different body (an edit between two attempts). At most 128 characters."""
+    return f"planman-{intent}-{record_type}-{record_id}-{action}-{payload_fingerprint[:24]}"
 
 
 def where_equals(field: str, value: str) -> str:

@@ -202,11 +202,12 @@ class XeroProvider(Provider):
         settings["base_currency"] = organisation.get("BaseCurrency", "")
         connection.settings = settings
 
-    def export(self, connection, record_type: str, record, *, user_id: Optional[int]) -> PushResult:
+    def export(self, connection, record_type: str, record, *, user_id: Optional[int], intent: str) -> PushResult:
         api = self.api_for(connection)
         if record_type == "client":
-            return exporter.export_client(api, record, links.find_link(connection, "client", record.id))
-        return exporter.export_invoice(api, connection, record, invoice_url=invoice_url(record), user_id=user_id)
+            return exporter.export_client(api, record, links.find_link(connection, "client", record.id), intent=intent)
+        return exporter.export_invoice(api, connection, record, invoice_url=invoice_url(record), user_id=user_id,
+                                       intent=intent)
 
     def fetch_remote_status(self, connection, record_type: str, external_id: str) -> Optional[str]:
         if record_type != "invoice":
@@ -218,7 +219,7 @@ class XeroProvider(Provider):
 
     batch_size = bulk_exporter.BATCH_SIZE
 
-    def export_batch(self, connection, record_type: str, records: list, *, on_results) -> BatchReport:
+    def export_batch(self, connection, record_type: str, records: list, *, on_results, intent: str) -> BatchReport:
         """Up to 50 records in as few calls as the rules allow (bulk_exporter.py);
         an invoice's client must be linked already (the bulk engine sends clients first)."""
         api = self.api_for(connection)
@@ -232,10 +233,11 @@ class XeroProvider(Provider):
         api.http.hooks["response"].append(note_day_limit)
         ids = [record.id for record in records]
         if record_type == "client":
-            bulk_exporter.export_contacts(api, records, links.links_by_record(connection, "client", ids), on_results)
+            bulk_exporter.export_contacts(api, records, links.links_by_record(connection, "client", ids), on_results,
+                                          intent=intent)
         else:
             bulk_exporter.export_invoices(
-                api, connection, records, on_results=on_results, invoice_url=invoice_url,
+                api, connection, records, on_results=on_results, invoice_url=invoice_url, intent=intent,
                 contact_links=links.links_by_record(connection, "client", [r.client_id for r in records]),
                 invoice_links=links.links_by_record(connection, "invoice", ids))
         return BatchReport(calls=api.calls_made, day_remaining=min(day_left) if day_left else None)

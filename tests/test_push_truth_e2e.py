@@ -1,0 +1,42 @@
+"""What the panel says is what Xero holds (issue 11): end to end with real
+`rq worker` processes and the Xero stand-in, driven through PlanMan's pages."""
+from __future__ import annotations
+
+import pytest
+
+from planman.extensions import db
+from planman.models import ExternalLink
+from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
+from tests.helpers import make_client, make_invoice
+from tests.test_push_e2e import organisation, panel, press
+from tests.integration_helpers import wait_for_pushes
+
+pytestmark = pytest.mark.integration
+
+
+def remote_invoices(sandbox):
+    return organisation(sandbox)["invoices"]
+
+
+def test_send_again_as_a_new_draft_really_creates_a_new_draft(client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    invoice = make_invoice(connected, customer, number="INV-1100")
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=1)
+    [first] = remote_invoices(sandbox)
+    sandbox.control(f"invoices/{first['InvoiceID']}/status", status="DELETED")
+    press(client, "invoice", invoice.id)  # Update: Xero refuses, the panel learns it was deleted
+    wait_for_pushes(expected=2)
+    assert ">Send again as a new draft<" in panel(client, "invoice", invoice.id)
+
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=3)
+
+    statuses = {i["InvoiceID"]: i["Status"] for i in remote_invoices(sandbox)}
+    assert len(statuses) == 2 and statuses[first["InvoiceID"]] == "DELETED"
+    [new_id] = [invoice_id for invoice_id, status in statuses.items() if status == "DRAFT"]
+    db.session.expire_all()
+    assert db.session.query(ExternalLink).filter_by(record_type="invoice").one().external_id == new_id
+    page = panel(client, "invoice", invoice.id)
+    assert "Draft" in page and ">Update<" in page
+    assert sandbox.violations() == []
