@@ -9,13 +9,21 @@ from planman.models import ExternalLink
 from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
 from tests.helpers import make_client, make_invoice
 from tests.test_push_e2e import organisation, panel, press
-from tests.integration_helpers import wait_for_pushes
+from tests.integration_helpers import form_fields, wait_for_pushes
 
 pytestmark = pytest.mark.integration
 
 
 def remote_invoices(sandbox):
     return organisation(sandbox)["invoices"]
+
+
+def edit_reference(client, invoice_id, reference):
+    """Change the invoice's reference through its edit form, as a person does."""
+    fields = form_fields(client.get(f"/invoices/{invoice_id}/edit").get_data(as_text=True), f"/invoices/{invoice_id}/edit")
+    fields["reference"] = reference
+    saved = client.post(f"/invoices/{invoice_id}/edit", data=fields)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
 
 
 def test_send_again_as_a_new_draft_really_creates_a_new_draft(client, connected, sandbox):
@@ -40,3 +48,24 @@ def test_send_again_as_a_new_draft_really_creates_a_new_draft(client, connected,
     page = panel(client, "invoice", invoice.id)
     assert "Draft" in page and ">Update<" in page
     assert sandbox.violations() == []
+
+
+def test_update_after_approval_in_xero_within_minutes_says_approved_not_updated(client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    invoice = make_invoice(connected, customer, number="INV-1200")
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=1)
+    press(client, "invoice", invoice.id)  # an Update of the unchanged invoice
+    wait_for_pushes(expected=2)
+    [remote] = remote_invoices(sandbox)
+    sandbox.control(f"invoices/{remote['InvoiceID']}/status", status="AUTHORISED")  # a bookkeeper approves it
+    assert ">Update<" in panel(client, "invoice", invoice.id)  # PlanMan checked its status moments ago
+
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=3)
+
+    page = panel(client, "invoice", invoice.id)
+    assert "Awaiting payment" in page and "does not allow changes once it has been approved" in page
+    assert "Updated in Xero" not in page and ">Update<" not in page and ">Retry<" not in page
+    assert remote_invoices(sandbox)[0]["Status"] == "AUTHORISED"
+
