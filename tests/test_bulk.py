@@ -347,6 +347,8 @@ def test_linked_invoices_are_updated_locked_or_sent_again_each_on_its_own(app, c
 
     assert len(xero.calls("GET", "Invoices")) == 2  # one IDs query (linked), one InvoiceNumbers query (the rest)
     assert len(xero.calls("POST", "Invoices")) == 1 and len(xero.calls("PUT", "Invoices")) == 1
+    assert all("Status" not in element for element in xero.bodies("POST", "Invoices")[0])  # Xero's status stands
+    assert xero.bodies("PUT", "Invoices")[0][0]["Status"] == "DRAFT"  # only a first send sets it
     result = {p.record_id: p for p in pushes("invoice")}
     assert (result[draft.id].state, result[draft.id].outcome) == ("succeeded", "updated")
     assert (result[approved.id].state, result[approved.id].outcome) == ("failed", "locked")

@@ -69,3 +69,22 @@ def test_update_after_approval_in_xero_within_minutes_says_approved_not_updated(
     assert "Updated in Xero" not in page and ">Update<" not in page and ">Retry<" not in page
     assert remote_invoices(sandbox)[0]["Status"] == "AUTHORISED"
 
+
+def test_update_leaves_the_status_a_bookkeeper_set_in_xero(client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    invoice = make_invoice(connected, customer, number="INV-1300")
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=1)
+    [remote] = remote_invoices(sandbox)
+    sandbox.control(f"invoices/{remote['InvoiceID']}/status", status="SUBMITTED")
+    edit_reference(client, invoice.id, "PO-77")
+
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=2)
+
+    [remote] = remote_invoices(sandbox)
+    assert remote["Status"] == "SUBMITTED" and remote["Reference"] == "PO-77"
+    page = panel(client, "invoice", invoice.id)
+    assert "Awaiting approval" in page and "Updated in Xero." in page
+    assert sandbox.violations() == []
+

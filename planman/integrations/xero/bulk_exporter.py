@@ -20,7 +20,13 @@ from planman.integrations.base import PushResult
 from planman.integrations.errors import RecordLocked, TemporaryFailure, ValidationFailed
 from planman.integrations.xero import mapping
 from planman.integrations.xero.client import XeroClient, validation_messages
-from planman.integrations.xero.exporter import _element_or_fail, is_locked_refusal, is_ours, number_taken
+from planman.integrations.xero.exporter import (
+    _element_or_fail,
+    is_locked_refusal,
+    is_ours,
+    number_taken,
+    update_payload,
+)
 
 BATCH_SIZE = 50  # Xero suggests about 50 elements a request
 # Xero documents no URL limit; proxies commonly refuse query strings past 8 KB,
@@ -187,7 +193,7 @@ def export_invoices(api: XeroClient, connection, invoices: list, *, contact_link
             on_results(taken)
 
     if updates:
-        elements = [{**payload, "InvoiceID": invoice_id} for _, invoice_id, payload, _, _ in updates]
+        elements = [{**update_payload(payload), "InvoiceID": invoice_id} for _, invoice_id, payload, _, _ in updates]
         key = batch_key(intent, "invoice", "save", [(inv.id, e) for (inv, *_), e in zip(updates, elements)])
         answers = _answers(len(elements), api.save_invoices(elements, key))
         on_results({inv.id: _updated_result(answer, invoice_id, digest, outcome, statuses)

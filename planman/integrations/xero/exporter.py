@@ -134,9 +134,16 @@ def number_taken(number: str) -> ValidationFailed:
     )
 
 
+def update_payload(payload: dict) -> dict:
+    """What an update sends: everything but the status. Only the first Send sets
+    the status chosen in settings; after that Xero's status is the bookkeeper's
+    (an invoice submitted for approval in Xero stays submitted)."""
+    return {field: value for field, value in payload.items() if field != "Status"}
+
+
 def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str) -> PushResult:
     try:
-        updated = api.update_invoice(invoice_id, payload, key)
+        updated = api.update_invoice(invoice_id, update_payload(payload), key)
     except ValidationFailed as error:
         if is_locked_refusal(error.messages):
             status = api.get_invoice(invoice_id).get("Status", "")
