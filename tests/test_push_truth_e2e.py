@@ -88,3 +88,20 @@ def test_update_leaves_the_status_a_bookkeeper_set_in_xero(client, connected, sa
     assert "Awaiting approval" in page and "Updated in Xero." in page
     assert sandbox.violations() == []
 
+
+def test_a_recovered_lost_response_says_sent_not_linked_to_an_existing_record(client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    invoice = make_invoice(connected, customer, number="INV-1400")
+    sandbox.control("faults", drop_next_writes=1)  # the contact is created, its answer lost
+    press(client, "client", customer.id)
+    [client_push] = wait_for_pushes(expected=1)
+    sandbox.control("faults", drop_next_writes=1)  # the same for the invoice
+    press(client, "invoice", invoice.id)
+    [_, invoice_push] = wait_for_pushes(expected=2)
+
+    assert sandbox.stats()["lost_responses"] == 2
+    assert len(remote_invoices(sandbox)) == 1 and len(organisation(sandbox)["contacts"]) == 1
+    for record_type, record_id, done in (("client", customer.id, client_push), ("invoice", invoice.id, invoice_push)):
+        assert done.state == "succeeded" and done.attempts == 2, done.error_message
+        page = panel(client, record_type, record_id)
+        assert "Sent to Xero." in page and "Linked to an existing" not in page and "Updated in" not in page

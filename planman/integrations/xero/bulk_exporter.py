@@ -95,7 +95,7 @@ def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnR
             contact = by_number.get(client.reference)
             if contact is not None and contact["ContactID"] not in taken:
                 taken.add(contact["ContactID"])
-                updates.append((client, contact["ContactID"], payload, "updated"))
+                updates.append((client, contact["ContactID"], payload, "created"))  # ours: see export_client
                 continue
             same_name = [c for c in found if c.get("ContactStatus", "ACTIVE") == "ACTIVE"
                          and c.get("Name") == payload["Name"] and c["ContactID"] not in taken]
@@ -186,7 +186,7 @@ def export_invoices(api: XeroClient, connection, invoices: list, *, contact_link
                 creates.append((inv, payload, digest))
             elif is_ours(found, invoice_url(inv)):
                 statuses[found["InvoiceID"]] = found.get("Status", "")
-                updates.append((inv, found["InvoiceID"], payload, digest, "linked"))
+                updates.append((inv, found["InvoiceID"], payload, digest, "created"))  # ours: see export_invoice
             else:
                 taken[inv.id] = number_taken(inv.number)
         if taken:

@@ -48,7 +48,8 @@ def export_client(api: XeroClient, client, link, *, intent: str) -> PushResult:
     # Link before create: PlanMan's reference first (a contact we made before,
     # perhaps on a lost response), then the exact name (one the firm already had).
     existing = api.find_contacts(where=mapping.where_equals("ContactNumber", client.reference))
-    outcome = "updated"
+    # Our own reference means PlanMan made it (a create whose answer was lost): "created".
+    outcome = "created"
     if not existing:
         existing = [c for c in api.find_contacts(where=mapping.where_equals("Name", payload["Name"]))
                     if c.get("ContactStatus", "ACTIVE") == "ACTIVE" and c.get("Name") == payload["Name"]]
@@ -106,7 +107,8 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
         found = same_number[0]
         if not is_ours(found, invoice_url):
             raise number_taken(invoice.number)
-        return _update_invoice(api, found["InvoiceID"], payload, key("link"), "linked", digest)
+        # Made by PlanMan (our number and our link back), not someone else's: "created".
+        return _update_invoice(api, found["InvoiceID"], payload, key("link"), "created", digest)
 
     try:
         created = _element_or_fail("invoice", api.create_invoices([payload], key("create")))
