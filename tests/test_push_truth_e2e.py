@@ -2,14 +2,19 @@
 `rq worker` processes and the Xero stand-in, driven through PlanMan's pages."""
 from __future__ import annotations
 
+import os
+import signal
+import time
+from pathlib import Path
+
 import pytest
 
 from planman.extensions import db
 from planman.models import ExternalLink
 from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
-from tests.helpers import make_client, make_invoice
+from tests.helpers import make_client, make_invoice, signup
 from tests.test_push_e2e import organisation, panel, press
-from tests.integration_helpers import form_fields, wait_for_pushes
+from tests.integration_helpers import choose_settings, connect_xero, form_fields, wait_for_pushes
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +110,48 @@ def test_a_recovered_lost_response_says_sent_not_linked_to_an_existing_record(cl
         assert done.state == "succeeded" and done.attempts == 2, done.error_message
         page = panel(client, record_type, record_id)
         assert "Sent to Xero." in page and "Linked to an existing" not in page and "Updated in" not in page
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` forked (an rq worker's work-horse runs in a group of its own)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_push_whose_whole_worker_was_killed_reads_interrupted_with_retry(client, sandbox, rq_workers):
+    [worker] = rq_workers.start(1)
+    admin = signup(client)
+    connect_xero(client, sandbox)
+    choose_settings(admin.firm_id)
+    customer = make_client(admin, name="Acme Ltd")
+    sandbox.control("faults", latency_ms=15000)  # Xero holds the push's first call
+    press(client, "client", customer.id)
+    deadline = time.monotonic() + 30
+    while not _children(worker.pid):  # the work-horse is running the push
+        assert time.monotonic() < deadline, rq_workers.logs()
+        time.sleep(0.1)
+
+    for pid in [worker.pid, *_children(worker.pid)]:  # the whole worker dies at once (OOM killer, lost machine)
+        os.kill(pid, signal.SIGKILL)
+    sandbox.control("faults/clear")
+
+    deadline = time.monotonic() + 120  # a bound for a slow machine; it takes about half a minute
+    while ">Retry<" not in (page := panel(client, "client", customer.id)):
+        assert "Sending to Xero" in page
+        assert time.monotonic() < deadline, "the panel never stopped saying 'Sending…'"
+        time.sleep(1)
+    assert "interrupted" in page
+
+    rq_workers.start(1)
+    press(client, "client", customer.id)
+    wait_for_pushes(expected=2)
+    assert ">Update<" in panel(client, "client", customer.id)
+    assert [c["Name"] for c in organisation(sandbox)["contacts"]] == ["Acme Ltd"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import Optional
 
@@ -23,6 +23,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy.exc import IntegrityError
 
 from planman import jobs
+from planman.jobs import HEARTBEAT_SECONDS
 from planman.extensions import db
 from planman.integrations import links, registry
 from planman.integrations.base import push_intent
@@ -44,6 +45,10 @@ RECORD_MODELS = {"client": Client, "invoice": Invoice}
 # A queued push whose RQ job cannot be found this long after it was last
 # touched was lost (Redis flushed, worker killed): say so instead of spinning.
 LOST_AFTER = timedelta(seconds=30)
+# A started job whose worker has not sent a heartbeat for this long is dead
+# (the whole worker was killed): RQ itself notices only at its clean-up, about
+# ten minutes later. Three heartbeats of PlanMan's worker (worker.py).
+HEARTBEAT_LOST_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 
 
 def active_push(connection: Connection, record_type: str, record_id: int) -> Optional[PushJob]:
@@ -303,6 +308,16 @@ def still_as_seen(user_id: int, provider_key: str, record_type: str, record_id: 
             and progress_token(push) == token)
 
 
+def _worker_is_gone(job: Job) -> bool:
+    """A started job's worker stopped sending heartbeats (killed with its work-horse)."""
+    beat = job.last_heartbeat or job.started_at
+    if beat is None:
+        return False
+    if beat.tzinfo is not None:
+        beat = beat.astimezone(timezone.utc).replace(tzinfo=None)
+    return utcnow() - beat > HEARTBEAT_LOST_AFTER
+
+
 def reconcile_lost(push: PushJob) -> PushJob:
     """Fail a push whose RQ job vanished (worker killed, Redis emptied), so no
     panel spins on "Sending…" for ever. Cheap: one Redis read, only when active."""
@@ -313,6 +328,8 @@ def reconcile_lost(push: PushJob) -> PushJob:
         try:
             job = Job.fetch(push.rq_job_id, connection=current_app.redis)
             status = job.get_status(refresh=False)
+            if status == JobStatus.STARTED and _worker_is_gone(job):
+                status = None
         except Exception:
             status = None
     if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
