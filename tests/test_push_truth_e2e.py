@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from planman.extensions import db
-from planman.models import ExternalLink
+from planman.models import ExternalLink, PushJob
 from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
 from tests.helpers import make_client, make_invoice, signup
 from tests.test_push_e2e import organisation, panel, press
@@ -111,6 +111,33 @@ def test_a_recovered_lost_response_says_sent_not_linked_to_an_existing_record(cl
         page = panel(client, record_type, record_id)
         assert "Sent to Xero." in page and "Linked to an existing" not in page and "Updated in" not in page
 
+
+
+def test_an_edit_while_the_push_runs_is_either_sent_or_shown_as_changed_never_both(client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    invoice = make_invoice(connected, customer, number="INV-1500")
+    sandbox.control("faults", latency_ms=1500)  # each call to Xero takes a while: its client goes first
+    press(client, "invoice", invoice.id)
+    deadline = time.monotonic() + 30
+    while (push := latest_push()) is None or push.state != "running":
+        assert time.monotonic() < deadline, "the push never started"
+        time.sleep(0.05)
+
+    edit_reference(client, invoice.id, "PO-2")  # committed while the push is under way
+    [done] = wait_for_pushes(expected=1)
+
+    assert done.state == "succeeded", done.error_message
+    [remote] = remote_invoices(sandbox)
+    changed = "Changed since last sent" in panel(client, "invoice", invoice.id)
+    if remote.get("Reference") == "PO-2":
+        assert not changed, "the edit is in Xero, yet the panel says it changed since it was sent"
+    else:
+        assert not remote.get("Reference") and changed, "the edit is not in Xero, yet the panel shows no change"
+
+
+def latest_push():
+    db.session.expire_all()
+    return db.session.query(PushJob).order_by(PushJob.id.desc()).first()
 
 def _children(pid: int) -> list[int]:
     """The processes ``pid`` forked (an rq worker's work-horse runs in a group of its own)."""

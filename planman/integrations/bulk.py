@@ -34,6 +34,7 @@ from planman import jobs
 from planman.extensions import db
 from planman.integrations import links, push, registry
 from planman.integrations.base import bulk_intent
+from planman.integrations.records import KeptChanging, load_at_one_revision
 from planman.integrations.errors import IntegrationError, RateLimited, TemporaryFailure
 from planman.integrations.throttle import Throttled
 from planman.models import ACTIVE_PUSH_STATES, BulkPush, Connection, ExternalLink, Invoice, PushJob, utcnow
@@ -307,15 +308,26 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
     db.session.commit()
 
     model = push.RECORD_MODELS[record_type]
-    records = {r.id: r for r in db.session.scalars(sa.select(model).where(
-        model.firm_id == bulk.firm_id, model.id.in_([p.record_id for p in pushes])))}
     waiting = {p.record_id: p for p in pushes}
+    # Loaded at one revision with all their payloads need, and no commit until the
+    # provider has built its payloads: the revisions recorded are those sent.
+    while True:
+        try:
+            records = load_at_one_revision(model, bulk.firm_id, list(waiting))
+        except KeptChanging as error:
+            records = {}
+            for pushed in waiting.values():
+                push.fail(pushed, connection, error, discard_pending=False, commit=False)
+            waiting.clear()
+        gone = [record_id for record_id in waiting if record_id not in records]
+        if not gone and waiting:
+            break
+        for record_id in gone:
+            push.finish(waiting.pop(record_id), "failed", error=DELETED_MESSAGE, discard_pending=False, commit=False)
+        db.session.commit()  # then read the rest again: the commit expired them
+        if not waiting:
+            return None
     revisions = {record_id: record.revision for record_id, record in records.items()}
-    for record_id in [rid for rid in waiting if rid not in records]:
-        push.finish(waiting.pop(record_id), "failed", error=DELETED_MESSAGE, discard_pending=False, commit=False)
-    db.session.commit()
-    if not waiting:
-        return None
 
     def on_results(results) -> None:
         # External ids are stored as each call returns, before the next one.
@@ -324,7 +336,7 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
             if isinstance(result, IntegrationError):
                 push.fail(pushed, connection, result, discard_pending=False, commit=False)
             else:
-                result.record_revision = revisions[record_id]
+                result.record_revision = revisions[record_id]  # loaded with what was sent
                 push.succeed(connection, pushed, result, commit=False)
         db.session.commit()
 

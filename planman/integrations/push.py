@@ -141,7 +141,7 @@ def run_push(push_id: int) -> str:
     if record is None:
         return _finish(push, "failed", error="The record was deleted in PlanMan before it could be sent.")
 
-    revision = record.revision  # what is about to be sent, whatever edits happen meanwhile
+    revision = record.revision  # unless the provider says which revision it sent (records.py)
     push.state = "running"
     push.attempts += 1
     push.started_at = utcnow()
@@ -151,7 +151,8 @@ def run_push(push_id: int) -> str:
     try:
         result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id,
                                  intent=push_intent(push))
-        result.record_revision = revision
+        if result.record_revision is None:
+            result.record_revision = revision
     except Throttled as wait:
         return _reschedule(push, wait.wait, counts_as_attempt=False, note=THROTTLED_NOTE)
     except RateLimited as error:

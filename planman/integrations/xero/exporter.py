@@ -9,6 +9,7 @@ from planman.extensions import db
 from planman.integrations import links
 from planman.integrations.base import PushResult
 from planman.integrations.errors import RecordLocked, RemoteNotFound, ValidationFailed
+from planman.integrations.records import at_one_revision
 from planman.integrations.xero import mapping
 from planman.integrations.xero.client import XeroClient, validation_messages
 
@@ -33,7 +34,16 @@ def _refuse(record_type: str, error: ValidationFailed) -> ValidationFailed:
 
 def export_client(api: XeroClient, client, link, *, intent: str) -> PushResult:
     """Create or update the Contact for ``client`` (``link``: its current link or None)."""
-    payload = mapping.contact_payload(client)
+    payload, revision = at_one_revision(client, lambda: mapping.contact_payload(client))
+    return _for_revision(revision, _export_client(api, client, link, payload, intent))
+
+
+def _for_revision(revision: int, result: PushResult) -> PushResult:
+    result.record_revision = revision  # the revision of what was built and sent, read with it
+    return result
+
+
+def _export_client(api: XeroClient, client, link, payload: dict, intent: str) -> PushResult:
     digest = mapping.fingerprint(payload)
     key = lambda action: mapping.idempotency_key(intent, "client", client.id, action, digest)  # noqa: E731
 
@@ -79,17 +89,19 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
     """Create or update the ACCREC invoice for ``invoice``, pushing its client first if needed."""
     contact_link = links.find_link(connection, "client", invoice.client_id)
     if contact_link is None:
-        client_revision = invoice.client.revision
         result = export_client(api, invoice.client, None, intent=intent)  # keyed to this invoice's push
-        result.record_revision = client_revision
         links.record_link(connection, "client", invoice.client_id, result, user_id)
         # The contact exists in Xero now: keep that fact even if the invoice fails.
         db.session.commit()
         contact_link = links.find_link(connection, "client", invoice.client_id)
 
-    payload = mapping.invoice_payload(
-        invoice, contact_id=contact_link.external_id, settings=connection.settings or {}, url=invoice_url
-    )
+    contact_id, settings = contact_link.external_id, connection.settings or {}
+    payload, revision = at_one_revision(invoice, lambda: mapping.invoice_payload(
+        invoice, contact_id=contact_id, settings=settings, url=invoice_url))
+    return _for_revision(revision, _export_invoice(api, connection, invoice, payload, invoice_url, intent))
+
+
+def _export_invoice(api: XeroClient, connection, invoice, payload: dict, invoice_url: str, intent: str) -> PushResult:
     digest = mapping.fingerprint(payload)
     key = lambda action: mapping.idempotency_key(intent, "invoice", invoice.id, action, digest)  # noqa: E731
     link = links.find_link(connection, "invoice", invoice.id)
