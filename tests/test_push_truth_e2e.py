@@ -182,3 +182,26 @@ def test_a_push_whose_whole_worker_was_killed_reads_interrupted_with_retry(clien
     wait_for_pushes(expected=2)
     assert ">Update<" in panel(client, "client", customer.id)
     assert [c["Name"] for c in organisation(sandbox)["contacts"]] == ["Acme Ltd"]
+
+
+def test_an_archived_contact_is_explained_and_its_invoices_offer_no_retry_that_cannot_help(client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    invoice = make_invoice(connected, customer, number="INV-1600")
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=1)
+    [contact] = organisation(sandbox)["contacts"]
+    sandbox.control(f"contacts/{contact['ContactID']}/archive")  # a bookkeeper archives it in Xero
+
+    press(client, "client", customer.id)
+    wait_for_pushes(expected=2)
+    page = panel(client, "client", customer.id)
+    assert "archived in Xero" in page and "Restore" in page and "Updated in Xero" not in page
+
+    edit_reference(client, invoice.id, "PO-9")
+    press(client, "invoice", invoice.id)
+    [*_, refused] = wait_for_pushes(expected=3)
+
+    assert refused.state == "failed"
+    page = panel(client, "invoice", invoice.id)
+    assert "its contact “Acme Ltd” is archived in Xero" in page and "Restore the contact in Xero" in page
+    assert ">Retry<" not in page and ">Update<" not in page

@@ -546,3 +546,25 @@ def test_every_click_is_a_new_write_and_every_retry_of_it_repeats_the_same_key(a
     assert first.state == second.state == "succeeded" and first.attempts == 2
     assert len(keys) == 3 and keys[0] == keys[1] != keys[2]
     assert keys[0].startswith(f"planman-p{first.id}-") and keys[2].startswith(f"planman-p{second.id}-")
+
+
+def test_an_invoice_refused_for_its_archived_contact_offers_retry_once_the_contact_is_restored(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-8")
+    xero_refuses_changes_to(admin, customer, invoice, xero)
+    xero.replace(responses.POST, f"{API}/Invoices/{INVOICE_ID}", status=400, json={
+        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+        "Elements": [{"ValidationErrors": [{"Message": "The contact is archived and cannot be used."}]}]})
+    send(client, "invoice", invoice.id)
+    run_jobs(app)
+    page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "is archived in Xero" in page and ">Retry<" not in page
+
+    # Restored in Xero, then the client's Update hears it is active again.
+    xero.post(f"{API}/Contacts/{CONTACT_ID}", json={"Contacts": [contact_json("Acme Ltd", customer.reference)]})
+    send(client, "client", customer.id)
+    run_jobs(app)
+
+    page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "is archived in Xero" in page and ">Retry<" in page

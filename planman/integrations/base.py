@@ -127,5 +127,10 @@ class Provider(ABC):
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return ""
 
+    def remote_notice(self, record_type: str, remote_status: str) -> str:
+        """What a person should know (and do) about a record in this remote state,
+        when it can still be updated but is not in use there (an archived contact)."""
+        return ""
+
     def settings_problems(self, connection) -> list[str]:
         return []

@@ -22,7 +22,8 @@ class PanelState:
     provider: Provider
     record_type: str
     record: object
-    kind: str  # not_connected | needs_reconnect | choosing | pushing | locked | gone | failed | sent | never_sent
+    # not_connected | needs_reconnect | choosing | pushing | locked | gone | failed | blocked | sent | never_sent
+    kind: str
     connection: Optional[Connection] = None
     link: Optional[ExternalLink] = None
     push: Optional[PushJob] = None  # the active push, or the latest one
@@ -30,6 +31,7 @@ class PanelState:
     remote_status_label: str = ""
     changed_since_sent: bool = False
     message: str = ""
+    notice: str = ""  # what to know about the record's state at the provider (an archived contact)
     checking_status: bool = False  # a worker is reading the remote status right now
     settings_problems: tuple[str, ...] = ()
 
@@ -81,6 +83,16 @@ def _connection_link_and_latest_push() -> sa.Select:
     )
 
 
+def _still_blocked(provider: Provider, connection: Connection, record_type: str, record) -> bool:
+    """The record another one needs (an invoice's client) is still in the state
+    the provider refused (say archived), as far as PlanMan last heard."""
+    dependency_type, attribute = push.DEPENDENCIES.get(record_type, (None, None))
+    if dependency_type is None:
+        return False
+    blocker = links.find_link(connection, dependency_type, getattr(record, attribute))
+    return blocker is not None and bool(provider.remote_notice(dependency_type, blocker.remote_status))
+
+
 def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> PanelState:
     row = db.session.execute(_connection_link_and_latest_push(), {
         "firm_id": firm_id, "provider": provider.key, "record_type": record_type, "record_id": record.id,
@@ -120,11 +132,15 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
     elif latest is not None and latest.state == "failed" and (state.link is None or latest.finished_at and
                                                               latest.finished_at >= state.link.pushed_at):
         state.kind, state.message = "failed", latest.error_message
+        if latest.outcome == "blocked" and _still_blocked(provider, connection, record_type, record):
+            state.kind = "blocked"  # Retry cannot help until what blocks it changes
     elif state.link is not None:
         state.kind = "sent"
     else:
         state.kind = "never_sent"
 
+    if state.kind == "sent":
+        state.notice = provider.remote_notice(record_type, state.link.remote_status)
     if state.kind in ("sent", "locked") and record_type == "invoice" and remote_status.is_stale(state.link):
         state.checking_status = remote_status.request_check(state.link)
     return state

@@ -28,6 +28,7 @@ from planman.extensions import db
 from planman.integrations import links, registry
 from planman.integrations.base import push_intent
 from planman.integrations.errors import (
+    BlockedByDependency,
     IntegrationError,
     RateLimited,
     RecordLocked,
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = (2, 10)  # before the 2nd and 3rd attempts
 RECORD_MODELS = {"client": Client, "invoice": Invoice}
+# The record another one needs at the provider first: (its type, the attribute holding its id).
+DEPENDENCIES = {"invoice": ("client", "client_id")}
 # A queued push whose RQ job cannot be found this long after it was last
 # touched was lost (Redis flushed, worker killed): say so instead of spinning.
 LOST_AFTER = timedelta(seconds=30)
@@ -211,6 +214,11 @@ def fail(push: PushJob, connection: Connection, error: IntegrationError, *, disc
     if isinstance(error, RecordLocked):
         _note_locked(push, connection, error)
         return _finish(push, "failed", error=error.user_message, outcome="locked", discard_pending=False,
+                       commit=commit)
+    if isinstance(error, BlockedByDependency):
+        # What blocks it is noted on that record's link: the panel offers Retry once it changes.
+        links.note_remote_status(connection, error.record_type, error.record_id, error.remote_status)
+        return _finish(push, "failed", error=error.user_message, outcome="blocked", discard_pending=False,
                        commit=commit)
     fields = error.field_errors if isinstance(error, ValidationFailed) else None
     return _finish(push, "failed", error=error.user_message, fields=fields, discard_pending=False, commit=commit)

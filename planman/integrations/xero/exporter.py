@@ -8,7 +8,7 @@ from typing import Optional
 from planman.extensions import db
 from planman.integrations import links
 from planman.integrations.base import PushResult
-from planman.integrations.errors import RecordLocked, RemoteNotFound, ValidationFailed
+from planman.integrations.errors import BlockedByDependency, RecordLocked, RemoteNotFound, ValidationFailed
 from planman.integrations.records import at_one_revision
 from planman.integrations.xero import mapping
 from planman.integrations.xero.client import XeroClient, validation_messages
@@ -98,7 +98,13 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
     contact_id, settings = contact_link.external_id, connection.settings or {}
     payload, revision = at_one_revision(invoice, lambda: mapping.invoice_payload(
         invoice, contact_id=contact_id, settings=settings, url=invoice_url))
-    return _for_revision(revision, _export_invoice(api, connection, invoice, payload, invoice_url, intent))
+    try:
+        result = _export_invoice(api, connection, invoice, payload, invoice_url, intent)
+    except ValidationFailed as error:
+        if is_archived_contact_refusal(error.messages):
+            raise archived_contact(invoice) from error
+        raise
+    return _for_revision(revision, result)
 
 
 def _export_invoice(api: XeroClient, connection, invoice, payload: dict, invoice_url: str, intent: str) -> PushResult:
@@ -128,6 +134,23 @@ def _export_invoice(api: XeroClient, connection, invoice, payload: dict, invoice
         raise _refuse("invoice", error)
     return PushResult(created["InvoiceID"], "created", digest,
                       external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""))
+
+
+ARCHIVED_CONTACT_NOTICE = (
+    "This contact is archived in Xero, so Xero will not take new invoices for it. Restore it in Xero "
+    "(Contacts > Archived: select it, then Restore), then click Update here.")
+
+
+def archived_contact(invoice) -> BlockedByDependency:
+    return BlockedByDependency(
+        f"Xero refused this invoice because its contact “{invoice.client.name}” is archived in Xero. "
+        "Restore the contact in Xero (Contacts > Archived: select it, then Restore), then click Update on the "
+        "client's page here; this invoice can be retried after that.", "client", invoice.client_id, "ARCHIVED")
+
+
+def is_archived_contact_refusal(messages: list[str]) -> bool:
+    """Xero's words for an invoice whose contact is archived."""
+    return any("contact" in message.lower() and "archived" in message.lower() for message in messages)
 
 
 def is_locked_refusal(messages: list[str]) -> bool:

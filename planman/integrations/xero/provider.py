@@ -261,6 +261,11 @@ class XeroProvider(Provider):
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return mapping.locked_invoice_message(remote_status)
 
+    def remote_notice(self, record_type: str, remote_status: str) -> str:
+        if record_type == "client" and remote_status == "ARCHIVED":
+            return exporter.ARCHIVED_CONTACT_NOTICE
+        return ""
+
     def settings_problems(self, connection) -> list[str]:
         settings = connection.settings or {}
         problems = []
