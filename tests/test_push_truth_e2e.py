@@ -12,7 +12,7 @@ import pytest
 from planman.extensions import db
 from planman.models import ExternalLink, PushJob
 from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
-from tests.helpers import make_client, make_invoice, signup
+from tests.helpers import make_client, make_invoice, post_form, signup
 from tests.test_push_e2e import organisation, panel, press
 from tests.integration_helpers import choose_settings, connect_xero, form_fields, wait_for_pushes
 
@@ -24,9 +24,13 @@ def remote_invoices(sandbox):
 
 
 def edit_reference(client, invoice_id, reference):
-    """Change the invoice's reference through its edit form, as a person does."""
+    edit_invoice(client, invoice_id, reference=reference)
+
+
+def edit_invoice(client, invoice_id, **changes):
+    """Change the invoice through its edit form, as a person does."""
     fields = form_fields(client.get(f"/invoices/{invoice_id}/edit").get_data(as_text=True), f"/invoices/{invoice_id}/edit")
-    fields["reference"] = reference
+    fields.update(changes)
     saved = client.post(f"/invoices/{invoice_id}/edit", data=fields)
     assert saved.status_code == 302, saved.get_data(as_text=True)
 
@@ -205,3 +209,59 @@ def test_an_archived_contact_is_explained_and_its_invoices_offer_no_retry_that_c
     page = panel(client, "invoice", invoice.id)
     assert "its contact “Acme Ltd” is archived in Xero" in page and "Restore the contact in Xero" in page
     assert ">Retry<" not in page and ">Update<" not in page
+
+
+def bulk_send(client, record_type, mode="selected", ids=()):
+    return post_form(client, "/integrations/bulk", {"record_type": record_type, "mode": mode, "ids": list(ids)},
+                     form_url="/integrations/bulk")
+
+
+def test_void_invoices_are_never_sent_as_new_and_paid_ones_are_sent_as_usual(client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    void = make_invoice(connected, customer, number="INV-1700", status="void")
+    paid = make_invoice(connected, customer, number="INV-1701", status="paid")
+    page = panel(client, "invoice", void.id)
+    assert "void in PlanMan, so it is not sent to Xero" in page and ">Send<" not in page
+
+    bulk_send(client, "invoice", mode="not_sent")  # "Send all not yet sent"
+    wait_for_pushes()
+    bulk_send(client, "invoice", ids=[void.id])  # chosen by hand: refused, with why
+    [*_, refused] = wait_for_pushes()
+
+    assert [i["InvoiceNumber"] for i in remote_invoices(sandbox)] == ["INV-1701"]
+    assert refused.record_id == void.id and refused.state == "failed"
+    assert "void in PlanMan, so it is not sent to Xero" in client.get(
+        f"/integrations/bulk/{refused.bulk_push_id}").get_data(as_text=True)
+    assert ">Retry<" not in panel(client, "invoice", void.id)
+    page = panel(client, "invoice", paid.id)
+    assert ">Update<" in page and "Marked paid in PlanMan" in page and "record the payment in Xero" in page
+
+
+def test_voiding_a_sent_invoice_offers_void_in_xero_deleting_drafts_voiding_approved_refusing_paid(
+        client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    invoices = {status: make_invoice(connected, customer, number=f"INV-18{n}") for n, status in
+                enumerate(("DRAFT", "AUTHORISED", "PAID"))}
+    for invoice in invoices.values():
+        press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=3)
+    remote_id = {i["InvoiceNumber"]: i["InvoiceID"] for i in remote_invoices(sandbox)}
+    for status, invoice in invoices.items():
+        if status != "DRAFT":
+            sandbox.control(f"invoices/{remote_id[invoice.number]}/status", status=status)
+        edit_invoice(client, invoice.id, status="void")  # voided in PlanMan
+        assert ">Void in Xero<" in panel(client, "invoice", invoice.id)
+        press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=6)
+
+    now = {i["InvoiceNumber"]: i for i in remote_invoices(sandbox)}
+    assert now["INV-180"]["Status"] == "DELETED" and now["INV-181"]["Status"] == "VOIDED"
+    assert now["INV-182"]["Status"] == "PAID"
+    assert "void in PlanMan and deleted in Xero" in panel(client, "invoice", invoices["DRAFT"].id)
+    assert "void in PlanMan and voided in Xero" in panel(client, "invoice", invoices["AUTHORISED"].id)
+    page = panel(client, "invoice", invoices["PAID"].id)
+    assert "Xero does not void an invoice with payments" in page and "Remove the payments in Xero first" in page
+    for invoice in invoices.values():
+        page = panel(client, "invoice", invoice.id)
+        assert ">Void in Xero<" not in page and ">Update<" not in page and ">Send" not in page
+    assert sandbox.violations() == []

@@ -91,6 +91,11 @@ class Provider(ABC):
         idempotency keys from it, so retries of this push repeat its writes and
         a new push never replays an old answer."""
 
+    def void(self, connection, record_type: str, link, *, intent: str) -> PushResult:
+        """Void (or delete, if never approved) the record ``link`` points at, because
+        PlanMan voided it. Refuse with ``RecordLocked`` when the provider cannot."""
+        raise RecordLocked(f"{self.label} records cannot be voided from PlanMan: void it in {self.label}.", "")
+
     def fetch_remote_status(self, connection, record_type: str, external_id: str) -> Optional[str]:
         """The record's current status at the provider, for kinds that have one."""
         return None
@@ -123,6 +128,13 @@ class Provider(ABC):
 
     def is_gone(self, record_type: str, remote_status: str) -> bool:
         return False
+
+    def is_closed(self, record_type: str, remote_status: str) -> bool:
+        """Deleted or voided at the provider: nothing there is live any more."""
+        return self.is_gone(record_type, remote_status)
+
+    def closed_message(self, record_type: str, remote_status: str) -> str:
+        return f"Void in PlanMan and closed in {self.label}."
 
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return ""

@@ -72,6 +72,8 @@ def select_record_ids(connection: Connection, record_type: str, mode: str, ids: 
         return sorted(record_id for chunk in _chunks(sorted(set(ids)))
                       for record_id in db.session.scalars(query.where(model.id.in_(chunk))))
     if mode == "not_sent":
+        if record_type == "invoice":  # void in PlanMan: never sent as new (push.is_void)
+            query = query.where(model.status != "void")
         return list(db.session.scalars(query.where(model.id.not_in(linked))))
     if mode == "changed":
         return links.changed_since_sent_ids(connection, model, record_type)
@@ -319,11 +321,13 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
             for pushed in waiting.values():
                 push.fail(pushed, connection, error, discard_pending=False, commit=False)
             waiting.clear()
-        gone = [record_id for record_id in waiting if record_id not in records]
-        if not gone and waiting:
+        ended = {record_id: (DELETED_MESSAGE, "") for record_id in waiting if record_id not in records}
+        ended.update(_void_endings(connection, record_type, [r for r in records.values() if r.id in waiting]))
+        if not ended and waiting:
             break
-        for record_id in gone:
-            push.finish(waiting.pop(record_id), "failed", error=DELETED_MESSAGE, discard_pending=False, commit=False)
+        for record_id, (message, outcome) in ended.items():
+            push.finish(waiting.pop(record_id), "failed", error=message, outcome=outcome, discard_pending=False,
+                        commit=False)
         db.session.commit()  # then read the rest again: the commit expired them
         if not waiting:
             return None
@@ -370,6 +374,18 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
     if report.day_remaining is not None and report.day_remaining <= DAY_RESERVE:
         return float(DAY_RESERVE_PAUSE)
     return None
+
+
+def _void_endings(connection: Connection, record_type: str, records: list) -> dict[int, tuple[str, str]]:
+    """Void records are never sent as new; one sent before is voided from its own page."""
+    void = [record.id for record in records if push.is_void(record_type, record)]
+    if not void:
+        return {}
+    provider = registry.get_provider(connection.provider)
+    sent_before = links.links_by_record(connection, record_type, void)
+    hint = f" It was sent before: open it and use “Void in {provider.label}”."
+    return {record_id: (push.void_not_sent_message(provider) + (hint if record_id in sent_before else ""), "closed")
+            for record_id in void}
 
 
 def _reload(waiting: dict[int, PushJob]) -> list[PushJob]:
@@ -532,7 +548,7 @@ def retryable(bulk: BulkPush) -> list[PushJob]:
     exists = sa.exists().where(model.id == PushJob.record_id, model.firm_id == PushJob.firm_id)
     return db.session.scalars(sa.select(PushJob).where(
         PushJob.bulk_push_id == bulk.id, PushJob.record_type == bulk.record_type, PushJob.state == "failed",
-        PushJob.outcome != "locked", ~superseded, exists).order_by(PushJob.id)).all()
+        PushJob.outcome.not_in(("locked", "closed")), ~superseded, exists).order_by(PushJob.id)).all()
 
 
 def retry_failed(bulk: BulkPush, connection: Connection, *, user_id: Optional[int]) -> Optional[Started]:

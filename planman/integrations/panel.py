@@ -23,6 +23,7 @@ class PanelState:
     record_type: str
     record: object
     # not_connected | needs_reconnect | choosing | pushing | locked | gone | failed | blocked | sent | never_sent
+    # | void_pending (void in PlanMan, live at the provider) | closed (void in PlanMan, nothing live there)
     kind: str
     connection: Optional[Connection] = None
     link: Optional[ExternalLink] = None
@@ -46,6 +47,8 @@ class PanelState:
             return "Retry"
         if self.kind == "gone":
             return "Send again as a new draft"
+        if self.kind == "void_pending":
+            return f"Void in {self.provider.label}"
         return None
 
     @property
@@ -81,6 +84,30 @@ def _connection_link_and_latest_push() -> sa.Select:
         ))
         .outerjoin(PushJob, PushJob.id == latest_push_id)
     )
+
+
+# What "paid" in PlanMan means for a push today (README, Design): nothing yet.
+PAID_NOTICE = ("Marked paid in PlanMan. PlanMan does not send payments to {label} yet, so the invoice is sent and "
+               "updated as any other: record the payment in {label}.")
+
+
+def _void_rules(state: PanelState, provider: Provider, latest: Optional[PushJob]) -> None:
+    """A PlanMan-void invoice is never sent as new; one still live at the
+    provider offers to void it there, unless the provider refused that."""
+    link = state.link
+    refused = (latest is not None and latest.state == "failed" and latest.outcome == "locked" and link is not None
+               and latest.finished_at and latest.finished_at >= link.pushed_at)
+    if link is None:
+        state.kind, state.message = "closed", push.void_not_sent_message(provider)
+    elif provider.is_closed(state.record_type, link.remote_status):
+        state.kind, state.message = "closed", provider.closed_message(state.record_type, link.remote_status)
+    elif refused:
+        state.kind, state.message = "locked", latest.error_message
+    elif latest is not None and latest.state == "failed" and latest.finished_at and latest.finished_at >= link.pushed_at:
+        state.kind, state.message = "failed", latest.error_message  # Retry voids it again
+    else:
+        state.kind = "void_pending"
+        state.message = f"This invoice is void in PlanMan but still open in {provider.label}."
 
 
 def _still_blocked(provider: Provider, connection: Connection, record_type: str, record) -> bool:
@@ -124,6 +151,8 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
     if latest is not None and latest.is_active:
         state.kind = "pushing"
         state.message = latest.error_message if latest.state == "retrying" else ""
+    elif push.is_void(record_type, record):
+        _void_rules(state, provider, latest)
     elif state.link is not None and provider.is_locked(record_type, state.link.remote_status):
         state.kind, state.message = "locked", provider.locked_message(record_type, state.link.remote_status)
     elif state.link is not None and provider.is_gone(record_type, state.link.remote_status):
@@ -141,6 +170,8 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
 
     if state.kind == "sent":
         state.notice = provider.remote_notice(record_type, state.link.remote_status)
+    if record_type == "invoice" and record.status == "paid" and state.kind in ("sent", "never_sent"):
+        state.notice = PAID_NOTICE.format(label=provider.label)
     if state.kind in ("sent", "locked") and record_type == "invoice" and remote_status.is_stale(state.link):
         state.checking_status = remote_status.request_check(state.link)
     return state

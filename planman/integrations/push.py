@@ -144,6 +144,12 @@ def run_push(push_id: int) -> str:
     if record is None:
         return _finish(push, "failed", error="The record was deleted in PlanMan before it could be sent.")
 
+    closing = is_void(push.record_type, record)
+    link = links.find_link(connection, push.record_type, record.id) if closing else None
+    if closing and (link is None or provider.is_closed(push.record_type, link.remote_status)):
+        # Void in PlanMan and nothing live at the provider: never sent as a new record.
+        return _finish(push, "failed", error=void_not_sent_message(provider), outcome="closed")
+
     revision = record.revision  # unless the provider says which revision it sent (records.py)
     push.state = "running"
     push.attempts += 1
@@ -152,8 +158,12 @@ def run_push(push_id: int) -> str:
     db.session.commit()
 
     try:
-        result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id,
-                                 intent=push_intent(push))
+        if closing:  # void in PlanMan, still live at the provider: void it there too
+            result = provider.void(connection, push.record_type, link, intent=push_intent(push))
+            result.record_revision = revision
+        else:
+            result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id,
+                                     intent=push_intent(push))
         if result.record_revision is None:
             result.record_revision = revision
     except Throttled as wait:
@@ -180,6 +190,15 @@ def run_push(push_id: int) -> str:
 THROTTLED_NOTE = "Waiting for Xero's rate limit."
 RATE_LIMITED_NOTE = "Xero asked us to slow down; the push will continue automatically."
 UNEXPECTED_MESSAGE = "Something unexpected went wrong while sending. Retry; if it keeps happening, contact support."
+
+
+def is_void(record_type: str, record) -> bool:
+    """Closed in PlanMan: never sent as new, and voided at the provider on request."""
+    return record_type == "invoice" and record.status == "void"
+
+
+def void_not_sent_message(provider) -> str:
+    return f"This invoice is void in PlanMan, so it is not sent to {provider.label}."
 
 
 def connection_problem(provider, connection: Optional[Connection], tenant_id: str) -> Optional[str]:

@@ -153,6 +153,29 @@ def is_archived_contact_refusal(messages: list[str]) -> bool:
     return any("contact" in message.lower() and "archived" in message.lower() for message in messages)
 
 
+def void_invoice(api: XeroClient, link, *, intent: str) -> PushResult:
+    """Close in Xero an invoice PlanMan voided: a draft or submitted one is
+    deleted, an approved one voided, one with payments refused (Xero does not
+    void an invoice with payments applied: they must be removed first)."""
+    try:
+        current = api.get_invoice(link.external_id)
+    except RemoteNotFound:
+        return PushResult(link.external_id, "voided", link.fingerprint, remote_status="DELETED")
+    status = current.get("Status", "")
+    if status in ("DELETED", "VOIDED"):
+        return PushResult(link.external_id, "voided", link.fingerprint, remote_status=status)
+    if status == "PAID" or float(current.get("AmountPaid") or 0) > 0:
+        raise RecordLocked(
+            "This invoice has payments in Xero, and Xero does not void an invoice with payments. "
+            "Remove the payments in Xero first (or credit it there), then click Void in Xero again.", status,
+            link.external_id)
+    target = "DELETED" if status in mapping.EDITABLE_INVOICE_STATUSES else "VOIDED"
+    key = mapping.idempotency_key(intent, "invoice", link.record_id, target.lower(), link.external_id)
+    result = _update_invoice(api, link.external_id, {"InvoiceID": link.external_id, "Status": target}, key,
+                             "voided", link.fingerprint, keep_status=True)
+    return result
+
+
 def is_locked_refusal(messages: list[str]) -> bool:
     """Xero's words for "this invoice can no longer be changed" (approved, paid, voided)."""
     return any("not of valid status" in message.lower() for message in messages)
@@ -178,9 +201,10 @@ def update_payload(payload: dict) -> dict:
     return {field: value for field, value in payload.items() if field != "Status"}
 
 
-def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str) -> PushResult:
+def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str,
+                    *, keep_status: bool = False) -> PushResult:
     try:
-        updated = api.update_invoice(invoice_id, update_payload(payload), key)
+        updated = api.update_invoice(invoice_id, payload if keep_status else update_payload(payload), key)
     except ValidationFailed as error:
         if is_locked_refusal(error.messages):
             status = api.get_invoice(invoice_id).get("Status", "")

@@ -258,6 +258,16 @@ class XeroProvider(Provider):
     def is_gone(self, record_type: str, remote_status: str) -> bool:
         return record_type == "invoice" and remote_status == "DELETED"
 
+    def is_closed(self, record_type: str, remote_status: str) -> bool:
+        return record_type == "invoice" and remote_status in ("DELETED", "VOIDED")
+
+    def closed_message(self, record_type: str, remote_status: str) -> str:
+        done = "deleted in Xero (it was never approved there)" if remote_status == "DELETED" else "voided in Xero"
+        return f"This invoice is void in PlanMan and {done}."
+
+    def void(self, connection, record_type: str, link, *, intent: str) -> PushResult:
+        return exporter.void_invoice(self.api_for(connection), link, intent=intent)
+
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return mapping.locked_invoice_message(remote_status)
 
