@@ -12,6 +12,7 @@ data, e.g. a database error's parameters) unescaped."""
 from __future__ import annotations
 
 import hmac
+import json
 from datetime import datetime
 
 from flask import Flask, Response, abort, current_app, request
@@ -47,21 +48,24 @@ def is_operator(users: dict[str, str]) -> bool:
 
 
 def page_data() -> dict:
-    """What the page being rendered shows: exactly what its JSON endpoint serves."""
+    """What the page being rendered shows: exactly what its JSON endpoint serves
+    (through the same JSON encoding, so statuses and times read the same)."""
     from rq_dashboard import web
 
     args = dict(request.view_args or {})
     instance = args.get("instance_number", 0)
     if request.endpoint == "rq_dashboard.queues_overview":
-        return web.list_queues.__wrapped__(instance)
-    if request.endpoint == "rq_dashboard.workers_overview":
-        return web.list_workers.__wrapped__(instance)
-    if request.endpoint == "rq_dashboard.jobs_overview":
-        return web.list_jobs.__wrapped__(instance, args["queue_name"] or current_app.config["RQ_QUEUE"],
+        data = web.list_queues.__wrapped__(instance)
+    elif request.endpoint == "rq_dashboard.workers_overview":
+        data = web.list_workers.__wrapped__(instance)
+    elif request.endpoint == "rq_dashboard.jobs_overview":
+        data = web.list_jobs.__wrapped__(instance, args["queue_name"] or current_app.config["RQ_QUEUE"],
                                          args["registry_name"], args["per_page"], args["order"], args["page"])
-    if request.endpoint == "rq_dashboard.job_view":
-        return web.job_info.__wrapped__(instance, args["job_id"])
-    return {}
+    elif request.endpoint == "rq_dashboard.job_view":
+        data = web.job_info.__wrapped__(instance, args["job_id"])
+    else:
+        data = {}
+    return json.loads(current_app.json.dumps(data))
 
 
 def dashboard_time(iso: str | None) -> str:

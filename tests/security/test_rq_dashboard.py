@@ -154,3 +154,12 @@ def test_operator_entries_must_be_password_hashes():
     for bad in ("ops:plain-password", "ops", ":pbkdf2:sha256:1$a$b"):
         with pytest.raises(ValueError, match="password-hash"):
             parse_users(bad)
+
+
+def test_firm_admins_have_their_own_failed_pushes_page_instead(app, firms):
+    me, other = firms
+    page = me.browser.get("/integrations/failed").get_data(as_text=True)
+    assert "Xero is unavailable." in page  # the reason
+    assert f"/integrations/pushes/{me.failed_push_id}/retry" in page  # and Retry
+    assert f"/integrations/pushes/{other.failed_push_id}/retry" not in page
+    assert "/setup/rq" not in page  # no link to a dashboard they may not open
