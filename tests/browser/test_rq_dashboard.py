@@ -39,8 +39,13 @@ def test_operator_sees_the_failed_job_and_its_exception_as_text(app, client, bro
 
     context = browser.new_context(http_credentials={"username": OPERATOR, "password": OPERATOR_PASSWORD})
     page = context.new_page()
-    dialogs = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    dialogs = []  # a script run by the markup would show up here as alert("1")
+
+    def on_dialog(dialog):
+        dialogs.append(dialog.message)
+        dialog.accept() if dialog.message.startswith("Delete job") else dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     csp_errors = watch_csp(page)
 
     page.goto(f"{live_server}/setup/rq/")
@@ -61,6 +66,13 @@ def test_operator_sees_the_failed_job_and_its_exception_as_text(app, client, bro
     expect(page.locator("pre.exc-info")).to_contain_text(f"Acme {MARKUP} Ltd")
     assert page.locator("img").count() == 0
     assert dialogs == [] and csp_errors == []
+
+    # The operator's actions post through htmx with the page's CSRF token: Delete, confirmed, removes the job.
+    page.go_back()
+    page.locator(f"#jobs tr[data-job-id='{job.id}'] button", has_text="Delete").click()
+    expect(page.locator("#jobs")).to_contain_text("No jobs.")
+    assert not Job.exists(job.id, connection=real_redis)
+    assert dialogs == [f"Delete job {job.id}?"] and csp_errors == []
     context.close()
 
     # The firm's admin, signed in, is asked for the operator credential instead
