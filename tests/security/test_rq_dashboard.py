@@ -147,13 +147,19 @@ def test_without_operators_configured_there_is_no_dashboard(database_url, redis_
             assert browser.get(url, headers=OPERATOR_AUTH).status_code == 404, url
 
 
-def test_operator_entries_must_be_password_hashes():
+def test_operator_entries_must_be_password_hashes(database_url):
+    from werkzeug.security import generate_password_hash
+
+    from planman import create_app
     from planman.rq_dashboard_mount import parse_users
 
-    assert set(parse_users(operator_users() + "," + operator_users().replace("ops:", "ops2:"))) == {"ops", "ops2"}
+    default_hash = generate_password_hash("x")  # what the README's command makes (scrypt)
+    assert set(parse_users(f"{operator_users()}, ops2:{default_hash}")) == {"ops", "ops2"}
     for bad in ("ops:plain-password", "ops", ":pbkdf2:sha256:1$a$b"):
         with pytest.raises(ValueError, match="password-hash"):
             parse_users(bad)
+    with pytest.raises(ValueError, match="RQ_DASHBOARD_USERS: 'ops' needs name:password-hash"):
+        create_app(_config(database_url, RQ_DASHBOARD_USERS="ops:secret"))
 
 
 def test_firm_admins_have_their_own_failed_pushes_page_instead(app, firms):
