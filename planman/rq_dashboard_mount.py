@@ -39,10 +39,12 @@ def parse_users(value: str) -> dict[str, str]:
 
 
 def is_operator(users: dict[str, str]) -> bool:
+    """Whether the request's basic-auth credential is one of ``users``'."""
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         return False
-    stored = next((h for name, h in users.items() if hmac.compare_digest(name, auth.username)), None)
+    given = auth.username.encode()
+    stored = next((h for name, h in users.items() if hmac.compare_digest(name.encode(), given)), None)
     matches = check_password_hash(stored or _DUMMY_HASH, auth.password)
     return stored is not None and matches
 
@@ -59,7 +61,8 @@ def page_data() -> dict:
     elif request.endpoint == "rq_dashboard.workers_overview":
         data = web.list_workers.__wrapped__(instance)
     elif request.endpoint == "rq_dashboard.jobs_overview":
-        data = web.list_jobs.__wrapped__(instance, args["queue_name"] or current_app.config["RQ_QUEUE"],
+        # Without a queue in the URL its view shows RQ's "default" queue: list that one too.
+        data = web.list_jobs.__wrapped__(instance, args["queue_name"] or "default",
                                          args["registry_name"], args["per_page"], args["order"], args["page"])
     elif request.endpoint == "rq_dashboard.job_view":
         data = web.job_info.__wrapped__(instance, args["job_id"])

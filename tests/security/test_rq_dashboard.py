@@ -69,7 +69,8 @@ def test_no_firm_user_or_stranger_opens_any_dashboard_route_and_nothing_changes(
     wrong = []
     for who, browser, extra in [("admin", me.browser, {}), ("colleague", colleague, {}), ("stranger", stranger, {}),
                                 ("admin, wrong password", me.browser, basic(OPERATOR, "guess")),
-                                ("admin, own login", me.browser, basic(me.admin.email, PASSWORD))]:
+                                ("admin, own login", me.browser, basic(me.admin.email, PASSWORD)),
+                                ("unknown name", stranger, basic("öps", OPERATOR_PASSWORD))]:
         headers = {"X-CSRFToken": token_of(browser), **extra}  # CSRF passes, so the credential decides
         for method, urls in (("GET", gets), ("POST", posts)):
             for _, url in urls:
