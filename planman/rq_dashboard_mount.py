@@ -49,6 +49,34 @@ def is_operator(users: dict[str, str]) -> bool:
     return stored is not None and matches
 
 
+def _ask_for_credential() -> Response:
+    return Response("The job queue dashboard is for PlanMan's operators.", 401,
+                    {"WWW-Authenticate": REALM, "Cache-Control": "no-store"})
+
+
+def _attempts_key() -> str:
+    return f"planman:rq-dashboard:attempts:{request.remote_addr or 'unknown'}"
+
+
+def _reserve_attempt() -> bool:
+    """Count this credential check before making it (so concurrent guesses cannot
+    all pass); False once an address has used up LOGIN_MAX_FAILURES in the window."""
+    key, redis = _attempts_key(), current_app.redis
+    pipe = redis.pipeline()
+    pipe.set(key, 0, ex=current_app.config["LOGIN_LOCKOUT_SECONDS"], nx=True)  # the window starts
+    pipe.incr(key)
+    _, count = pipe.execute()
+    if count > current_app.config["LOGIN_MAX_FAILURES"]:
+        redis.decr(key)  # a refused request tested nothing
+        return False
+    return True
+
+
+def _give_attempt_back() -> None:
+    """A right credential is not a failure: the operator's page refreshes must not lock them out."""
+    current_app.redis.decr(_attempts_key())
+
+
 def page_data() -> dict:
     """What the page being rendered shows: exactly what its JSON endpoint serves
     (through the same JSON encoding, so statuses and times read the same)."""
@@ -97,9 +125,14 @@ def init_app(app: Flask) -> None:
         if not users:  # no operator configured: there is no dashboard
             abort(404)
         # A firm's session counts for nothing here, admin or not.
+        if request.authorization is None:
+            return _ask_for_credential()
+        if not _reserve_attempt():
+            return Response("Too many wrong operator passwords from this address; try again later.", 429,
+                            {"Retry-After": str(app.config["LOGIN_LOCKOUT_SECONDS"]), "Cache-Control": "no-store"})
         if not is_operator(users):
-            return Response("The job queue dashboard is for PlanMan's operators.", 401,
-                            {"WWW-Authenticate": REALM, "Cache-Control": "no-store"})
+            return _ask_for_credential()
+        _give_attempt_back()
         if request.endpoint in QUEUE_WIDE_ACTIONS:
             abort(404)
         args = request.view_args or {}

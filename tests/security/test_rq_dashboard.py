@@ -170,3 +170,31 @@ def test_firm_admins_have_their_own_failed_pushes_page_instead(app, firms):
     assert f"/integrations/pushes/{me.failed_push_id}/retry" in page  # and Retry
     assert f"/integrations/pushes/{other.failed_push_id}/retry" not in page
     assert "/setup/rq" not in page  # no link to a dashboard they may not open
+
+
+@pytest.mark.parametrize("config_overrides", [{"RQ_DASHBOARD_USERS": operator_users(), "LOGIN_MAX_FAILURES": 3}])
+def test_wrong_operator_passwords_are_limited_per_address(app, client):
+    here, elsewhere = {"REMOTE_ADDR": "203.0.113.7"}, {"REMOTE_ADDR": "198.51.100.9"}
+    for _ in range(5):  # the operator's own refreshes are not failures
+        assert client.get("/setup/rq/", headers=OPERATOR_AUTH, environ_base=here).status_code == 200
+    wrong = basic(OPERATOR, "guess")
+    assert [client.get("/setup/rq/", headers=wrong, environ_base=here).status_code for _ in range(4)] == \
+        [401, 401, 401, 429]
+    # Used up: not even the right password is tested from this address; another address is unaffected.
+    locked = client.get("/setup/rq/", headers=OPERATOR_AUTH, environ_base=here)
+    assert locked.status_code == 429 and "Too many wrong operator passwords" in locked.get_data(as_text=True)
+    assert client.get("/setup/rq/", headers=OPERATOR_AUTH, environ_base=elsewhere).status_code == 200
+
+
+@pytest.mark.parametrize("config_overrides", [{"RQ_DASHBOARD_USERS": operator_users(), "LOGIN_MAX_FAILURES": 3}])
+def test_concurrent_wrong_passwords_test_at_most_the_limit(app, live_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    def guess(n):
+        return requests.get(f"{live_server}/setup/rq/", auth=(OPERATOR, f"guess-{n}"), timeout=60).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(guess, range(20)))
+    assert sorted(statuses) == [401] * 3 + [429] * 17  # each 401 is a password that was tested
