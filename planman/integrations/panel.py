@@ -95,15 +95,15 @@ def _void_rules(state: PanelState, provider: Provider, latest: Optional[PushJob]
     """A PlanMan-void invoice is never sent as new; one still live at the
     provider offers to void it there, unless the provider refused that."""
     link = state.link
-    refused = (latest is not None and latest.state == "failed" and latest.outcome == "locked" and link is not None
-               and latest.finished_at and latest.finished_at >= link.pushed_at)
+    failed_since_sent = (latest is not None and latest.state == "failed" and link is not None
+                         and latest.finished_at and latest.finished_at >= link.pushed_at)
     if link is None:
         state.kind, state.message = "closed", push.void_not_sent_message(provider)
     elif provider.is_closed(state.record_type, link.remote_status):
         state.kind, state.message = "closed", provider.closed_message(state.record_type, link.remote_status)
-    elif refused:
+    elif failed_since_sent and latest.outcome == "locked":  # the provider refused to void it (payments)
         state.kind, state.message = "locked", latest.error_message
-    elif latest is not None and latest.state == "failed" and latest.finished_at and latest.finished_at >= link.pushed_at:
+    elif failed_since_sent:
         state.kind, state.message = "failed", latest.error_message  # Retry voids it again
     else:
         state.kind = "void_pending"
