@@ -112,6 +112,10 @@ class FakeXero:
             if element["Contact"]["ContactID"] not in self.contacts:
                 out.append({**element, "HasErrors": True, "ValidationErrors": [{"Message": "Contact not found"}]})
                 continue
+            if self.contacts[element["Contact"]["ContactID"]].get("ContactStatus") == "ARCHIVED":
+                out.append({**element, "HasErrors": True, "ValidationErrors": [
+                    {"Message": "The contact is archived and cannot be used."}]})
+                continue
             invoice = {**element, "InvoiceID": str(uuid.uuid4()), "Status": element.get("Status", "DRAFT")}
             self.invoices[invoice["InvoiceID"]] = invoice
             out.append(invoice)
@@ -363,6 +367,26 @@ def test_linked_invoices_are_updated_locked_or_sent_again_each_on_its_own(app, c
     assert [i["InvoiceNumber"] for i in xero.bodies("PUT", "Invoices")[0]] == ["INV-2"]
     page = client.get(f"/integrations/bulk/{only_bulk().id}").get_data(as_text=True)
     assert "Retry failed (1)" in page  # the locked one is not retried
+
+
+def test_invoices_of_an_archived_contact_fail_explained_and_are_not_offered_for_retry(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    archived, fine = make_invoice(admin, customer, number="INV-50"), make_invoice(admin, make_client(admin, name="Bolt"))
+    xero.contacts[C_ONE] = {"ContactID": C_ONE, "Name": "Acme Ltd", "ContactStatus": "ARCHIVED"}
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                                record_id=customer.id, external_id=C_ONE, remote_status="ACTIVE"))
+    db.session.commit()
+
+    send(client, "invoice", ids=[archived.id, fine.id])
+    run_jobs(app)
+
+    result = {p.record_id: p for p in pushes("invoice")}
+    assert (result[archived.id].state, result[archived.id].outcome) == ("failed", "blocked")
+    assert "its contact “Acme Ltd” is archived in Xero" in result[archived.id].error_message
+    assert result[fine.id].state == "succeeded"
+    assert link_of("client", customer.id).remote_status == "ARCHIVED"
+    assert "Retry failed" not in client.get(f"/integrations/bulk/{only_bulk().id}").get_data(as_text=True)
 
 
 def test_invoice_whose_client_is_refused_fails_with_the_clients_reason(app, client, firm, xero):

@@ -538,8 +538,9 @@ def failures(bulk: BulkPush) -> list[PushJob]:
 
 
 def retryable(bulk: BulkPush) -> list[PushJob]:
-    """Failed pushes of the bulk's own kind worth another go: not locked in
-    Xero, the record still there, and no later push of the record since."""
+    """Failed pushes of the bulk's own kind worth another go: not locked or
+    blocked in Xero nor void in PlanMan, the record still there, and no later
+    push of the record since."""
     newer = sa.orm.aliased(PushJob)
     superseded = sa.exists().where(newer.provider == PushJob.provider, newer.tenant_id == PushJob.tenant_id,
                                    newer.record_type == PushJob.record_type, newer.record_id == PushJob.record_id,
@@ -548,7 +549,7 @@ def retryable(bulk: BulkPush) -> list[PushJob]:
     exists = sa.exists().where(model.id == PushJob.record_id, model.firm_id == PushJob.firm_id)
     return db.session.scalars(sa.select(PushJob).where(
         PushJob.bulk_push_id == bulk.id, PushJob.record_type == bulk.record_type, PushJob.state == "failed",
-        PushJob.outcome.not_in(("locked", "closed")), ~superseded, exists).order_by(PushJob.id)).all()
+        PushJob.outcome.not_in(("locked", "closed", "blocked")), ~superseded, exists).order_by(PushJob.id)).all()
 
 
 def retry_failed(bulk: BulkPush, connection: Connection, *, user_id: Optional[int]) -> Optional[Started]:

@@ -22,6 +22,8 @@ from planman.integrations.xero import mapping
 from planman.integrations.xero.client import XeroClient, validation_messages
 from planman.integrations.xero.exporter import (
     _element_or_fail,
+    archived_contact,
+    is_archived_contact_refusal,
     is_locked_refusal,
     is_ours,
     number_taken,
@@ -138,6 +140,8 @@ def _contact_result(answer: dict, payload: dict, outcome: str, contact_id: str =
 def export_invoices(api: XeroClient, connection, invoices: list, *, contact_links: dict, invoice_links: dict,
                     invoice_url: Callable[[object], str], on_results: OnResults, intent: str) -> None:
     """Create or update ACCREC invoices; every invoice's client must already be linked."""
+    by_id = {invoice.id: invoice for invoice in invoices}
+    on_results = _blocked_by_archived_contacts(by_id, on_results)
     refused: Results = {}
     prepared = []  # invoice, payload, digest
     for invoice in invoices:
@@ -203,6 +207,15 @@ def export_invoices(api: XeroClient, connection, invoices: list, *, contact_link
         key = batch_key(intent, "invoice", "create", [(inv.id, p) for inv, p, _ in creates])
         answers = _answers(len(payloads), api.create_invoices(payloads, key))
         on_results({inv.id: _created_result(answer, digest) for (inv, _, digest), answer in zip(creates, answers)})
+
+
+def _blocked_by_archived_contacts(invoices: dict, on_results: OnResults) -> OnResults:
+    """An invoice refused because its contact is archived is blocked, as in a single push."""
+    def report(results: Results) -> None:
+        on_results({record_id: archived_contact(invoices[record_id])
+                    if isinstance(result, ValidationFailed) and is_archived_contact_refusal(result.messages) else result
+                    for record_id, result in results.items()})
+    return report
 
 
 def _updated_result(answer: dict, invoice_id: str, digest: str, outcome: str, statuses: dict):
