@@ -1,5 +1,32 @@
-"""Response headers that hold for every page."""
+"""Response headers that hold for every page, and the one check for where a
+``next`` parameter may send someone."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
 from flask import Flask, request
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """``target`` if it is a path on this site, else ``fallback``.
+
+    Browsers drop tabs and newlines inside a URL and read a backslash as a
+    slash, so ``/<TAB>/evil.example`` or ``/\\evil.example`` would become
+    ``//evil.example`` (another host): any whitespace, control character or
+    backslash disqualifies the target, as does anything with a scheme or host."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or not target.isprintable()
+        or any(char.isspace() for char in target)
+    ):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target
 
 
 def init_app(app: Flask) -> None:

@@ -1,5 +1,3 @@
-from urllib.parse import urlsplit
-
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -9,6 +7,7 @@ from planman.auth import bp, services, throttle
 from planman.auth.forms import LoginForm, SetPasswordForm, SignupForm
 from planman.extensions import db, login_manager
 from planman.models import User
+from planman.security import safe_next
 
 
 # Built once: it runs on every signed-in request. With the firm, which every
@@ -25,12 +24,7 @@ def load_user(user_id: str):
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site; anything else (another host, //host, \\host) goes home."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc:
-            return target
-    return url_for("main.index")
+    return safe_next(target, url_for("main.index"))
 
 
 @bp.route("/signup", methods=["GET", "POST"])
