@@ -46,4 +46,14 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.endpoint != "static":
+            # Pages carry firm data or a CSRF token: no browser or proxy may
+            # keep a copy (the back button after logging out, a shared
+            # computer). Deciding per page would load the user on every
+            # request, which the panel poll avoids; only static files are cached.
+            response.headers["Cache-Control"] = "no-store"
+        if app.config["SESSION_COOKIE_SECURE"]:
+            # Served over HTTPS (that is what the setting says): browsers
+            # should never try plain HTTP, where the cookie could be stripped.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
