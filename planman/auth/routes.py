@@ -55,17 +55,17 @@ def login():
     status = 200
     if form.validate_on_submit():
         email, ip = form.email.data, request.remote_addr or "unknown"
-        if throttle.is_locked(email, ip):
-            # Refused before the password is checked, so guessing gains nothing.
+        # The attempt is counted before the password is checked, so guesses
+        # sent all at once cannot slip past the limit together.
+        if not throttle.reserve_login(email, ip):
             error = "Too many failed attempts. Wait a few minutes, then try again."
             status = 429
         else:
             user = services.find_user_by_email(email)
             if user is not None and user.check_password(form.password.data):
-                throttle.clear_email(email)
+                throttle.login_succeeded(email, ip)
                 login_user(user)
                 return redirect(_safe_next(request.args.get("next")))
-            throttle.record_failure(email, ip)
             error = "Email or password is incorrect."
             status = 400
     elif form.errors:
