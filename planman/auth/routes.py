@@ -1,6 +1,6 @@
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from planman.auth import bp, services, throttle
@@ -27,6 +27,13 @@ def _safe_next(target: str | None) -> str:
     return safe_next(target, url_for("main.index"))
 
 
+def _start_session(user: User) -> None:
+    """Log ``user`` in on a fresh session: nothing from before (a CSRF token
+    someone else may have planted or read) carries over."""
+    session.clear()
+    login_user(user)
+
+
 @bp.route("/signup", methods=["GET", "POST"])
 def signup():
     if current_user.is_authenticated:
@@ -40,7 +47,7 @@ def signup():
                 form.firm_name.data, form.currency.data, form.name.data, form.email.data, form.password.data
             )
             db.session.commit()
-            login_user(user)
+            _start_session(user)
             flash(f"Welcome to PlanMan, {user.name}. Add your first client to get started.", "success")
             return redirect(url_for("clients.index"))
     return render_template("auth/signup.html", form=form), 400 if form.errors else 200
@@ -64,7 +71,7 @@ def login():
             user = services.find_user_by_email(email)
             if user is not None and user.check_password(form.password.data):
                 throttle.login_succeeded(email, ip)
-                login_user(user)
+                _start_session(user)
                 return redirect(_safe_next(request.args.get("next")))
             error = "Email or password is incorrect."
             status = 400
@@ -90,7 +97,7 @@ def accept_invite(token: str):
         services.accept_invite(user, form.password.data)
         db.session.commit()
         logout_user()
-        login_user(user)
+        _start_session(user)
         flash(f"Welcome to {user.firm.name}, {user.name}.", "success")
         return redirect(url_for("main.index"))
     return render_template("auth/invite.html", form=form, user=user), 400 if form.errors else 200
