@@ -40,6 +40,10 @@ class User(UserMixin, db.Model):
     # An invited colleague sets their own password through a one-time link;
     # only a hash of the token is stored.
     invite_token_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64), index=True)
+    # Each session carries the epoch it started in and counts only while it
+    # still matches: bumping it (log-out, new password, removal, demotion)
+    # ends every session of this user at once.
+    session_epoch: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 
     firm: so.Mapped[Firm] = so.relationship(back_populates="users")
@@ -49,6 +53,9 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def end_sessions(self) -> None:
+        self.session_epoch = (self.session_epoch or 0) + 1
 
 
 def new_client_reference() -> str:

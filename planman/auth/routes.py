@@ -1,10 +1,10 @@
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import abort, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from planman.auth import bp, services, throttle
-from planman.auth.forms import LoginForm, SetPasswordForm, SignupForm
+from planman.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm, SignupForm
 from planman.extensions import db, login_manager
 from planman.models import User
 from planman.security import safe_next
@@ -18,9 +18,14 @@ _USER_BY_ID = sa.select(User).options(so.joinedload(User.firm)).where(User.id ==
 @login_manager.user_loader
 def load_user(user_id: str):
     try:
-        return db.session.execute(_USER_BY_ID, {"user_id": int(user_id)}).scalar()
+        user = db.session.execute(_USER_BY_ID, {"user_id": int(user_id)}).scalar()
     except ValueError:
         return None
+    # A session from before the user's last log-out, password change, removal
+    # or demotion no longer counts.
+    if user is None or not services.session_is_current(user):
+        return None
+    return user
 
 
 def _safe_next(target: str | None) -> str:
@@ -32,6 +37,7 @@ def _start_session(user: User) -> None:
     someone else may have planted or read) carries over."""
     session.clear()
     login_user(user)
+    services.keep_this_session(user)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -82,7 +88,12 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        # Every session of this user ends, including copies of this cookie.
+        current_user.end_sessions()
+        db.session.commit()
     logout_user()
+    session.clear()
     flash("You have logged out.")
     return redirect(url_for("auth.login"))
 
@@ -101,3 +112,29 @@ def accept_invite(token: str):
         flash(f"Welcome to {user.firm.name}, {user.name}.", "success")
         return redirect(url_for("main.index"))
     return render_template("auth/invite.html", form=form, user=user), 400 if form.errors else 200
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        email, ip = current_user.email, request.remote_addr or "unknown"
+        # The current password is guessed here as at log-in, so it is throttled the same way.
+        if not throttle.reserve_login(email, ip):
+            form.current_password.errors.append("Too many failed attempts. Wait a few minutes, then try again.")
+            status = 429
+        elif not current_user.check_password(form.current_password.data):
+            form.current_password.errors.append("This is not your current password.")
+        else:
+            throttle.login_succeeded(email, ip)
+            current_user.set_password(form.password.data)
+            current_user.end_sessions()  # everywhere else; this session carries on
+            db.session.commit()
+            services.keep_this_session(current_user)
+            flash("Your password has been changed. Other sessions have been logged out.", "success")
+            return redirect(url_for("main.index"))
+    if form.errors and status == 200:
+        status = 400
+    return render_template("auth/change_password.html", form=form), status

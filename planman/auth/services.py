@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Optional
 
 import sqlalchemy as sa
+from flask import session
 
 from planman.extensions import db
 from planman.models import Firm, TaxRate, User
@@ -16,6 +17,19 @@ DEFAULT_TAX_RATES = (
     ("Reduced 5%", Decimal("5")),
     ("Zero rated", Decimal("0")),
 )
+
+
+# Where a session keeps its user's session epoch as it was when it started.
+SESSION_EPOCH = "session_epoch"
+
+
+def session_is_current(user: User) -> bool:
+    return session.get(SESSION_EPOCH) == user.session_epoch
+
+
+def keep_this_session(user: User) -> None:
+    """After ``user.end_sessions()``: every session ends but the current one."""
+    session[SESSION_EPOCH] = user.session_epoch
 
 
 def normalise_email(email: str) -> str:

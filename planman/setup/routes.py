@@ -82,7 +82,31 @@ def _set_admin(user_id: int, is_admin: bool):
         flash(str(error), "error")
     else:
         db.session.commit()
+        if user.id == current_user.id:  # stepping down yourself: this session carries on, as a member
+            accounts.keep_this_session(user)
         flash(f"{user.name} is {'now' if is_admin else 'no longer'} an administrator.", "success")
+        if user.id == current_user.id and not is_admin:
+            return redirect(url_for("main.index"))
+    return redirect(url_for("setup.users"))
+
+
+@bp.post("/users/<int:user_id>/remove")
+def remove_user(user_id: int):
+    user = get_for_firm_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if user.id == current_user.id:
+        flash("You cannot remove yourself. Another administrator can.", "error")
+        return redirect(url_for("setup.users"))
+    name = user.name
+    try:
+        services.remove_user(user)
+    except services.LastAdminError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(f"{name} has been removed and can no longer log in.", "success")
     return redirect(url_for("setup.users"))
 
 
