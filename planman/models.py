@@ -2,6 +2,7 @@
 ``planman.tenancy`` so one firm never sees another's rows."""
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -14,6 +15,21 @@ from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from planman.extensions import db
+
+
+@functools.cache
+def _dummy_password_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Check ``password``; without a hash (no such user, or one still invited)
+    a dummy hash is checked instead, so the answer takes as long either way
+    and its timing does not tell which e-mail addresses have accounts."""
+    if not password_hash:
+        check_password_hash(_dummy_password_hash(), password)
+        return False
+    return check_password_hash(password_hash, password)
 
 
 def utcnow() -> datetime:
@@ -52,7 +68,7 @@ class User(UserMixin, db.Model):
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        return password_matches(self.password_hash, password)
 
     def end_sessions(self) -> None:
         self.session_epoch = (self.session_epoch or 0) + 1

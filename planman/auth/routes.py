@@ -45,10 +45,19 @@ def signup():
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = SignupForm()
+    status = 200
     if form.validate_on_submit():
-        if services.email_taken(form.email.data):
+        ip = request.remote_addr or "unknown"
+        # "Already exists" tells whether an e-mail has an account, so each such
+        # answer counts against the address like a failed log-in.
+        if not throttle.reserve_signup(ip):
+            form.email.errors.append("Too many attempts. Wait a few minutes, then try again.")
+            status = 429
+        elif services.email_taken(form.email.data):
+            services.hash_as_if_creating(form.password.data)
             form.email.errors.append("An account with this email already exists. Log in instead.")
         else:
+            throttle.signup_succeeded(ip)
             user = services.create_firm(
                 form.firm_name.data, form.currency.data, form.name.data, form.email.data, form.password.data
             )
@@ -56,7 +65,9 @@ def signup():
             _start_session(user)
             flash(f"Welcome to PlanMan, {user.name}. Add your first client to get started.", "success")
             return redirect(url_for("clients.index"))
-    return render_template("auth/signup.html", form=form), 400 if form.errors else 200
+    if form.errors and status == 200:
+        status = 400
+    return render_template("auth/signup.html", form=form), status
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -74,8 +85,8 @@ def login():
             error = "Too many failed attempts. Wait a few minutes, then try again."
             status = 429
         else:
-            user = services.find_user_by_email(email)
-            if user is not None and user.check_password(form.password.data):
+            user = services.authenticate(email, form.password.data)
+            if user is not None:
                 throttle.login_succeeded(email, ip)
                 _start_session(user)
                 return redirect(_safe_next(request.args.get("next")))

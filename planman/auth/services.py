@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from flask import session
 
 from planman.extensions import db
-from planman.models import Firm, TaxRate, User
+from werkzeug.security import generate_password_hash
+
+from planman.models import Firm, TaxRate, User, password_matches
 
 DEFAULT_TAX_RATES = (
     ("VAT 20%", Decimal("20")),
@@ -38,6 +40,19 @@ def normalise_email(email: str) -> str:
 
 def find_user_by_email(email: str) -> Optional[User]:
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == normalise_email(email)))
+
+
+def authenticate(email: str, password: str) -> Optional[User]:
+    """The user with this e-mail and password, or None. An unknown e-mail costs
+    a password check too (against a dummy hash), so timing reveals nothing."""
+    user = find_user_by_email(email)
+    return user if password_matches(user.password_hash if user else None, password) else None
+
+
+def hash_as_if_creating(password: str) -> None:
+    """Spend the time creating an account would (hashing its password), so a
+    refused sign-up answers no faster than an accepted one."""
+    generate_password_hash(password)
 
 
 def email_taken(email: str) -> bool:
