@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, request
+from flask import Flask, render_template, request
 
 
 def safe_next(target: str | None, fallback: str) -> str:
@@ -30,6 +30,12 @@ def safe_next(target: str | None, fallback: str) -> str:
 
 
 def init_app(app: Flask) -> None:
+    @app.errorhandler(413)
+    def too_large(_error):
+        # Werkzeug refuses the body before reading it (MAX_CONTENT_LENGTH in config.py).
+        limit_mb = round(app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024), 1)
+        return render_template("errors/413.html", limit_mb=f"{limit_mb:g}"), 413
+
     @app.after_request
     def set_security_headers(response):
         # Only the app's own scripts and styles run; the OAuth start is a form
