@@ -86,6 +86,9 @@ class Config:
     MAX_FORM_MEMORY_SIZE = int(os.environ.get("MAX_FORM_MEMORY_SIZE") or 100_000)
     MAX_FORM_PARTS = int(os.environ.get("MAX_FORM_PARTS") or 4_000)
 
+    # How long an invite link works.
+    INVITE_LINK_DAYS = int(os.environ.get("INVITE_LINK_DAYS") or 7)
+
     CLIENTS_PER_PAGE = 25
     INVOICES_PER_PAGE = 25
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES") or 5)

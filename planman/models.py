@@ -56,6 +56,7 @@ class User(UserMixin, db.Model):
     # An invited colleague sets their own password through a one-time link;
     # only a hash of the token is stored.
     invite_token_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64), index=True)
+    invite_expires_at: so.Mapped[Optional[datetime]] = so.mapped_column()  # UTC, like every stored time
     # Each session carries the epoch it started in and counts only while it
     # still matches: bumping it (log-out, new password, removal, demotion)
     # ends every session of this user at once.

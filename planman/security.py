@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request, url_for
 
 
 def safe_next(target: str | None, fallback: str) -> str:
@@ -27,6 +27,13 @@ def safe_next(target: str | None, fallback: str) -> str:
     if parts.scheme or parts.netloc:
         return fallback
     return target
+
+
+def public_url(endpoint: str, **values) -> str:
+    """An absolute link to give someone outside this request (an invite link):
+    built on PUBLIC_BASE_URL, never on the request's Host header, which the
+    sender of the request chooses."""
+    return current_app.config["PUBLIC_BASE_URL"] + url_for(endpoint, **values)
 
 
 def init_app(app: Flask) -> None:

@@ -114,6 +114,8 @@ def accept_invite(token: str):
     user = services.find_invited_user(token)
     if user is None:
         abort(404)
+    if services.invite_expired(user):
+        return render_template("auth/invite_expired.html", user=user), 410
     form = SetPasswordForm()
     if form.validate_on_submit():
         services.accept_invite(user, form.password.data)

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 from typing import Optional
 
 import sqlalchemy as sa
-from flask import session
+from flask import current_app, session
 
 from planman.extensions import db
 from werkzeug.security import generate_password_hash
 
-from planman.models import Firm, TaxRate, User, password_matches
+from planman.models import Firm, TaxRate, User, password_matches, utcnow
 
 DEFAULT_TAX_RATES = (
     ("VAT 20%", Decimal("20")),
@@ -77,10 +78,16 @@ def _hash_token(token: str) -> str:
 
 
 def issue_invite(user: User) -> str:
-    """A one-time token for ``user``; only its hash is kept, so it is shown once."""
+    """A one-time token for ``user``, good for INVITE_LINK_DAYS; only its hash
+    is kept, so it is shown once."""
     token = secrets.token_urlsafe(32)
     user.invite_token_hash = _hash_token(token)
+    user.invite_expires_at = utcnow() + timedelta(days=current_app.config["INVITE_LINK_DAYS"])
     return token
+
+
+def invite_expired(user: User) -> bool:
+    return user.invite_expires_at is None or user.invite_expires_at <= utcnow()
 
 
 def find_invited_user(token: str) -> Optional[User]:
@@ -92,3 +99,4 @@ def find_invited_user(token: str) -> Optional[User]:
 def accept_invite(user: User, password: str) -> None:
     user.set_password(password)
     user.invite_token_hash = None
+    user.invite_expires_at = None

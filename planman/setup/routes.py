@@ -4,6 +4,7 @@ from flask_login import current_user, login_required
 from planman.auth import services as accounts
 from planman.extensions import db
 from planman.models import TaxRate, User
+from planman.security import public_url
 from planman.setup import bp, services
 from planman.setup.forms import ColleagueForm, ConfirmForm, TaxRateForm
 from planman.tenancy import firm_select, get_for_firm_or_404
@@ -40,7 +41,7 @@ def new_user():
             if form.access.data == "password":
                 user.set_password(form.password.data)
             else:
-                invite_url = url_for("auth.accept_invite", token=accounts.issue_invite(user), _external=True)
+                invite_url = public_url("auth.accept_invite", token=accounts.issue_invite(user))
             db.session.add(user)
             db.session.commit()
             if invite_url:
@@ -56,7 +57,7 @@ def reissue_invite(user_id: int):
     user = get_for_firm_or_404(User, user_id)
     if not ConfirmForm().validate_on_submit() or user.password_hash:
         abort(400)
-    invite_url = url_for("auth.accept_invite", token=accounts.issue_invite(user), _external=True)
+    invite_url = public_url("auth.accept_invite", token=accounts.issue_invite(user))
     db.session.commit()
     return render_template("setup/invite_link.html", user=user, invite_url=invite_url)
 
