@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Optional
@@ -75,6 +76,18 @@ class User(UserMixin, db.Model):
         self.session_epoch = (self.session_epoch or 0) + 1
 
 
+def client_name_key(name: str) -> str:
+    """What makes two client names the same for Xero: case ignored in every
+    script ("Ülf" is "ülf", "STRASSE" is "Straße"), as is how an accented letter
+    was typed (composed or not) and surrounding space."""
+    return unicodedata.normalize("NFC", (name or "").strip()).casefold()
+
+
+def _name_key_default(context) -> str:
+    # Core inserts (the bulk seed) pass the ORM; they get the key from the row's name.
+    return client_name_key(context.get_current_parameters()["name"])
+
+
 def new_client_reference() -> str:
     """A stable, firm-independent reference, sent to Xero as ContactNumber."""
     return "PM-" + secrets.token_hex(5).upper()
@@ -85,6 +98,9 @@ class Client(db.Model):
     firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
     reference: so.Mapped[str] = so.mapped_column(sa.String(50), unique=True, default=new_client_reference)
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    # client_name_key(name), kept by the validator below; unique per firm, so
+    # the database itself refuses two names Xero would take for one.
+    name_key: so.Mapped[str] = so.mapped_column(sa.String(1024), default=_name_key_default)
     first_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
     last_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
     email: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
@@ -103,6 +119,12 @@ class Client(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 
+    __table_args__ = (sa.UniqueConstraint("firm_id", "name_key", name="uq_client_firm_name_key"),)
+
+    @so.validates("name")
+    def _keep_name_key(self, _key, name):
+        self.name_key = client_name_key(name)
+        return name
 
 
 # Client lists sort by name ignoring case: this index serves that order directly.
