@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import logging
+
+import redis
 from flask import Flask, current_app, render_template, request, url_for
+
+log = logging.getLogger(__name__)
 
 
 def safe_next(target: str | None, fallback: str) -> str:
@@ -37,6 +42,18 @@ def public_url(endpoint: str, **values) -> str:
 
 
 def init_app(app: Flask) -> None:
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def redis_unavailable(error):
+        # Redis holds the log-in throttle, the queue and the locks: without it
+        # a request cannot be answered safely, so say so plainly rather than
+        # fail open (log-in unthrottled) or with a 500.
+        log.warning("Redis unavailable during %s %s: %s", request.method, request.path, error)
+        signing_in = request.blueprint == "auth"
+        response = app.make_response((render_template("errors/503.html", signing_in=signing_in), 503))
+        response.headers["Retry-After"] = "30"
+        return response
+
     @app.errorhandler(413)
     def too_large(_error):
         # Werkzeug refuses the body before reading it (MAX_CONTENT_LENGTH in config.py).
