@@ -18,10 +18,12 @@ TWO, FOUR = Decimal("0.01"), Decimal("0.0001")
 EDITABLE = ("DRAFT", "SUBMITTED")
 CREATE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
 NOT_MODIFIABLE = "Invoice not of valid status for modification"
+# Xero computes these (or the spec marks them readOnly); a value sent for them is accepted and ignored.
 READ_ONLY = {"InvoiceID", "SubTotal", "TotalTax", "Total", "TotalDiscount", "AmountDue", "AmountPaid",
              "AmountCredited", "UpdatedDateUTC", "HasErrors", "ValidationErrors", "StatusAttributeString",
              "Payments", "CreditNotes", "Prepayments", "Overpayments", "HasAttachments", "IsDiscounted",
-             "DateString", "DueDateString", "FullyPaidOnDate", "Warnings", "Attachments"}
+             "DateString", "DueDateString", "FullyPaidOnDate", "Warnings", "Attachments", "CISDeduction", "CISRate",
+             "UpdatedDateUTCString"}
 
 
 def q(value: Decimal, places: Decimal = TWO) -> Decimal:
