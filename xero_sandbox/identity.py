@@ -261,7 +261,9 @@ def _connection_json(row, tenant_names):
             "createdDateUtc": utc_iso(row["created"]), "updatedDateUtc": utc_iso(row["updated"])}
 
 
+# The identity spec (and so xero-python) spells the path /Connections; Xero's own docs /connections.
 @bp.get("/connections")
+@bp.get("/Connections")
 def list_connections():
     with settings.store().read() as db:
         grant, error = bearer_grant(db)
@@ -281,6 +283,7 @@ def list_connections():
 
 
 @bp.delete("/connections/<connection_id>")
+@bp.delete("/Connections/<connection_id>")
 def delete_connection(connection_id):
     with settings.store().read() as db:
         grant, error = bearer_grant(db)

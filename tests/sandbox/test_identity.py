@@ -245,3 +245,15 @@ def test_scopes_are_enforced(xero):
     r = api.get("/Invoices")
     assert r.status_code == 401 and r.get_json()["detail"] == "AuthorizationUnsuccessful"
     assert api.put("/Contacts", {"Contacts": [{"Name": "X"}]}).status_code == 401
+
+
+def test_connections_answer_under_the_specs_spelling_too(xero, no_violations):
+    """xero-python calls GET /Connections and DELETE /Connections/{id}, as the identity spec spells them."""
+    token = connect(xero, tenants=(UK_TENANT_ID, US_TENANT_ID))["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    capital = xero.get("/Connections", headers=headers)
+    assert capital.status_code == 200
+    assert capital.get_json() == _connections(xero, token).get_json()
+    uk = next(c for c in capital.get_json() if c["tenantId"] == UK_TENANT_ID)
+    assert xero.delete(f"/Connections/{uk['id']}", headers=headers).status_code == 204
+    assert [c["tenantId"] for c in xero.get("/Connections", headers=headers).get_json()] == [US_TENANT_ID]
