@@ -78,8 +78,7 @@ def _admit(db) -> tuple[Response | None, dict | None]:
     if error:
         return error, None
     tenant_id = (request.headers.get("xero-tenant-id") or "").strip().lower()
-    if not (tenant_id and db.execute("SELECT 1 FROM connections WHERE grant_id=? AND tenant_id=?",
-                                     (grant["grant_id"], tenant_id)).fetchone()):
+    if not (tenant_id and identity.connected(db, grant, tenant_id)):
         Store.bump(db, "forbidden")
         return None, None
     if not _scope_ok(set(grant["scope"].split())):
