@@ -281,6 +281,17 @@ def tax_rates():
     return _settings_list("tax_rates", "TaxRates")
 
 
+@bp.get("/Currencies")
+def currencies():
+    with settings.store().read() as db:
+        items = invoices.org_currencies(db, g.tenant_id)
+    try:
+        items = _filtered(items, "Currency")
+    except query.QueryError as exc:
+        return _query_error(exc)
+    return _json(envelope("Currencies", items))
+
+
 @bp.get("/BrandingThemes")
 def branding_themes():
     return _settings_list("branding_themes", "BrandingThemes")

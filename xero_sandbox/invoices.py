@@ -12,6 +12,7 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from . import contacts
+from .store import Store
 from .xdates import date_fields, ms_date, now_ms, parse_date
 
 TWO, FOUR = Decimal("0.01"), Decimal("0.0001")
@@ -73,6 +74,24 @@ def _next_number(db, tenant_id: str, invoices: list[dict]) -> str:
     return f"INV-{n:04d}"
 
 
+CURRENCY_NAMES = {"GBP": "British Pound", "USD": "United States Dollar", "EUR": "Euro", "AUD": "Australian Dollar",
+                  "NZD": "New Zealand Dollar", "CAD": "Canadian Dollar", "CHF": "Swiss Franc", "JPY": "Japanese Yen",
+                  "ZAR": "South African Rand", "SGD": "Singapore Dollar"}
+
+
+def org_currencies(db, tenant_id: str) -> list[dict]:
+    """GET /Currencies: the base currency, then those a bookkeeper enabled (control API)."""
+    base = json.loads(db.execute("SELECT doc FROM organisations WHERE tenant_id=?", (tenant_id,)).fetchone()["doc"])
+    codes = [base["BaseCurrency"]]
+    codes += [c for c in Store.get_setting(db, f"currencies:{tenant_id}", []) if c not in codes]
+    return [{"Code": c, "Description": CURRENCY_NAMES.get(c, c)} for c in codes]
+
+
+def not_subscribed_message(code: str) -> str:
+    # Xero's wording, as reported by several integrations (xero_sandbox/README.md, "Refusals").
+    return f"Organisation is not subscribed to currency {code}"
+
+
 class Org:
     """What invoice rules need to know about the organisation."""
 
@@ -82,6 +101,7 @@ class Org:
         self.doc = json.loads(row["doc"])
         self.accounts = json.loads(row["accounts"])
         self.tax_rates = {r["TaxType"]: r for r in json.loads(row["tax_rates"])}
+        self.currencies = {c["Code"] for c in org_currencies(db, tenant_id)}
 
     def account(self, code=None, account_id=None) -> dict | None:
         for a in self.accounts:
@@ -276,6 +296,9 @@ def write(db, tenant_id: str, element: dict, mode: str, unit_places: Decimal, pa
                 doc[field] = day.isoformat()
     if not doc.get("Date"):
         doc["Date"] = parse_date(ms_date(now_ms())).isoformat()
+
+    if ("CurrencyCode" in element or target is None) and doc.get("CurrencyCode") not in org.currencies:
+        errors.append(not_subscribed_message(doc.get("CurrencyCode")))
 
     if doc["LineAmountTypes"] not in ("Exclusive", "Inclusive", "NoTax"):
         errors.append("LineAmountTypes must be Exclusive, Inclusive or NoTax.")

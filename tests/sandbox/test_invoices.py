@@ -227,3 +227,34 @@ def test_changing_line_amount_types_recalculates_kept_lines(api, acme):
     updated = r.get_json()["Invoices"][0]
     # The 4-dp unit price survives an update sent without unitdp, and tax is re-derived: 123.45 * 20/120.
     assert (updated["Total"], updated["TotalTax"], updated["SubTotal"]) == (123.45, 20.58, 102.87)
+
+
+def test_currencies_are_the_base_one_plus_those_a_bookkeeper_enabled(xero, api, no_violations):
+    from xero_sandbox.demo import UK_TENANT_ID
+    assert api.get("/Currencies").get_json()["Currencies"] == [{"Code": "GBP", "Description": "British Pound"}]
+    enabled = xero.post(f"/_control/organisations/{UK_TENANT_ID}/currencies", json={"currencies": ["EUR", "USD"]})
+    assert [c["Code"] for c in enabled.get_json()] == ["GBP", "EUR", "USD"]
+    listed = api.get("/Currencies").get_json()["Currencies"]
+    assert listed == [{"Code": "GBP", "Description": "British Pound"}, {"Code": "EUR", "Description": "Euro"},
+                      {"Code": "USD", "Description": "United States Dollar"}]
+    assert api.get("/Currencies", query_string={"where": 'Code=="EUR"'}).get_json()["Currencies"] == [listed[1]]
+    assert xero.post(f"/_control/organisations/{UK_TENANT_ID}/currencies", json={"currencies": ["euro"]}).status_code == 400
+
+
+def test_an_invoice_in_a_currency_the_organisation_has_not_enabled_is_refused(xero, api, acme):
+    from xero_sandbox.demo import UK_TENANT_ID
+    line = {"Description": "Audit", "Quantity": 1, "UnitAmount": 100, "AccountCode": "200", "TaxType": "OUTPUT2"}
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": acme["ContactID"]},
+                                            "CurrencyCode": "EUR", "LineItems": [line]}]})
+    assert r.status_code == 400
+    assert r.get_json()["Elements"][0]["ValidationErrors"] == [{"Message": "Organisation is not subscribed to currency EUR"}]
+    assert api.get("/Invoices").get_json()["Invoices"] == []
+    # Changing a GBP draft to EUR is refused the same way.
+    gbp = api.invoice(acme["ContactID"])
+    assert gbp["CurrencyCode"] == "GBP"
+    r = api.post(f"/Invoices/{gbp['InvoiceID']}", {"Invoices": [{"CurrencyCode": "EUR"}]})
+    assert r.get_json()["Elements"][0]["ValidationErrors"][0]["Message"] == "Organisation is not subscribed to currency EUR"
+
+    xero.post(f"/_control/organisations/{UK_TENANT_ID}/currencies", json={"currencies": ["EUR"]})
+    eur = api.invoice(acme["ContactID"], CurrencyCode="EUR", CurrencyRate=1.17)
+    assert (eur["CurrencyCode"], eur["CurrencyRate"], eur["Total"]) == ("EUR", 1.17, 120.0)
