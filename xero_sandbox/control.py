@@ -117,6 +117,18 @@ def invoice_status(invoice_id):
     return jsonify(doc) if doc else _bad("invoice not found", 404)
 
 
+@bp.post("/invoices/<invoice_id>/lines/<line_item_id>")
+def invoice_line(invoice_id, line_item_id):
+    body = _body()
+    if not body or set(body) - set(invoices.BOOKKEEPER_LINE_FIELDS) or not isinstance(body.get("Tracking", []), list):
+        return _bad(f"expected any of {', '.join(invoices.BOOKKEEPER_LINE_FIELDS)} (Tracking a list)")
+    with settings.store().tx() as db:
+        tenant_id = _find(db, "invoices", "invoice_id", invoice_id)
+        doc = invoices.set_line_fields(db, tenant_id, invoice_id, line_item_id, body) if tenant_id else None
+        rendered = invoices.render(db, tenant_id, doc, True) if doc else None
+    return jsonify(rendered) if rendered else _bad("invoice or line not found", 404)
+
+
 @bp.post("/organisations/<tenant_id>/currencies")
 def set_currencies(tenant_id):
     """A bookkeeper adds currencies in Xero's settings: {"currencies": ["EUR", ...]} besides the base one."""

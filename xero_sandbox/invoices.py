@@ -27,6 +27,10 @@ READ_ONLY = {"InvoiceID", "SubTotal", "TotalTax", "Total", "TotalDiscount", "Amo
              "UpdatedDateUTCString"}
 
 
+# Worked out from the other fields on every write, so never carried over from a stored line.
+COMPUTED_LINE_FIELDS = ("LineAmount", "TaxAmount", "LineItemID")
+
+
 def q(value: Decimal, places: Decimal = TWO) -> Decimal:
     return value.quantize(places, rounding=ROUND_HALF_UP)
 
@@ -113,8 +117,12 @@ class Org:
 def _line(org: Org, sent: dict, old_lines: dict, inv_type: str, amount_types: str, unit_places: Decimal):
     """Compute one line item. Returns (line JSON, [errors])."""
     errors = []
-    line = {k: v for k, v in sent.items() if k not in ("ValidationErrors",)}
     old = old_lines.get((sent.get("LineItemID") or "").lower())
+    if old:
+        # A line named by its LineItemID is the same line: what the request leaves out (a
+        # bookkeeper's Tracking or ItemCode, say) stays; amounts are computed again below.
+        sent = {**{k: v for k, v in old.items() if k not in COMPUTED_LINE_FIELDS}, **sent}
+    line = {k: v for k, v in sent.items() if k not in ("ValidationErrors",)}
     line["LineItemID"] = old["LineItemID"] if old else str(uuid.uuid4())
     if not (sent.get("Description") or "").strip():
         errors.append("The description field is mandatory for each line item.")
@@ -339,6 +347,20 @@ def _mark_customer(db, tenant_id: str, contact_id: str) -> None:
     if contact and not contact.get("IsCustomer"):
         contact["IsCustomer"] = True  # Xero sets this once a sales invoice exists
         contacts.save(db, tenant_id, contact)
+
+
+BOOKKEEPER_LINE_FIELDS = ("ItemCode", "Tracking")
+
+
+def set_line_fields(db, tenant_id: str, invoice_id: str, line_item_id: str, fields: dict) -> dict | None:
+    """A bookkeeper adds an item code or tracking to a line in Xero's UI (control API)."""
+    doc = get(db, tenant_id, invoice_id)
+    line = next((li for li in (doc or {}).get("LineItems", []) if li["LineItemID"] == line_item_id.lower()), None)
+    if line is None:
+        return None
+    line.update(fields)
+    save(db, tenant_id, doc)
+    return doc
 
 
 def set_status(db, tenant_id: str, invoice_id: str, status: str) -> dict | None:

@@ -258,3 +258,46 @@ def test_an_invoice_in_a_currency_the_organisation_has_not_enabled_is_refused(xe
     xero.post(f"/_control/organisations/{UK_TENANT_ID}/currencies", json={"currencies": ["EUR"]})
     eur = api.invoice(acme["ContactID"], CurrencyCode="EUR", CurrencyRate=1.17)
     assert (eur["CurrencyCode"], eur["CurrencyRate"], eur["Total"]) == ("EUR", 1.17, 120.0)
+
+
+def test_update_keeps_lines_named_by_line_item_id_adds_new_ones_and_removes_the_rest(xero, api, acme, no_violations):
+    inv = api.invoice(acme["ContactID"], [line(10, Description="Audit"), line(20, Description="Payroll"), line(30, Description="Advice")])
+    audit, payroll, advice = inv["LineItems"]
+    assert all(len(li["LineItemID"]) == 36 for li in inv["LineItems"])
+    tracking = [{"Name": "Region", "Option": "North"}]
+    marked = xero.post(f"/_control/invoices/{inv['InvoiceID']}/lines/{payroll['LineItemID']}",
+                       json={"ItemCode": "PAY-1", "Tracking": tracking})
+    assert marked.status_code == 200
+    assert marked.get_json()["LineItems"][1]["ItemCode"] == "PAY-1"
+
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"LineItems": [
+        {"LineItemID": payroll["LineItemID"], "Description": "Payroll (March)", "Quantity": 2, "UnitAmount": 20,
+         "AccountCode": "200", "TaxType": "OUTPUT2"},
+        {"LineItemID": audit["LineItemID"], "Description": "Audit", "Quantity": 1, "UnitAmount": 10,
+         "AccountCode": "200", "TaxType": "OUTPUT2"},
+        {"Description": "Filing", "Quantity": 1, "UnitAmount": 5, "AccountCode": "200", "TaxType": "OUTPUT2"},
+    ]}]}, query_string={"summarizeErrors": "false"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    lines = r.get_json()["Invoices"][0]["LineItems"]
+    assert [li["Description"] for li in lines] == ["Payroll (March)", "Audit", "Filing"]
+    assert lines[0]["LineItemID"] == payroll["LineItemID"] and lines[1]["LineItemID"] == audit["LineItemID"]
+    assert lines[2]["LineItemID"] not in {audit["LineItemID"], payroll["LineItemID"], advice["LineItemID"]}
+    # The bookkeeper's item code and tracking stay on the line that kept its id.
+    assert (lines[0]["ItemCode"], lines[0]["Tracking"], lines[0]["LineAmount"]) == ("PAY-1", tracking, 40.0)
+    assert "ItemCode" not in lines[1] and lines[1]["Tracking"] == []
+    stored = api.get(f"/Invoices/{inv['InvoiceID']}").get_json()["Invoices"][0]
+    assert stored["LineItems"] == lines and stored["SubTotal"] == 55.0
+
+    # Lines sent without their LineItemID are new lines: the bookkeeper's details go with the old ones.
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"LineItems": [
+        {"Description": "Payroll (March)", "Quantity": 2, "UnitAmount": 20, "AccountCode": "200", "TaxType": "OUTPUT2"}]}]})
+    again = r.get_json()["Invoices"][0]["LineItems"]
+    assert len(again) == 1 and again[0]["LineItemID"] != payroll["LineItemID"] and "ItemCode" not in again[0]
+
+
+def test_bookkeeper_line_control_refuses_other_fields_and_unknown_lines(xero, api, acme):
+    inv = api.invoice(acme["ContactID"])
+    line_id = inv["LineItems"][0]["LineItemID"]
+    assert xero.post(f"/_control/invoices/{inv['InvoiceID']}/lines/{line_id}", json={"UnitAmount": 1}).status_code == 400
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert xero.post(f"/_control/invoices/{inv['InvoiceID']}/lines/{missing}", json={"ItemCode": "X"}).status_code == 404
