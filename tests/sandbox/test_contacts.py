@@ -188,3 +188,37 @@ def test_to_lower_and_to_upper_are_accepted_and_names_compare_without_case(api):
         r = api.get("/Contacts", query_string={"where": where})
         assert r.status_code == 200, (where, r.get_data(as_text=True))
         assert [c["Name"] for c in r.get_json()["Contacts"]] == ["ACME TRADING"], where
+
+
+def test_an_absent_field_is_kept_and_an_empty_string_clears_it(api, no_violations):
+    """Xero's rule, which PlanMan relies on when linking to a contact it did not create."""
+    street = {"AddressType": "STREET", "AddressLine1": "1 High St", "City": "Leeds", "PostalCode": "LS1 1AA"}
+    mobile = {"PhoneType": "MOBILE", "PhoneNumber": "07700 900123"}
+    acme = api.contact("Acme Ltd", FirstName="Ann", LastName="Lee", EmailAddress="ann@acme.test",
+                       TaxNumber="GB123456789", Addresses=[street], Phones=[mobile])
+
+    def stored():
+        return api.get(f"/Contacts/{acme['ContactID']}").get_json()["Contacts"][0]
+
+    def address(doc, kind):
+        return next(a for a in doc["Addresses"] if a["AddressType"] == kind)
+
+    def phone(doc, kind):
+        return next(p for p in doc["Phones"] if p["PhoneType"] == kind)
+
+    # Only the name sent: everything a bookkeeper typed stays.
+    api.post(f"/Contacts/{acme['ContactID']}", {"Contacts": [{"Name": "Acme Ltd"}]})
+    kept = stored()
+    assert (kept["FirstName"], kept["LastName"], kept["EmailAddress"], kept["TaxNumber"]) == (
+        "Ann", "Lee", "ann@acme.test", "GB123456789")
+    assert address(kept, "STREET") == street and phone(kept, "MOBILE") == mobile
+
+    # Empty strings clear: the field, the phone number, the address lines.
+    cleared_street = {"AddressType": "STREET", "AddressLine1": "", "City": "", "PostalCode": ""}
+    api.post(f"/Contacts/{acme['ContactID']}", {"Contacts": [{"EmailAddress": "", "TaxNumber": "",
+                                                              "Addresses": [cleared_street],
+                                                              "Phones": [{"PhoneType": "MOBILE", "PhoneNumber": ""}]}]})
+    after = stored()
+    assert (after["EmailAddress"], after["TaxNumber"]) == ("", "")
+    assert (after["FirstName"], after["LastName"]) == ("Ann", "Lee")
+    assert address(after, "STREET") == cleared_street and phone(after, "MOBILE")["PhoneNumber"] == ""

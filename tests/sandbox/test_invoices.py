@@ -301,3 +301,14 @@ def test_bookkeeper_line_control_refuses_other_fields_and_unknown_lines(xero, ap
     assert xero.post(f"/_control/invoices/{inv['InvoiceID']}/lines/{line_id}", json={"UnitAmount": 1}).status_code == 400
     missing = "00000000-0000-4000-8000-000000000000"
     assert xero.post(f"/_control/invoices/{inv['InvoiceID']}/lines/{missing}", json={"ItemCode": "X"}).status_code == 404
+
+
+def test_an_invoice_update_keeps_absent_fields_and_an_empty_string_clears_one(api, acme, no_violations):
+    inv = api.invoice(acme["ContactID"], Reference="PO-7", DueDate="2026-03-31", Url="https://planman.test/i/1")
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"DueDate": "2026-04-30"}]})
+    kept = r.get_json()["Invoices"][0]
+    assert (kept["Reference"], kept["Url"], kept["DueDateString"]) == ("PO-7", "https://planman.test/i/1",
+                                                                       "2026-04-30T00:00:00")
+    assert kept["LineItems"] == inv["LineItems"] and kept["Contact"]["ContactID"] == acme["ContactID"]
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"Reference": ""}]})
+    assert r.get_json()["Invoices"][0]["Reference"] == "" and r.get_json()["Invoices"][0]["Url"] == kept["Url"]
