@@ -16,11 +16,10 @@ import json
 import secrets
 import time
 import uuid
+from urllib.parse import urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from urllib.parse import urlencode, urlsplit
-
 from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
 from . import settings, specval
@@ -194,7 +193,7 @@ def _issue(db, grant_id: str, scope: str) -> dict:
     # The claims of a real Xero access token (README.md, "Access tokens").
     access = _jwt(db, {
         "nbf": int(now), "exp": int(now + lifetime), "iss": _base_url(), "aud": f"{_base_url()}/resources",
-        "client_id": grant["client_id"], "sub": hashlib.md5(xero_userid.encode()).hexdigest(),
+        "client_id": grant["client_id"], "sub": hashlib.sha256(xero_userid.encode()).hexdigest()[:32],
         "auth_time": int(grant["created"]), "xero_userid": xero_userid,
         "global_session_id": uuid.UUID(grant_id).hex, "sid": uuid.UUID(grant_id).hex, "jti": uuid.uuid4().hex,
         "authentication_event_id": grant_id, "scope": scope.split()})
