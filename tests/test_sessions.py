@@ -116,3 +116,19 @@ def test_demoting_an_admin_ends_their_sessions(app, client):
     assert login(again, "second-admin@example.com").status_code == 302
     assert again.get("/setup/").status_code == 404  # back as a member
     assert _signed_in(client)  # the admin who demoted them carries on
+
+
+def test_accepting_an_invite_starts_a_fresh_session(app, client):
+    import re
+
+    signup(client)
+    response = post_form(client, "/setup/users/new", {"name": "Ivy", "email": "ivy@example.com",
+                                                       "access": "invite", "password": ""})
+    path = re.search(r'id="invite-url" value="http://planman\.test([^"]+)"', response.get_data(as_text=True)).group(1)
+    invitee = new_client(app)
+    before = _token(invitee, path)
+    done = invitee.post(path, data={"csrf_token": before, "password": "a long password",
+                                    "confirm": "a long password"})
+    assert done.status_code == 302 and _signed_in(invitee)
+    assert invitee.post("/logout", data={"csrf_token": before}).status_code == 400
+    assert _signed_in(invitee)
