@@ -104,9 +104,21 @@ def test_idempotency_key_is_within_xeros_limit_and_tracks_revision_and_content()
     assert key != mapping.idempotency_key("invoice", 123456789, 42, "e" * 64, "create")
 
 
-def test_where_clauses_escape_quotes():
-    assert mapping.where_equals("Name", 'The "Best" Co') == 'Name=="The \\"Best\\" Co"'
+def test_where_clauses_never_carry_a_quote_xero_cannot_parse():
+    # Real Xero has no working escape for " inside a where literal (REFERENCE.md section 11).
+    assert not mapping.filterable('The "Best" Co') and not mapping.filterable("Back\\slash")
+    with pytest.raises(ValueError):
+        mapping.where_equals("Name", 'The "Best" Co')
+    assert mapping.where_equals("Name", "O'Brien & Co") == 'Name=="O\'Brien & Co"'
     assert mapping.where_any("ContactNumber", ["A", "B"]) == 'ContactNumber=="A" OR ContactNumber=="B"'
+
+
+def test_contact_names_match_without_case():
+    contacts = [{"ContactID": "1", "Name": "ACME TRADING", "ContactStatus": "ARCHIVED"},
+                {"ContactID": "2", "Name": "ACME TRADING ", "ContactStatus": "ACTIVE"},
+                {"ContactID": "3", "Name": "Acme Trading Ltd", "ContactStatus": "ACTIVE"}]
+    assert mapping.active_contact_named(contacts, "Acme Trading")["ContactID"] == "2"
+    assert mapping.active_contact_named(contacts, "Acme Trading", {"2"}) is None
 
 
 def test_xero_messages_are_tied_to_the_fields_they_name():

@@ -19,8 +19,8 @@ from typing import Callable
 from planman.integrations.base import PushResult
 from planman.integrations.errors import RecordLocked, TemporaryFailure, ValidationFailed
 from planman.integrations.xero import mapping
-from planman.integrations.xero.client import XeroClient, validation_messages
-from planman.integrations.xero.exporter import _element_or_fail, is_locked_refusal, is_ours, number_taken
+from planman.integrations.xero.client import QueryRefused, XeroClient, validation_messages
+from planman.integrations.xero.exporter import _element_or_fail, find_contact, is_locked_refusal, is_ours, number_taken
 
 BATCH_SIZE = 50  # Xero suggests about 50 elements a request
 # Xero documents no URL limit; proxies commonly refuse query strings past 8 KB,
@@ -48,16 +48,57 @@ def _answers(sent: int, elements: list[dict]) -> list[dict]:
     return elements
 
 
-def _where_chunks(clauses: list[str]) -> list[str]:
-    chunks, current = [], []
-    for clause in clauses:
-        if current and len(" OR ".join(current + [clause])) > MAX_WHERE_CHARS:
-            chunks.append(" OR ".join(current))
-            current = []
-        current.append(clause)
+def _where_chunks(clients: list, clauses: dict[int, list[str]]) -> list[tuple[list, str]]:
+    """The clients in groups whose OR-query stays under MAX_WHERE_CHARS, each with its query."""
+    chunks, current, parts = [], [], []
+    for client in clients:
+        if current and len(" OR ".join(parts + clauses[client.id])) > MAX_WHERE_CHARS:
+            chunks.append((current, " OR ".join(parts)))
+            current, parts = [], []
+        current.append(client)
+        parts += clauses[client.id]
     if current:
-        chunks.append(" OR ".join(current))
+        chunks.append((current, " OR ".join(parts)))
     return chunks
+
+
+def _look_up_contacts(api: XeroClient, clients: list) -> tuple[list[dict], Results]:
+    """Link before create, for a batch: one OR-query by PlanMan's reference (a
+    contact we made before, perhaps on a lost response) and name (one the firm
+    already had) for every client a filter can express; the others, and the
+    clients of a query Xero refuses, are looked up one by one, so one name fails
+    nobody's lookup but its own. Returns the contacts found and the refusals."""
+    clauses = {}
+    alone = []
+    for client in clients:
+        name = mapping.contact_payload(client)["Name"]
+        if mapping.filterable(client.reference) and mapping.filterable(name):
+            clauses[client.id] = [mapping.where_equals("ContactNumber", client.reference),
+                                  mapping.where_equals("Name", name)]
+        else:
+            alone.append(client)
+    found: list[dict] = []
+    for chunk, where in _where_chunks([c for c in clients if c.id in clauses], clauses):
+        try:
+            found += api.find_contacts(where=where)
+        except QueryRefused:
+            alone += chunk
+    more, refused = _look_up_each(api, alone)
+    return found + more, refused
+
+
+def _look_up_each(api: XeroClient, clients: list) -> tuple[list[dict], Results]:
+    """One lookup per client (as a single push does); a refused lookup fails its client alone."""
+    found, refused = [], {}
+    for client in clients:
+        try:
+            contact, _ = find_contact(api, client, mapping.contact_payload(client)["Name"])
+        except QueryRefused as error:
+            refused[client.id] = error
+            continue
+        if contact is not None:
+            found.append(contact)
+    return found, refused
 
 
 # -- contacts -------------------------------------------------------------------
@@ -65,7 +106,6 @@ def _where_chunks(clauses: list[str]) -> list[str]:
 def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnResults) -> None:
     """Create or update the Contacts for ``clients`` (``links``: client id -> its link)."""
     updates: list[tuple[object, str, dict, str]] = []  # client, ContactID, payload, outcome
-    creates: list[tuple[object, dict]] = []
     new = []
     for client in clients:
         link = links.get(client.id)
@@ -73,48 +113,79 @@ def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnR
             updates.append((client, link.external_id, mapping.contact_payload(client), "updated"))
         else:
             new.append(client)
-
+    creates: list[tuple[object, dict]] = []
     if new:
-        # Link before create, for the whole batch in one OR-query: PlanMan's
-        # reference first (a contact we made before, perhaps on a lost
-        # response), then the exact name (a contact the firm already had).
-        clauses = [mapping.where_equals("ContactNumber", c.reference) for c in new]
-        clauses += [mapping.where_equals("Name", mapping.contact_payload(c)["Name"]) for c in new]
-        found = [contact for where in _where_chunks(clauses) for contact in api.find_contacts(where=where)]
-        by_number = {c.get("ContactNumber"): c for c in found if c.get("ContactNumber")}
-        taken: set[str] = set()
-        for client in new:
-            payload = mapping.contact_payload(client)
-            contact = by_number.get(client.reference)
-            if contact is not None and contact["ContactID"] not in taken:
-                taken.add(contact["ContactID"])
-                updates.append((client, contact["ContactID"], payload, "updated"))
-                continue
-            same_name = [c for c in found if c.get("ContactStatus", "ACTIVE") == "ACTIVE"
-                         and c.get("Name") == payload["Name"] and c["ContactID"] not in taken]
-            if same_name:
-                contact = same_name[0]
-                taken.add(contact["ContactID"])
-                theirs = contact.get("ContactNumber") or ""
-                # Never overwrite another system's reference on a contact we only matched by name.
-                if theirs not in ("", client.reference):
-                    payload = mapping.contact_payload(client, include_contact_number=False)
-                updates.append((client, contact["ContactID"], payload, "linked"))
-            else:
-                creates.append((client, payload))
-
+        found, refused = _look_up_contacts(api, new)
+        if refused:
+            on_results(refused)
+        more_updates, creates = _match_contacts([c for c in new if c.id not in refused], found)
+        updates += more_updates
     if updates:
-        elements = [{**payload, "ContactID": contact_id} for _, contact_id, payload, _ in updates]
-        key = batch_key("client", "save", [(c.id, c.revision, e) for (c, *_), e in zip(updates, elements)])
-        answers = _answers(len(elements), api.save_contacts(elements, key))
-        on_results({client.id: _contact_result(answer, payload, outcome, contact_id)
-                    for (client, contact_id, payload, outcome), answer in zip(updates, answers)})
-    if creates:
-        payloads = [payload for _, payload in creates]
-        key = batch_key("client", "create", [(c.id, c.revision, p) for c, p in creates])
-        answers = _answers(len(payloads), api.create_contacts(payloads, key))
-        on_results({client.id: _contact_result(answer, payload, "created")
-                    for (client, payload), answer in zip(creates, answers)})
+        _save_contacts(api, updates, on_results)
+    if not creates:
+        return
+    payloads = [payload for _, payload in creates]
+    key = batch_key("client", "create", [(c.id, c.revision, p) for c, p in creates])
+    answers = _answers(len(payloads), api.create_contacts(payloads, key))
+    results, name_taken = {}, []
+    for (client, payload), answer in zip(creates, answers):
+        result = _contact_result(answer, payload, "created")
+        if isinstance(result, ValidationFailed) and mapping.is_name_taken(result.messages):
+            name_taken.append((client, result))
+        else:
+            results[client.id] = result
+    on_results(results)
+    if name_taken:
+        _link_name_taken(api, name_taken, on_results)
+
+
+def _match_contacts(clients: list, found: list[dict]) -> tuple[list, list]:
+    """Which clients link to a contact ``found`` (by PlanMan's reference, then
+    by name ignoring case) and which are new: (updates, creates)."""
+    updates, creates = [], []
+    by_number = {c.get("ContactNumber"): c for c in found if c.get("ContactNumber")}
+    taken: set[str] = set()
+    for client in clients:
+        payload = mapping.contact_payload(client)
+        contact = by_number.get(client.reference)
+        if contact is not None and contact["ContactID"] not in taken:
+            taken.add(contact["ContactID"])
+            updates.append((client, contact["ContactID"], payload, "updated"))
+            continue
+        contact = mapping.active_contact_named(found, payload["Name"], taken)
+        if contact is not None:
+            taken.add(contact["ContactID"])
+            theirs = contact.get("ContactNumber") or ""
+            # Never overwrite another system's reference on a contact we only matched by name.
+            if theirs not in ("", client.reference):
+                payload = mapping.contact_payload(client, include_contact_number=False)
+            updates.append((client, contact["ContactID"], payload, "linked"))
+        else:
+            creates.append((client, payload))
+    return updates, creates
+
+
+def _save_contacts(api: XeroClient, updates: list, on_results: OnResults) -> None:
+    elements = [{**payload, "ContactID": contact_id} for _, contact_id, payload, _ in updates]
+    key = batch_key("client", "save", [(c.id, c.revision, e) for (c, *_), e in zip(updates, elements)])
+    answers = _answers(len(elements), api.save_contacts(elements, key))
+    on_results({client.id: _contact_result(answer, payload, outcome, contact_id)
+                for (client, contact_id, payload, outcome), answer in zip(updates, answers)})
+
+
+def _link_name_taken(api: XeroClient, refused: list, on_results: OnResults) -> None:
+    """A create refused because the name is taken: the batch's ``where`` query
+    missed a contact whose name differs only in case (whether Xero's ``==``
+    ignores case is unconfirmed). ``searchTerm`` ignores case: link those found;
+    the rest keep Xero's refusal."""
+    clients = [client for client, _ in refused]
+    found, lookup_refused = _look_up_each(api, clients)
+    updates, _ = _match_contacts([c for c in clients if c.id not in lookup_refused], found)
+    linked = {client.id for client, *_ in updates}
+    on_results({client.id: lookup_refused.get(client.id, error) for client, error in refused
+                if client.id not in linked})
+    if updates:
+        _save_contacts(api, updates, on_results)
 
 
 def _contact_result(answer: dict, payload: dict, outcome: str, contact_id: str = ""):

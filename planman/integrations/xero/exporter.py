@@ -46,15 +46,9 @@ def export_client(api: XeroClient, client, link) -> PushResult:
                           external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
 
     # Link before create: PlanMan's reference first (a contact we made before,
-    # perhaps on a lost response), then the exact name (one the firm already had).
-    existing = api.find_contacts(where=mapping.where_equals("ContactNumber", client.reference))
-    outcome = "updated"
-    if not existing:
-        existing = [c for c in api.find_contacts(where=mapping.where_equals("Name", payload["Name"]))
-                    if c.get("ContactStatus", "ACTIVE") == "ACTIVE" and c.get("Name") == payload["Name"]]
-        outcome = "linked"
-    if existing:
-        contact = existing[0]
+    # perhaps on a lost response), then the name (one the firm already had).
+    contact, outcome = find_contact(api, client, payload["Name"])
+    if contact is not None:
         theirs = contact.get("ContactNumber") or ""
         # Never overwrite another system's reference on a contact we only matched by name.
         update = payload if theirs in ("", client.reference) else mapping.contact_payload(client, include_contact_number=False)
@@ -71,6 +65,20 @@ def export_client(api: XeroClient, client, link) -> PushResult:
         raise _refuse("client", error)
     return PushResult(created["ContactID"], "created", digest,
                       external_number=created.get("ContactNumber", ""), remote_status=created.get("ContactStatus", ""))
+
+
+def find_contact(api: XeroClient, client, name: str) -> tuple[Optional[dict], str]:
+    """The Xero contact for a client not linked yet, and how it was found:
+    ("updated", ours by ContactNumber) or ("linked", an active contact of the
+    same name, ignoring case). Names a ``where`` filter cannot hold (quotes) are
+    found through ``searchTerm`` and compared here, so any name works."""
+    if mapping.filterable(client.reference):
+        by_number = api.find_contacts(where=mapping.where_equals("ContactNumber", client.reference))
+    else:
+        by_number = [c for c in api.search_contacts(client.reference) if c.get("ContactNumber") == client.reference]
+    if by_number:
+        return by_number[0], "updated"
+    return mapping.active_contact_named(api.search_contacts(name), name), "linked"
 
 
 def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, user_id: Optional[int]) -> PushResult:

@@ -150,14 +150,39 @@ def idempotency_key(record_type: str, record_id: int, revision: int, payload_fin
     return f"planman-{record_type}-{record_id}-r{revision}-{action}-{payload_fingerprint[:24]}"
 
 
+def filterable(value: str) -> bool:
+    """Whether a ``where`` string literal can hold ``value``. Xero's filter
+    parser has no working escape for a double quote (REFERENCE.md section 11),
+    and a backslash's meaning is undocumented: such values are looked up another way."""
+    return '"' not in value and "\\" not in value
+
+
 def where_equals(field: str, value: str) -> str:
-    """A Xero ``where`` clause matching one value exactly (quotes escaped)."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{field}=="{escaped}"'
+    """A Xero ``where`` clause matching one value (only for ``filterable`` values)."""
+    if not filterable(value):
+        raise ValueError(f"{field} value cannot be written in a Xero where filter")
+    return f'{field}=="{value}"'
 
 
 def where_any(field: str, values: list[str]) -> str:
     return " OR ".join(where_equals(field, value) for value in values)
+
+
+def same_name(a: str | None, b: str | None) -> bool:
+    """Contact names compare as Xero's uniqueness rule does: without case
+    (REFERENCE.md section 11), and ignoring surrounding spaces."""
+    return _text(a).casefold() == _text(b).casefold()
+
+
+def is_name_taken(messages: list[str]) -> bool:
+    """Xero's refusal of a contact whose name an active contact already has."""
+    return any("is already assigned to another contact" in message for message in messages)
+
+
+def active_contact_named(contacts: list[dict], name: str, taken: set[str] = frozenset()) -> dict | None:
+    """The active contact among ``contacts`` whose name is ``name`` (ignoring case), not already taken."""
+    return next((c for c in contacts if c.get("ContactStatus", "ACTIVE") == "ACTIVE"
+                 and same_name(c.get("Name"), name) and c.get("ContactID") not in taken), None)
 
 
 def field_errors(record_type: str, messages: list[str]) -> dict[str, list[str]]:
