@@ -68,8 +68,11 @@ class XeroClient:
         self.calls_made = 0
 
     # -- identity ---------------------------------------------------------
-    def list_connections(self) -> list[dict]:
-        return self._send("GET", f"{self.api_url}/connections", tenant=False) or []
+    def list_connections(self, auth_event_id: str | None = None) -> list[dict]:
+        """The organisations the token reaches; with ``auth_event_id``, only
+        those one approval added (Xero's ``authEventId`` filter)."""
+        params = {"authEventId": auth_event_id} if auth_event_id else None
+        return self._send("GET", f"{self.api_url}/connections", tenant=False, params=params) or []
 
     def delete_connection(self, connection_id: str) -> None:
         self._send("DELETE", f"{self.api_url}/connections/{connection_id}", tenant=False)
