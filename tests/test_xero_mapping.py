@@ -139,3 +139,19 @@ def test_deep_links_open_the_right_organisation():
     link = mapping.deep_link("https://go.xero.com", "!dmoUK", "invoice", "abc")
     assert link == ("https://go.xero.com/organisationlogin/default.aspx?shortcode=%21dmoUK"
                     "&redirecturl=%2FAccountsReceivable%2FView.aspx%3FInvoiceID%3Dabc")
+
+
+def test_lines_carry_xeros_line_ids_where_known_and_ids_are_read_back_by_line():
+    lines = [Record(id=1, description="Kept", quantity=Decimal("1"), unit_price=Decimal("10"), discount_percent=0,
+                    tax_rate_id=None, tax_rate=None),
+             Record(id=2, description="New", quantity=Decimal("1"), unit_price=Decimal("5"), discount_percent=0,
+                    tax_rate_id=None, tax_rate=None)]
+    invoice = Record(lines=lines, number="INV-1", reference="", issue_date=date(2026, 1, 1),
+                     due_date=date(2026, 1, 31), currency="GBP", amounts_are="exclusive")
+    payload = mapping.invoice_payload(invoice, contact_id="c", settings=SETTINGS, url="u",
+                                      line_item_ids={"1": "L-1", "9": "L-gone"})
+    assert [item.get("LineItemID") for item in payload["LineItems"]] == ["L-1", None]
+    answer = {"LineItems": [{"LineItemID": "L-1", "Description": "Kept"}, {"LineItemID": "L-2", "Description": "New"},
+                            {"LineItemID": "L-3", "Description": "Rounding"}]}
+    assert mapping.line_item_ids(invoice, answer) == {"1": "L-1", "2": "L-2"}
+    assert mapping.line_item_ids(invoice, {"LineItems": [{"LineItemID": "L-9", "Description": "Other"}]}) == {}

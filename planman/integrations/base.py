@@ -23,6 +23,7 @@ class PushResult:
     remote_status: str = ""
     notes: list[str] = field(default_factory=list)
     record_revision: Optional[int] = None  # the record's revision this result is for
+    line_ids: Optional[dict[str, str]] = None  # the provider's id of each line, by PlanMan line id
 
 
 @dataclass

@@ -77,6 +77,7 @@ def record_link(connection: Connection, record_type: str, record_id: int, result
     link.remote_status = result.remote_status or ""
     link.fingerprint = result.fingerprint
     link.record_revision = result.record_revision
+    link.line_ids = result.line_ids
     link.pushed_at = link.status_checked_at = utcnow()
     link.pushed_by_id = user_id
     return link

@@ -233,7 +233,11 @@ def export_invoices(api: XeroClient, connection, invoices: list, *, contact_link
                 new.append((inv, payload, digest))
             else:
                 statuses[external_id] = current.get("Status", "")
-                updates.append((inv, external_id, payload, digest, "updated"))
+                # Xero's own line ids, so it keeps its lines (and what a bookkeeper added to them).
+                payload = mapping.invoice_payload(
+                    inv, contact_id=contact_links[inv.client_id].external_id, settings=connection.settings or {},
+                    url=invoice_url(inv), line_item_ids=invoice_links[inv.id].line_ids)
+                updates.append((inv, external_id, payload, mapping.fingerprint(payload), "updated"))
 
     creates = []
     if new:
@@ -260,16 +264,16 @@ def export_invoices(api: XeroClient, connection, invoices: list, *, contact_link
         elements = [{**payload, "InvoiceID": invoice_id} for _, invoice_id, payload, _, _ in updates]
         key = batch_key("invoice", "save", [(inv.id, inv.revision, e) for (inv, *_), e in zip(updates, elements)])
         answers = _answers(len(elements), api.save_invoices(elements, key))
-        on_results({inv.id: _updated_result(answer, invoice_id, digest, outcome, statuses)
+        on_results({inv.id: _updated_result(answer, invoice_id, digest, outcome, statuses, inv)
                     for (inv, invoice_id, _, digest, outcome), answer in zip(updates, answers)})
     if creates:
         payloads = [payload for _, payload, _ in creates]
         key = batch_key("invoice", "create", [(inv.id, inv.revision, p) for inv, p, _ in creates])
         answers = _answers(len(payloads), api.create_invoices(payloads, key))
-        on_results({inv.id: _created_result(answer, digest) for (inv, _, digest), answer in zip(creates, answers)})
+        on_results({inv.id: _created_result(answer, digest, inv) for (inv, _, digest), answer in zip(creates, answers)})
 
 
-def _updated_result(answer: dict, invoice_id: str, digest: str, outcome: str, statuses: dict):
+def _updated_result(answer: dict, invoice_id: str, digest: str, outcome: str, statuses: dict, invoice):
     messages = validation_messages(answer)
     if messages and is_locked_refusal(messages):
         status = statuses.get(invoice_id, "")
@@ -279,13 +283,15 @@ def _updated_result(answer: dict, invoice_id: str, digest: str, outcome: str, st
     except ValidationFailed as error:
         return error
     return PushResult(updated.get("InvoiceID", invoice_id), outcome, digest,
-                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""))
+                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, updated))
 
 
-def _created_result(answer: dict, digest: str):
+def _created_result(answer: dict, digest: str, invoice):
     try:
         created = _element_or_fail("invoice", [answer])
     except ValidationFailed as error:
         return error
     return PushResult(created["InvoiceID"], "created", digest,
-                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""))
+                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, created))

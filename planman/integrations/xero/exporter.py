@@ -93,18 +93,25 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
         db.session.commit()
         contact_link = links.find_link(connection, "client", invoice.client_id)
 
-    payload = mapping.invoice_payload(
-        invoice, contact_id=contact_link.external_id, settings=connection.settings or {}, url=invoice_url
-    )
-    digest = mapping.fingerprint(payload)
-    key = lambda action: mapping.idempotency_key("invoice", invoice.id, invoice.revision, digest, action)  # noqa: E731
-    link = links.find_link(connection, "invoice", invoice.id)
+    def payload_with(line_item_ids=None):
+        return mapping.invoice_payload(invoice, contact_id=contact_link.external_id,
+                                       settings=connection.settings or {}, url=invoice_url,
+                                       line_item_ids=line_item_ids)
 
+    link = links.find_link(connection, "invoice", invoice.id)
     if link is not None and link.remote_status != "DELETED":
+        # Xero's own line ids, so it keeps its lines (and what a bookkeeper added to them).
+        payload = payload_with(link.line_ids)
+        digest = mapping.fingerprint(payload)
+        key = mapping.idempotency_key("invoice", invoice.id, invoice.revision, digest, "update")
         try:
-            return _update_invoice(api, link.external_id, payload, key("update"), "updated", digest)
+            return _update_invoice(api, link.external_id, payload, key, "updated", digest, invoice=invoice)
         except RemoteNotFound:
             pass  # gone from Xero altogether: send it again as a new invoice
+
+    payload = payload_with()
+    digest = mapping.fingerprint(payload)
+    key = lambda action: mapping.idempotency_key("invoice", invoice.id, invoice.revision, digest, action)  # noqa: E731
 
     # Link before create: an invoice with our number that points back at this
     # PlanMan invoice is ours (a create whose answer was lost).
@@ -113,14 +120,15 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
         found = same_number[0]
         if not is_ours(found, invoice_url):
             raise number_taken(invoice.number)
-        return _update_invoice(api, found["InvoiceID"], payload, key("link"), "linked", digest)
+        return _update_invoice(api, found["InvoiceID"], payload, key("link"), "linked", digest, invoice=invoice)
 
     try:
         created = _element_or_fail("invoice", api.create_invoices([payload], key("create")))
     except ValidationFailed as error:
         raise _refuse("invoice", error)
     return PushResult(created["InvoiceID"], "created", digest,
-                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""))
+                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, created))
 
 
 def is_locked_refusal(messages: list[str]) -> bool:
@@ -141,7 +149,8 @@ def number_taken(number: str) -> ValidationFailed:
     )
 
 
-def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str) -> PushResult:
+def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str, *,
+                    invoice) -> PushResult:
     try:
         updated = api.update_invoice(invoice_id, payload, key)
     except ValidationFailed as error:
@@ -152,4 +161,5 @@ def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, o
     if updated.get("HasValidationErrors") or updated.get("ValidationErrors"):
         _element_or_fail("invoice", [updated])
     return PushResult(updated.get("InvoiceID", invoice_id), outcome, digest,
-                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""))
+                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, updated))

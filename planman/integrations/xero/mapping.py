@@ -87,12 +87,17 @@ def _number(value: Decimal) -> float | int:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str) -> dict:
+def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str,
+                    line_item_ids: dict | None = None) -> dict:
     """A Xero ACCREC invoice for a PlanMan invoice.
 
     ``settings`` is the connection's: ``sales_account_code``, ``tax_types``
     (PlanMan tax rate id -> Xero TaxType, as strings), ``no_tax_type`` and
-    ``invoice_status``. Missing mappings are refused here, before any call."""
+    ``invoice_status``. Missing mappings are refused here, before any call.
+    ``line_item_ids`` (PlanMan line id -> Xero LineItemID, from the last push)
+    makes an update keep Xero's lines: a line sent with its LineItemID is
+    changed in place, a new line goes without one, a line left out is removed."""
+    line_item_ids = line_item_ids or {}
     account_code = settings.get("sales_account_code")
     if not account_code:
         raise ValidationFailed(
@@ -102,7 +107,9 @@ def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str) -> di
     tax_types = settings.get("tax_types") or {}
     lines = []
     for line in invoice.lines:
-        item = {
+        known = line_item_ids and line_item_ids.get(str(line.id))
+        item = {"LineItemID": known} if known else {}
+        item |= {
             "Description": _text(line.description),
             "Quantity": _number(line.quantity),
             "UnitAmount": _number(line.unit_price),
@@ -137,6 +144,17 @@ def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str) -> di
         "LineItems": lines,
     }
     return payload
+
+
+def line_item_ids(invoice, answer: dict) -> dict[str, str]:
+    """Xero's LineItemID of each PlanMan line, from Xero's answer to a push.
+
+    Xero answers with the lines in the order sent; a line is paired with its
+    answer only where the descriptions agree, so an answer that differs (a
+    line Xero added) never gives a PlanMan line someone else's id."""
+    pairs = zip(invoice.lines, answer.get("LineItems") or [])
+    return {str(line.id): item["LineItemID"] for line, item in pairs
+            if item.get("LineItemID") and _text(item.get("Description")) == _text(line.description)}
 
 
 def fingerprint(payload: dict) -> str:

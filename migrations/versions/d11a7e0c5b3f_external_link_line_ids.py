@@ -1,0 +1,29 @@
+"""external_link.line_ids: the provider's id of each invoice line
+
+Updates sent every line without Xero's LineItemID, so Xero replaced all lines
+and dropped what a bookkeeper had added to them (tracking, item codes).
+
+Revision ID: d11a7e0c5b3f
+Revises: 5b7e2f0c91d4
+Create Date: 2026-12-01 22:20:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'd11a7e0c5b3f'
+down_revision = '5b7e2f0c91d4'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('external_link', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('line_ids', sa.JSON(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('external_link', schema=None) as batch_op:
+        batch_op.drop_column('line_ids')
