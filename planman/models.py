@@ -212,6 +212,8 @@ class ExternalLink(db.Model):
     # The provider's id of each line, by PlanMan line id (invoices): sent back on
     # update so the provider keeps its lines (and what a bookkeeper added to them).
     line_ids: so.Mapped[Optional[dict]] = so.mapped_column(sa.JSON)
+    # What the last push changed on a provider record PlanMan did not create (labels), shown in the panel.
+    changed_fields: so.Mapped[Optional[list]] = so.mapped_column(sa.JSON)
     # When remote_status was last read from the provider (pushes and status checks).
     status_checked_at: so.Mapped[Optional[datetime]]
     pushed_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)

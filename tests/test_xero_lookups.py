@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from planman.extensions import db
 from tests.helpers import client, make_client, signup  # noqa: F401
 from tests.test_bulk import NAME_TAKEN, FakeXero, link_of, pushes, send as bulk_send
 from tests.test_push_xero import _connect, panel_url, run_jobs, send
@@ -200,3 +201,62 @@ def test_a_contact_named_in_other_case_is_linked_by_a_single_send(app, client, f
     page = panel(client, record)
     assert "Linked to an existing Xero contact" in page and ">Update<" in page
     assert not xero.calls("PUT", "Contacts") and link_of("client", record.id).external_id == theirs
+
+
+# --- linking to a contact PlanMan did not create -------------------------------------
+
+def typed_into_xero(xero, name="Acme Trading"):
+    """A contact a bookkeeper keeps in Xero, with details PlanMan does not hold."""
+    contact_id = xero.add_contact(name)
+    xero.contacts[contact_id].update(
+        FirstName="Ann", LastName="Lee", EmailAddress="books@acme.example", TaxNumber="GB999",
+        Phones=[{"PhoneType": "DEFAULT", "PhoneNumber": "0113 496 0000"}],
+        Addresses=[{"AddressType": "STREET", "AddressLine1": "1 Mill Lane", "City": "Leeds", "PostalCode": "LS1 1AA"}])
+    return contact_id
+
+
+def assert_xero_kept_what_it_had(contact):
+    assert (contact["FirstName"], contact["LastName"], contact["TaxNumber"]) == ("Ann", "Lee", "GB999")
+    assert contact["Phones"] == [{"PhoneType": "DEFAULT", "PhoneNumber": "0113 496 0000"}]
+    assert contact["Addresses"][0]["AddressLine1"] == "1 Mill Lane" and contact["Addresses"][0]["City"] == "Leeds"
+
+
+def test_linking_to_a_contact_planman_did_not_create_never_clears_what_xero_has(app, client, firm, xero):
+    admin, _ = firm
+    theirs = typed_into_xero(xero)
+    record = make_client(admin, name="Acme Trading", email="accounts@acme.example")
+
+    send(client, "client", record.id)
+    run_jobs(app)
+
+    sent = json.loads(xero.calls("POST")[-1].body)["Contacts"][0]
+    assert "" not in sent.values() and "Phones" not in sent and "Addresses" not in sent
+    contact = xero.contacts[theirs]
+    assert_xero_kept_what_it_had(contact)
+    assert contact["EmailAddress"] == "accounts@acme.example" and contact["ContactNumber"] == record.reference
+    page = panel(client, record)
+    assert "Linked to an existing Xero contact and updated." in page
+    assert "Changed in Xero: E-mail address, Contact number; nothing else there was touched." in page
+
+    # Later updates of that contact still send only what PlanMan holds.
+    record.notes, record.revision = "Edited in PlanMan", record.revision + 1
+    db.session.commit()
+    send(client, "client", record.id)
+    run_jobs(app)
+    assert_xero_kept_what_it_had(xero.contacts[theirs])
+    assert "Updated in Xero." in panel(client, record)
+
+
+def test_linking_in_a_bulk_batch_never_clears_what_xero_has(app, client, firm, xero):
+    admin, _ = firm
+    theirs = typed_into_xero(xero)
+    record = make_client(admin, name="Acme Trading")
+    other = make_client(admin, name="Other Co")
+
+    bulk_send(client, "client", ids=[record.id, other.id])
+    run_jobs(app)
+
+    assert_xero_kept_what_it_had(xero.contacts[theirs])
+    assert xero.contacts[theirs]["EmailAddress"] == "books@acme.example"
+    assert link_of("client", record.id).changed_fields == ["Contact number"]
+    assert "Changed in Xero: Contact number;" in panel(client, record)

@@ -24,6 +24,7 @@ class PushResult:
     notes: list[str] = field(default_factory=list)
     record_revision: Optional[int] = None  # the record's revision this result is for
     line_ids: Optional[dict[str, str]] = None  # the provider's id of each line, by PlanMan line id
+    changed_fields: Optional[list[str]] = None  # what linking changed on a record PlanMan did not create
 
 
 @dataclass

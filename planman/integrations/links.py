@@ -78,6 +78,7 @@ def record_link(connection: Connection, record_type: str, record_id: int, result
     link.fingerprint = result.fingerprint
     link.record_revision = result.record_revision
     link.line_ids = result.line_ids
+    link.changed_fields = result.changed_fields
     link.pushed_at = link.status_checked_at = utcnow()
     link.pushed_by_id = user_id
     return link

@@ -20,7 +20,8 @@ from planman.integrations.base import PushResult
 from planman.integrations.errors import RecordLocked, TemporaryFailure, ValidationFailed
 from planman.integrations.xero import mapping
 from planman.integrations.xero.client import QueryRefused, XeroClient, validation_messages
-from planman.integrations.xero.exporter import _element_or_fail, find_contact, is_locked_refusal, is_ours, number_taken
+from planman.integrations.xero.exporter import (
+    _element_or_fail, find_contact, is_locked_refusal, is_ours, link_payload, number_taken)
 
 BATCH_SIZE = 50  # Xero suggests about 50 elements a request
 # Xero documents no URL limit; proxies commonly refuse query strings past 8 KB,
@@ -105,12 +106,14 @@ def _look_up_each(api: XeroClient, clients: list) -> tuple[list[dict], Results]:
 
 def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnResults) -> None:
     """Create or update the Contacts for ``clients`` (``links``: client id -> its link)."""
-    updates: list[tuple[object, str, dict, str]] = []  # client, ContactID, payload, outcome
+    updates: list[tuple] = []  # client, ContactID, payload, outcome, fields changed (or None)
     new = []
     for client in clients:
         link = links.get(client.id)
         if link is not None:
-            updates.append((client, link.external_id, mapping.contact_payload(client), "updated"))
+            # A contact PlanMan did not create keeps whatever PlanMan does not hold.
+            payload = mapping.contact_payload(client, only_held=link.linked_existing)
+            updates.append((client, link.external_id, payload, "updated", None))
         else:
             new.append(client)
     creates: list[tuple[object, dict]] = []
@@ -150,27 +153,24 @@ def _match_contacts(clients: list, found: list[dict]) -> tuple[list, list]:
         contact = by_number.get(client.reference)
         if contact is not None and contact["ContactID"] not in taken:
             taken.add(contact["ContactID"])
-            updates.append((client, contact["ContactID"], payload, "updated"))
+            updates.append((client, contact["ContactID"], payload, "updated", None))
             continue
         contact = mapping.active_contact_named(found, payload["Name"], taken)
         if contact is not None:
             taken.add(contact["ContactID"])
-            theirs = contact.get("ContactNumber") or ""
-            # Never overwrite another system's reference on a contact we only matched by name.
-            if theirs not in ("", client.reference):
-                payload = mapping.contact_payload(client, include_contact_number=False)
-            updates.append((client, contact["ContactID"], payload, "linked"))
+            payload, changed = link_payload(client, contact, "linked")
+            updates.append((client, contact["ContactID"], payload, "linked", changed))
         else:
             creates.append((client, payload))
     return updates, creates
 
 
 def _save_contacts(api: XeroClient, updates: list, on_results: OnResults) -> None:
-    elements = [{**payload, "ContactID": contact_id} for _, contact_id, payload, _ in updates]
+    elements = [{**payload, "ContactID": contact_id} for _, contact_id, payload, *_ in updates]
     key = batch_key("client", "save", [(c.id, c.revision, e) for (c, *_), e in zip(updates, elements)])
     answers = _answers(len(elements), api.save_contacts(elements, key))
-    on_results({client.id: _contact_result(answer, payload, outcome, contact_id)
-                for (client, contact_id, payload, outcome), answer in zip(updates, answers)})
+    on_results({client.id: _contact_result(answer, payload, outcome, contact_id, changed)
+                for (client, contact_id, payload, outcome, changed), answer in zip(updates, answers)})
 
 
 def _link_name_taken(api: XeroClient, refused: list, on_results: OnResults) -> None:
@@ -188,13 +188,14 @@ def _link_name_taken(api: XeroClient, refused: list, on_results: OnResults) -> N
         _save_contacts(api, updates, on_results)
 
 
-def _contact_result(answer: dict, payload: dict, outcome: str, contact_id: str = ""):
+def _contact_result(answer: dict, payload: dict, outcome: str, contact_id: str = "", changed=None):
     try:
         contact = _element_or_fail("client", [answer])
     except ValidationFailed as error:
         return error
     return PushResult(contact.get("ContactID") or contact_id, outcome, mapping.fingerprint(payload),
-                      external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
+                      external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""),
+                      changed_fields=changed)
 
 
 # -- invoices -------------------------------------------------------------------

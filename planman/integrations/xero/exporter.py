@@ -33,7 +33,8 @@ def _refuse(record_type: str, error: ValidationFailed) -> ValidationFailed:
 
 def export_client(api: XeroClient, client, link) -> PushResult:
     """Create or update the Contact for ``client`` (``link``: its current link or None)."""
-    payload = mapping.contact_payload(client)
+    # A contact PlanMan did not create keeps whatever PlanMan does not hold.
+    payload = mapping.contact_payload(client, only_held=bool(link is not None and link.linked_existing))
     digest = mapping.fingerprint(payload)
     key = lambda action: mapping.idempotency_key("client", client.id, client.revision, digest, action)  # noqa: E731
 
@@ -49,15 +50,14 @@ def export_client(api: XeroClient, client, link) -> PushResult:
     # perhaps on a lost response), then the name (one the firm already had).
     contact, outcome = find_contact(api, client, payload["Name"])
     if contact is not None:
-        theirs = contact.get("ContactNumber") or ""
-        # Never overwrite another system's reference on a contact we only matched by name.
-        update = payload if theirs in ("", client.reference) else mapping.contact_payload(client, include_contact_number=False)
+        update, changed = link_payload(client, contact, outcome)
         try:
             contact = api.update_contact(contact["ContactID"], update, key("link"))
         except ValidationFailed as error:
             raise _refuse("client", error)
         return PushResult(contact["ContactID"], outcome, mapping.fingerprint(update),
-                          external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
+                          external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""),
+                          changed_fields=changed)
 
     try:
         created = _element_or_fail("client", api.create_contacts([payload], key("create")))
@@ -65,6 +65,18 @@ def export_client(api: XeroClient, client, link) -> PushResult:
         raise _refuse("client", error)
     return PushResult(created["ContactID"], "created", digest,
                       external_number=created.get("ContactNumber", ""), remote_status=created.get("ContactStatus", ""))
+
+
+def link_payload(client, contact: dict, outcome: str) -> tuple[dict, Optional[list[str]]]:
+    """What to send to a contact found before create, and (for one PlanMan did
+    not create) the fields that changes there. Ours, found by ContactNumber,
+    gets the whole record; another's gets only what PlanMan holds (empty
+    strings would clear what Xero has), and never loses its own ContactNumber."""
+    if outcome != "linked":
+        return mapping.contact_payload(client), None
+    theirs = contact.get("ContactNumber") or ""
+    update = mapping.contact_payload(client, include_contact_number=theirs in ("", client.reference), only_held=True)
+    return update, mapping.changed_contact_fields(contact, update)
 
 
 def find_contact(api: XeroClient, client, name: str) -> tuple[Optional[dict], str]:

@@ -55,8 +55,21 @@ def _text(value: str | None) -> str:
     return (value or "").strip()
 
 
-def contact_payload(client, *, include_contact_number: bool = True) -> dict:
-    """A Xero Contact for a PlanMan client. Empty strings clear a field on update."""
+def contact_payload(client, *, include_contact_number: bool = True, only_held: bool = False) -> dict:
+    """A Xero Contact for a PlanMan client. Empty strings clear a field on update.
+
+    ``only_held``: for a contact PlanMan did not create, send only what PlanMan
+    holds, so nothing a bookkeeper typed into Xero is cleared: no empty fields,
+    no phone without a number, no address without any of its fields."""
+    address = {
+        "AddressType": "STREET",
+        "AddressLine1": _text(client.address_line1),
+        "AddressLine2": _text(client.address_line2),
+        "City": _text(client.city),
+        "Region": _text(client.region),
+        "PostalCode": _text(client.postcode),
+        "Country": _text(client.country),
+    }
     payload = {
         "Name": _text(client.name),
         "FirstName": _text(client.first_name),
@@ -64,22 +77,48 @@ def contact_payload(client, *, include_contact_number: bool = True) -> dict:
         "EmailAddress": _text(client.email),
         "TaxNumber": _text(client.tax_number),
         "Phones": [{"PhoneType": "DEFAULT", "PhoneNumber": _text(client.phone)}],
-        "Addresses": [
-            {
-                "AddressType": "STREET",
-                "AddressLine1": _text(client.address_line1),
-                "AddressLine2": _text(client.address_line2),
-                "City": _text(client.city),
-                "Region": _text(client.region),
-                "PostalCode": _text(client.postcode),
-                "Country": _text(client.country),
-            }
-        ],
+        "Addresses": [address],
     }
+    if only_held:
+        payload = {key: value for key, value in payload.items() if value}
+        if not _text(client.phone):
+            del payload["Phones"]
+        if not any(value for key, value in address.items() if key != "AddressType"):
+            del payload["Addresses"]
     if include_contact_number:
         # PlanMan's stable reference: how a retry finds a contact it created.
         payload["ContactNumber"] = client.reference
     return payload
+
+
+# What a person calls each Contact field PlanMan sends (for "changed in Xero").
+CONTACT_FIELD_LABELS = {
+    "Name": "Name", "FirstName": "First name", "LastName": "Last name", "EmailAddress": "E-mail address",
+    "TaxNumber": "Tax number", "ContactNumber": "Contact number", "PhoneNumber": "Phone",
+    "AddressLine1": "Address line 1", "AddressLine2": "Address line 2", "City": "Town or city",
+    "Region": "Region", "PostalCode": "Postcode", "Country": "Country",
+}
+
+
+def _contact_fields(contact: dict) -> dict[str, str]:
+    """A Contact's fields as PlanMan sends them, flattened (DEFAULT phone, STREET address)."""
+    fields = {key: _text(contact.get(key)) for key in ("Name", "FirstName", "LastName", "EmailAddress",
+                                                        "TaxNumber", "ContactNumber") if key in contact}
+    for phone in contact.get("Phones") or []:
+        if phone.get("PhoneType") == "DEFAULT" and "PhoneNumber" in phone:
+            fields["PhoneNumber"] = _text(phone["PhoneNumber"])
+    for address in contact.get("Addresses") or []:
+        if address.get("AddressType") == "STREET":
+            fields.update({key: _text(value) for key, value in address.items()
+                           if key in CONTACT_FIELD_LABELS and isinstance(value, str)})
+    return fields
+
+
+def changed_contact_fields(existing: dict, payload: dict) -> list[str]:
+    """The labels of the fields ``payload`` changes on the Xero contact ``existing``."""
+    before = _contact_fields(existing)
+    return [CONTACT_FIELD_LABELS[key] for key, value in _contact_fields(payload).items()
+            if before.get(key, "") != value]
 
 
 def _number(value: Decimal) -> float | int:

@@ -1,7 +1,9 @@
-"""external_link.line_ids: the provider's id of each invoice line
+"""external_link: the provider's id of each invoice line, and what a link changed
 
-Updates sent every line without Xero's LineItemID, so Xero replaced all lines
-and dropped what a bookkeeper had added to them (tracking, item codes).
+line_ids: updates sent every line without Xero's LineItemID, so Xero replaced
+all lines and dropped what a bookkeeper had added to them (tracking, item codes).
+changed_fields: which fields linking changed on a contact PlanMan did not
+create, shown in the panel.
 
 Revision ID: d11a7e0c5b3f
 Revises: 5b7e2f0c91d4
@@ -22,8 +24,10 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('external_link', schema=None) as batch_op:
         batch_op.add_column(sa.Column('line_ids', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('changed_fields', sa.JSON(), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('external_link', schema=None) as batch_op:
+        batch_op.drop_column('changed_fields')
         batch_op.drop_column('line_ids')
