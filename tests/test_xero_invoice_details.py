@@ -9,6 +9,7 @@ are Xero's own: tax per line at the rate of the line's Xero TaxType. Every
 accounting request is checked against the official spec."""
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -19,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.models import ExternalLink
+from planman.models import ExternalLink, TaxRate
 from tests.helpers import client, make_client, make_invoice, post_form, signup, tax_rate  # noqa: F401
 from tests.test_bulk import send as bulk_send
 from tests.test_invoices import invoice_data
@@ -112,6 +113,16 @@ def firm(client):
     return admin, _connect(admin)
 
 
+@pytest.fixture
+def admin_with_details(client):
+    """Connected, with Xero's accounts and tax rates loaded (as the details job leaves them)."""
+    from tests.test_xero_connect import connected, loaded_settings
+
+    admin = signup(client)
+    vat = tax_rate(admin, "VAT 20%")
+    return admin, connected(admin, settings={**loaded_settings(), "tax_types": {str(vat.id): "OUTPUT2"}})
+
+
 def invoice_link(invoice):
     db.session.expire_all()
     return db.session.scalar(sa.select(ExternalLink).where(ExternalLink.record_type == "invoice",
@@ -181,3 +192,75 @@ def test_a_bulk_update_keeps_xeros_lines_too(app, client, firm, xero):
     assert [line.get("LineItemID") for line in update] == [first_xero_id, None]
     held = next(iter(xero.invoices.values()))["LineItems"]
     assert held[0]["ItemCode"] == "BOOK" and [line["Description"] for line in held] == ["Bookkeeping, March", "Postage"]
+    assert invoice_link(invoice).remote_total == Decimal("243.00")  # Xero's total, kept by bulk sends too
+
+
+# --- totals that differ are said plainly -------------------------------------------------
+
+def planman_rate(admin, name, percent):
+    rate = TaxRate(firm_id=admin.firm_id, name=name, percent=Decimal(percent))
+    db.session.add(rate)
+    db.session.commit()
+    return rate
+
+
+def map_rate(connection, rate, tax_type):
+    db.session.refresh(connection)
+    settings = dict(connection.settings)
+    settings["tax_types"] = {**settings["tax_types"], str(rate.id): tax_type}
+    connection.settings = settings
+    db.session.commit()
+
+
+def test_settings_warn_when_a_mapped_xero_rate_bills_another_percentage(app, client, admin_with_details):
+    admin, connection = admin_with_details
+    old_vat = planman_rate(admin, "Old VAT", "17.5")
+    map_rate(connection, old_vat, "OUTPUT2")
+
+    page = html.unescape(client.get("/integrations/xero").get_data(as_text=True))
+
+    assert (f'id="tax_type_{old_vat.id}-mismatch">Xero\'s “20% (VAT on Income)” is 20%, but Old VAT is 17.5% in '
+            "PlanMan: Xero would bill a different total than PlanMan shows.") in page
+    vat = tax_rate(admin, "VAT 20%")
+    assert f'id="tax_type_{vat.id}-mismatch"' not in page  # 20% mapped to 20%: nothing to say
+
+
+def test_the_panel_says_plainly_when_xeros_total_differs_from_planmans(app, client, firm, xero):
+    admin, connection = firm
+    old_vat = planman_rate(admin, "Old VAT", "17.5")
+    map_rate(connection, old_vat, "OUTPUT2")  # a 20% Xero tax type
+    customer = make_client(admin, name="Acme Ltd")
+    mismatched = make_invoice(admin, customer, lines=((1, "100.00", old_vat),))
+    matching = make_invoice(admin, customer, lines=((1, "100.00", tax_rate(admin, "VAT 20%")),))
+
+    for invoice in (mismatched, matching):
+        send(client, "invoice", invoice.id)
+        run_jobs(app)
+
+    page = client.get(panel_url("invoice", mismatched.id)).get_data(as_text=True)
+    assert "Xero's total for this invoice is 120.00 GBP, but PlanMan's is 117.50." in html.unescape(page)
+    assert invoice_link(mismatched).remote_total == Decimal("120.00")
+    assert "total-mismatch" not in client.get(panel_url("invoice", matching.id)).get_data(as_text=True)
+
+
+def test_editing_a_rates_percentage_marks_the_invoices_using_it_as_changed(app, client, firm, xero):
+    admin, _ = firm
+    vat = tax_rate(admin, "VAT 20%")
+    customer = make_client(admin, name="Acme Ltd")
+    using = make_invoice(admin, customer, lines=((1, "100.00", vat),))
+    other = make_invoice(admin, customer, lines=((1, "100.00", None),))
+    for invoice in (using, other):
+        send(client, "invoice", invoice.id)
+        run_jobs(app)
+    assert "Changed since last sent" not in client.get(panel_url("invoice", using.id)).get_data(as_text=True)
+
+    response = post_form(client, f"/setup/tax-rates/{vat.id}/edit", {"name": "VAT 20%", "percent": "17.5"})
+    assert response.status_code == 302
+
+    assert "Changed since last sent" in client.get(panel_url("invoice", using.id)).get_data(as_text=True)
+    assert "Changed since last sent" not in client.get(panel_url("invoice", other.id)).get_data(as_text=True)
+    # Renaming alone changes no total, so nothing is marked.
+    send(client, "invoice", using.id)
+    run_jobs(app)
+    post_form(client, f"/setup/tax-rates/{vat.id}/edit", {"name": "VAT (old)", "percent": "17.5"})
+    assert "Changed since last sent" not in client.get(panel_url("invoice", using.id)).get_data(as_text=True)

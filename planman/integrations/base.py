@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Optional
 
 from planman.integrations.errors import RecordLocked, ValidationFailed
@@ -25,6 +26,7 @@ class PushResult:
     record_revision: Optional[int] = None  # the record's revision this result is for
     line_ids: Optional[dict[str, str]] = None  # the provider's id of each line, by PlanMan line id
     changed_fields: Optional[list[str]] = None  # what linking changed on a record PlanMan did not create
+    remote_total: Optional[Decimal] = None  # the total the provider worked out (invoices)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.models import TaxRate, User
+from planman.models import Invoice, InvoiceLine, TaxRate, User
 from planman.tenancy import firm_select
 
 
@@ -27,6 +27,17 @@ def set_admin(user: User, is_admin: bool) -> None:
         if len(admins) <= 1:
             raise LastAdminError("A firm needs at least one administrator, so this one stays.")
     user.is_admin = is_admin
+
+
+def mark_invoices_using_changed(rate: TaxRate) -> None:
+    """A new percentage changes the totals of every invoice using the rate:
+    count it as an edit of each (their revision moves), so a pushed invoice
+    reads "Changed since last sent" and Update sends the new totals."""
+    using = sa.select(InvoiceLine.invoice_id).where(InvoiceLine.tax_rate_id == rate.id)
+    db.session.execute(
+        sa.update(Invoice).where(Invoice.firm_id == rate.firm_id, Invoice.id.in_(using))
+        .values(revision=Invoice.revision + 1),
+        execution_options={"synchronize_session": False})
 
 
 def tax_rate_name_in_use(name: str, exclude_id: int | None = None) -> bool:

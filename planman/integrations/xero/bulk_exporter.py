@@ -285,7 +285,7 @@ def _updated_result(answer: dict, invoice_id: str, digest: str, outcome: str, st
         return error
     return PushResult(updated.get("InvoiceID", invoice_id), outcome, digest,
                       external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""),
-                      line_ids=mapping.line_item_ids(invoice, updated))
+                      line_ids=mapping.line_item_ids(invoice, updated), remote_total=mapping.invoice_total(updated))
 
 
 def _created_result(answer: dict, digest: str, invoice):
@@ -295,4 +295,4 @@ def _created_result(answer: dict, digest: str, invoice):
         return error
     return PushResult(created["InvoiceID"], "created", digest,
                       external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""),
-                      line_ids=mapping.line_item_ids(invoice, created))
+                      line_ids=mapping.line_item_ids(invoice, created), remote_total=mapping.invoice_total(created))

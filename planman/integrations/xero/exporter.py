@@ -140,7 +140,7 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
         raise _refuse("invoice", error)
     return PushResult(created["InvoiceID"], "created", digest,
                       external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""),
-                      line_ids=mapping.line_item_ids(invoice, created))
+                      line_ids=mapping.line_item_ids(invoice, created), remote_total=mapping.invoice_total(created))
 
 
 def is_locked_refusal(messages: list[str]) -> bool:
@@ -174,4 +174,4 @@ def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, o
         _element_or_fail("invoice", [updated])
     return PushResult(updated.get("InvoiceID", invoice_id), outcome, digest,
                       external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""),
-                      line_ids=mapping.line_item_ids(invoice, updated))
+                      line_ids=mapping.line_item_ids(invoice, updated), remote_total=mapping.invoice_total(updated))

@@ -196,6 +196,14 @@ def line_item_ids(invoice, answer: dict) -> dict[str, str]:
             if item.get("LineItemID") and _text(item.get("Description")) == _text(line.description)}
 
 
+def invoice_total(answer: dict) -> Decimal | None:
+    """The Total Xero worked out for an invoice it answered with, if it gave one."""
+    try:
+        return Decimal(str(answer["Total"])).quantize(Decimal("0.01"))
+    except (KeyError, ArithmeticError, ValueError):
+        return None
+
+
 def fingerprint(payload: dict) -> str:
     """Stable hash of what would be sent: differs exactly when the record changed."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
