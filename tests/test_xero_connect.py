@@ -52,9 +52,10 @@ def mock_identity(xero_api, orgs=(UK,), token=None):
     xero_api.rsps.add("GET", CONNECTIONS_URL, json=[connection_json(o) for o in orgs])
 
 
-def mock_org_details(xero_api, name="Demo Company (UK)", short_code="!dmoUK"):
+def mock_org_details(xero_api, name="Demo Company (UK)", short_code="!dmoUK", currencies=("GBP", "USD")):
     xero_api.add("GET", "/Organisation", json={"Organisations": [
         {"Name": name, "ShortCode": short_code, "BaseCurrency": "GBP"}]})
+    xero_api.add("GET", "/Currencies", json={"Currencies": [{"Code": code, "Description": code} for code in currencies]})
     xero_api.add("GET", "/Accounts", json={"Accounts": [
         {"Code": "090", "Name": "Business Bank Account", "Type": "BANK", "Status": "ACTIVE"},
         {"Code": "200", "Name": "Sales", "Type": "REVENUE", "Status": "ACTIVE"},
@@ -597,3 +598,17 @@ def test_a_token_that_is_not_a_jwt_offers_every_organisation_it_reaches(app, cli
     page = come_back(client, code="the-code", state=params["state"]).get_data(as_text=True)
     assert "Which Xero organisation" in page
     assert "authEventId" not in xero_api.requests_to("GET", CONNECTIONS_URL)[0].url
+
+
+# -- the organisation's currencies ---------------------------------------------------------
+
+def test_the_organisations_currencies_load_after_connecting_and_on_refresh(app, client, admin, xero_api):
+    connect_one(app, client, xero_api)
+    assert the_connection(admin).settings["currencies"] == ["GBP", "USD"]
+    assert xero_api.requests_to("GET", "/Currencies")[0].headers["xero-tenant-id"] == UK["tenantId"]
+
+    xero_api.rsps.reset()
+    mock_org_details(xero_api, currencies=("GBP", "USD", "EUR"))  # EUR enabled in Xero since
+    post_form(client, "/integrations/xero/refresh", {}, form_url="/integrations/xero")
+    run_jobs(app)
+    assert the_connection(admin).settings["currencies"] == ["EUR", "GBP", "USD"]

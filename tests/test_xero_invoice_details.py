@@ -264,3 +264,56 @@ def test_editing_a_rates_percentage_marks_the_invoices_using_it_as_changed(app, 
     run_jobs(app)
     post_form(client, f"/setup/tax-rates/{vat.id}/edit", {"name": "VAT (old)", "percent": "17.5"})
     assert "Changed since last sent" not in client.get(panel_url("invoice", using.id)).get_data(as_text=True)
+
+
+# --- currencies the organisation has not enabled --------------------------------------
+
+@pytest.fixture
+def gbp_only(client):
+    """Connected to an organisation that has enabled GBP alone."""
+    from tests.test_xero_connect import connected, loaded_settings
+
+    admin = signup(client)
+    vat = tax_rate(admin, "VAT 20%")
+    return admin, connected(admin, settings={**loaded_settings(), "tax_types": {str(vat.id): "OUTPUT2"},
+                                             "currencies": ["GBP"]})
+
+
+def in_currency(admin, currency):
+    invoice = make_invoice(admin, make_client(admin, name=f"Client in {currency}"))
+    invoice.currency = currency
+    db.session.commit()
+    return invoice
+
+
+def test_the_invoice_page_and_panel_warn_before_sending_a_currency_xero_will_refuse(app, client, gbp_only):
+    admin, _ = gbp_only
+    eur, gbp = in_currency(admin, "EUR"), in_currency(admin, "GBP")
+    warning = ("Xero's organisation does not take invoices in EUR. Add EUR under Settings > Currencies in Xero "
+               "(then click Refresh from Xero under Setup > Integrations > Xero), or change the invoice's currency.")
+
+    page = html.unescape(client.get(f"/invoices/{eur.id}").get_data(as_text=True))
+    assert warning in page
+    panel = html.unescape(client.get(panel_url("invoice", eur.id)).get_data(as_text=True))
+    assert warning in panel and ">Send<" in panel
+    assert "does not take invoices in" not in client.get(f"/invoices/{gbp.id}").get_data(as_text=True)
+    assert "record-warnings" not in client.get(panel_url("invoice", gbp.id)).get_data(as_text=True)
+
+
+def test_xeros_refusal_of_a_currency_reads_plainly(app, client, firm, xero_api):
+    admin, _ = firm
+    invoice = in_currency(admin, "EUR")
+    xero_api.add("GET", "/Contacts", json={"Contacts": []})
+    xero_api.add("PUT", "/Contacts", json={"Contacts": [{"ContactID": str(uuid.uuid4()), "Name": "Client in EUR"}]})
+    xero_api.add("GET", "/Invoices", json={"Invoices": []})
+    refusal = "The currency EUR is not enabled for this organisation."  # Xero's exact words are not documented
+    xero_api.add("PUT", "/Invoices", json={"Invoices": [{"InvoiceNumber": invoice.number, "HasErrors": True,
+                                                          "ValidationErrors": [{"Message": refusal}]}]})
+
+    send(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    page = html.unescape(client.get(panel_url("invoice", invoice.id)).get_data(as_text=True))
+    assert ("Sending failed.</strong> Xero refused this invoice's currency: the organisation has probably not "
+            "enabled it. Add it under Settings > Currencies in Xero") in page
+    assert f"Xero said: {refusal}" in page and "Currency:</strong>" in page

@@ -119,3 +119,7 @@ class Provider(ABC):
 
     def settings_problems(self, connection) -> list[str]:
         return []
+
+    def record_warnings(self, connection, record_type: str, record) -> list[str]:
+        """What the provider would refuse about this record, said before sending."""
+        return []

@@ -33,6 +33,7 @@ class PanelState:
     checking_status: bool = False  # a worker is reading the remote status right now
     settings_problems: tuple[str, ...] = ()
     total_mismatch: str = ""  # the provider's total differs from PlanMan's for what was sent
+    warnings: tuple[str, ...] = ()  # what the provider would refuse about the record
 
     @property
     def button(self) -> Optional[str]:
@@ -121,6 +122,7 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
         state.total_mismatch = total_mismatch(provider, state.link, record, state.changed_since_sent)
     if record_type == "invoice":
         state.settings_problems = tuple(provider.settings_problems(connection))
+    state.warnings = tuple(provider.record_warnings(connection, record_type, record))
 
     if latest is not None and latest.is_active:
         state.kind = "pushing"

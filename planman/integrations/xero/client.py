@@ -87,6 +87,9 @@ class XeroClient:
     def tax_rates(self) -> list[dict]:
         return self._accounting("GET", "/TaxRates").get("TaxRates") or []
 
+    def currencies(self) -> list[dict]:
+        return self._accounting("GET", "/Currencies").get("Currencies") or []
+
     # -- contacts ---------------------------------------------------------
     def find_contacts(self, *, where: str | None = None, ids: list[str] | None = None) -> list[dict]:
         params: dict[str, str] = {}

@@ -19,13 +19,16 @@ def _element_or_fail(record_type: str, elements: list[dict]) -> dict:
         raise ValidationFailed(["Xero returned no record."])
     element = elements[0]
     if element.get("HasValidationErrors") or element.get("HasErrors") or element.get("ValidationErrors"):
-        messages = validation_messages(element) or ["Xero refused the record."]
+        messages = mapping.plain_refusal(validation_messages(element) or ["Xero refused the record."])
         raise ValidationFailed(messages, mapping.field_errors(record_type, messages))
     return element
 
 
 def _refuse(record_type: str, error: ValidationFailed) -> ValidationFailed:
     """Re-raise a refusal with the PlanMan fields it names."""
+    plain = mapping.plain_refusal(error.messages)
+    if plain != error.messages:
+        error = ValidationFailed(plain, error.field_errors)
     if not error.field_errors:
         error.field_errors = mapping.field_errors(record_type, error.messages)
     return error

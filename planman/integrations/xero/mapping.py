@@ -250,6 +250,31 @@ def active_contact_named(contacts: list[dict], name: str, taken: set[str] = froz
                  and same_name(c.get("Name"), name) and c.get("ContactID") not in taken), None)
 
 
+CURRENCY_NOT_ENABLED = (
+    "Xero's organisation does not take invoices in {currency}. Add {currency} under Settings > Currencies in Xero "
+    "(then click Refresh from Xero under Setup > Integrations > Xero), or change the invoice's currency.")
+
+
+def currency_not_enabled(currency: str, enabled: list[str] | None) -> str:
+    """Why Xero will refuse an invoice in ``currency``, or "" (also when the
+    organisation's currencies are not known yet)."""
+    if not enabled or currency in enabled:
+        return ""
+    return CURRENCY_NOT_ENABLED.format(currency=currency)
+
+
+def plain_refusal(messages: list[str]) -> list[str]:
+    """Xero's refusal, led by plain words where Xero's own are about the
+    invoice's currency (Xero refuses currencies the organisation has not enabled)."""
+    about_currency = [m for m in messages if "currency" in m.lower() and "rate" not in m.lower()]
+    if not about_currency:
+        return messages
+    lead = ("Xero refused this invoice's currency: the organisation has probably not enabled it. Add it under "
+            "Settings > Currencies in Xero (then click Refresh from Xero under Setup > Integrations > Xero), "
+            "or change the invoice's currency.")
+    return [lead] + [f"Xero said: {m}" for m in messages]
+
+
 def field_errors(record_type: str, messages: list[str]) -> dict[str, list[str]]:
     """Xero's messages keyed by the PlanMan field they are about, where one is named."""
     errors: dict[str, list[str]] = {}

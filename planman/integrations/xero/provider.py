@@ -200,12 +200,19 @@ class XeroProvider(Provider):
             for t in api.tax_rates()
             if t.get("TaxType") and t.get("Status", "ACTIVE") == "ACTIVE" and t.get("CanApplyToRevenue", True)
         ]
+        try:
+            # The currencies the organisation has enabled: Xero refuses invoices in any other.
+            currencies = sorted({c["Code"] for c in api.currencies() if c.get("Code")} |
+                                {organisation.get("BaseCurrency") or ""} - {""})
+        except RemoteNotFound:
+            currencies = None  # not known: nothing is warned about
         connection.tenant_name = organisation.get("Name") or connection.tenant_name
         connection.tenant_short_code = organisation.get("ShortCode") or ""
         settings = dict(connection.settings or {})
         settings["xero_accounts"] = accounts
         settings["xero_tax_rates"] = tax_rates
         settings["base_currency"] = organisation.get("BaseCurrency", "")
+        settings["currencies"] = currencies
         connection.settings = settings
 
     def export(self, connection, record_type: str, record, *, user_id: Optional[int]) -> PushResult:
@@ -264,6 +271,12 @@ class XeroProvider(Provider):
 
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return mapping.locked_invoice_message(remote_status)
+
+    def record_warnings(self, connection, record_type: str, record) -> list[str]:
+        if record_type != "invoice":
+            return []
+        problem = mapping.currency_not_enabled(record.currency, (connection.settings or {}).get("currencies"))
+        return [problem] if problem else []
 
     def settings_problems(self, connection) -> list[str]:
         settings = connection.settings or {}
