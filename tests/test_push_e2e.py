@@ -173,3 +173,25 @@ def test_an_invoice_in_a_currency_the_organisation_has_not_enabled(client, conne
     page = panel(client, "invoice", invoice.id).replace("&#39;", "'")
     assert "Sending failed.</strong> Xero refused this invoice's currency" in page
     assert organisation(sandbox)["invoices"] == []
+
+
+def test_an_update_keeps_what_a_bookkeeper_added_to_a_line_in_xero(client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    invoice = make_invoice(connected, customer, number="INV-0300", lines=((1, "100.00", None),))
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=1)
+    [remote] = organisation(sandbox)["invoices"]
+    line_id = remote["LineItems"][0]["LineItemID"]
+    sandbox.control(f"invoices/{remote['InvoiceID']}/lines/{line_id}", ItemCode="BOOK")
+
+    edit_page = client.get(f"/invoices/{invoice.id}/edit").get_data(as_text=True)
+    fields = form_fields(edit_page, f"/invoices/{invoice.id}/edit")
+    fields[next(name for name in fields if name.endswith("quantity"))] = "3"
+    assert client.post(f"/invoices/{invoice.id}/edit", data=fields).status_code == 302
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=2)
+
+    [remote] = organisation(sandbox)["invoices"]
+    [line] = remote["LineItems"]
+    assert line["LineItemID"] == line_id and line["ItemCode"] == "BOOK" and Decimal(str(line["Quantity"])) == 3
+    assert sandbox.violations() == []
