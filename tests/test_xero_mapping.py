@@ -110,7 +110,6 @@ def test_where_clauses_never_carry_a_quote_xero_cannot_parse():
     with pytest.raises(ValueError):
         mapping.where_equals("Name", 'The "Best" Co')
     assert mapping.where_equals("Name", "O'Brien & Co") == 'Name=="O\'Brien & Co"'
-    assert mapping.where_any("ContactNumber", ["A", "B"]) == 'ContactNumber=="A" OR ContactNumber=="B"'
 
 
 def test_contact_names_match_without_case():

@@ -229,10 +229,6 @@ def where_equals(field: str, value: str) -> str:
     return f'{field}=="{value}"'
 
 
-def where_any(field: str, values: list[str]) -> str:
-    return " OR ".join(where_equals(field, value) for value in values)
-
-
 def same_name(a: str | None, b: str | None) -> bool:
     """Contact names compare as Xero's uniqueness rule does: without case
     (REFERENCE.md section 11), and ignoring surrounding spaces."""
