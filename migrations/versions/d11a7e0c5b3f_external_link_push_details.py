@@ -8,7 +8,7 @@ remote_total: the total Xero worked out at the last push, so the panel can say
 when it differs from PlanMan's.
 
 Revision ID: d11a7e0c5b3f
-Revises: 5b7e2f0c91d4
+Revises: h12c2c11e7a03
 Create Date: 2026-12-01 22:20:00
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd11a7e0c5b3f'
-down_revision = '5b7e2f0c91d4'
+down_revision = 'h12c2c11e7a03'
 branch_labels = None
 depends_on = None
 
