@@ -255,6 +255,13 @@ class ExternalLink(db.Model):
     # The record's revision when it was pushed: a newer one => "changed since last sent".
     record_revision: so.Mapped[Optional[int]]
     linked_existing: so.Mapped[bool] = so.mapped_column(default=False)
+    # The provider's id of each line, by PlanMan line id (invoices): sent back on
+    # update so the provider keeps its lines (and what a bookkeeper added to them).
+    line_ids: so.Mapped[Optional[dict]] = so.mapped_column(sa.JSON)
+    # What the last push changed on a provider record PlanMan did not create (labels), shown in the panel.
+    changed_fields: so.Mapped[Optional[list]] = so.mapped_column(sa.JSON)
+    # The total the provider worked out at the last push (invoices): compared with PlanMan's in the panel.
+    remote_total: so.Mapped[Optional[Decimal]] = so.mapped_column(sa.Numeric(24, 2))
     # When remote_status was last read from the provider (pushes and status checks).
     status_checked_at: so.Mapped[Optional[datetime]]
     pushed_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)

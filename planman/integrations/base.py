@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Optional
 
 from planman.integrations.errors import RecordLocked, ValidationFailed
@@ -23,6 +24,9 @@ class PushResult:
     remote_status: str = ""
     notes: list[str] = field(default_factory=list)
     record_revision: Optional[int] = None  # the record's revision this result is for
+    line_ids: Optional[dict[str, str]] = None  # the provider's id of each line, by PlanMan line id
+    changed_fields: Optional[list[str]] = None  # what linking changed on a record PlanMan did not create
+    remote_total: Optional[Decimal] = None  # the total the provider worked out (invoices)
 
 
 @dataclass
@@ -114,4 +118,8 @@ class Provider(ABC):
         return ""
 
     def settings_problems(self, connection) -> list[str]:
+        return []
+
+    def record_warnings(self, connection, record_type: str, record) -> list[str]:
+        """What the provider would refuse about this record, said before sending."""
         return []

@@ -16,7 +16,7 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def integration_helpers():
         return {"integration_providers": lambda: configured_providers(app),
-                "integration_panel": _panel_for_template}
+                "integration_panel": _panel_for_template, "integration_warnings": _warnings_for_template}
 
 
 def configured_providers(app: Flask) -> list[Provider]:
@@ -33,6 +33,21 @@ def _panel_for_template(provider_key: str, record_type: str, record):
     if provider is None or not provider.is_configured(current_app):
         return None
     return panel_state(provider, record_type, record, current_user.firm_id)
+
+
+def _warnings_for_template(record_type: str, record) -> list[str]:
+    """What each connected provider would refuse about the record (for its page)."""
+    from flask import current_app
+    from flask_login import current_user
+
+    from planman.integrations.links import connection_for
+
+    warnings = []
+    for provider in configured_providers(current_app):
+        connection = connection_for(current_user.firm_id, provider.key)
+        if connection is not None and connection.is_usable:
+            warnings += provider.record_warnings(connection, record_type, record)
+    return warnings
 
 
 def all_providers() -> list:
