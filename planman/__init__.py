@@ -43,6 +43,7 @@ def create_app(config_class: type = Config) -> Flask:
     from planman.integrations.views import bp as integrations_bp
     from planman.invoices import bp as invoices_bp
     from planman.main import bp as main_bp
+    from planman.payments import bp as payments_bp
     from planman.setup import bp as setup_bp
 
     app.register_blueprint(main_bp)
@@ -51,6 +52,7 @@ def create_app(config_class: type = Config) -> Flask:
     app.register_blueprint(invoices_bp, url_prefix="/invoices")
     app.register_blueprint(setup_bp, url_prefix="/setup")
     app.register_blueprint(integrations_bp, url_prefix="/integrations")
+    app.register_blueprint(payments_bp, url_prefix="/invoices")
 
     from planman.integrations import registry
 

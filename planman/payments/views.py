@@ -1,0 +1,43 @@
+"""What the invoice page shows of its payments, worked out once for the template."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask_login import current_user
+
+from planman.integrations import registry
+from planman.models import Invoice
+from planman.payments import services
+from planman.payments.forms import METHOD_LABELS
+
+STATE_LABELS = {"pending": "Pending", "succeeded": "Received", "failed": "Failed", "refunded": "Refunded",
+                "disputed": "Disputed", "reversed": "Reversed"}
+
+
+@dataclass
+class PaymentsView:
+    payments: list
+    sources: dict
+    ledger_notes: dict
+    link_url: str
+    has_online_payments: bool
+    method_labels: dict = field(default_factory=lambda: METHOD_LABELS)
+    state_labels: dict = field(default_factory=lambda: STATE_LABELS)
+
+
+def _source(payment) -> str:
+    if payment.provider:
+        provider = registry.get_provider(payment.provider)
+        return f"{provider.label if provider else payment.provider} ({payment.provider_payment_id})"
+    return f"Recorded by {payment.recorded_by.name}" if payment.recorded_by else "Recorded"
+
+
+def for_invoice(invoice: Invoice) -> PaymentsView:
+    payments = services.invoice_payments(invoice)
+    return PaymentsView(
+        payments=payments,
+        sources={payment.id: _source(payment) for payment in payments},
+        ledger_notes={},
+        link_url="",
+        has_online_payments=False,
+    )
