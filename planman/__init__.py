@@ -44,6 +44,7 @@ def create_app(config_class: type = Config) -> Flask:
     from planman.invoices import bp as invoices_bp
     from planman.main import bp as main_bp
     from planman.payments import bp as payments_bp
+    from planman.payments import public_bp as pay_bp
     from planman.setup import bp as setup_bp
 
     app.register_blueprint(main_bp)
@@ -53,6 +54,7 @@ def create_app(config_class: type = Config) -> Flask:
     app.register_blueprint(setup_bp, url_prefix="/setup")
     app.register_blueprint(integrations_bp, url_prefix="/integrations")
     app.register_blueprint(payments_bp, url_prefix="/invoices")
+    app.register_blueprint(pay_bp)
 
     from planman.integrations import registry
 

@@ -6,5 +6,6 @@ page behind an unguessable link (no log-in)."""
 from flask import Blueprint
 
 bp = Blueprint("payments", __name__)
+public_bp = Blueprint("pay", __name__)
 
-from planman.payments import routes  # noqa: E402,F401
+from planman.payments import public, routes  # noqa: E402,F401

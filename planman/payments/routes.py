@@ -3,7 +3,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from planman.models import Invoice, Payment
-from planman.payments import bp, services
+from planman.payments import bp, links, services
 from planman.payments.forms import PaymentForm
 from planman.tenancy import get_for_firm_or_404
 
@@ -50,3 +50,12 @@ def reverse(invoice_id: int, payment_id: int):
     else:
         flash(f"Payment of {payment.amount:,.2f} {payment.currency} reversed.", "success")
     return _invoice_page(invoice)
+
+
+@bp.post("/<int:invoice_id>/payment-link")
+def payment_link(invoice_id: int):
+    invoice = get_for_firm_or_404(Invoice, invoice_id)
+    replaced = links.link_for(invoice) is not None
+    links.create_or_replace(invoice, current_user.id)
+    flash("New payment link made: the old one no longer works." if replaced else "Payment link made.", "success")
+    return _invoice_page(invoice, "payment-link")

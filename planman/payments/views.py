@@ -7,8 +7,9 @@ from flask_login import current_user
 
 from planman.integrations import registry
 from planman.models import Invoice
-from planman.payments import services
+from planman.payments import links, services
 from planman.payments.forms import METHOD_LABELS
+from planman.payments.public import payment_options
 
 STATE_LABELS = {"pending": "Pending", "succeeded": "Received", "failed": "Failed", "refunded": "Refunded",
                 "disputed": "Disputed", "reversed": "Reversed"}
@@ -34,10 +35,11 @@ def _source(payment) -> str:
 
 def for_invoice(invoice: Invoice) -> PaymentsView:
     payments = services.invoice_payments(invoice)
+    link = links.link_for(invoice)
     return PaymentsView(
         payments=payments,
         sources={payment.id: _source(payment) for payment in payments},
         ledger_notes={},
-        link_url="",
-        has_online_payments=False,
+        link_url=links.url_of(link) if link else "",
+        has_online_payments=bool(payment_options(current_user.firm_id)),
     )
