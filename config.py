@@ -75,6 +75,13 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
 
+    # How long a worker holds a webhook event it is processing; one that dies
+    # mid-event leaves it to be picked up again once this has passed.
+    WEBHOOK_LEASE_SECONDS = float(os.environ.get("WEBHOOK_LEASE_SECONDS") or 60)
+    # Extra provider classes to register ("module:Class", comma-separated): for
+    # tests (a test-only provider that worker processes must know) and plug-ins.
+    EXTRA_PROVIDERS = os.environ.get("PLANMAN_EXTRA_PROVIDERS") or ""
+
     CLIENTS_PER_PAGE = 25
     INVOICES_PER_PAGE = 25
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES") or 5)

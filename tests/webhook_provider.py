@@ -72,7 +72,10 @@ class TestPayProvider(Provider):
             raise WebhookVerificationFailed("signature does not match", status=401)
         if abs(time.time() - int(parts["t"])) > TOLERANCE_SECONDS:
             raise WebhookVerificationFailed("signature timestamp outside the tolerance", status=401)
-        events = json.loads(raw_body)["events"]
+        try:
+            events = json.loads(raw_body)["events"]
+        except (ValueError, KeyError, TypeError):
+            raise WebhookVerificationFailed("signed, but not a delivery this provider sends", status=400)
         return [WebhookEventData(event_id=e["id"], event_type=e["type"], account=e.get("account", ""),
                                  payload=e.get("data", {})) for e in events]
 
@@ -81,7 +84,9 @@ class TestPayProvider(Provider):
         redis = current_app.redis
         redis.incr(f"testpay:starts:{event.event_id}")
         if event.event_type == "slow":
-            redis.set(f"testpay:started:{event.event_id}", os.getppid())  # the worker whose horse runs it
+            # The worker whose work-horse runs it, and the work-horse (RQ gives it a session of its own).
+            redis.set(f"testpay:horse:{event.event_id}", os.getpid())
+            redis.set(f"testpay:started:{event.event_id}", os.getppid())
             deadline = time.monotonic() + 60
             while not redis.exists("testpay:release") and time.monotonic() < deadline:
                 time.sleep(0.05)

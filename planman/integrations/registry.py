@@ -1,6 +1,8 @@
 """The providers PlanMan can integrate with. Adding one means registering it here."""
 from __future__ import annotations
 
+import importlib
+
 from flask import Flask
 
 from planman.integrations.base import Provider
@@ -10,6 +12,10 @@ PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroPr
 
 
 def init_app(app: Flask) -> None:
+    for spec in filter(None, (part.strip() for part in app.config.get("EXTRA_PROVIDERS", "").split(","))):
+        module, _, name = spec.partition(":")
+        provider = getattr(importlib.import_module(module), name)()
+        PROVIDERS.setdefault(provider.key, provider)
     for provider in PROVIDERS.values():
         provider.init_app(app)
 
