@@ -98,3 +98,11 @@ def process_webhook_event(event_row_id: int) -> str:
     with _app().app_context():
         return webhooks.process(event_row_id)
 
+
+
+def record_payment_in_ledger(payment_id: int) -> str:
+    """Make each connected ledger match one payment, exactly once (planman.payments.ledger)."""
+    from planman.payments import ledger
+
+    with _app().app_context():
+        return ledger.sync(payment_id)

@@ -155,7 +155,14 @@ def set_payment_state(payment: Payment, state: str) -> None:
 
 
 def _after_change(payment: Payment) -> None:
+    """Commit, then have the connected ledgers follow (after the commit, so the
+    job finds the rows)."""
+    from planman.payments import ledger
+
+    ledger_links = ledger.queue_for(payment)
     db.session.commit()
+    if ledger_links:
+        ledger.enqueue(payment.id)
 
 
 def invoice_payments(invoice: Invoice) -> list[Payment]:

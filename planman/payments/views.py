@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from planman.integrations import registry
 from planman.models import Invoice
-from planman.payments import links, services
+from planman.payments import ledger, links, services
 from planman.payments.forms import METHOD_LABELS
 from planman.payments.public import payment_options
 
@@ -39,7 +39,7 @@ def for_invoice(invoice: Invoice) -> PaymentsView:
     return PaymentsView(
         payments=payments,
         sources={payment.id: _source(payment) for payment in payments},
-        ledger_notes={},
+        ledger_notes=ledger.ledger_notes(payments),
         link_url=links.url_of(link) if link else "",
         has_online_payments=bool(payment_options(current_user.firm_id)),
     )
