@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Optional
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from planman.extensions import db
 from planman.models import Invoice, Payment, utcnow
@@ -168,4 +169,5 @@ def _after_change(payment: Payment) -> None:
 def invoice_payments(invoice: Invoice) -> list[Payment]:
     return list(db.session.scalars(
         sa.select(Payment).where(Payment.firm_id == invoice.firm_id, Payment.invoice_id == invoice.id)
+        .options(so.selectinload(Payment.recorded_by), so.selectinload(Payment.reversed_by))
         .order_by(Payment.paid_on, Payment.id)))
