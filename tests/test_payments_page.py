@@ -154,6 +154,10 @@ def test_one_button_per_connected_payment_provider(app, client, user, invoice, t
     path = url.removeprefix(app.config["PUBLIC_BASE_URL"])
     html = browser.get(path).get_data(as_text=True)
     assert "Pay by card with TestPay" in html and "Online payment is not set up" not in html
+    # A payment provider takes no records: no integration tab on the firm's invoice page.
+    firm_page = client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert 'id="tab-xero"' in firm_page and 'id="tab-testpay"' not in firm_page
+    assert "Online payment is not set up" not in firm_page
     assert browser.post(f"{path}/testpay").status_code == 400  # CSRF, even with no log-in
     response = browser.post(f"{path}/testpay", data={"csrf_token": csrf_token_from(html)})
     assert response.status_code == 302

@@ -26,7 +26,9 @@ def init_app(app: Flask) -> None:
 
 
 def configured_providers(app: Flask) -> list[Provider]:
-    return [provider for provider in PROVIDERS.values() if provider.is_configured(app)]
+    """The configured providers that take records (record tabs, bulk sends); a
+    payment provider declares no record types, so it gets neither."""
+    return [provider for provider in PROVIDERS.values() if provider.is_configured(app) and provider.record_types]
 
 
 def _panel_for_template(provider_key: str, record_type: str, record):
