@@ -8,7 +8,7 @@ the amount due is zero, rather than turning paid invoices back into unpaid
 ones overnight. Paid invoices with nothing to pay become "sent".
 
 Revision ID: 16a9pay0c0de
-Revises: 5b7e2f0c91d4
+Revises: h12c2c11e7a03
 Create Date: 2026-12-01 22:20:27.054976
 
 """
@@ -20,10 +20,11 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '16a9pay0c0de'
-down_revision = '5b7e2f0c91d4'
+down_revision = 'h12c2c11e7a03'
 branch_labels = None
 depends_on = None
 
+MAX_PAYMENT = Decimal("9999999999.99")
 BEFORE_PAYMENTS = "Recorded before payments existed: the invoice had been marked paid by hand."
 # The tables as they are at this revision, so later model changes cannot change this migration.
 invoice = sa.table("invoice", sa.column("id", sa.Integer), sa.column("firm_id", sa.Integer),
@@ -140,10 +141,14 @@ def upgrade():
         if not total or total <= Decimal("0"):
             connection.execute(invoice.update().where(invoice.c.id == invoice_id).values(status="sent"))
             continue
-        connection.execute(payment.insert().values(
-            firm_id=firm_id, invoice_id=invoice_id, amount=total, currency=currency, paid_on=updated_at.date(),
-            method="other", state="succeeded", reference="", note=BEFORE_PAYMENTS,
-            created_at=updated_at, updated_at=updated_at))
+        remaining = total
+        while remaining > 0:  # one payment, or several for a total beyond one payment's Numeric(12, 2)
+            amount = min(remaining, MAX_PAYMENT)
+            connection.execute(payment.insert().values(
+                firm_id=firm_id, invoice_id=invoice_id, amount=amount, currency=currency,
+                paid_on=updated_at.date(), method="other", state="succeeded", reference="", note=BEFORE_PAYMENTS,
+                created_at=updated_at, updated_at=updated_at))
+            remaining -= amount
         connection.execute(invoice.update().where(invoice.c.id == invoice_id).values(
             amount_paid=total, updated_at=updated_at))
 

@@ -39,10 +39,9 @@ def token_of(link: PaymentLink) -> str:
 
 
 def url_of(link: PaymentLink) -> str:
-    from flask import url_for
+    from planman.security import public_url
 
-    # PUBLIC_BASE_URL: the link leaves the request (it is e-mailed to a client).
-    return current_app.config["PUBLIC_BASE_URL"] + url_for("pay.page", token=token_of(link))
+    return public_url("pay.page", token=token_of(link))  # it leaves the request: e-mailed to a client
 
 
 def create_or_replace(invoice: Invoice, user_id: int) -> PaymentLink:

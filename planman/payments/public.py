@@ -4,13 +4,14 @@ It shows one invoice (the token is bound to it), never another; says plainly
 when the invoice is paid or void, or the link does not work; is never cached
 or indexed; and sends no Referer, so the token does not travel to a payment
 provider's page."""
-from flask import abort, current_app, make_response, redirect, render_template, url_for
+from flask import abort, make_response, redirect, render_template, url_for
 
 from planman.integrations import registry
 from planman.integrations.links import connection_for
 from planman.models import Firm
 from planman.extensions import db
 from planman.payments import links, public_bp
+from planman.security import public_url
 
 
 @public_bp.after_request
@@ -57,6 +58,6 @@ def start(token: str, provider_key: str):
         return redirect(url_for("pay.page", token=token))
     for provider, connection in payment_options(invoice.firm_id):
         if provider.key == provider_key:
-            return_url = current_app.config["PUBLIC_BASE_URL"] + url_for("pay.page", token=token)
+            return_url = public_url("pay.page", token=token)
             return redirect(provider.start_payment(connection, invoice, invoice.amount_due, return_url=return_url))
     abort(404)
