@@ -24,7 +24,8 @@ def test_hand_marked_paid_invoices_get_a_payment_of_their_total(empty_database_u
                 " address_line2, city, region, postcode, country, tax_number, payment_terms_days, notes, revision,"
                 " created_at, updated_at) VALUES (1, 1, 'C1', 'Acme', '', '', '', '', '', '', '', '', '', '', '',"
                 " 14, '', 1, :now, :now)"), {"now": now})
-            for invoice_id, status, total in ((1, "paid", "120.00"), (2, "sent", "50.00"), (3, "paid", "0.00")):
+            for invoice_id, status, total in ((1, "paid", "120.00"), (2, "sent", "50.00"), (3, "paid", "0.00"),
+                                              (4, "paid", "15000000000.00")):
                 conn.execute(sa.text(
                     "INSERT INTO invoice (id, firm_id, client_id, number, issue_date, due_date, currency, reference,"
                     " amounts_are, status, revision, total, created_at, updated_at) VALUES (:id, 1, 1, :number,"
@@ -34,9 +35,13 @@ def test_hand_marked_paid_invoices_get_a_payment_of_their_total(empty_database_u
         with db.engine.connect() as conn:
             invoices = conn.execute(sa.text("SELECT id, status, amount_paid FROM invoice ORDER BY id")).all()
             payments = conn.execute(sa.text(
-                "SELECT invoice_id, amount, method, state, paid_on, note FROM payment")).all()
+                "SELECT invoice_id, amount, method, state, paid_on, note FROM payment ORDER BY id")).all()
         assert [(i, s, Decimal(str(p))) for i, s, p in invoices] == [
-            (1, "paid", Decimal("120.00")), (2, "sent", Decimal("0")), (3, "sent", Decimal("0"))]
+            (1, "paid", Decimal("120.00")), (2, "sent", Decimal("0")), (3, "sent", Decimal("0")),
+            (4, "paid", Decimal("15000000000.00"))]
+        # Beyond one payment's Numeric(12, 2): as many payments as it takes.
+        assert [Decimal(str(p[1])) for p in payments if p[0] == 4] == [Decimal("9999999999.99"), Decimal("5000000000.01")]
+        payments = [p for p in payments if p[0] != 4]
         assert len(payments) == 1
         invoice_id, amount, method, state, paid_on, note = payments[0]
         assert (invoice_id, Decimal(str(amount)), method, state) == (1, Decimal("120.00"), "other", "succeeded")
