@@ -1,6 +1,8 @@
 """The providers PlanMan can integrate with. Adding one means registering it here."""
 from __future__ import annotations
 
+import importlib
+
 from flask import Flask
 
 from planman.integrations.base import Provider
@@ -10,6 +12,10 @@ PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroPr
 
 
 def init_app(app: Flask) -> None:
+    for spec in filter(None, (part.strip() for part in app.config.get("EXTRA_PROVIDERS", "").split(","))):
+        module, _, name = spec.partition(":")
+        provider = getattr(importlib.import_module(module), name)()
+        PROVIDERS.setdefault(provider.key, provider)
     for provider in PROVIDERS.values():
         provider.init_app(app)
 
@@ -20,7 +26,9 @@ def init_app(app: Flask) -> None:
 
 
 def configured_providers(app: Flask) -> list[Provider]:
-    return [provider for provider in PROVIDERS.values() if provider.is_configured(app)]
+    """The configured providers that take records (record tabs, bulk sends); a
+    payment provider declares no record types, so it gets neither."""
+    return [provider for provider in PROVIDERS.values() if provider.is_configured(app) and provider.record_types]
 
 
 def _panel_for_template(provider_key: str, record_type: str, record):
