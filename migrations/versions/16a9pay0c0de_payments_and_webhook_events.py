@@ -8,7 +8,7 @@ the amount due is zero, rather than turning paid invoices back into unpaid
 ones overnight. Paid invoices with nothing to pay become "sent".
 
 Revision ID: 16a9pay0c0de
-Revises: h12c2c11e7a03
+Revises: d11a7e0c5b3f
 Create Date: 2026-12-01 22:20:27.054976
 
 """
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '16a9pay0c0de'
-down_revision = 'h12c2c11e7a03'
+down_revision = 'd11a7e0c5b3f'
 branch_labels = None
 depends_on = None
 
