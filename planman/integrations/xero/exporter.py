@@ -20,13 +20,16 @@ def _element_or_fail(record_type: str, elements: list[dict]) -> dict:
         raise ValidationFailed(["Xero returned no record."])
     element = elements[0]
     if element.get("HasValidationErrors") or element.get("HasErrors") or element.get("ValidationErrors"):
-        messages = validation_messages(element) or ["Xero refused the record."]
+        messages = mapping.plain_refusal(validation_messages(element) or ["Xero refused the record."])
         raise ValidationFailed(messages, mapping.field_errors(record_type, messages))
     return element
 
 
 def _refuse(record_type: str, error: ValidationFailed) -> ValidationFailed:
     """Re-raise a refusal with the PlanMan fields it names."""
+    plain = mapping.plain_refusal(error.messages)
+    if plain != error.messages:
+        error = ValidationFailed(plain, error.field_errors)
     if not error.field_errors:
         error.field_errors = mapping.field_errors(record_type, error.messages)
     return error
@@ -34,7 +37,9 @@ def _refuse(record_type: str, error: ValidationFailed) -> ValidationFailed:
 
 def export_client(api: XeroClient, client, link, *, intent: str) -> PushResult:
     """Create or update the Contact for ``client`` (``link``: its current link or None)."""
-    payload, revision = at_one_revision(client, lambda: mapping.contact_payload(client))
+    # A contact PlanMan did not create keeps whatever PlanMan does not hold.
+    only_held = bool(link is not None and link.linked_existing)
+    payload, revision = at_one_revision(client, lambda: mapping.contact_payload(client, only_held=only_held))
     return _for_revision(revision, _export_client(api, client, link, payload, intent))
 
 
@@ -56,25 +61,17 @@ def _export_client(api: XeroClient, client, link, payload: dict, intent: str) ->
                           external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
 
     # Link before create: PlanMan's reference first (a contact we made before,
-    # perhaps on a lost response), then the exact name (one the firm already had).
-    existing = api.find_contacts(where=mapping.where_equals("ContactNumber", client.reference))
-    # Our own reference means PlanMan made it (a create whose answer was lost): "created".
-    outcome = "created"
-    if not existing:
-        existing = [c for c in api.find_contacts(where=mapping.where_equals("Name", payload["Name"]))
-                    if c.get("ContactStatus", "ACTIVE") == "ACTIVE" and c.get("Name") == payload["Name"]]
-        outcome = "linked"
-    if existing:
-        contact = existing[0]
-        theirs = contact.get("ContactNumber") or ""
-        # Never overwrite another system's reference on a contact we only matched by name.
-        update = payload if theirs in ("", client.reference) else mapping.contact_payload(client, include_contact_number=False)
+    # perhaps on a lost response: "created"), then the name (one the firm already had).
+    contact, outcome = find_contact(api, client, payload["Name"])
+    if contact is not None:
+        update, changed = link_payload(client, contact, outcome)
         try:
             contact = api.update_contact(contact["ContactID"], update, key("link"))
         except ValidationFailed as error:
             raise _refuse("client", error)
         return PushResult(contact["ContactID"], outcome, mapping.fingerprint(update),
-                          external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
+                          external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""),
+                          changed_fields=changed)
 
     try:
         created = _element_or_fail("client", api.create_contacts([payload], key("create")))
@@ -82,6 +79,33 @@ def _export_client(api: XeroClient, client, link, payload: dict, intent: str) ->
         raise _refuse("client", error)
     return PushResult(created["ContactID"], "created", digest,
                       external_number=created.get("ContactNumber", ""), remote_status=created.get("ContactStatus", ""))
+
+
+def link_payload(client, contact: dict, outcome: str) -> tuple[dict, Optional[list[str]]]:
+    """What to send to a contact found before create, and (for one PlanMan did
+    not create) the fields that changes there. Ours, found by ContactNumber,
+    gets the whole record; another's gets only what PlanMan holds (empty
+    strings would clear what Xero has), and never loses its own ContactNumber."""
+    if outcome != "linked":
+        return mapping.contact_payload(client), None
+    theirs = contact.get("ContactNumber") or ""
+    update = mapping.contact_payload(client, include_contact_number=theirs in ("", client.reference), only_held=True)
+    return update, mapping.changed_contact_fields(contact, update)
+
+
+def find_contact(api: XeroClient, client, name: str) -> tuple[Optional[dict], str]:
+    """The Xero contact for a client not linked yet, and how it was found:
+    ("created", ours by ContactNumber: PlanMan made it, perhaps on a create whose
+    answer was lost) or ("linked", an active contact of the
+    same name, ignoring case). Names a ``where`` filter cannot hold (quotes) are
+    found through ``searchTerm`` and compared here, so any name works."""
+    if mapping.filterable(client.reference):
+        by_number = api.find_contacts(where=mapping.where_equals("ContactNumber", client.reference))
+    else:
+        by_number = [c for c in api.search_contacts(client.reference) if c.get("ContactNumber") == client.reference]
+    if by_number:
+        return by_number[0], "created"
+    return mapping.active_contact_named(api.search_contacts(name), name), "linked"
 
 
 def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, user_id: Optional[int],
@@ -96,10 +120,13 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
         contact_link = links.find_link(connection, "client", invoice.client_id)
 
     contact_id, settings = contact_link.external_id, connection.settings or {}
+    link = links.find_link(connection, "invoice", invoice.id)
+    # Xero's own line ids on an update, so it keeps its lines (and what a bookkeeper added to them).
+    line_ids = link.line_ids if link is not None and link.remote_status != "DELETED" else None
     payload, revision = at_one_revision(invoice, lambda: mapping.invoice_payload(
-        invoice, contact_id=contact_id, settings=settings, url=invoice_url))
+        invoice, contact_id=contact_id, settings=settings, url=invoice_url, line_item_ids=line_ids))
     try:
-        result = _export_invoice(api, connection, invoice, payload, invoice_url, intent)
+        result = _export_invoice(api, invoice, link, payload, invoice_url, intent)
     except ValidationFailed as error:
         if is_archived_contact_refusal(error.messages):
             raise archived_contact(invoice) from error
@@ -107,16 +134,17 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
     return _for_revision(revision, result)
 
 
-def _export_invoice(api: XeroClient, connection, invoice, payload: dict, invoice_url: str, intent: str) -> PushResult:
+def _export_invoice(api: XeroClient, invoice, link, payload: dict, invoice_url: str, intent: str) -> PushResult:
+    if link is not None and link.remote_status != "DELETED":
+        digest = mapping.fingerprint(payload)
+        key = mapping.idempotency_key(intent, "invoice", invoice.id, "update", digest)
+        try:
+            return _update_invoice(api, link.external_id, payload, key, "updated", digest, invoice=invoice)
+        except RemoteNotFound:
+            payload = mapping.without_line_ids(payload)  # gone from Xero altogether: send it again as new
+
     digest = mapping.fingerprint(payload)
     key = lambda action: mapping.idempotency_key(intent, "invoice", invoice.id, action, digest)  # noqa: E731
-    link = links.find_link(connection, "invoice", invoice.id)
-
-    if link is not None and link.remote_status != "DELETED":
-        try:
-            return _update_invoice(api, link.external_id, payload, key("update"), "updated", digest)
-        except RemoteNotFound:
-            pass  # gone from Xero altogether: send it again as a new invoice
 
     # Link before create: an invoice with our number that points back at this
     # PlanMan invoice is ours (a create whose answer was lost).
@@ -126,14 +154,15 @@ def _export_invoice(api: XeroClient, connection, invoice, payload: dict, invoice
         if not is_ours(found, invoice_url):
             raise number_taken(invoice.number)
         # Made by PlanMan (our number and our link back), not someone else's: "created".
-        return _update_invoice(api, found["InvoiceID"], payload, key("link"), "created", digest)
+        return _update_invoice(api, found["InvoiceID"], payload, key("link"), "created", digest, invoice=invoice)
 
     try:
         created = _element_or_fail("invoice", api.create_invoices([payload], key("create")))
     except ValidationFailed as error:
         raise _refuse("invoice", error)
     return PushResult(created["InvoiceID"], "created", digest,
-                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""))
+                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, created), remote_total=mapping.invoice_total(created))
 
 
 ARCHIVED_CONTACT_NOTICE = (
@@ -202,7 +231,7 @@ def update_payload(payload: dict) -> dict:
 
 
 def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str,
-                    *, keep_status: bool = False) -> PushResult:
+                    *, invoice=None, keep_status: bool = False) -> PushResult:
     try:
         updated = api.update_invoice(invoice_id, payload if keep_status else update_payload(payload), key)
     except ValidationFailed as error:
@@ -213,4 +242,6 @@ def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, o
     if updated.get("HasValidationErrors") or updated.get("ValidationErrors"):
         _element_or_fail("invoice", [updated])
     return PushResult(updated.get("InvoiceID", invoice_id), outcome, digest,
-                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""))
+                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, updated) if invoice is not None else None,
+                      remote_total=mapping.invoice_total(updated))
