@@ -16,6 +16,9 @@ _app_pid = None  # the process whose database connections the app's pool holds
 
 
 JOB_TIMEOUT = 300
+# How often a worker busy with a job tells Redis it is alive (RQ's default is
+# 30 s); a push whose worker has been silent for three of these is interrupted.
+HEARTBEAT_SECONDS = 10
 QUEUE_UNAVAILABLE = "The job queue is not available right now, so nothing was sent. Try again shortly."
 
 

@@ -114,7 +114,7 @@ class Client(db.Model):
     tax_number: so.Mapped[str] = so.mapped_column(sa.String(50), default="")
     payment_terms_days: so.Mapped[int] = so.mapped_column(default=30)
     notes: so.Mapped[str] = so.mapped_column(sa.Text, default="")
-    # Bumped on every edit; part of the Idempotency-Key of a push.
+    # Bumped on every edit: a link holding an older one is "changed since last sent".
     revision: so.Mapped[int] = so.mapped_column(default=1)
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)

@@ -112,6 +112,10 @@ class FakeXero:
             if element["Contact"]["ContactID"] not in self.contacts:
                 out.append({**element, "HasErrors": True, "ValidationErrors": [{"Message": "Contact not found"}]})
                 continue
+            if self.contacts[element["Contact"]["ContactID"]].get("ContactStatus") == "ARCHIVED":
+                out.append({**element, "HasErrors": True, "ValidationErrors": [
+                    {"Message": "The contact is archived and cannot be used."}]})
+                continue
             invoice = {**element, "InvoiceID": str(uuid.uuid4()), "Status": element.get("Status", "DRAFT")}
             self.invoices[invoice["InvoiceID"]] = invoice
             out.append(invoice)
@@ -185,8 +189,7 @@ def test_120_new_clients_go_in_three_batches_with_one_lookup_each(app, client, f
     assert len(xero.calls()) == 6
     for request in xero.calls("PUT", "Contacts"):
         assert "summarizeErrors=false" in request.url
-        assert request.headers["Idempotency-Key"].startswith("planman-bulk-client-create-50-") or \
-            request.headers["Idempotency-Key"].startswith("planman-bulk-client-create-20-")
+        assert re.match(r"planman-bulk-b\d+-client-create-(50|20)-", request.headers["Idempotency-Key"])
     assert len({r.headers["Idempotency-Key"] for r in xero.calls("PUT", "Contacts")}) == 3
     lookup = parse_qs(urlsplit(xero.calls("GET", "Contacts")[0].url).query)["where"][0]
     assert f'ContactNumber=="{records[0].reference}"' in lookup and 'Name=="Client 000"' in lookup
@@ -257,7 +260,9 @@ def test_existing_contacts_are_found_by_number_then_name_not_duplicated(app, cli
     assert "ContactNumber" not in by_id[C_THEIRS]  # another system's reference is left alone
     assert [c["Name"] for c in xero.bodies("PUT", "Contacts")[0]] == ["Brand New"]
     outcomes = {p.record_id: p.outcome for p in pushes()}
-    assert outcomes == {ours.id: "updated", theirs.id: "linked", fresh.id: "created"}
+    # "Made Before" carries our own reference: PlanMan created it (its answer was lost), so "created".
+    assert outcomes == {ours.id: "created", theirs.id: "linked", fresh.id: "created"}
+    assert not link_of("client", ours.id).linked_existing
     assert link_of("client", theirs.id).linked_existing and link_of("client", theirs.id).external_id == C_THEIRS
     assert len(xero.contacts) == 3
 
@@ -313,7 +318,7 @@ def test_invoices_send_missing_clients_first_then_one_lookup_and_one_create_per_
     assert [len(numbers) for numbers in lookups] == [50, 10]
     contact_ids = {link_of("client", c.id).external_id for c in customers}
     assert {i["Contact"]["ContactID"] for batch in xero.bodies("PUT", "Invoices") for i in batch} == contact_ids
-    assert all(r.headers["Idempotency-Key"].startswith("planman-bulk-invoice-create-")
+    assert all(r.headers["Idempotency-Key"].startswith(f"planman-bulk-b{pushes()[0].bulk_push_id}-invoice-create-")
                for r in xero.calls("PUT", "Invoices"))
     assert {(p.record_type, p.state, p.outcome) for p in pushes()} == {("client", "succeeded", "created"),
                                                                         ("invoice", "succeeded", "created")}
@@ -348,6 +353,8 @@ def test_linked_invoices_are_updated_locked_or_sent_again_each_on_its_own(app, c
 
     assert len(xero.calls("GET", "Invoices")) == 2  # one IDs query (linked), one InvoiceNumbers query (the rest)
     assert len(xero.calls("POST", "Invoices")) == 1 and len(xero.calls("PUT", "Invoices")) == 1
+    assert all("Status" not in element for element in xero.bodies("POST", "Invoices")[0])  # Xero's status stands
+    assert xero.bodies("PUT", "Invoices")[0][0]["Status"] == "DRAFT"  # only a first send sets it
     result = {p.record_id: p for p in pushes("invoice")}
     assert (result[draft.id].state, result[draft.id].outcome) == ("succeeded", "updated")
     assert (result[approved.id].state, result[approved.id].outcome) == ("failed", "locked")
@@ -360,6 +367,26 @@ def test_linked_invoices_are_updated_locked_or_sent_again_each_on_its_own(app, c
     assert [i["InvoiceNumber"] for i in xero.bodies("PUT", "Invoices")[0]] == ["INV-2"]
     page = client.get(f"/integrations/bulk/{only_bulk().id}").get_data(as_text=True)
     assert "Retry failed (1)" in page  # the locked one is not retried
+
+
+def test_invoices_of_an_archived_contact_fail_explained_and_are_not_offered_for_retry(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    archived, fine = make_invoice(admin, customer, number="INV-50"), make_invoice(admin, make_client(admin, name="Bolt"))
+    xero.contacts[C_ONE] = {"ContactID": C_ONE, "Name": "Acme Ltd", "ContactStatus": "ARCHIVED"}
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                                record_id=customer.id, external_id=C_ONE, remote_status="ACTIVE"))
+    db.session.commit()
+
+    send(client, "invoice", ids=[archived.id, fine.id])
+    run_jobs(app)
+
+    result = {p.record_id: p for p in pushes("invoice")}
+    assert (result[archived.id].state, result[archived.id].outcome) == ("failed", "blocked")
+    assert "its contact “Acme Ltd” is archived in Xero" in result[archived.id].error_message
+    assert result[fine.id].state == "succeeded"
+    assert link_of("client", customer.id).remote_status == "ARCHIVED"
+    assert "Retry failed" not in client.get(f"/integrations/bulk/{only_bulk().id}").get_data(as_text=True)
 
 
 def test_invoice_whose_client_is_refused_fails_with_the_clients_reason(app, client, firm, xero):
@@ -429,6 +456,22 @@ def test_server_errors_retry_the_batch_with_the_same_key_then_give_up(app, clien
     assert {(p.state, p.attempts) for p in pushes()} == {("failed", 3)}
     assert all("Gave up after 3 attempts" in p.error_message for p in pushes())
     assert only_bulk().finished_at is not None
+
+
+def test_a_new_bulk_send_of_the_same_records_is_a_new_write_not_a_replay(app, client, firm, xero):
+    admin, _ = firm
+    records = [make_client(admin, name=name) for name in ("Acme Ltd", "Brightside LLP")]
+    send(client, "client", mode="not_sent")
+    run_jobs(app)
+
+    for _ in range(2):  # unchanged, updated again on purpose, twice
+        send(client, "client", ids=[r.id for r in records])
+        run_jobs(app)
+
+    first, second = xero.calls("POST", "Contacts")
+    assert json.loads(first.body) == json.loads(second.body)
+    assert first.headers["Idempotency-Key"] != second.headers["Idempotency-Key"]  # Xero would replay the first
+    assert [(p.state, p.outcome) for p in pushes()] == [("succeeded", "created")] * 2 + [("succeeded", "updated")] * 4
 
 
 def test_near_the_daily_limit_the_send_pauses_and_says_when_it_resumes(app, client, firm, xero):

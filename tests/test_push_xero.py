@@ -126,7 +126,8 @@ def test_send_new_client_creates_contact_and_panel_turns_to_update(app, client, 
     assert created["Addresses"][0]["City"] == "Leeds" and created["Phones"][0]["PhoneNumber"] == "0123"
     put = next(c.request for c in xero.calls if c.request.method == "PUT")
     assert put.headers["xero-tenant-id"] == TENANT
-    assert put.headers["Idempotency-Key"].startswith(f"planman-client-{record.id}-r1-create-")
+    pushed = db.session.scalar(sa.select(PushJob))
+    assert put.headers["Idempotency-Key"].startswith(f"planman-p{pushed.id}-client-{record.id}-create-")
     assert "summarizeErrors=false" in put.url
     link = db.session.scalar(sa.select(ExternalLink))
     assert link.external_id == CONTACT_ID and link.record_id == record.id and not link.linked_existing
@@ -521,3 +522,50 @@ def test_queue_down_fails_the_push_visibly_instead_of_losing_it(app, client, fir
 
     assert "job queue is not available" in page and ">Retry<" in page
     assert db.session.scalar(sa.select(PushJob)).state == "failed"
+
+
+# --- Idempotency-Key: one intended write -------------------------------------------
+
+def test_every_click_is_a_new_write_and_every_retry_of_it_repeats_the_same_key(app, client, firm, xero):
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                                record_id=record.id, external_id=CONTACT_ID))
+    db.session.commit()
+    answers = iter([(503, {}, "Service Unavailable")])
+    xero.add_callback("POST", f"{API}/Contacts/{CONTACT_ID}", callback=lambda r: next(
+        answers, (200, {}, json.dumps({"Contacts": [contact_json("Acme Ltd", record.reference)]}))))
+
+    send(client, "client", record.id)  # Update, unchanged: Xero's 503, then the automatic retry
+    run_jobs(app)
+    run_scheduled_now(app)
+    send(client, "client", record.id)  # Update again, still unchanged: a new write, not a replay
+    run_jobs(app)
+
+    keys = [c.request.headers["Idempotency-Key"] for c in xero.calls if c.request.method == "POST"]
+    first, second = db.session.scalars(sa.select(PushJob).order_by(PushJob.id)).all()
+    assert first.state == second.state == "succeeded" and first.attempts == 2
+    assert len(keys) == 3 and keys[0] == keys[1] != keys[2]
+    assert keys[0].startswith(f"planman-p{first.id}-") and keys[2].startswith(f"planman-p{second.id}-")
+
+
+def test_an_invoice_refused_for_its_archived_contact_offers_retry_once_the_contact_is_restored(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-8")
+    xero_refuses_changes_to(admin, customer, invoice, xero)
+    xero.replace(responses.POST, f"{API}/Invoices/{INVOICE_ID}", status=400, json={
+        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+        "Elements": [{"ValidationErrors": [{"Message": "The contact is archived and cannot be used."}]}]})
+    send(client, "invoice", invoice.id)
+    run_jobs(app)
+    page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "is archived in Xero" in page and ">Retry<" not in page
+
+    # Restored in Xero, then the client's Update hears it is active again.
+    xero.post(f"{API}/Contacts/{CONTACT_ID}", json={"Contacts": [contact_json("Acme Ltd", customer.reference)]})
+    send(client, "client", customer.id)
+    run_jobs(app)
+
+    page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
+    assert "is archived in Xero" in page and ">Retry<" in page

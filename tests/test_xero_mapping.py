@@ -97,11 +97,12 @@ def test_fingerprint_changes_exactly_when_the_payload_does():
     assert first != mapping.fingerprint(mapping.contact_payload(a_client(email="new@acme.test")))
 
 
-def test_idempotency_key_is_within_xeros_limit_and_tracks_revision_and_content():
-    key = mapping.idempotency_key("invoice", 123456789, 42, "f" * 64, "create")
+def test_idempotency_key_is_within_xeros_limit_and_tracks_the_push_and_content():
+    key = mapping.idempotency_key("p123456789012", "invoice", 123456789, "create", "f" * 64)
     assert len(key) <= 128
-    assert key != mapping.idempotency_key("invoice", 123456789, 43, "f" * 64, "create")
-    assert key != mapping.idempotency_key("invoice", 123456789, 42, "e" * 64, "create")
+    assert key == mapping.idempotency_key("p123456789012", "invoice", 123456789, "create", "f" * 64)
+    assert key != mapping.idempotency_key("p123456789013", "invoice", 123456789, "create", "f" * 64)
+    assert key != mapping.idempotency_key("p123456789012", "invoice", 123456789, "create", "e" * 64)
 
 
 def test_where_clauses_never_carry_a_quote_xero_cannot_parse():

@@ -47,6 +47,14 @@ class Tenant:
     kind: str = ""
 
 
+def push_intent(push) -> str:
+    """What identifies one push a person asked for (a Send, Update, Retry click)."""
+    return f"p{push.id}"
+
+
+def bulk_intent(bulk) -> str:
+    """What identifies one bulk send a person asked for."""
+    return f"b{bulk.id}"
 @dataclass
 class WebhookEventData:
     """One event out of a verified webhook delivery, as the provider reads it."""
@@ -67,6 +75,7 @@ class WebhookVerificationFailed(Exception):
 
 class PaymentNotSupported(Exception):
     """This ledger provider cannot record payments (yet)."""
+
 
 
 class Provider(ABC):
@@ -137,8 +146,17 @@ class Provider(ABC):
         """Fetch what settings pickers and links need (names, codes, rates)."""
 
     @abstractmethod
-    def export(self, connection, record_type: str, record, *, user_id: Optional[int]) -> PushResult:
-        """Create or update the record's counterpart (dependencies first)."""
+    def export(self, connection, record_type: str, record, *, user_id: Optional[int], intent: str) -> PushResult:
+        """Create or update the record's counterpart (dependencies first).
+
+        ``intent`` names the push a person asked for (``push_intent``): derive
+        idempotency keys from it, so retries of this push repeat its writes and
+        a new push never replays an old answer."""
+
+    def void(self, connection, record_type: str, link, *, intent: str) -> PushResult:
+        """Void (or delete, if never approved) the record ``link`` points at, because
+        PlanMan voided it. Refuse with ``RecordLocked`` when the provider cannot."""
+        raise RecordLocked(f"{self.label} records cannot be voided from PlanMan: void it in {self.label}.", "")
 
     def fetch_remote_status(self, connection, record_type: str, external_id: str) -> Optional[str]:
         """The record's current status at the provider, for kinds that have one."""
@@ -146,14 +164,14 @@ class Provider(ABC):
 
     batch_size: int = 1
 
-    def export_batch(self, connection, record_type: str, records: list, *, on_results) -> BatchReport:
+    def export_batch(self, connection, record_type: str, records: list, *, on_results, intent: str) -> BatchReport:
         """Export many records, reporting ``{record_id: PushResult | error}`` through
         ``on_results`` as results arrive. Per-record refusals are results; trouble
         with the whole call (rate limits, outages) is raised. Providers without
         batch endpoints get this one-call-per-record default."""
         for record in records:
             try:
-                result = self.export(connection, record_type, record, user_id=None)
+                result = self.export(connection, record_type, record, user_id=None, intent=intent)
             except (ValidationFailed, RecordLocked) as error:
                 on_results({record.id: error})
                 continue
@@ -173,7 +191,19 @@ class Provider(ABC):
     def is_gone(self, record_type: str, remote_status: str) -> bool:
         return False
 
+    def is_closed(self, record_type: str, remote_status: str) -> bool:
+        """Deleted or voided at the provider: nothing there is live any more."""
+        return self.is_gone(record_type, remote_status)
+
+    def closed_message(self, record_type: str, remote_status: str) -> str:
+        return f"Void in PlanMan and closed in {self.label}."
+
     def locked_message(self, record_type: str, remote_status: str) -> str:
+        return ""
+
+    def remote_notice(self, record_type: str, remote_status: str) -> str:
+        """What a person should know (and do) about a record in this remote state,
+        when it can still be updated but is not in use there (an archived contact)."""
         return ""
 
     def settings_problems(self, connection) -> list[str]:

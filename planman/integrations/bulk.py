@@ -33,6 +33,8 @@ from sqlalchemy.exc import IntegrityError
 from planman import jobs
 from planman.extensions import db
 from planman.integrations import links, push, registry
+from planman.integrations.base import bulk_intent
+from planman.integrations.records import KeptChanging, load_at_one_revision
 from planman.integrations.errors import IntegrationError, RateLimited, TemporaryFailure
 from planman.integrations.throttle import Throttled
 from planman.models import ACTIVE_PUSH_STATES, BulkPush, Connection, ExternalLink, Invoice, PushJob, utcnow
@@ -70,6 +72,8 @@ def select_record_ids(connection: Connection, record_type: str, mode: str, ids: 
         return sorted(record_id for chunk in _chunks(sorted(set(ids)))
                       for record_id in db.session.scalars(query.where(model.id.in_(chunk))))
     if mode == "not_sent":
+        if record_type == "invoice":  # void in PlanMan: never sent as new (push.is_void)
+            query = query.where(model.status != "void")
         return list(db.session.scalars(query.where(model.id.not_in(linked))))
     if mode == "changed":
         return links.changed_since_sent_ids(connection, model, record_type)
@@ -306,15 +310,28 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
     db.session.commit()
 
     model = push.RECORD_MODELS[record_type]
-    records = {r.id: r for r in db.session.scalars(sa.select(model).where(
-        model.firm_id == bulk.firm_id, model.id.in_([p.record_id for p in pushes])))}
     waiting = {p.record_id: p for p in pushes}
+    # Loaded at one revision with all their payloads need, and no commit until the
+    # provider has built its payloads: the revisions recorded are those sent.
+    while True:
+        try:
+            records = load_at_one_revision(model, bulk.firm_id, list(waiting))
+        except KeptChanging as error:
+            records = {}
+            for pushed in waiting.values():
+                push.fail(pushed, connection, error, discard_pending=False, commit=False)
+            waiting.clear()
+        ended = {record_id: (DELETED_MESSAGE, "") for record_id in waiting if record_id not in records}
+        ended.update(_void_endings(connection, record_type, [r for r in records.values() if r.id in waiting]))
+        if not ended and waiting:
+            break
+        for record_id, (message, outcome) in ended.items():
+            push.finish(waiting.pop(record_id), "failed", error=message, outcome=outcome, discard_pending=False,
+                        commit=False)
+        db.session.commit()  # then read the rest again: the commit expired them
+        if not waiting:
+            return None
     revisions = {record_id: record.revision for record_id, record in records.items()}
-    for record_id in [rid for rid in waiting if rid not in records]:
-        push.finish(waiting.pop(record_id), "failed", error=DELETED_MESSAGE, discard_pending=False, commit=False)
-    db.session.commit()
-    if not waiting:
-        return None
 
     def on_results(results) -> None:
         # External ids are stored as each call returns, before the next one.
@@ -323,14 +340,14 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
             if isinstance(result, IntegrationError):
                 push.fail(pushed, connection, result, discard_pending=False, commit=False)
             else:
-                result.record_revision = revisions[record_id]
+                result.record_revision = revisions[record_id]  # loaded with what was sent
                 push.succeed(connection, pushed, result, commit=False)
         db.session.commit()
 
     provider = registry.get_provider(bulk.provider)
     try:
         report = provider.export_batch(connection, record_type, [records[rid] for rid in sorted(waiting)],
-                                       on_results=on_results)
+                                       on_results=on_results, intent=bulk_intent(bulk))
     except Throttled as wait:
         return _hold(waiting, wait.wait, push.THROTTLED_NOTE)
     except RateLimited as error:
@@ -357,6 +374,18 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
     if report.day_remaining is not None and report.day_remaining <= DAY_RESERVE:
         return float(DAY_RESERVE_PAUSE)
     return None
+
+
+def _void_endings(connection: Connection, record_type: str, records: list) -> dict[int, tuple[str, str]]:
+    """Void records are never sent as new; one sent before is voided from its own page."""
+    void = [record.id for record in records if push.is_void(record_type, record)]
+    if not void:
+        return {}
+    provider = registry.get_provider(connection.provider)
+    sent_before = links.links_by_record(connection, record_type, void)
+    hint = f" It was sent before: open it and use “Void in {provider.label}”."
+    return {record_id: (push.void_not_sent_message(provider) + (hint if record_id in sent_before else ""), "closed")
+            for record_id in void}
 
 
 def _reload(waiting: dict[int, PushJob]) -> list[PushJob]:
@@ -509,8 +538,9 @@ def failures(bulk: BulkPush) -> list[PushJob]:
 
 
 def retryable(bulk: BulkPush) -> list[PushJob]:
-    """Failed pushes of the bulk's own kind worth another go: not locked in
-    Xero, the record still there, and no later push of the record since."""
+    """Failed pushes of the bulk's own kind worth another go: not locked or
+    blocked in Xero nor void in PlanMan, the record still there, and no later
+    push of the record since."""
     newer = sa.orm.aliased(PushJob)
     superseded = sa.exists().where(newer.provider == PushJob.provider, newer.tenant_id == PushJob.tenant_id,
                                    newer.record_type == PushJob.record_type, newer.record_id == PushJob.record_id,
@@ -519,7 +549,7 @@ def retryable(bulk: BulkPush) -> list[PushJob]:
     exists = sa.exists().where(model.id == PushJob.record_id, model.firm_id == PushJob.firm_id)
     return db.session.scalars(sa.select(PushJob).where(
         PushJob.bulk_push_id == bulk.id, PushJob.record_type == bulk.record_type, PushJob.state == "failed",
-        PushJob.outcome != "locked", ~superseded, exists).order_by(PushJob.id)).all()
+        PushJob.outcome.not_in(("locked", "closed", "blocked")), ~superseded, exists).order_by(PushJob.id)).all()
 
 
 def retry_failed(bulk: BulkPush, connection: Connection, *, user_id: Optional[int]) -> Optional[Started]:

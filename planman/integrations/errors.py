@@ -30,6 +30,18 @@ class RecordLocked(IntegrationError):
         super().__init__(user_message)
 
 
+class BlockedByDependency(IntegrationError):
+    """Refused because of another record's state at the provider (an invoice
+    whose contact is archived there): retrying cannot help until that record
+    changes, so the push fails explained and offers no Retry until it has."""
+
+    def __init__(self, user_message: str, record_type: str, record_id: int, remote_status: str):
+        self.record_type = record_type
+        self.record_id = record_id
+        self.remote_status = remote_status
+        super().__init__(user_message)
+
+
 class RateLimited(IntegrationError):
     """Too many calls: try again after ``retry_after`` seconds, not before."""
 

@@ -22,7 +22,9 @@ class PanelState:
     provider: Provider
     record_type: str
     record: object
-    kind: str  # not_connected | needs_reconnect | choosing | pushing | locked | gone | failed | sent | never_sent
+    # not_connected | needs_reconnect | choosing | pushing | locked | gone | failed | blocked | sent | never_sent
+    # | void_pending (void in PlanMan, live at the provider) | closed (void in PlanMan, nothing live there)
+    kind: str
     connection: Optional[Connection] = None
     link: Optional[ExternalLink] = None
     push: Optional[PushJob] = None  # the active push, or the latest one
@@ -30,6 +32,7 @@ class PanelState:
     remote_status_label: str = ""
     changed_since_sent: bool = False
     message: str = ""
+    notice: str = ""  # what to know about the record's state at the provider (an archived contact)
     checking_status: bool = False  # a worker is reading the remote status right now
     settings_problems: tuple[str, ...] = ()
     total_mismatch: str = ""  # the provider's total differs from PlanMan's for what was sent
@@ -46,6 +49,8 @@ class PanelState:
             return "Retry"
         if self.kind == "gone":
             return "Send again as a new draft"
+        if self.kind == "void_pending":
+            return f"Void in {self.provider.label}"
         return None
 
     @property
@@ -83,6 +88,38 @@ def _connection_link_and_latest_push() -> sa.Select:
     )
 
 
+# What "paid" in PlanMan means for a push today (README, Design): nothing yet.
+PAID_NOTICE = ("Marked paid in PlanMan. PlanMan does not send payments to {label} yet, so the invoice is sent and "
+               "updated as any other: record the payment in {label}.")
+
+
+def _void_rules(state: PanelState, provider: Provider, latest: Optional[PushJob]) -> None:
+    """A PlanMan-void invoice is never sent as new; one still live at the
+    provider offers to void it there, unless the provider refused that."""
+    link = state.link
+    failed_since_sent = (latest is not None and latest.state == "failed" and link is not None
+                         and latest.finished_at and latest.finished_at >= link.pushed_at)
+    if link is None:
+        state.kind, state.message = "closed", push.void_not_sent_message(provider)
+    elif provider.is_closed(state.record_type, link.remote_status):
+        state.kind, state.message = "closed", provider.closed_message(state.record_type, link.remote_status)
+    elif failed_since_sent and latest.outcome == "locked":  # the provider refused to void it (payments)
+        state.kind, state.message = "locked", latest.error_message
+    elif failed_since_sent:
+        state.kind, state.message = "failed", latest.error_message  # Retry voids it again
+    else:
+        state.kind = "void_pending"
+        state.message = f"This invoice is void in PlanMan but still open in {provider.label}."
+
+
+def _still_blocked(provider: Provider, connection: Connection, record_type: str, record) -> bool:
+    """The record another one needs (an invoice's client) is still in the state
+    the provider refused (say archived), as far as PlanMan last heard."""
+    dependency_type, attribute = push.DEPENDENCIES.get(record_type, (None, None))
+    if dependency_type is None:
+        return False
+    blocker = links.find_link(connection, dependency_type, getattr(record, attribute))
+    return blocker is not None and bool(provider.remote_notice(dependency_type, blocker.remote_status))
 def total_mismatch(provider: Provider, link: ExternalLink, record, changed_since_sent: bool) -> str:
     """Plain words when the provider's total for what was sent differs from PlanMan's."""
     ours = getattr(record, "total", None)
@@ -92,6 +129,7 @@ def total_mismatch(provider: Provider, link: ExternalLink, record, changed_since
     return (f"{provider.label}'s total for this invoice is {theirs:,.2f} {record.currency}, but PlanMan's is "
             f"{ours:,.2f}. Check the {provider.label} tax type each PlanMan tax rate is mapped to under "
             f"Setup > Integrations > {provider.label}, then Update.")
+
 
 
 def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> PanelState:
@@ -127,6 +165,8 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
     if latest is not None and latest.is_active:
         state.kind = "pushing"
         state.message = latest.error_message if latest.state == "retrying" else ""
+    elif push.is_void(record_type, record):
+        _void_rules(state, provider, latest)
     elif state.link is not None and provider.is_locked(record_type, state.link.remote_status):
         state.kind, state.message = "locked", provider.locked_message(record_type, state.link.remote_status)
     elif state.link is not None and provider.is_gone(record_type, state.link.remote_status):
@@ -135,11 +175,17 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
     elif latest is not None and latest.state == "failed" and (state.link is None or latest.finished_at and
                                                               latest.finished_at >= state.link.pushed_at):
         state.kind, state.message = "failed", latest.error_message
+        if latest.outcome == "blocked" and _still_blocked(provider, connection, record_type, record):
+            state.kind = "blocked"  # Retry cannot help until what blocks it changes
     elif state.link is not None:
         state.kind = "sent"
     else:
         state.kind = "never_sent"
 
+    if state.kind == "sent":
+        state.notice = provider.remote_notice(record_type, state.link.remote_status)
+    if record_type == "invoice" and record.status == "paid" and state.kind in ("sent", "never_sent"):
+        state.notice = PAID_NOTICE.format(label=provider.label)
     if state.kind in ("sent", "locked") and record_type == "invoice" and remote_status.is_stale(state.link):
         state.checking_status = remote_status.request_check(state.link)
     return state

@@ -109,7 +109,7 @@ def failed_pushes():
 def retry(push_id: int):
     _admin_only()
     failed = get_for_firm_or_404(PushJob, push_id)
-    if failed.state != "failed" or failed.outcome == "locked":
+    if failed.state != "failed" or failed.outcome in ("locked", "closed"):
         flash("That push cannot be retried.", "error")
         return redirect(url_for(".failed_pushes"))
     connection = links.connection_for(current_user.firm_id, failed.provider)

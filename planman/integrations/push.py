@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import Optional
 
@@ -23,9 +23,12 @@ from rq.job import Job, JobStatus
 from sqlalchemy.exc import IntegrityError
 
 from planman import jobs
+from planman.jobs import HEARTBEAT_SECONDS
 from planman.extensions import db
 from planman.integrations import links, registry
+from planman.integrations.base import push_intent
 from planman.integrations.errors import (
+    BlockedByDependency,
     IntegrationError,
     RateLimited,
     RecordLocked,
@@ -40,9 +43,15 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = (2, 10)  # before the 2nd and 3rd attempts
 RECORD_MODELS = {"client": Client, "invoice": Invoice}
+# The record another one needs at the provider first: (its type, the attribute holding its id).
+DEPENDENCIES = {"invoice": ("client", "client_id")}
 # A queued push whose RQ job cannot be found this long after it was last
 # touched was lost (Redis flushed, worker killed): say so instead of spinning.
 LOST_AFTER = timedelta(seconds=30)
+# A started job whose worker has not sent a heartbeat for this long is dead
+# (the whole worker was killed): RQ itself notices only at its clean-up, about
+# ten minutes later. Three heartbeats of PlanMan's worker (worker.py).
+HEARTBEAT_LOST_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 
 
 def active_push(connection: Connection, record_type: str, record_id: int) -> Optional[PushJob]:
@@ -135,7 +144,13 @@ def run_push(push_id: int) -> str:
     if record is None:
         return _finish(push, "failed", error="The record was deleted in PlanMan before it could be sent.")
 
-    revision = record.revision  # what is about to be sent, whatever edits happen meanwhile
+    closing = is_void(push.record_type, record)
+    link = links.find_link(connection, push.record_type, record.id) if closing else None
+    if closing and (link is None or provider.is_closed(push.record_type, link.remote_status)):
+        # Void in PlanMan and nothing live at the provider: never sent as a new record.
+        return _finish(push, "failed", error=void_not_sent_message(provider), outcome="closed")
+
+    revision = record.revision  # unless the provider says which revision it sent (records.py)
     push.state = "running"
     push.attempts += 1
     push.started_at = utcnow()
@@ -143,8 +158,14 @@ def run_push(push_id: int) -> str:
     db.session.commit()
 
     try:
-        result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id)
-        result.record_revision = revision
+        if closing:  # void in PlanMan, still live at the provider: void it there too
+            result = provider.void(connection, push.record_type, link, intent=push_intent(push))
+            result.record_revision = revision
+        else:
+            result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id,
+                                     intent=push_intent(push))
+        if result.record_revision is None:
+            result.record_revision = revision
     except Throttled as wait:
         return _reschedule(push, wait.wait, counts_as_attempt=False, note=THROTTLED_NOTE)
     except RateLimited as error:
@@ -169,6 +190,15 @@ def run_push(push_id: int) -> str:
 THROTTLED_NOTE = "Waiting for Xero's rate limit."
 RATE_LIMITED_NOTE = "Xero asked us to slow down; the push will continue automatically."
 UNEXPECTED_MESSAGE = "Something unexpected went wrong while sending. Retry; if it keeps happening, contact support."
+
+
+def is_void(record_type: str, record) -> bool:
+    """Closed in PlanMan: never sent as new, and voided at the provider on request."""
+    return record_type == "invoice" and record.status == "void"
+
+
+def void_not_sent_message(provider) -> str:
+    return f"This invoice is void in PlanMan, so it is not sent to {provider.label}."
 
 
 def connection_problem(provider, connection: Optional[Connection], tenant_id: str) -> Optional[str]:
@@ -203,6 +233,11 @@ def fail(push: PushJob, connection: Connection, error: IntegrationError, *, disc
     if isinstance(error, RecordLocked):
         _note_locked(push, connection, error)
         return _finish(push, "failed", error=error.user_message, outcome="locked", discard_pending=False,
+                       commit=commit)
+    if isinstance(error, BlockedByDependency):
+        # What blocks it is noted on that record's link: the panel offers Retry once it changes.
+        links.note_remote_status(connection, error.record_type, error.record_id, error.remote_status)
+        return _finish(push, "failed", error=error.user_message, outcome="blocked", discard_pending=False,
                        commit=commit)
     fields = error.field_errors if isinstance(error, ValidationFailed) else None
     return _finish(push, "failed", error=error.user_message, fields=fields, discard_pending=False, commit=commit)
@@ -301,6 +336,16 @@ def still_as_seen(user_id: int, provider_key: str, record_type: str, record_id: 
             and progress_token(push) == token)
 
 
+def _worker_is_gone(job: Job) -> bool:
+    """A started job's worker stopped sending heartbeats (killed with its work-horse)."""
+    beat = job.last_heartbeat or job.started_at
+    if beat is None:
+        return False
+    if beat.tzinfo is not None:
+        beat = beat.astimezone(timezone.utc).replace(tzinfo=None)
+    return utcnow() - beat > HEARTBEAT_LOST_AFTER
+
+
 def reconcile_lost(push: PushJob) -> PushJob:
     """Fail a push whose RQ job vanished (worker killed, Redis emptied), so no
     panel spins on "Sending…" for ever. Cheap: one Redis read, only when active."""
@@ -311,6 +356,8 @@ def reconcile_lost(push: PushJob) -> PushJob:
         try:
             job = Job.fetch(push.rq_job_id, connection=current_app.redis)
             status = job.get_status(refresh=False)
+            if status == JobStatus.STARTED and _worker_is_gone(job):
+                status = None
         except Exception:
             status = None
     if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):

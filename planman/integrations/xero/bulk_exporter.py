@@ -21,7 +21,16 @@ from planman.integrations.errors import RecordLocked, TemporaryFailure, Validati
 from planman.integrations.xero import mapping
 from planman.integrations.xero.client import QueryRefused, XeroClient, validation_messages
 from planman.integrations.xero.exporter import (
-    _element_or_fail, find_contact, is_locked_refusal, is_ours, link_payload, number_taken)
+    _element_or_fail,
+    archived_contact,
+    find_contact,
+    is_archived_contact_refusal,
+    is_locked_refusal,
+    is_ours,
+    link_payload,
+    number_taken,
+    update_payload,
+)
 
 BATCH_SIZE = 50  # Xero suggests about 50 elements a request
 # Xero documents no URL limit; proxies commonly refuse query strings past 8 KB,
@@ -32,13 +41,14 @@ Results = dict[int, "PushResult | IntegrationError"]
 OnResults = Callable[[Results], None]
 
 
-def batch_key(record_type: str, action: str, items: list[tuple[int, int, dict]]) -> str:
-    """One Idempotency-Key per batch: its records, their revisions and the exact
-    content sent. A retry of the same batch repeats it; any change makes a new one."""
+def batch_key(intent: str, record_type: str, action: str, items: list[tuple[int, dict]]) -> str:
+    """One Idempotency-Key per batch: the bulk send it belongs to (``intent``),
+    its records and the exact content sent. A retry of the same batch in the
+    same bulk send repeats it; a new bulk send, or any change, makes a new one."""
     digest = hashlib.sha256(json.dumps(
-        [[record_id, revision, mapping.fingerprint(element)] for record_id, revision, element in items],
+        [[record_id, mapping.fingerprint(element)] for record_id, element in items],
         separators=(",", ":")).encode()).hexdigest()
-    return f"planman-bulk-{record_type}-{action}-{len(items)}-{digest[:48]}"
+    return f"planman-bulk-{intent}-{record_type}-{action}-{len(items)}-{digest[:48]}"
 
 
 def _answers(sent: int, elements: list[dict]) -> list[dict]:
@@ -104,7 +114,7 @@ def _look_up_each(api: XeroClient, clients: list) -> tuple[list[dict], Results]:
 
 # -- contacts -------------------------------------------------------------------
 
-def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnResults) -> None:
+def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnResults, *, intent: str) -> None:
     """Create or update the Contacts for ``clients`` (``links``: client id -> its link)."""
     updates: list[tuple] = []  # client, ContactID, payload, outcome, fields changed (or None)
     new = []
@@ -124,11 +134,11 @@ def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnR
         more_updates, creates = _match_contacts([c for c in new if c.id not in refused], found)
         updates += more_updates
     if updates:
-        _save_contacts(api, updates, on_results)
+        _save_contacts(api, updates, on_results, intent)
     if not creates:
         return
     payloads = [payload for _, payload in creates]
-    key = batch_key("client", "create", [(c.id, c.revision, p) for c, p in creates])
+    key = batch_key(intent, "client", "create", [(c.id, p) for c, p in creates])
     answers = _answers(len(payloads), api.create_contacts(payloads, key))
     results, name_taken = {}, []
     for (client, payload), answer in zip(creates, answers):
@@ -139,7 +149,7 @@ def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnR
             results[client.id] = result
     on_results(results)
     if name_taken:
-        _link_name_taken(api, name_taken, on_results)
+        _link_name_taken(api, name_taken, on_results, intent)
 
 
 def _match_contacts(clients: list, found: list[dict]) -> tuple[list, list]:
@@ -153,7 +163,7 @@ def _match_contacts(clients: list, found: list[dict]) -> tuple[list, list]:
         contact = by_number.get(client.reference)
         if contact is not None and contact["ContactID"] not in taken:
             taken.add(contact["ContactID"])
-            updates.append((client, contact["ContactID"], payload, "updated", None))
+            updates.append((client, contact["ContactID"], payload, "created", None))  # ours: see export_client
             continue
         contact = mapping.active_contact_named(found, payload["Name"], taken)
         if contact is not None:
@@ -165,15 +175,15 @@ def _match_contacts(clients: list, found: list[dict]) -> tuple[list, list]:
     return updates, creates
 
 
-def _save_contacts(api: XeroClient, updates: list, on_results: OnResults) -> None:
+def _save_contacts(api: XeroClient, updates: list, on_results: OnResults, intent: str) -> None:
     elements = [{**payload, "ContactID": contact_id} for _, contact_id, payload, *_ in updates]
-    key = batch_key("client", "save", [(c.id, c.revision, e) for (c, *_), e in zip(updates, elements)])
+    key = batch_key(intent, "client", "save", [(c.id, e) for (c, *_), e in zip(updates, elements)])
     answers = _answers(len(elements), api.save_contacts(elements, key))
     on_results({client.id: _contact_result(answer, payload, outcome, contact_id, changed)
                 for (client, contact_id, payload, outcome, changed), answer in zip(updates, answers)})
 
 
-def _link_name_taken(api: XeroClient, refused: list, on_results: OnResults) -> None:
+def _link_name_taken(api: XeroClient, refused: list, on_results: OnResults, intent: str) -> None:
     """A create refused because the name is taken: the batch's ``where`` query
     missed a contact whose name differs only in case (whether Xero's ``==``
     ignores case is unconfirmed). ``searchTerm`` ignores case: link those found;
@@ -185,7 +195,7 @@ def _link_name_taken(api: XeroClient, refused: list, on_results: OnResults) -> N
     on_results({client.id: lookup_refused.get(client.id, error) for client, error in refused
                 if client.id not in linked})
     if updates:
-        _save_contacts(api, updates, on_results)
+        _save_contacts(api, updates, on_results, intent)
 
 
 def _contact_result(answer: dict, payload: dict, outcome: str, contact_id: str = "", changed=None):
@@ -201,8 +211,10 @@ def _contact_result(answer: dict, payload: dict, outcome: str, contact_id: str =
 # -- invoices -------------------------------------------------------------------
 
 def export_invoices(api: XeroClient, connection, invoices: list, *, contact_links: dict, invoice_links: dict,
-                    invoice_url: Callable[[object], str], on_results: OnResults) -> None:
+                    invoice_url: Callable[[object], str], on_results: OnResults, intent: str) -> None:
     """Create or update ACCREC invoices; every invoice's client must already be linked."""
+    by_id = {invoice.id: invoice for invoice in invoices}
+    on_results = _blocked_by_archived_contacts(by_id, on_results)
     refused: Results = {}
     prepared = []  # invoice, payload, digest
     for invoice in invoices:
@@ -255,23 +267,32 @@ def export_invoices(api: XeroClient, connection, invoices: list, *, contact_link
                 creates.append((inv, payload, digest))
             elif is_ours(found, invoice_url(inv)):
                 statuses[found["InvoiceID"]] = found.get("Status", "")
-                updates.append((inv, found["InvoiceID"], payload, digest, "linked"))
+                updates.append((inv, found["InvoiceID"], payload, digest, "created"))  # ours: see export_invoice
             else:
                 taken[inv.id] = number_taken(inv.number)
         if taken:
             on_results(taken)
 
     if updates:
-        elements = [{**payload, "InvoiceID": invoice_id} for _, invoice_id, payload, _, _ in updates]
-        key = batch_key("invoice", "save", [(inv.id, inv.revision, e) for (inv, *_), e in zip(updates, elements)])
+        elements = [{**update_payload(payload), "InvoiceID": invoice_id} for _, invoice_id, payload, _, _ in updates]
+        key = batch_key(intent, "invoice", "save", [(inv.id, e) for (inv, *_), e in zip(updates, elements)])
         answers = _answers(len(elements), api.save_invoices(elements, key))
         on_results({inv.id: _updated_result(answer, invoice_id, digest, outcome, statuses, inv)
                     for (inv, invoice_id, _, digest, outcome), answer in zip(updates, answers)})
     if creates:
         payloads = [payload for _, payload, _ in creates]
-        key = batch_key("invoice", "create", [(inv.id, inv.revision, p) for inv, p, _ in creates])
+        key = batch_key(intent, "invoice", "create", [(inv.id, p) for inv, p, _ in creates])
         answers = _answers(len(payloads), api.create_invoices(payloads, key))
         on_results({inv.id: _created_result(answer, digest, inv) for (inv, _, digest), answer in zip(creates, answers)})
+
+
+def _blocked_by_archived_contacts(invoices: dict, on_results: OnResults) -> OnResults:
+    """An invoice refused because its contact is archived is blocked, as in a single push."""
+    def report(results: Results) -> None:
+        on_results({record_id: archived_contact(invoices[record_id])
+                    if isinstance(result, ValidationFailed) and is_archived_contact_refusal(result.messages) else result
+                    for record_id, result in results.items()})
+    return report
 
 
 def _updated_result(answer: dict, invoice_id: str, digest: str, outcome: str, statuses: dict, invoice):

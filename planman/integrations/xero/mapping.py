@@ -185,6 +185,12 @@ def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str,
     return payload
 
 
+def without_line_ids(payload: dict) -> dict:
+    """The payload as a new invoice: Xero's line ids of a vanished invoice mean nothing."""
+    return {**payload, "LineItems": [{k: v for k, v in item.items() if k != "LineItemID"}
+                                     for item in payload.get("LineItems", [])]}
+
+
 def line_item_ids(invoice, answer: dict) -> dict[str, str]:
     """Xero's LineItemID of each PlanMan line, from Xero's answer to a push.
 
@@ -209,10 +215,12 @@ def fingerprint(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def idempotency_key(record_type: str, record_id: int, revision: int, payload_fingerprint: str, action: str) -> str:
-    """One key per record, revision, content and action: a retry of the same
-    push repeats it, any real change gets a new one (Xero allows 128 chars)."""
-    return f"planman-{record_type}-{record_id}-r{revision}-{action}-{payload_fingerprint[:24]}"
+def idempotency_key(intent: str, record_type: str, record_id: int, action: str, payload_fingerprint: str) -> str:
+    """One key per intended write: ``intent`` names the push a person asked for
+    (every retry of that push repeats it, every new click gets a new one), and
+    the content is part of it because Xero refuses a reused key with a
+    different body (an edit between two attempts). At most 128 characters."""
+    return f"planman-{intent}-{record_type}-{record_id}-{action}-{payload_fingerprint[:24]}"
 
 
 def filterable(value: str) -> bool:

@@ -215,11 +215,12 @@ class XeroProvider(Provider):
         settings["currencies"] = currencies
         connection.settings = settings
 
-    def export(self, connection, record_type: str, record, *, user_id: Optional[int]) -> PushResult:
+    def export(self, connection, record_type: str, record, *, user_id: Optional[int], intent: str) -> PushResult:
         api = self.api_for(connection)
         if record_type == "client":
-            return exporter.export_client(api, record, links.find_link(connection, "client", record.id))
-        return exporter.export_invoice(api, connection, record, invoice_url=invoice_url(record), user_id=user_id)
+            return exporter.export_client(api, record, links.find_link(connection, "client", record.id), intent=intent)
+        return exporter.export_invoice(api, connection, record, invoice_url=invoice_url(record), user_id=user_id,
+                                       intent=intent)
 
     def fetch_remote_status(self, connection, record_type: str, external_id: str) -> Optional[str]:
         if record_type != "invoice":
@@ -231,7 +232,7 @@ class XeroProvider(Provider):
 
     batch_size = bulk_exporter.BATCH_SIZE
 
-    def export_batch(self, connection, record_type: str, records: list, *, on_results) -> BatchReport:
+    def export_batch(self, connection, record_type: str, records: list, *, on_results, intent: str) -> BatchReport:
         """Up to 50 records in as few calls as the rules allow (bulk_exporter.py);
         an invoice's client must be linked already (the bulk engine sends clients first)."""
         api = self.api_for(connection)
@@ -245,10 +246,11 @@ class XeroProvider(Provider):
         api.http.hooks["response"].append(note_day_limit)
         ids = [record.id for record in records]
         if record_type == "client":
-            bulk_exporter.export_contacts(api, records, links.links_by_record(connection, "client", ids), on_results)
+            bulk_exporter.export_contacts(api, records, links.links_by_record(connection, "client", ids), on_results,
+                                          intent=intent)
         else:
             bulk_exporter.export_invoices(
-                api, connection, records, on_results=on_results, invoice_url=invoice_url,
+                api, connection, records, on_results=on_results, invoice_url=invoice_url, intent=intent,
                 contact_links=links.links_by_record(connection, "client", [r.client_id for r in records]),
                 invoice_links=links.links_by_record(connection, "invoice", ids))
         return BatchReport(calls=api.calls_made, day_remaining=min(day_left) if day_left else None)
@@ -269,14 +271,29 @@ class XeroProvider(Provider):
     def is_gone(self, record_type: str, remote_status: str) -> bool:
         return record_type == "invoice" and remote_status == "DELETED"
 
+    def is_closed(self, record_type: str, remote_status: str) -> bool:
+        return record_type == "invoice" and remote_status in ("DELETED", "VOIDED")
+
+    def closed_message(self, record_type: str, remote_status: str) -> str:
+        done = "deleted in Xero (it was never approved there)" if remote_status == "DELETED" else "voided in Xero"
+        return f"This invoice is void in PlanMan and {done}."
+
+    def void(self, connection, record_type: str, link, *, intent: str) -> PushResult:
+        return exporter.void_invoice(self.api_for(connection), link, intent=intent)
+
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return mapping.locked_invoice_message(remote_status)
 
+    def remote_notice(self, record_type: str, remote_status: str) -> str:
+        if record_type == "client" and remote_status == "ARCHIVED":
+            return exporter.ARCHIVED_CONTACT_NOTICE
+        return ""
     def record_warnings(self, connection, record_type: str, record) -> list[str]:
         if record_type != "invoice":
             return []
         problem = mapping.currency_not_enabled(record.currency, (connection.settings or {}).get("currencies"))
         return [problem] if problem else []
+
 
     def settings_problems(self, connection) -> list[str]:
         settings = connection.settings or {}
