@@ -217,6 +217,11 @@ def main() -> int:
             "XERO_APP_URL": sandbox_url,  # "View in Xero" opens the stand-in's page for the record
             "XERO_CLIENT_ID": "planman-dev", "XERO_CLIENT_SECRET": "planman-dev-secret",
         })
+        if not env.get("FRESHBOOKS_CLIENT_ID"):  # the same process stands in for FreshBooks
+            freshbooks_url = f"{standins_url}/freshbooks"
+            env.update({"FRESHBOOKS_AUTH_URL": freshbooks_url, "FRESHBOOKS_API_URL": freshbooks_url,
+                        "FRESHBOOKS_APP_URL": freshbooks_url, "FRESHBOOKS_CLIENT_ID": "planman-dev",
+                        "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret"})
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
 
     run_step("db upgrade", flask + ["db", "upgrade"], env)

@@ -14,7 +14,7 @@ from flask import Flask, Response, render_template
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 # Prefix -> package. A new provider is one package and one line here.
-PROVIDERS = {"xero": "standins.xero"}
+PROVIDERS = {"xero": "standins.xero", "freshbooks": "standins.freshbooks"}
 DEFAULT_DATABASE = "instance/standins.db"
 
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
