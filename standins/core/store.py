@@ -19,10 +19,10 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS codes (
     code TEXT PRIMARY KEY, client_id TEXT, redirect_uri TEXT, scope TEXT,
     challenge TEXT, tenants TEXT, created REAL, used INTEGER NOT NULL DEFAULT 0,
-    user_email TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test');
+    user_email TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS grants (
     grant_id TEXT PRIMARY KEY, client_id TEXT, scope TEXT, created REAL,
-    revoked INTEGER NOT NULL DEFAULT 0, user_email TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test');
+    revoked INTEGER NOT NULL DEFAULT 0, user_email TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS access_tokens (
     token TEXT PRIMARY KEY, grant_id TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS refresh_tokens (
@@ -42,9 +42,8 @@ CREATE TABLE IF NOT EXISTS violations (
     id INTEGER PRIMARY KEY AUTOINCREMENT, method TEXT, path TEXT, message TEXT, at REAL);
 """
 
-# Columns a state file made by an older stand-in lacks: (table, column, declaration).
-UPGRADES = (("grants", "user_email", "TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test'"),
-            ("codes", "user_email", "TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test'"))
+# Columns a state file made by an older stand-in lacks: (table, column, declaration); a provider adds its own.
+UPGRADES: tuple = ()
 
 
 class Store:

@@ -23,3 +23,6 @@ CREATE TABLE IF NOT EXISTS connections (
 
 class Store(CoreStore):
     SCHEMA = CORE_SCHEMA + XERO_SCHEMA
+    # State files from before users were modelled (issue 11) lack these columns.
+    UPGRADES = (("grants", "user_email", "TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test'"),
+                ("codes", "user_email", "TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test'"))
