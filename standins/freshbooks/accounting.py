@@ -21,8 +21,8 @@ from .settings import cfg
 bp = Blueprint("accounting", __name__, url_prefix="/accounting/account/<account_id>")
 
 # search[...] filters each list understands (others are ignored: a guess, REFERENCE.md lists no full set).
-CLIENT_SEARCH = {"email": "email", "organization": "organization", "fname": "fname", "lname": "lname"}
-INVOICE_SEARCH = {"invoice_number": "invoice_number", "customerid": "customerid"}
+CLIENT_SEARCH = ("email", "organization", "fname", "lname")
+INVOICE_SEARCH = ("invoice_number", "customerid")
 
 
 def _too_many(retry_after: int | None) -> Response:
@@ -156,9 +156,9 @@ def list_clients():
     search = _search()
     with settings.store().read() as db:
         items = _visible(_rows(db, "clients"), search)
-    for field, key in CLIENT_SEARCH.items():
+    for field in CLIENT_SEARCH:
         if field in search:  # exact, case-insensitive (a guess for FreshBooks' matching)
-            items = [c for c in items if (c.get(key) or "").casefold() == search[field].casefold()]
+            items = [c for c in items if (c.get(field) or "").casefold() == search[field].casefold()]
     for field in ("organization_like", "email_like"):
         if field in search:
             key = field[:-len("_like")]
@@ -225,9 +225,9 @@ def list_invoices():
     search = _search()
     with settings.store().read() as db:
         items = _visible(_rows(db, "invoices"), search)
-    for field, key in INVOICE_SEARCH.items():
+    for field in INVOICE_SEARCH:
         if field in search:
-            items = [i for i in items if str(i.get(key) or "").casefold() == str(search[field]).casefold()]
+            items = [i for i in items if str(i.get(field) or "").casefold() == str(search[field]).casefold()]
     if "invoiceids" in search:
         wanted = {str(v) for v in search["invoiceids"]}
         items = [i for i in items if str(i["id"]) in wanted]

@@ -110,6 +110,12 @@ def test_invoices_are_found_by_invoice_number(api):
     wanted = api.invoice(client["id"], invoice_number="PM-8")
     found = result(api.get("/invoices/invoices", query_string={"search[invoice_number]": "PM-8"}))
     assert [i["id"] for i in found["invoices"]] == [wanted["id"]] and found["total"] == 1
+    other = api.invoice(api.client_record(organization="Other Ltd")["id"])
+    by_client = result(api.get("/invoices/invoices", query_string={"search[customerid]": other["customerid"]}))
+    assert [i["id"] for i in by_client["invoices"]] == [other["id"]]
+    by_ids = result(api.get("/invoices/invoices", query_string=[("search[invoiceids][]", wanted["id"]),
+                                                                ("search[invoiceids][]", other["id"])]))
+    assert [i["id"] for i in by_ids["invoices"]] == [wanted["id"], other["id"]]
 
 
 def test_a_bookkeeper_marks_an_invoice_paid_through_the_control_api(fb, api):

@@ -96,3 +96,33 @@ def test_revoke_ends_the_grant_for_access_and_refresh_tokens(fb, tokens, api):
 def test_access_token_lifetime_is_configurable(fb):
     fb.post("/_control/lifetimes", json={"access_token_seconds": 5})
     assert connect(fb)["expires_in"] == 5
+
+
+def test_two_workers_refreshing_with_one_token_at_once_get_one_new_pair(fb_app, fb):
+    """What PlanMan's lock must prevent: with no grace period the slower of two concurrent refreshes loses."""
+    import threading
+
+    import requests
+    from werkzeug.serving import make_server
+
+    first = connect(fb)
+    server = make_server("127.0.0.1", 0, fb_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    statuses, start = [], threading.Barrier(4)
+
+    def refresh():
+        start.wait()
+        statuses.append(requests.post(f"http://127.0.0.1:{server.server_port}/auth/oauth/token", json={
+            "grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": CLIENT_ID,
+            "client_secret": "planman-dev-secret", "redirect_uri": REDIRECT_URI}, timeout=30).status_code)
+
+    workers = [threading.Thread(target=refresh) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    server.shutdown()
+    thread.join(5)
+    assert sorted(statuses) == [200, 400, 400, 400]
+    assert fb.get("/_control/stats").get_json()["rotations"] == 1
