@@ -36,14 +36,15 @@ def money(value: Decimal) -> str:
     return f"{value:,.2f}"
 
 
-STATUS_BADGES = {"draft": "", "sent": "badge-warn", "paid": "badge-ok", "void": "badge-bad"}
+STATUS_BADGES = {"draft": "", "sent": "badge-warn", "part_paid": "badge-warn", "paid": "badge-ok", "void": "badge-bad"}
+STATUS_WORDS = {"part_paid": "Part paid"}
 
 
 @bp.app_template_filter("status_badge")
 def status_badge(status: str) -> Markup:
     """An invoice status as a coloured badge."""
     return Markup('<span class="badge {} status-{}">{}</span>').format(
-        STATUS_BADGES.get(status, ""), status, status.capitalize())
+        STATUS_BADGES.get(status, ""), status, STATUS_WORDS.get(status) or status.capitalize())
 
 
 @bp.app_context_processor
