@@ -49,7 +49,7 @@ def run(services, sandbox, args) -> int:
     from planman.models import BulkPush, Client, ExternalLink, Invoice, PushJob
     from tests.helpers import IsolatedClient, htmx_post, login, post_form
     from tests.integration_helpers import choose_settings, connect_xero
-    from xero_sandbox.demo import UK_TENANT_ID
+    from standins.xero.demo import UK_TENANT_ID
 
     sandbox.control("limits", in_flight=5, per_minute=PER_MINUTE, per_day=5000)  # Xero's own
     app = create_app()

@@ -50,10 +50,10 @@ class Services:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        process = self._start("xero_sandbox", [sys.executable, "-m", "xero_sandbox", "--port", str(port),
-                                               "--db", str(self.dir / "xero.db")], env=env)
-        wait_until(lambda: _http_answers(url), 30, "the Xero stand-in", process)
-        return Sandbox(url)
+        process = self._start("standins", [sys.executable, "-m", "standins", "--port", str(port),
+                                           "--db", str(self.dir / "standins.db")], env=env)
+        wait_until(lambda: _http_answers(url), 30, "the stand-ins", process)
+        return Sandbox(f"{url}/xero")
 
     def planman_env(self, *, redis_url: str, sandbox_url: str | None = None) -> dict:
         """PlanMan's settings for this run (also applied to this process, before the app is made)."""

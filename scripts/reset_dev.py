@@ -1,7 +1,8 @@
 """Wipe the development data so the next ``make run`` starts afresh.
 
-Removes PlanMan's development database (``instance/planman.db``) and the Xero
-stand-in's (``instance/xero_sandbox.db``), with their SQLite journal files,
+Removes PlanMan's development database (``instance/planman.db``) and the
+stand-ins' (``instance/standins.<provider>.db``, and a pre-standins
+``instance/xero_sandbox.db``), with their SQLite journal files,
 from ``PLANMAN_INSTANCE_DIR`` (default ``instance/``): the stand-in's copy
 holds the old connection and every record pushed to it, so deleting only
 PlanMan's would leave the two disagreeing. The generated secrets stay
@@ -22,7 +23,8 @@ def main() -> int:
     instance_dir = Path(os.environ.get("PLANMAN_INSTANCE_DIR") or REPO_ROOT / "instance")
     planman_db = instance_dir / "planman.db"
     database_url = os.environ.get("DATABASE_URL", "")
-    targets = [instance_dir / "xero_sandbox.db"]
+    # Every provider's stand-in state (standins.xero.db, standins.freshbooks.db, ...) and the older single file.
+    targets = sorted(instance_dir.glob("standins.*.db")) + [instance_dir / "xero_sandbox.db"]
     if not database_url or database_url == f"sqlite:///{planman_db}":
         targets.insert(0, planman_db)
     else:

@@ -242,9 +242,10 @@ def main() -> int:
         say(f"using Xero at {env.get('XERO_API_URL') or 'https://api.xero.com'} as client {env['XERO_CLIENT_ID']}")
     else:
         port = 5001 if port_free(5001) else free_port()
-        sandbox_url = f"http://{HOST}:{port}"
-        sandbox = Child("xero-sandbox", [sys.executable, "-m", "xero_sandbox", "--port", str(port),
-                                         "--db", str(instance_dir / "xero_sandbox.db")], env)
+        standins_url = f"http://{HOST}:{port}"
+        sandbox_url = f"{standins_url}/xero"  # one process serves every provider under its prefix
+        sandbox = Child("standins", [sys.executable, "-m", "standins", "--port", str(port),
+                                     "--db", str(instance_dir / "standins.db")], env)
         children.append(sandbox)
         wait_for(lambda: http_status(sandbox_url + "/") > 0, "the Xero stand-in to answer", sandbox)
         env.update({
@@ -252,6 +253,11 @@ def main() -> int:
             "XERO_APP_URL": sandbox_url,  # "View in Xero" opens the stand-in's page for the record
             "XERO_CLIENT_ID": "planman-dev", "XERO_CLIENT_SECRET": "planman-dev-secret",
         })
+        if not env.get("FRESHBOOKS_CLIENT_ID"):  # the same process stands in for FreshBooks
+            freshbooks_url = f"{standins_url}/freshbooks"
+            env.update({"FRESHBOOKS_AUTH_URL": freshbooks_url, "FRESHBOOKS_API_URL": freshbooks_url,
+                        "FRESHBOOKS_APP_URL": freshbooks_url, "FRESHBOOKS_CLIENT_ID": "planman-dev",
+                        "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret"})
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
 
     run_step("db upgrade", flask + ["db", "upgrade"], env)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from planman.extensions import db
 from planman.models import Connection, PushJob, TaxRate
 from tests.helpers import post_form
-from xero_sandbox.demo import UK_TENANT_ID
+from standins.xero.demo import UK_TENANT_ID
 
 
 class _FormParser(HTMLParser):

@@ -11,7 +11,7 @@ from planman.extensions import db
 from planman.models import BulkPush, ExternalLink
 from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
 from tests.helpers import make_client, make_invoice, post_form
-from xero_sandbox.demo import UK_TENANT_ID
+from standins.xero.demo import UK_TENANT_ID
 
 pytestmark = pytest.mark.integration
 

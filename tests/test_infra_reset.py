@@ -1,5 +1,5 @@
-"""`make reset` wipes both development databases (PlanMan's and the Xero
-stand-in's) so the next `make run` starts afresh, and nothing else."""
+"""`make reset` wipes the development databases (PlanMan's and each stand-in's)
+so the next `make run` starts afresh, and nothing else."""
 from __future__ import annotations
 
 import os
@@ -26,16 +26,17 @@ def test_make_reset_wipes_both_development_databases_and_keeps_the_secrets(tmp_p
     instance = tmp_path / "instance"
     instance.mkdir()
     planman_db = sqlite_file(instance / "planman.db")
-    sandbox_db = sqlite_file(instance / "xero_sandbox.db")
-    (instance / "xero_sandbox.db-wal").write_bytes(b"wal")
+    sandbox_db = sqlite_file(instance / "standins.xero.db")
+    freshbooks_db = sqlite_file(instance / "standins.freshbooks.db")
+    (instance / "standins.xero.db-wal").write_bytes(b"wal")
     (instance / "secret_key").write_text("keep me")
     (instance / "token_key").write_text("keep me too")
 
     done = make_reset(instance)
 
     assert done.returncode == 0, done.stderr
-    assert not planman_db.exists() and not sandbox_db.exists()
-    assert not (instance / "xero_sandbox.db-wal").exists()
+    assert not planman_db.exists() and not sandbox_db.exists() and not freshbooks_db.exists()
+    assert not (instance / "standins.xero.db-wal").exists()
     assert sorted(p.name for p in instance.iterdir()) == ["secret_key", "token_key"]
     assert f"removed {planman_db}" in done.stdout and f"removed {sandbox_db}" in done.stdout
     assert "`make run` starts afresh" in done.stdout
@@ -47,7 +48,7 @@ def test_make_reset_wipes_both_development_databases_and_keeps_the_secrets(tmp_p
 def test_make_reset_leaves_a_database_elsewhere_alone(tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()
-    sandbox_db = sqlite_file(instance / "xero_sandbox.db")
+    sandbox_db = sqlite_file(instance / "standins.xero.db")
     elsewhere = sqlite_file(tmp_path / "production-like.db")
     done = make_reset(instance, DATABASE_URL=f"sqlite:///{elsewhere}")
     assert done.returncode == 0

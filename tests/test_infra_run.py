@@ -116,7 +116,7 @@ def test_run_command_starts_everything_and_ctrl_c_stops_it(tmp_path):
             assert [p for p in started if _running(p)] == [], f"attempt {attempt} left processes behind"
         finally:
             launcher.kill()
-    assert (tmp_path / "instance" / "xero_sandbox.db").exists()
+    assert (tmp_path / "instance" / "standins.xero.db").exists()
 
 
 def _cmdline(pid: int) -> list[str]:

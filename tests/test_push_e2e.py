@@ -14,7 +14,7 @@ from planman.models import Connection, Invoice
 from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
 from tests.helpers import htmx_post, make_client, make_invoice, tax_rate
 from tests.integration_helpers import form_fields, wait_for_pushes
-from xero_sandbox.demo import UK_TENANT_ID
+from standins.xero.demo import UK_TENANT_ID
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from planman.models import Client, Connection, ExternalLink, Invoice, PushJob
 from tests.conftest import csrf_token_from
 from tests.helpers import client, make_client, make_invoice, signup, tax_rate  # noqa: F401
 from tests.integration_helpers import choose_settings, connect_xero, form_fields
-from xero_sandbox.demo import UK_TENANT_ID
+from standins.xero.demo import UK_TENANT_ID
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

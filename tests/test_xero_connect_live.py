@@ -16,7 +16,7 @@ from planman.integrations.tokens import load_token
 from planman.models import Connection
 from tests.helpers import post_form, signup
 from tests.integration_helpers import connect_xero, form_fields
-from xero_sandbox.demo import UK_TENANT_ID, US_TENANT_ID
+from standins.xero.demo import UK_TENANT_ID, US_TENANT_ID
 
 pytestmark = pytest.mark.integration
 

@@ -36,8 +36,8 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Xero's official spec, vendored unchanged (tests/sandbox/test_spec.py checks its blob id).
-SPEC_CANDIDATES = (REPO_ROOT / "xero_sandbox" / "spec" / "xero_accounting.yaml",)
+# Xero's official spec, vendored unchanged (tests/standins/xero/test_spec.py checks its blob id).
+SPEC_CANDIDATES = (REPO_ROOT / "standins" / "xero" / "spec" / "xero_accounting.yaml",)
 XERO_API = "https://api.xero.com"
 ACCOUNTING_BASE = f"{XERO_API}/api.xro/2.0"
 

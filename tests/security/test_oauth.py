@@ -14,7 +14,7 @@ from planman.models import Connection
 from tests.helpers import client, new_client, post_form, signup  # noqa: F401
 from tests.integration_helpers import form_fields
 from tests.security.conftest import dump_database
-from xero_sandbox.demo import UK_TENANT_ID
+from standins.xero.demo import UK_TENANT_ID
 
 pytestmark = pytest.mark.integration
 

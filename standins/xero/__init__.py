@@ -1,0 +1,40 @@
+"""The Xero stand-in: Xero's identity and accounting APIs (development and tests).
+
+Served under /xero by `python -m standins`; `create_app(config)` builds it alone
+(unprefixed) for in-process tests. See standins/README.md, "Xero"."""
+from __future__ import annotations
+
+from flask import Flask
+
+from . import accounting, control, demo, identity, pages, settings, specval
+from .store import Store
+
+__all__ = ["TITLE", "create_app", "demo", "overview"]
+
+TITLE = "Xero"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the stand-in. config keys: see settings.DEFAULTS (DATABASE, CLIENT_ID, ...)."""
+    app = Flask(__name__)
+    cfg = settings.resolve(config)
+    app.config["XERO_SANDBOX"] = cfg
+    app.config["TESTING"] = bool(cfg.get("TESTING"))
+    app.json.sort_keys = False
+    store = Store(cfg["DATABASE"])
+    with store.tx() as db:
+        demo.seed(db)
+    app.extensions["standins.store"] = store
+    specval.api()  # load the specs now, not inside the first client's request
+    specval.api("xero-identity.yaml")
+    for blueprint in (identity.bp, accounting.bp, control.bp, pages.bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def overview(app: Flask) -> list[dict]:
+    """The organisations and what arrived in each, for the stand-ins' index page."""
+    with app.app_context(), settings.store().read() as db:
+        return [{"name": o["name"], "id": o["tenant_id"], "path": f"/orgs/{o['tenant_id']}",
+                 "counts": {"Contacts": o["contacts"], "Invoices": o["invoices"], "Connections": o["connections"]}}
+                for o in pages.organisations(db)]

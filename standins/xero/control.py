@@ -1,0 +1,135 @@
+"""The Xero stand-in's control API (/xero/_control/...): for tests and for people exploring failure.
+
+Faults, limits, lifetimes, expire_tokens and violations come from the core
+(core/control.py); the rest is Xero's: reset to the demo organisations, a
+bookkeeper's actions, state and stats."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from flask import Blueprint, jsonify, request
+
+from ..core import control
+from ..core.store import Store
+from . import contacts, demo, invoices, settings
+
+bp = Blueprint("control", __name__, url_prefix="/_control")
+
+INVOICE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED")
+
+_body, _bad = control.body, control.bad
+control.add_common_routes(bp, limits=settings.limits, lifetimes=settings.lifetimes,
+                          lifetime_keys=("access_token_seconds", "refresh_grace_seconds"))
+
+
+def reset_state(store: Store) -> None:
+    with store.tx() as db:
+        store.wipe(db)
+        demo.seed(db)
+
+
+@bp.post("/reset")
+def reset():
+    reset_state(settings.store())
+    return jsonify({"ok": True, "organisations": list(demo.TENANT_IDS)})
+
+
+@bp.post("/revoke")
+def revoke():
+    tenant_id = (_body().get("tenant_id") or "").lower()
+    with settings.store().tx() as db:
+        removed = db.execute("DELETE FROM connections WHERE tenant_id=?", (tenant_id,)).rowcount
+    return jsonify({"removed_connections": removed})
+
+
+def _find(db, table: str, id_column: str, record_id: str):
+    row = db.execute(f"SELECT tenant_id FROM {table} WHERE {id_column}=?", (record_id.lower(),)).fetchone()
+    return row["tenant_id"] if row else None
+
+
+@bp.post("/invoices/<invoice_id>/status")
+def invoice_status(invoice_id):
+    status = _body().get("status")
+    if status not in INVOICE_STATUSES:
+        return _bad(f"status must be one of {', '.join(INVOICE_STATUSES)}")
+    with settings.store().tx() as db:
+        tenant_id = _find(db, "invoices", "invoice_id", invoice_id)
+        doc = invoices.set_status(db, tenant_id, invoice_id, status) if tenant_id else None
+    return jsonify(doc) if doc else _bad("invoice not found", 404)
+
+
+@bp.post("/invoices/<invoice_id>/lines/<line_item_id>")
+def invoice_line(invoice_id, line_item_id):
+    body = _body()
+    if not body or set(body) - set(invoices.BOOKKEEPER_LINE_FIELDS) or not isinstance(body.get("Tracking", []), list):
+        return _bad(f"expected any of {', '.join(invoices.BOOKKEEPER_LINE_FIELDS)} (Tracking a list)")
+    with settings.store().tx() as db:
+        tenant_id = _find(db, "invoices", "invoice_id", invoice_id)
+        doc = invoices.set_line_fields(db, tenant_id, invoice_id, line_item_id, body) if tenant_id else None
+        rendered = invoices.render(db, tenant_id, doc, True) if doc else None
+    return jsonify(rendered) if rendered else _bad("invoice or line not found", 404)
+
+
+@bp.post("/organisations/<tenant_id>/currencies")
+def set_currencies(tenant_id):
+    """A bookkeeper adds currencies in Xero's settings: {"currencies": ["EUR", ...]} besides the base one."""
+    codes = _body().get("currencies")
+    if not (isinstance(codes, list) and all(isinstance(c, str) and re.fullmatch("[A-Z]{3}", c) for c in codes)):
+        return _bad('expected {"currencies": ["EUR", ...]} (ISO 4217 codes)')
+    with settings.store().tx() as db:
+        if not db.execute("SELECT 1 FROM organisations WHERE tenant_id=?", (tenant_id.lower(),)).fetchone():
+            return _bad("organisation not found", 404)
+        Store.put_setting(db, f"currencies:{tenant_id.lower()}", codes)
+        return jsonify(invoices.org_currencies(db, tenant_id.lower()))
+
+
+@bp.post("/contacts/<contact_id>/archive")
+def archive_contact(contact_id):
+    with settings.store().tx() as db:
+        tenant_id = _find(db, "contacts", "contact_id", contact_id)
+        if not tenant_id:
+            return _bad("contact not found", 404)
+        doc = contacts.get(db, tenant_id, contact_id)
+        doc["ContactStatus"] = "ARCHIVED"
+        contacts.save(db, tenant_id, doc)
+    return jsonify(doc)
+
+
+@bp.get("/state")
+def state():
+    out = []
+    with settings.store().read() as db:
+        for row in db.execute("SELECT tenant_id, short_code, doc FROM organisations ORDER BY tenant_id").fetchall():
+            tid = row["tenant_id"]
+            links = db.execute("SELECT id, grant_id FROM connections WHERE tenant_id=? ORDER BY created", (tid,))
+            out.append({"tenantId": tid, "name": json.loads(row["doc"])["Name"], "shortCode": row["short_code"],
+                        "connections": [{"id": r["id"], "authEventId": r["grant_id"]} for r in links],
+                        "contacts": contacts.all_contacts(db, tid),
+                        "invoices": [invoices.render(db, tid, d, True) for d in invoices.all_invoices(db, tid)]})
+    return jsonify({"organisations": out})
+
+
+@bp.get("/stats")
+def stats():
+    with settings.store().read() as db:
+        counters = control.counters(db)
+        in_flight = db.execute("SELECT COUNT(*) FROM in_flight WHERE started>?", (time.time() - 120,)).fetchone()[0]
+    per_tenant = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("calls:")}
+    return jsonify({
+        "calls_per_tenant": per_tenant,
+        "rate_limited": counters.get("rate_limited", 0),
+        "rate_limited_by_problem": {k.split(":", 1)[1]: v for k, v in counters.items()
+                                    if k.startswith("rate_limited:")},
+        "refreshes": counters.get("refreshes", 0),
+        "rotations": counters.get("rotations", 0),
+        "grace_refreshes": counters.get("grace_refreshes", 0),
+        "invalid_grants": counters.get("invalid_grants", 0),
+        "lost_responses": counters.get("lost_responses", 0),
+        "injected_5xx": counters.get("injected_5xx", 0),
+        "idempotent_replays": counters.get("idempotent_replays", 0),
+        "spec_violations": counters.get("spec_violations", 0),
+        "forbidden": counters.get("forbidden", 0),
+        "in_flight": in_flight,
+    })
