@@ -431,6 +431,15 @@ def test_server_errors_retry_the_batch_with_the_same_key_then_give_up(app, clien
     assert only_bulk().finished_at is not None
 
 
+def resumes_at(paused) -> str:
+    """When a paused send resumes, as the page says it: in the firm's zone (a
+    new firm's is Europe/London), no longer in UTC (issue 13)."""
+    from planman.timezones import describe
+
+    iso, text, full = describe(paused.paused_until, "Europe/London", "time")
+    return f'resumes at <time datetime="{iso}" title="{full}">{text}</time>'
+
+
 def test_near_the_daily_limit_the_send_pauses_and_says_when_it_resumes(app, client, firm, xero):
     admin, _ = firm
     for n in range(60):
@@ -446,7 +455,7 @@ def test_near_the_daily_limit_the_send_pauses_and_says_when_it_resumes(app, clie
     assert 3500 <= (paused.paused_until - bulk_engine.utcnow()).total_seconds() <= 3700
     assert {p.state for p in pushes()} == {"succeeded", "queued"}  # nothing failed for it
     page = client.get(f"/integrations/bulk/{paused.id}").get_data(as_text=True)
-    assert "Paused:" in page and f"resumes at {paused.paused_until.strftime('%H:%M')} UTC" in page
+    assert "Paused:" in page and resumes_at(paused) in page
 
 
 def test_xeros_daily_limit_pauses_the_send_instead_of_failing_records(app, client, firm, xero):
@@ -461,7 +470,7 @@ def test_xeros_daily_limit_pauses_the_send_instead_of_failing_records(app, clien
     assert 5300 <= (paused.paused_until - bulk_engine.utcnow()).total_seconds() <= 5500
     assert {(p.state, p.attempts) for p in pushes()} == {("retrying", 0)}
     page = client.get(f"/integrations/bulk/{paused.id}/progress").get_data(as_text=True)
-    assert 'data-bulk-state="paused"' in page and f"resumes at {paused.paused_until.strftime('%H:%M')} UTC" in page
+    assert 'data-bulk-state="paused"' in page and resumes_at(paused) in page
     assert re.search(r"About 9[01] minutes left\.", page)  # the pause counts towards the time left
 
 

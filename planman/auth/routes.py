@@ -43,7 +43,8 @@ def signup():
             form.email.errors.append("An account with this email already exists. Log in instead.")
         else:
             user = services.create_firm(
-                form.firm_name.data, form.currency.data, form.name.data, form.email.data, form.password.data
+                form.firm_name.data, form.currency.data, form.name.data, form.email.data, form.password.data,
+                browser_time_zone=form.browser_time_zone.data,
             )
             db.session.commit()
             login_user(user)
