@@ -64,10 +64,11 @@ STATUS_BADGES = {"draft": "", "sent": "badge-warn", "paid": "badge-ok", "void": 
 
 
 @bp.app_template_filter("status_badge")
-def status_badge(status: str) -> Markup:
-    """An invoice status as a coloured badge."""
-    return Markup('<span class="badge {} status-{}">{}</span>').format(
-        STATUS_BADGES.get(status, ""), status, status.capitalize())
+def status_badge(status: str, owner: str = "") -> Markup:
+    """An invoice status as a coloured badge; ``owner`` says whose status it
+    is where another system's sits near ("PlanMan: Draft" by "In Xero: ...")."""
+    words = f"{owner}: {status.capitalize()}" if owner else status.capitalize()
+    return Markup('<span class="badge {} status-{}">{}</span>').format(STATUS_BADGES.get(status, ""), status, words)
 
 
 @bp.app_context_processor

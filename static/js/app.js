@@ -32,6 +32,19 @@
     });
   }
 
+  // An open integration tab closes its panel instead of loading it again
+  // (without JavaScript its link leads to the page with the panel closed).
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var tab = event.detail.elt;
+    if (!tab.matches(".integration-tab[aria-expanded=true]")) {
+      return;
+    }
+    event.preventDefault();
+    document.getElementById(tab.getAttribute("aria-controls")).replaceChildren();
+    tab.setAttribute("aria-expanded", "false");
+    tab.href = tab.href.replace(/panel=[^&]*/, "panel=" + tab.dataset.provider);
+  });
+
   function enhance(root) {
     enableFlashClose(root);
     if (!sizesItself) {
