@@ -40,6 +40,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}  # create_app drops it for SQLite
     REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     RQ_QUEUE = os.environ.get("RQ_QUEUE") or "planman"
+    # Operators who may open the job queue dashboard (/setup/rq), every firm's jobs:
+    # "name:werkzeug-password-hash,..." checked by HTTP basic auth; empty: no dashboard.
+    RQ_DASHBOARD_USERS = os.environ.get("RQ_DASHBOARD_USERS") or ""
 
     # Comma-separated Fernet keys, newest first: MultiFernet encrypts with the
     # first and decrypts with any, which is how keys are rotated.

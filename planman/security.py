@@ -1,5 +1,5 @@
 """Response headers that hold for every page."""
-from flask import Flask, request
+from flask import Flask
 
 
 def init_app(app: Flask) -> None:
@@ -9,11 +9,9 @@ def init_app(app: Flask) -> None:
         # POST that redirects to the provider's login page, so form-action
         # must allow that origin too.
         form_targets = " ".join(sorted(app.config.get("CSP_FORM_ACTION_ORIGINS", set())))
-        # rq-dashboard (admins only) ships inline scripts and styles of its own.
-        inline = " 'unsafe-inline'" if request.blueprint == "rq_dashboard" else ""
         response.headers.setdefault(
             "Content-Security-Policy",
-            f"default-src 'self'; script-src 'self'{inline}; style-src 'self'{inline}; img-src 'self' data:; "
+            f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self' {form_targets}".strip(),
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -78,8 +78,7 @@ def _admit(db) -> tuple[Response | None, dict | None]:
     if error:
         return error, None
     tenant_id = (request.headers.get("xero-tenant-id") or "").strip().lower()
-    if not (tenant_id and db.execute("SELECT 1 FROM connections WHERE grant_id=? AND tenant_id=?",
-                                     (grant["grant_id"], tenant_id)).fetchone()):
+    if not (tenant_id and identity.connected(db, grant, tenant_id)):
         Store.bump(db, "forbidden")
         return None, None
     if not _scope_ok(set(grant["scope"].split())):
@@ -168,10 +167,10 @@ def _csv(name: str) -> list[str]:
     return [v.strip() for v in request.args.get(name, "").split(",") if v.strip()]
 
 
-def _filtered(items: list[dict], updated_key: str = "UpdatedDateUTC") -> list[dict]:
-    """Apply where= and If-Modified-Since; raises query.QueryError."""
+def _filtered(items: list[dict], record_type: str, updated_key: str = "UpdatedDateUTC") -> list[dict]:
+    """Apply where= and If-Modified-Since; raises query.QueryError (record_type names it in messages)."""
     if request.args.get("where"):
-        predicate = query.parse(request.args["where"])
+        predicate = query.parse(request.args["where"], record_type)
         items = [i for i in items if predicate(i)]
     since = parse_since(request.headers.get("If-Modified-Since"))
     if since is not None:
@@ -180,6 +179,7 @@ def _filtered(items: list[dict], updated_key: str = "UpdatedDateUTC") -> list[di
 
 
 def _query_error(exc: Exception) -> Response:
+    # Xero's shape for a where clause it cannot parse (Xero-Java issue 347, xeroizer issue 160).
     return _json({"ErrorNumber": 16, "Type": "QueryParseException", "Message": str(exc)}, 400)
 
 
@@ -261,7 +261,7 @@ def _settings_list(column: str, key: str) -> Response:
     with settings.store().read() as db:
         items = json.loads(_org_row(db)[column])
     try:
-        items = _filtered(items, "CreatedDateUTC" if key == "BrandingThemes" else "UpdatedDateUTC")
+        items = _filtered(items, key[:-1], "CreatedDateUTC" if key == "BrandingThemes" else "UpdatedDateUTC")
     except query.QueryError as exc:
         return _query_error(exc)
     return _json(envelope(key, items))
@@ -279,6 +279,17 @@ def tax_rates():
             items = [r for r in json.loads(_org_row(db)["tax_rates"]) if r["TaxType"] == request.args["TaxType"]]
         return _json(envelope("TaxRates", items))
     return _settings_list("tax_rates", "TaxRates")
+
+
+@bp.get("/Currencies")
+def currencies():
+    with settings.store().read() as db:
+        items = invoices.org_currencies(db, g.tenant_id)
+    try:
+        items = _filtered(items, "Currency")
+    except query.QueryError as exc:
+        return _query_error(exc)
+    return _json(envelope("Currencies", items))
 
 
 @bp.get("/BrandingThemes")
@@ -303,7 +314,7 @@ def list_contacts():
         fields = ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress")
         items = [c for c in items if any(term in (c.get(f) or "").casefold() for f in fields)]
     try:
-        items = _filtered(items)
+        items = _filtered(items, "Contact")
     except query.QueryError as exc:
         return _query_error(exc)
     items.sort(key=lambda c: c["Name"].casefold())
@@ -358,7 +369,7 @@ def list_invoices():
         items = [i for i in items if term in (i.get("InvoiceNumber") or "").casefold()
                  or term in (i.get("Reference") or "").casefold()]
     try:
-        items = _filtered(items)
+        items = _filtered(items, "Invoice")
     except query.QueryError as exc:
         return _query_error(exc)
     items, extra = _page(items)

@@ -9,8 +9,8 @@ import uuid
 from .xdates import ms_date, now_ms
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-# Xero computes these; a value sent for them is dropped.
-READ_ONLY = {"ContactID", "UpdatedDateUTC", "IsSupplier", "IsCustomer", "HasAttachments", "HasValidationErrors",
+# Xero computes these (or the spec marks them readOnly); a value sent for them is dropped.
+READ_ONLY = {"ContactID", "UpdatedDateUTC", "Website", "IsSupplier", "IsCustomer", "HasAttachments", "HasValidationErrors",
              "ValidationErrors", "StatusAttributeString", "Balances", "BatchPayments", "Discount",
              "MergedToContactID", "Attachments", "ContactGroups"}
 ADDRESS_TYPES = ("POBOX", "STREET")

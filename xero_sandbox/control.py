@@ -4,6 +4,7 @@ No authentication: the stand-in is a development tool bound to 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from flask import Blueprint, jsonify, request
@@ -114,6 +115,31 @@ def invoice_status(invoice_id):
         tenant_id = _find(db, "invoices", "invoice_id", invoice_id)
         doc = invoices.set_status(db, tenant_id, invoice_id, status) if tenant_id else None
     return jsonify(doc) if doc else _bad("invoice not found", 404)
+
+
+@bp.post("/invoices/<invoice_id>/lines/<line_item_id>")
+def invoice_line(invoice_id, line_item_id):
+    body = _body()
+    if not body or set(body) - set(invoices.BOOKKEEPER_LINE_FIELDS) or not isinstance(body.get("Tracking", []), list):
+        return _bad(f"expected any of {', '.join(invoices.BOOKKEEPER_LINE_FIELDS)} (Tracking a list)")
+    with settings.store().tx() as db:
+        tenant_id = _find(db, "invoices", "invoice_id", invoice_id)
+        doc = invoices.set_line_fields(db, tenant_id, invoice_id, line_item_id, body) if tenant_id else None
+        rendered = invoices.render(db, tenant_id, doc, True) if doc else None
+    return jsonify(rendered) if rendered else _bad("invoice or line not found", 404)
+
+
+@bp.post("/organisations/<tenant_id>/currencies")
+def set_currencies(tenant_id):
+    """A bookkeeper adds currencies in Xero's settings: {"currencies": ["EUR", ...]} besides the base one."""
+    codes = _body().get("currencies")
+    if not (isinstance(codes, list) and all(isinstance(c, str) and re.fullmatch("[A-Z]{3}", c) for c in codes)):
+        return _bad('expected {"currencies": ["EUR", ...]} (ISO 4217 codes)')
+    with settings.store().tx() as db:
+        if not db.execute("SELECT 1 FROM organisations WHERE tenant_id=?", (tenant_id.lower(),)).fetchone():
+            return _bad("organisation not found", 404)
+        Store.put_setting(db, f"currencies:{tenant_id.lower()}", codes)
+        return jsonify(invoices.org_currencies(db, tenant_id.lower()))
 
 
 @bp.post("/contacts/<contact_id>/archive")

@@ -1,8 +1,13 @@
 """Xero's identity service: discovery, consent, tokens, revocation, connections.
 
-One grant is one completed authorisation (its id is the connections'
-authEventId). A grant owns its connections (one per organisation ticked) and
-its token family; revoking it removes both."""
+One grant is one completed authorisation by one Xero user (its id is the
+authEventId, and the access tokens' authentication_event_id claim). A
+connection joins a user, the app and an organisation: it outlives the grant
+that made it, so GET /connections lists every organisation the user has
+connected to the app, and re-approving an organisation moves its connection to
+the new grant (same id, new authEventId and updatedDateUtc). Access tokens are
+RS256 JWTs (keys at the discovery document's jwks_uri). Revoking a refresh
+token removes that token family and every connection of the user to the app."""
 from __future__ import annotations
 
 import base64
@@ -13,6 +18,8 @@ import time
 import uuid
 from urllib.parse import urlencode, urlsplit
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
 from . import settings, specval
@@ -35,6 +42,7 @@ def discovery():
         "authorization_endpoint": f"{base}/identity/connect/authorize",
         "token_endpoint": f"{base}/connect/token",
         "revocation_endpoint": f"{base}/connect/revocation",
+        "jwks_uri": f"{base}/.well-known/openid-configuration/jwks",
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
@@ -44,6 +52,56 @@ def discovery():
                              "accounting.transactions.read", "accounting.invoices",
                              "accounting.invoices.read", "accounting.settings", "accounting.settings.read"],
     })
+
+
+@bp.get("/.well-known/openid-configuration/jwks")
+def jwks():
+    with settings.store().tx() as db:
+        key = _signing_key(db)
+    numbers = key.public_key().public_numbers()
+
+    def b64(n: int) -> str:
+        return _b64(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+    return jsonify({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": _kid(key),
+                              "n": b64(numbers.n), "e": b64(numbers.e)}]})
+
+
+# -- access tokens (JWTs) --------------------------------------------------
+
+DEFAULT_USER = "demo@xero-stand-in.test"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _signing_key(db):
+    """The RSA key tokens are signed with, kept in the shared state so every process signs alike."""
+    pem = Store.get_setting(db, "jwt_key", None)
+    if pem is None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+        Store.put_setting(db, "jwt_key", pem)
+    return serialization.load_pem_private_key(pem.encode(), None)
+
+
+def _kid(key) -> str:
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha1(der).hexdigest().upper()
+
+
+def user_id(email: str) -> str:
+    """A stable xero_userid for a stand-in user (the e-mail typed on the consent page)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "xero-stand-in-user:" + email.strip().lower()))
+
+
+def _jwt(db, claims: dict) -> str:
+    key = _signing_key(db)
+    header = {"alg": "RS256", "kid": _kid(key), "typ": "JWT"}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64(signature)}"
 
 
 # -- consent ---------------------------------------------------------------
@@ -87,8 +145,9 @@ def authorize():
                 for r in db.execute("SELECT tenant_id, doc FROM organisations ORDER BY tenant_id")]
     hidden = {k: params.get(k, "") for k in ("response_type", "client_id", "redirect_uri", "scope", "state",
                                               "code_challenge", "code_challenge_method")}
+    user = (request.form.get("user") or DEFAULT_USER).strip().lower()
     if request.method == "GET":
-        return render_template("consent.html", orgs=orgs, hidden=hidden, message=None,
+        return render_template("consent.html", orgs=orgs, hidden=hidden, message=None, user=user,
                                scopes=params.get("scope", "").split())
 
     if request.form.get("decision") != "allow":
@@ -97,13 +156,13 @@ def authorize():
     tenants = [t for t in request.form.getlist("tenant") if t in known]
     if not tenants:
         return render_template("consent.html", orgs=orgs, hidden=hidden, scopes=params.get("scope", "").split(),
-                               message="Select at least one organisation to allow access to."), 200
+                               user=user, message="Select at least one organisation to allow access to."), 200
     code = secrets.token_urlsafe(32)
     with settings.store().tx() as db:
-        db.execute("INSERT INTO codes(code, client_id, redirect_uri, scope, challenge, tenants, created) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        db.execute("INSERT INTO codes(code, client_id, redirect_uri, scope, challenge, tenants, created, user_email) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    (code, client_id, redirect_uri, params.get("scope", ""), challenge or None,
-                    json.dumps(tenants), time.time()))
+                    json.dumps(tenants), time.time(), user))
     return _back(redirect_uri, code=code, scope=params.get("scope"), state=state)
 
 
@@ -127,8 +186,17 @@ def _client_ok() -> bool:
 
 
 def _issue(db, grant_id: str, scope: str) -> dict:
-    access, now = secrets.token_urlsafe(40), time.time()
+    now = time.time()
     lifetime = settings.lifetimes(db)["access_token_seconds"]
+    grant = db.execute("SELECT * FROM grants WHERE grant_id=?", (grant_id,)).fetchone()
+    xero_userid = user_id(grant["user_email"])
+    # The claims of a real Xero access token (README.md, "Access tokens").
+    access = _jwt(db, {
+        "nbf": int(now), "exp": int(now + lifetime), "iss": _base_url(), "aud": f"{_base_url()}/resources",
+        "client_id": grant["client_id"], "sub": hashlib.sha256(xero_userid.encode()).hexdigest()[:32],
+        "auth_time": int(grant["created"]), "xero_userid": xero_userid,
+        "global_session_id": uuid.UUID(grant_id).hex, "sid": uuid.UUID(grant_id).hex, "jti": uuid.uuid4().hex,
+        "authentication_event_id": grant_id, "scope": scope.split()})
     db.execute("INSERT INTO access_tokens(token, grant_id, expires) VALUES (?, ?, ?)",
                (access, grant_id, now + lifetime))
     body = {"access_token": access, "expires_in": int(lifetime), "token_type": "Bearer", "scope": scope}
@@ -168,11 +236,16 @@ def _exchange_code():
             Store.bump(db, "invalid_grants")
         else:
             grant_id = str(uuid.uuid4())
-            db.execute("INSERT INTO grants(grant_id, client_id, scope, created) VALUES (?, ?, ?, ?)",
-                       (grant_id, row["client_id"], row["scope"], now))
+            db.execute("INSERT INTO grants(grant_id, client_id, scope, created, user_email) VALUES (?, ?, ?, ?, ?)",
+                       (grant_id, row["client_id"], row["scope"], now, row["user_email"]))
+            existing = {r["tenant_id"]: r["id"] for r in _user_connections(db, row["user_email"], row["client_id"])}
             for tenant_id in json.loads(row["tenants"]):
-                db.execute("INSERT INTO connections(id, grant_id, tenant_id, created, updated) VALUES (?, ?, ?, ?, ?)",
-                           (str(uuid.uuid4()), grant_id, tenant_id, now, now))
+                if tenant_id in existing:  # approved again: the same connection, now this grant's
+                    db.execute("UPDATE connections SET grant_id=?, updated=? WHERE id=?",
+                               (grant_id, now, existing[tenant_id]))
+                else:
+                    db.execute("INSERT INTO connections(id, grant_id, tenant_id, created, updated) "
+                               "VALUES (?, ?, ?, ?, ?)", (str(uuid.uuid4()), grant_id, tenant_id, now, now))
             body = _issue(db, grant_id, row["scope"])
     if problem:
         return _oauth_error("invalid_grant", 400, problem)
@@ -223,9 +296,23 @@ def revocation():
     return "", 200  # RFC 7009: unknown tokens are not an error
 
 
+def _user_connections(db, user_email: str, client_id: str) -> list:
+    """Every connection of one Xero user to one app, whichever grant made it."""
+    return db.execute("SELECT c.* FROM connections c JOIN grants g USING (grant_id) "
+                      "WHERE g.user_email=? AND g.client_id=? ORDER BY c.created, c.id",
+                      (user_email, client_id)).fetchall()
+
+
+def connected(db, grant, tenant_id: str) -> bool:
+    """Whether the token's user has connected this organisation to the app (through any grant)."""
+    return any(c["tenant_id"] == tenant_id for c in _user_connections(db, grant["user_email"], grant["client_id"]))
+
+
 def revoke_grant(db, grant_id: str) -> None:
+    grant = db.execute("SELECT * FROM grants WHERE grant_id=?", (grant_id,)).fetchone()
     db.execute("UPDATE grants SET revoked=1 WHERE grant_id=?", (grant_id,))
-    db.execute("DELETE FROM connections WHERE grant_id=?", (grant_id,))
+    for connection in _user_connections(db, grant["user_email"], grant["client_id"]):
+        db.execute("DELETE FROM connections WHERE id=?", (connection["id"],))
     db.execute("DELETE FROM access_tokens WHERE grant_id=?", (grant_id,))
     db.execute("DELETE FROM refresh_tokens WHERE grant_id=?", (grant_id,))
 
@@ -261,7 +348,9 @@ def _connection_json(row, tenant_names):
             "createdDateUtc": utc_iso(row["created"]), "updatedDateUtc": utc_iso(row["updated"])}
 
 
+# The identity spec (and so xero-python) spells the path /Connections; Xero's own docs /connections.
 @bp.get("/connections")
+@bp.get("/Connections")
 def list_connections():
     with settings.store().read() as db:
         grant, error = bearer_grant(db)
@@ -273,14 +362,14 @@ def list_connections():
     with settings.store().read() as db:
         names = {r["tenant_id"]: json.loads(r["doc"])["Name"]
                  for r in db.execute("SELECT tenant_id, doc FROM organisations")}
-        sql, args = "SELECT * FROM connections WHERE grant_id=?", [grant["grant_id"]]
-        if request.args.get("authEventId"):
-            sql, args = sql + " AND grant_id=?", args + [request.args["authEventId"]]
-        rows = db.execute(sql + " ORDER BY created, id", args).fetchall()
+        rows = _user_connections(db, grant["user_email"], grant["client_id"])
+    if request.args.get("authEventId"):  # the organisations that one approval added (or approved again)
+        rows = [r for r in rows if r["grant_id"] == request.args["authEventId"].lower()]
     return jsonify([_connection_json(r, names) for r in rows])
 
 
 @bp.delete("/connections/<connection_id>")
+@bp.delete("/Connections/<connection_id>")
 def delete_connection(connection_id):
     with settings.store().read() as db:
         grant, error = bearer_grant(db)
@@ -290,8 +379,8 @@ def delete_connection(connection_id):
     if refusal:
         return refusal
     with settings.store().tx() as db:
-        deleted = db.execute("DELETE FROM connections WHERE id=? AND grant_id=?",
-                             (connection_id, grant["grant_id"])).rowcount
+        mine = {c["id"] for c in _user_connections(db, grant["user_email"], grant["client_id"])}
+        deleted = connection_id in mine and db.execute("DELETE FROM connections WHERE id=?", (connection_id,)).rowcount
     if not deleted:
         return jsonify({"title": "Not Found", "status": 404, "detail": "Connection not found"}), 404
     return "", 204

@@ -12,16 +12,23 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from . import contacts
+from .store import Store
 from .xdates import date_fields, ms_date, now_ms, parse_date
 
 TWO, FOUR = Decimal("0.01"), Decimal("0.0001")
 EDITABLE = ("DRAFT", "SUBMITTED")
 CREATE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
 NOT_MODIFIABLE = "Invoice not of valid status for modification"
+# Xero computes these (or the spec marks them readOnly); a value sent for them is accepted and ignored.
 READ_ONLY = {"InvoiceID", "SubTotal", "TotalTax", "Total", "TotalDiscount", "AmountDue", "AmountPaid",
              "AmountCredited", "UpdatedDateUTC", "HasErrors", "ValidationErrors", "StatusAttributeString",
              "Payments", "CreditNotes", "Prepayments", "Overpayments", "HasAttachments", "IsDiscounted",
-             "DateString", "DueDateString", "FullyPaidOnDate", "Warnings", "Attachments"}
+             "DateString", "DueDateString", "FullyPaidOnDate", "Warnings", "Attachments", "CISDeduction", "CISRate",
+             "UpdatedDateUTCString"}
+
+
+# Worked out from the other fields on every write, so never carried over from a stored line.
+COMPUTED_LINE_FIELDS = ("LineAmount", "TaxAmount", "LineItemID")
 
 
 def q(value: Decimal, places: Decimal = TWO) -> Decimal:
@@ -71,6 +78,24 @@ def _next_number(db, tenant_id: str, invoices: list[dict]) -> str:
     return f"INV-{n:04d}"
 
 
+CURRENCY_NAMES = {"GBP": "British Pound", "USD": "United States Dollar", "EUR": "Euro", "AUD": "Australian Dollar",
+                  "NZD": "New Zealand Dollar", "CAD": "Canadian Dollar", "CHF": "Swiss Franc", "JPY": "Japanese Yen",
+                  "ZAR": "South African Rand", "SGD": "Singapore Dollar"}
+
+
+def org_currencies(db, tenant_id: str) -> list[dict]:
+    """GET /Currencies: the base currency, then those a bookkeeper enabled (control API)."""
+    base = json.loads(db.execute("SELECT doc FROM organisations WHERE tenant_id=?", (tenant_id,)).fetchone()["doc"])
+    codes = [base["BaseCurrency"]]
+    codes += [c for c in Store.get_setting(db, f"currencies:{tenant_id}", []) if c not in codes]
+    return [{"Code": c, "Description": CURRENCY_NAMES.get(c, c)} for c in codes]
+
+
+def not_subscribed_message(code: str) -> str:
+    # Xero's wording, as reported by several integrations (xero_sandbox/README.md, "Refusals").
+    return f"Organisation is not subscribed to currency {code}"
+
+
 class Org:
     """What invoice rules need to know about the organisation."""
 
@@ -80,6 +105,7 @@ class Org:
         self.doc = json.loads(row["doc"])
         self.accounts = json.loads(row["accounts"])
         self.tax_rates = {r["TaxType"]: r for r in json.loads(row["tax_rates"])}
+        self.currencies = {c["Code"] for c in org_currencies(db, tenant_id)}
 
     def account(self, code=None, account_id=None) -> dict | None:
         for a in self.accounts:
@@ -91,8 +117,12 @@ class Org:
 def _line(org: Org, sent: dict, old_lines: dict, inv_type: str, amount_types: str, unit_places: Decimal):
     """Compute one line item. Returns (line JSON, [errors])."""
     errors = []
-    line = {k: v for k, v in sent.items() if k not in ("ValidationErrors",)}
     old = old_lines.get((sent.get("LineItemID") or "").lower())
+    if old:
+        # A line named by its LineItemID is the same line: what the request leaves out (a
+        # bookkeeper's Tracking or ItemCode, say) stays; amounts are computed again below.
+        sent = {**{k: v for k, v in old.items() if k not in COMPUTED_LINE_FIELDS}, **sent}
+    line = {k: v for k, v in sent.items() if k not in ("ValidationErrors",)}
     line["LineItemID"] = old["LineItemID"] if old else str(uuid.uuid4())
     if not (sent.get("Description") or "").strip():
         errors.append("The description field is mandatory for each line item.")
@@ -275,6 +305,9 @@ def write(db, tenant_id: str, element: dict, mode: str, unit_places: Decimal, pa
     if not doc.get("Date"):
         doc["Date"] = parse_date(ms_date(now_ms())).isoformat()
 
+    if ("CurrencyCode" in element or target is None) and doc.get("CurrencyCode") not in org.currencies:
+        errors.append(not_subscribed_message(doc.get("CurrencyCode")))
+
     if doc["LineAmountTypes"] not in ("Exclusive", "Inclusive", "NoTax"):
         errors.append("LineAmountTypes must be Exclusive, Inclusive or NoTax.")
     elif "LineItems" in element or "LineAmountTypes" in element or target is None:
@@ -314,6 +347,20 @@ def _mark_customer(db, tenant_id: str, contact_id: str) -> None:
     if contact and not contact.get("IsCustomer"):
         contact["IsCustomer"] = True  # Xero sets this once a sales invoice exists
         contacts.save(db, tenant_id, contact)
+
+
+BOOKKEEPER_LINE_FIELDS = ("ItemCode", "Tracking")
+
+
+def set_line_fields(db, tenant_id: str, invoice_id: str, line_item_id: str, fields: dict) -> dict | None:
+    """A bookkeeper adds an item code or tracking to a line in Xero's UI (control API)."""
+    doc = get(db, tenant_id, invoice_id)
+    line = next((li for li in (doc or {}).get("LineItems", []) if li["LineItemID"] == line_item_id.lower()), None)
+    if line is None:
+        return None
+    line.update(fields)
+    save(db, tenant_id, doc)
+    return doc
 
 
 def set_status(db, tenant_id: str, invoice_id: str, status: str) -> dict | None:

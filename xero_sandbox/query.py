@@ -3,8 +3,14 @@
 Clauses are `Path==value`, `Path!=value` or `Path.Contains("x")` (also
 StartsWith, EndsWith) joined by AND / OR (AND binds
 tighter, as in C#, whose syntax Xero's filter borrows). Values: "string",
-Guid("..."), true/false, numbers. Paths are dotted (Contact.ContactID).
-String comparison ignores case, like Xero's database collation."""
+Guid("..."), true/false, null, numbers. Paths are dotted (Contact.ContactID)
+and may end in .ToLower() or .ToUpper(). String comparison ignores case, like
+Xero's database collation, so those two change nothing.
+
+A string literal runs to the next double quote: like real Xero, the parser has
+no escape for a quote inside a value (README.md, "Refusals"). `\"` is a
+"Syntax error"; a bare quote ends the value early and what follows is read as a
+property name ("No property or field 'X' exists in type 'Contact'")."""
 from __future__ import annotations
 
 import re
@@ -14,9 +20,10 @@ _TOKEN = re.compile(r"""
     \s*(?:
       (?P<lparen>\() | (?P<rparen>\)) |
       (?P<and>AND\b|&&) | (?P<or>OR\b|\|\|) |
-      (?P<mpath>[A-Za-z_][A-Za-z0-9_.]*)\.(?P<method>Contains|StartsWith|EndsWith)\(\s*(?P<mvalue>"(?:[^"\\]|\\.)*")\s*\) |
-      (?P<path>[A-Za-z_][A-Za-z0-9_.]*?)\s*(?P<op>==|!=|=(?!=))\s*
-      (?P<value>"(?:[^"\\]|\\.)*"|[Gg]uid\(\s*"?[0-9A-Fa-f-]+"?\s*\)|true|false|null|-?\d+(?:\.\d+)?)
+      (?P<mpath>[A-Za-z_][A-Za-z0-9_.]*?)(?:\.To(?:Lower|Upper)\(\))?\.(?P<method>Contains|StartsWith|EndsWith)
+        \(\s*(?P<mvalue>"[^"]*")\s*\) |
+      (?P<path>[A-Za-z_][A-Za-z0-9_.]*?)(?:\.To(?:Lower|Upper)\(\))?\s*(?P<op>==|!=|=(?!=))\s*
+      (?P<value>"[^"]*"|[Gg]uid\(\s*"?[0-9A-Fa-f-]+"?\s*\)|true|false|null|-?\d+(?:\.\d+)?)
     )""", re.VERBOSE)
 
 
@@ -26,7 +33,7 @@ class QueryError(ValueError):
 
 def _literal(text: str):
     if text.startswith('"'):
-        return re.sub(r"\\(.)", r"\1", text[1:-1])  # \" and \\ as in C# string literals
+        return text[1:-1]  # no escapes: a backslash is an ordinary character
     if text.lower().startswith("guid("):
         return text[5:-1].strip().strip('"')
     if text in ("true", "false"):
@@ -59,14 +66,29 @@ def _equal(actual, expected) -> bool:
     return isinstance(actual, str) and actual.casefold() == expected.casefold()
 
 
-def parse(where: str):
-    """A predicate over a rendered record, or QueryError naming the problem."""
+_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
+_KEYWORDS = {"AND", "OR", "true", "false", "null", "Guid", "guid"}
+
+
+def _unparsable(text: str, pos: int, record_type: str) -> QueryError:
+    # What Xero says when a quote inside a value ended it early (xeroizer issue 160): the
+    # rest of the value reads as a property name. Anything else is Xero's "Syntax error".
+    word = _WORD.match(text, pos)
+    if pos and text[pos - 1] == '"' and word and word.group(1) not in _KEYWORDS:
+        return QueryError(f"No property or field '{word.group(1)}' exists in type '{record_type}'")
+    return QueryError("Syntax error")
+
+
+def parse(where: str, record_type: str = "Contact"):
+    """A predicate over a rendered record, or QueryError carrying Xero's message."""
     tokens, pos = [], 0
     text = where.strip()
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            raise QueryError(f"Could not parse where clause near: {text[pos:pos + 40]!r}")
+            raise _unparsable(text, pos, record_type)
+        if (match.group("value") or match.group("mvalue") or "").endswith('\\"'):
+            raise QueryError("Syntax error")  # \" inside a value: no escape exists (Xero-Java issue 347)
         pos = match.end()
         kind = match.lastgroup if match.lastgroup != "value" else "clause"
         if match.group("path") or match.group("mpath"):
@@ -75,7 +97,7 @@ def parse(where: str):
     tokens.reverse()
     predicate = _parse_or(tokens)
     if tokens:
-        raise QueryError("Unbalanced where clause")
+        raise QueryError("Syntax error")
     return predicate
 
 
@@ -99,15 +121,15 @@ def _parse_and(tokens):
 
 def _parse_atom(tokens):
     if not tokens:
-        raise QueryError("Incomplete where clause")
+        raise QueryError("Syntax error")
     kind, match = tokens.pop()
     if kind == "lparen":
         inner = _parse_or(tokens)
         if not tokens or tokens.pop()[0] != "rparen":
-            raise QueryError("Missing ) in where clause")
+            raise QueryError("Syntax error")
         return inner
     if kind != "clause":
-        raise QueryError(f"Unexpected {match.group(0).strip()!r} in where clause")
+        raise QueryError("Syntax error")
     if match.group("mpath"):
         return _method_clause(match.group("mpath"), match.group("method"), _literal(match.group("mvalue")))
     path, op, expected = match.group("path"), match.group("op"), _literal(match.group("value"))

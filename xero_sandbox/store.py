@@ -25,10 +25,11 @@ CREATE TABLE IF NOT EXISTS invoices (
     updated REAL NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (tenant_id, invoice_id));
 CREATE TABLE IF NOT EXISTS codes (
     code TEXT PRIMARY KEY, client_id TEXT, redirect_uri TEXT, scope TEXT,
-    challenge TEXT, tenants TEXT, created REAL, used INTEGER NOT NULL DEFAULT 0);
+    challenge TEXT, tenants TEXT, created REAL, used INTEGER NOT NULL DEFAULT 0,
+    user_email TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test');
 CREATE TABLE IF NOT EXISTS grants (
     grant_id TEXT PRIMARY KEY, client_id TEXT, scope TEXT, created REAL,
-    revoked INTEGER NOT NULL DEFAULT 0);
+    revoked INTEGER NOT NULL DEFAULT 0, user_email TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test');
 CREATE TABLE IF NOT EXISTS connections (
     id TEXT PRIMARY KEY, grant_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
     created REAL, updated REAL);
@@ -50,6 +51,9 @@ CREATE TABLE IF NOT EXISTS in_flight (
 CREATE TABLE IF NOT EXISTS violations (
     id INTEGER PRIMARY KEY AUTOINCREMENT, method TEXT, path TEXT, message TEXT, at REAL);
 """
+
+UPGRADES = (("grants", "user_email", "TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test'"),
+            ("codes", "user_email", "TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test'"))
 
 # Every table except the schema itself: what a reset wipes.
 TABLES = ("organisations", "contacts", "invoices", "codes", "grants", "connections",
@@ -75,6 +79,7 @@ class Store:
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
+                self._upgrade(db)
                 return
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) or time.monotonic() > deadline:
@@ -82,6 +87,17 @@ class Store:
             finally:
                 db.close()
             time.sleep(0.05)
+
+    @staticmethod
+    def _upgrade(db) -> None:
+        """Add columns a state file made by an older stand-in lacks (CREATE TABLE IF NOT EXISTS keeps old tables)."""
+        for table, column, decl in UPGRADES:
+            if column not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+                try:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                except sqlite3.OperationalError as error:  # another process added it first
+                    if "duplicate column" not in str(error):
+                        raise
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN ourselves, so nothing commits behind our back.

@@ -49,10 +49,12 @@ def authorize_params(challenge: str | None = None, state: str = "state-123", sco
     return params
 
 
-def consent(client, params: dict, tenants=(UK_TENANT_ID,), decision: str = "allow"):
+def consent(client, params: dict, tenants=(UK_TENANT_ID,), decision: str = "allow", user: str | None = None):
     """Submit the consent form as a browser would (the hidden fields carry the request)."""
-    return client.post("/identity/connect/authorize",
-                       data={**params, "tenant": list(tenants), "decision": decision})
+    data = {**params, "tenant": list(tenants), "decision": decision}
+    if user:
+        data["user"] = user
+    return client.post("/identity/connect/authorize", data=data)
 
 
 def redirect_query(response) -> dict:
@@ -66,10 +68,10 @@ def basic_auth(client_id=CLIENT_ID, secret=CLIENT_SECRET) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
-def connect(client, tenants=(UK_TENANT_ID,), scope: str = SCOPE) -> dict:
+def connect(client, tenants=(UK_TENANT_ID,), scope: str = SCOPE, user: str | None = None) -> dict:
     """The whole authorisation-code flow with PKCE; returns the token response."""
     verifier, challenge = pkce_pair()
-    code = redirect_query(consent(client, authorize_params(challenge, scope=scope), tenants))["code"]
+    code = redirect_query(consent(client, authorize_params(challenge, scope=scope), tenants, user=user))["code"]
     response = client.post("/connect/token", headers=basic_auth(), data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
     assert response.status_code == 200, response.get_data(as_text=True)

@@ -141,7 +141,84 @@ def test_if_modified_since_returns_only_newer_contacts(api):
     assert [c["Name"] for c in r.get_json()["Contacts"]] == ["New Co"]
 
 
-def test_where_values_may_hold_escaped_quotes_and_accents(api):
-    api.contact('Café "Zürich" \\ Co')
-    r = api.get("/Contacts", query_string={"where": 'Name=="Café \\"Zürich\\" \\\\ Co"'})
-    assert [c["Name"] for c in r.get_json()["Contacts"]] == ['Café "Zürich" \\ Co']
+def test_where_has_no_escape_for_a_quote_inside_a_value_as_in_real_xero(api):
+    """Xero-Java issue 347 (\\" gives "Syntax error") and xeroizer issue 160 (a bare quote ends
+    the value early): a name holding a double quote cannot be written in a where clause."""
+    api.contact('Quote "Three" Ltd')
+    escaped = api.get("/Contacts", query_string={"where": 'Name=="Quote \\"Three\\" Ltd"'})
+    assert escaped.status_code == 400
+    assert escaped.get_json() == {"ErrorNumber": 16, "Type": "QueryParseException", "Message": "Syntax error"}
+    bare = api.get("/Contacts", query_string={"where": 'Name=="Quote "Three" Ltd"'})
+    assert bare.status_code == 400
+    assert bare.get_json() == {"ErrorNumber": 16, "Type": "QueryParseException",
+                               "Message": "No property or field 'Three' exists in type 'Contact'"}
+    in_method = api.get("/Contacts", query_string={"where": 'Name.Contains("\\"Three")'})
+    assert in_method.status_code == 400 and in_method.get_json()["Message"] == "Syntax error"
+    invoices = api.get("/Invoices", query_string={"where": 'Reference=="a "b" c"'})
+    assert invoices.get_json()["Message"] == "No property or field 'b' exists in type 'Invoice'"
+
+
+def test_a_name_no_filter_can_express_is_found_by_search_term(api):
+    api.contact('Quote "Three" Ltd', FirstName="Ann", LastName="Lee", EmailAddress="ann@three.test",
+                ContactNumber="PM-3")
+    api.contact("Other Co")
+
+    def found(term):
+        r = api.get("/Contacts", query_string={"searchTerm": term})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return [c["Name"] for c in r.get_json()["Contacts"]]
+
+    # Case-insensitive, over Name, FirstName, LastName, ContactNumber and EmailAddress (the spec's list).
+    for term in ('quote "THREE" ltd', '"three"', "ANN", "lee", "pm-3", "@three.TEST"):
+        assert found(term) == ['Quote "Three" Ltd'], term
+    assert found("nobody") == []
+
+
+def test_values_are_taken_literally_accents_and_backslashes_included(api):
+    api.contact("Café Zürich \\ Co")
+    r = api.get("/Contacts", query_string={"where": 'Name=="café zürich \\ co"'})
+    assert [c["Name"] for c in r.get_json()["Contacts"]] == ["Café Zürich \\ Co"]
+
+
+def test_to_lower_and_to_upper_are_accepted_and_names_compare_without_case(api):
+    api.contact("ACME TRADING")
+    api.contact("Bolt plc")
+    for where in ('Name.ToLower()=="acme trading"', 'Name=="Acme Trading"', 'Name.ToUpper()=="ACME TRADING"',
+                  'Name.ToLower().StartsWith("acme")', 'Name.ToLower().Contains("trad") AND ContactStatus=="ACTIVE"'):
+        r = api.get("/Contacts", query_string={"where": where})
+        assert r.status_code == 200, (where, r.get_data(as_text=True))
+        assert [c["Name"] for c in r.get_json()["Contacts"]] == ["ACME TRADING"], where
+
+
+def test_an_absent_field_is_kept_and_an_empty_string_clears_it(api, no_violations):
+    """Xero's rule, which PlanMan relies on when linking to a contact it did not create."""
+    street = {"AddressType": "STREET", "AddressLine1": "1 High St", "City": "Leeds", "PostalCode": "LS1 1AA"}
+    mobile = {"PhoneType": "MOBILE", "PhoneNumber": "07700 900123"}
+    acme = api.contact("Acme Ltd", FirstName="Ann", LastName="Lee", EmailAddress="ann@acme.test",
+                       TaxNumber="GB123456789", Addresses=[street], Phones=[mobile])
+
+    def stored():
+        return api.get(f"/Contacts/{acme['ContactID']}").get_json()["Contacts"][0]
+
+    def address(doc, kind):
+        return next(a for a in doc["Addresses"] if a["AddressType"] == kind)
+
+    def phone(doc, kind):
+        return next(p for p in doc["Phones"] if p["PhoneType"] == kind)
+
+    # Only the name sent: everything a bookkeeper typed stays.
+    api.post(f"/Contacts/{acme['ContactID']}", {"Contacts": [{"Name": "Acme Ltd"}]})
+    kept = stored()
+    assert (kept["FirstName"], kept["LastName"], kept["EmailAddress"], kept["TaxNumber"]) == (
+        "Ann", "Lee", "ann@acme.test", "GB123456789")
+    assert address(kept, "STREET") == street and phone(kept, "MOBILE") == mobile
+
+    # Empty strings clear: the field, the phone number, the address lines.
+    cleared_street = {"AddressType": "STREET", "AddressLine1": "", "City": "", "PostalCode": ""}
+    api.post(f"/Contacts/{acme['ContactID']}", {"Contacts": [{"EmailAddress": "", "TaxNumber": "",
+                                                              "Addresses": [cleared_street],
+                                                              "Phones": [{"PhoneType": "MOBILE", "PhoneNumber": ""}]}]})
+    after = stored()
+    assert (after["EmailAddress"], after["TaxNumber"]) == ("", "")
+    assert (after["FirstName"], after["LastName"]) == ("Ann", "Lee")
+    assert address(after, "STREET") == cleared_street and phone(after, "MOBILE")["PhoneNumber"] == ""

@@ -1,4 +1,6 @@
 """OAuth 2.0 as Xero does it: consent, code exchange with PKCE, rotation with grace, revocation."""
+import base64
+import json
 import time
 
 import pytest
@@ -213,11 +215,87 @@ def test_connections_need_a_bearer_token(xero):
     assert xero.get("/connections").status_code == 401
 
 
-def test_each_authorisation_sees_only_its_own_connections(xero):
+def claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_connections_list_every_organisation_the_user_connected_and_auth_event_id_tells_the_new_ones(xero):
+    """Real Xero lists all of a user's connections to the app (behaviour changed by issue 11:
+    the stand-in used to list only the latest approval's)."""
     first = connect(xero, tenants=(UK_TENANT_ID,))
     second = connect(xero, tenants=(US_TENANT_ID,))
-    assert [c["tenantId"] for c in _connections(xero, first["access_token"]).get_json()] == [UK_TENANT_ID]
-    assert [c["tenantId"] for c in _connections(xero, second["access_token"]).get_json()] == [US_TENANT_ID]
+    first_event, second_event = (claims(t["access_token"])["authentication_event_id"] for t in (first, second))
+    assert first_event != second_event
+    for tokens in (first, second):
+        listed = _connections(xero, tokens["access_token"]).get_json()
+        assert [(c["tenantId"], c["authEventId"]) for c in listed] == [
+            (UK_TENANT_ID, first_event), (US_TENANT_ID, second_event)]
+    just_added = _connections(xero, second["access_token"], authEventId=second_event).get_json()
+    assert [c["tenantId"] for c in just_added] == [US_TENANT_ID]
+    # Either token reaches either organisation: access follows the user's connections.
+    assert Api(xero, first["access_token"], US_TENANT_ID).get("/Organisation").status_code == 200
+
+    # Approving an organisation again keeps its connection and moves it to the new approval.
+    uk_before = next(c for c in _connections(xero, first["access_token"]).get_json() if c["tenantId"] == UK_TENANT_ID)
+    time.sleep(1.1)  # createdDateUtc/updatedDateUtc have whole seconds
+    third = connect(xero, tenants=(UK_TENANT_ID,))
+    third_event = claims(third["access_token"])["authentication_event_id"]
+    again = _connections(xero, third["access_token"], authEventId=third_event).get_json()
+    assert [(c["id"], c["createdDateUtc"]) for c in again] == [(uk_before["id"], uk_before["createdDateUtc"])]
+    assert again[0]["updatedDateUtc"] > uk_before["updatedDateUtc"]
+    assert len(_connections(xero, third["access_token"]).get_json()) == 2
+
+
+def test_other_xero_users_do_not_see_each_others_connections(xero):
+    ann = connect(xero, tenants=(UK_TENANT_ID,), user="ann@firm-a.test")
+    bob = connect(xero, tenants=(US_TENANT_ID,), user="bob@firm-b.test")
+    assert [c["tenantId"] for c in _connections(xero, ann["access_token"]).get_json()] == [UK_TENANT_ID]
+    assert [c["tenantId"] for c in _connections(xero, bob["access_token"]).get_json()] == [US_TENANT_ID]
+    assert Api(xero, ann["access_token"], US_TENANT_ID).get("/Organisation").status_code == 403
+    bob_us = _connections(xero, bob["access_token"]).get_json()[0]["id"]
+    headers = {"Authorization": f"Bearer {ann['access_token']}"}
+    assert xero.delete(f"/connections/{bob_us}", headers=headers).status_code == 404
+
+
+def test_revoking_a_refresh_token_removes_all_the_users_connections_to_the_app(xero):
+    first = connect(xero, tenants=(UK_TENANT_ID,))
+    second = connect(xero, tenants=(US_TENANT_ID,))
+    other = connect(xero, tenants=(UK_TENANT_ID,), user="someone@else.test")
+    assert xero.post("/connect/revocation", headers=basic_auth(), data={"token": first["refresh_token"]}).status_code == 200
+    assert _connections(xero, second["access_token"]).get_json() == []
+    assert [c["tenantId"] for c in _connections(xero, other["access_token"]).get_json()] == [UK_TENANT_ID]
+
+
+def test_access_tokens_are_jwts_with_xeros_claims_signed_by_the_published_key(xero):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    tokens = connect(xero, tenants=(UK_TENANT_ID,), user="Ann@Firm-A.test")
+    token = tokens["access_token"]
+    body = claims(token)
+    assert set(body) == {"nbf", "exp", "iss", "aud", "client_id", "sub", "auth_time", "xero_userid",
+                         "global_session_id", "sid", "jti", "authentication_event_id", "scope"}
+    assert body["exp"] - body["nbf"] == 1800 and body["client_id"] == "planman-dev"
+    assert body["iss"] == "http://localhost" and body["aud"] == "http://localhost/resources"
+    assert body["scope"] == SCOPE.split()
+    assert body["authentication_event_id"] == _connections(xero, token).get_json()[0]["authEventId"]
+    assert body["xero_userid"] == claims(connect(xero, user="ann@firm-a.test")["access_token"])["xero_userid"]
+    refreshed = refresh(xero, tokens["refresh_token"]).get_json()["access_token"]
+    assert claims(refreshed)["authentication_event_id"] == body["authentication_event_id"]
+
+    head = token.split(".")[0]
+    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    assert header["alg"] == "RS256" and header["typ"] == "JWT"
+    jwks_uri = xero.get("/.well-known/openid-configuration").get_json()["jwks_uri"]
+    key = next(k for k in xero.get(jwks_uri).get_json()["keys"] if k["kid"] == header["kid"])
+
+    def number(b64: str) -> int:
+        return int.from_bytes(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)), "big")
+    public = rsa.RSAPublicNumbers(number(key["e"]), number(key["n"])).public_key()
+    signed, signature = token.rsplit(".", 1)
+    public.verify(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)), signed.encode(),
+                  padding.PKCS1v15(), hashes.SHA256())  # raises if the signature is wrong
 
 
 def _forbidden(r):
@@ -245,3 +323,15 @@ def test_scopes_are_enforced(xero):
     r = api.get("/Invoices")
     assert r.status_code == 401 and r.get_json()["detail"] == "AuthorizationUnsuccessful"
     assert api.put("/Contacts", {"Contacts": [{"Name": "X"}]}).status_code == 401
+
+
+def test_connections_answer_under_the_specs_spelling_too(xero, no_violations):
+    """xero-python calls GET /Connections and DELETE /Connections/{id}, as the identity spec spells them."""
+    token = connect(xero, tenants=(UK_TENANT_ID, US_TENANT_ID))["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    capital = xero.get("/Connections", headers=headers)
+    assert capital.status_code == 200
+    assert capital.get_json() == _connections(xero, token).get_json()
+    uk = next(c for c in capital.get_json() if c["tenantId"] == UK_TENANT_ID)
+    assert xero.delete(f"/Connections/{uk['id']}", headers=headers).status_code == 204
+    assert [c["tenantId"] for c in xero.get("/Connections", headers=headers).get_json()] == [US_TENANT_ID]

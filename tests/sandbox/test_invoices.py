@@ -227,3 +227,88 @@ def test_changing_line_amount_types_recalculates_kept_lines(api, acme):
     updated = r.get_json()["Invoices"][0]
     # The 4-dp unit price survives an update sent without unitdp, and tax is re-derived: 123.45 * 20/120.
     assert (updated["Total"], updated["TotalTax"], updated["SubTotal"]) == (123.45, 20.58, 102.87)
+
+
+def test_currencies_are_the_base_one_plus_those_a_bookkeeper_enabled(xero, api, no_violations):
+    from xero_sandbox.demo import UK_TENANT_ID
+    assert api.get("/Currencies").get_json()["Currencies"] == [{"Code": "GBP", "Description": "British Pound"}]
+    enabled = xero.post(f"/_control/organisations/{UK_TENANT_ID}/currencies", json={"currencies": ["EUR", "USD"]})
+    assert [c["Code"] for c in enabled.get_json()] == ["GBP", "EUR", "USD"]
+    listed = api.get("/Currencies").get_json()["Currencies"]
+    assert listed == [{"Code": "GBP", "Description": "British Pound"}, {"Code": "EUR", "Description": "Euro"},
+                      {"Code": "USD", "Description": "United States Dollar"}]
+    assert api.get("/Currencies", query_string={"where": 'Code=="EUR"'}).get_json()["Currencies"] == [listed[1]]
+    assert xero.post(f"/_control/organisations/{UK_TENANT_ID}/currencies", json={"currencies": ["euro"]}).status_code == 400
+
+
+def test_an_invoice_in_a_currency_the_organisation_has_not_enabled_is_refused(xero, api, acme):
+    from xero_sandbox.demo import UK_TENANT_ID
+    line = {"Description": "Audit", "Quantity": 1, "UnitAmount": 100, "AccountCode": "200", "TaxType": "OUTPUT2"}
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": acme["ContactID"]},
+                                            "CurrencyCode": "EUR", "LineItems": [line]}]})
+    assert r.status_code == 400
+    assert r.get_json()["Elements"][0]["ValidationErrors"] == [{"Message": "Organisation is not subscribed to currency EUR"}]
+    assert api.get("/Invoices").get_json()["Invoices"] == []
+    # Changing a GBP draft to EUR is refused the same way.
+    gbp = api.invoice(acme["ContactID"])
+    assert gbp["CurrencyCode"] == "GBP"
+    r = api.post(f"/Invoices/{gbp['InvoiceID']}", {"Invoices": [{"CurrencyCode": "EUR"}]})
+    assert r.get_json()["Elements"][0]["ValidationErrors"][0]["Message"] == "Organisation is not subscribed to currency EUR"
+
+    xero.post(f"/_control/organisations/{UK_TENANT_ID}/currencies", json={"currencies": ["EUR"]})
+    eur = api.invoice(acme["ContactID"], CurrencyCode="EUR", CurrencyRate=1.17)
+    assert (eur["CurrencyCode"], eur["CurrencyRate"], eur["Total"]) == ("EUR", 1.17, 120.0)
+
+
+def test_update_keeps_lines_named_by_line_item_id_adds_new_ones_and_removes_the_rest(xero, api, acme, no_violations):
+    inv = api.invoice(acme["ContactID"], [line(10, Description="Audit"), line(20, Description="Payroll"), line(30, Description="Advice")])
+    audit, payroll, advice = inv["LineItems"]
+    assert all(len(li["LineItemID"]) == 36 for li in inv["LineItems"])
+    tracking = [{"Name": "Region", "Option": "North"}]
+    marked = xero.post(f"/_control/invoices/{inv['InvoiceID']}/lines/{payroll['LineItemID']}",
+                       json={"ItemCode": "PAY-1", "Tracking": tracking})
+    assert marked.status_code == 200
+    assert marked.get_json()["LineItems"][1]["ItemCode"] == "PAY-1"
+
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"LineItems": [
+        {"LineItemID": payroll["LineItemID"], "Description": "Payroll (March)", "Quantity": 2, "UnitAmount": 20,
+         "AccountCode": "200", "TaxType": "OUTPUT2"},
+        {"LineItemID": audit["LineItemID"], "Description": "Audit", "Quantity": 1, "UnitAmount": 10,
+         "AccountCode": "200", "TaxType": "OUTPUT2"},
+        {"Description": "Filing", "Quantity": 1, "UnitAmount": 5, "AccountCode": "200", "TaxType": "OUTPUT2"},
+    ]}]}, query_string={"summarizeErrors": "false"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    lines = r.get_json()["Invoices"][0]["LineItems"]
+    assert [li["Description"] for li in lines] == ["Payroll (March)", "Audit", "Filing"]
+    assert lines[0]["LineItemID"] == payroll["LineItemID"] and lines[1]["LineItemID"] == audit["LineItemID"]
+    assert lines[2]["LineItemID"] not in {audit["LineItemID"], payroll["LineItemID"], advice["LineItemID"]}
+    # The bookkeeper's item code and tracking stay on the line that kept its id.
+    assert (lines[0]["ItemCode"], lines[0]["Tracking"], lines[0]["LineAmount"]) == ("PAY-1", tracking, 40.0)
+    assert "ItemCode" not in lines[1] and lines[1]["Tracking"] == []
+    stored = api.get(f"/Invoices/{inv['InvoiceID']}").get_json()["Invoices"][0]
+    assert stored["LineItems"] == lines and stored["SubTotal"] == 55.0
+
+    # Lines sent without their LineItemID are new lines: the bookkeeper's details go with the old ones.
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"LineItems": [
+        {"Description": "Payroll (March)", "Quantity": 2, "UnitAmount": 20, "AccountCode": "200", "TaxType": "OUTPUT2"}]}]})
+    again = r.get_json()["Invoices"][0]["LineItems"]
+    assert len(again) == 1 and again[0]["LineItemID"] != payroll["LineItemID"] and "ItemCode" not in again[0]
+
+
+def test_bookkeeper_line_control_refuses_other_fields_and_unknown_lines(xero, api, acme):
+    inv = api.invoice(acme["ContactID"])
+    line_id = inv["LineItems"][0]["LineItemID"]
+    assert xero.post(f"/_control/invoices/{inv['InvoiceID']}/lines/{line_id}", json={"UnitAmount": 1}).status_code == 400
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert xero.post(f"/_control/invoices/{inv['InvoiceID']}/lines/{missing}", json={"ItemCode": "X"}).status_code == 404
+
+
+def test_an_invoice_update_keeps_absent_fields_and_an_empty_string_clears_one(api, acme, no_violations):
+    inv = api.invoice(acme["ContactID"], Reference="PO-7", DueDate="2026-03-31", Url="https://planman.test/i/1")
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"DueDate": "2026-04-30"}]})
+    kept = r.get_json()["Invoices"][0]
+    assert (kept["Reference"], kept["Url"], kept["DueDateString"]) == ("PO-7", "https://planman.test/i/1",
+                                                                       "2026-04-30T00:00:00")
+    assert kept["LineItems"] == inv["LineItems"] and kept["Contact"]["ContactID"] == acme["ContactID"]
+    r = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"Reference": ""}]})
+    assert r.get_json()["Invoices"][0]["Reference"] == "" and r.get_json()["Invoices"][0]["Url"] == kept["Url"]

@@ -68,3 +68,28 @@ def test_connections_are_checked_against_the_identity_spec(xero, api):
     assert xero.delete("/connections/42", headers=headers).status_code == 400
     assert [v["path"] for v in xero.get("/_control/violations").get_json()] == [
         "/connections?authEventId=not-a-uuid", "/connections/42"]
+
+
+def test_read_only_fields_are_accepted_and_ignored_as_xero_does(xero, api, no_violations):
+    """xero-python's Invoice model always sends HasAttachments and HasErrors; real Xero takes them."""
+    contact = api.contact("Acme Ltd", Website="https://acme.test", UpdatedDateUTC="2020-01-01T00:00:00")
+    assert contact["ContactStatus"] == "ACTIVE" and "Website" not in contact
+    r = api.put("/Invoices", {"Invoices": [{
+        "Type": "ACCREC", "Contact": {"ContactID": contact["ContactID"]}, "HasAttachments": True, "HasErrors": True,
+        "IsDiscounted": True, "Total": 1.0, "AmountPaid": 5.0, "AmountDue": 1.0, "FullyPaidOnDate": "2020-01-01",
+        "LineItems": [{"Description": "Audit", "Quantity": 1, "UnitAmount": 100, "AccountCode": "200",
+                       "TaxType": "OUTPUT2"}]}]}, query_string={"summarizeErrors": "false"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    invoice = r.get_json()["Invoices"][0]
+    assert invoice["HasErrors"] is False and invoice["HasAttachments"] is False and invoice["IsDiscounted"] is False
+    assert (invoice["Total"], invoice["AmountPaid"], invoice["AmountDue"]) == (120.0, 0.0, 120.0)
+    assert "FullyPaidOnDate" not in invoice
+
+
+def test_a_read_only_field_does_not_hide_a_real_violation(xero, api):
+    r = api.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Status": "OPEN", "HasAttachments": False,
+                                            "Contact": {"ContactID": "not-a-uuid"}, "LineItems": []}]})
+    assert r.status_code == 400
+    messages = [v["message"] for v in xero.get("/_control/violations").get_json()]
+    assert len(messages) == 2 and not any("read-only" in m for m in messages), messages
+    assert "'OPEN' is not one of" in r.get_json()["Message"]
