@@ -13,6 +13,9 @@ def test_pages_link_a_favicon_and_logo_that_are_served(client):
     for path in ("/static/img/favicon.svg", "/static/img/logo.svg"):
         response = client.get(path)
         assert response.status_code == 200 and response.mimetype == "image/svg+xml", path
+    # The logo sits before the brand name, drawn by the stylesheet.
+    assert '<a class="brand" href="/">PlanMan</a>' in page
+    assert ".brand::before" in client.get("/static/css/app.css").get_data(as_text=True)
 
 
 def test_a_flash_message_has_a_labelled_close_button_for_the_script_to_show(client):
