@@ -35,3 +35,14 @@ def test_empty_lists_say_what_to_do_next(client):
     view = client.get(f"/clients/{customer.id}").get_data(as_text=True)
     assert re.search(r'No invoices for this client yet\..*<a class="button" href="/invoices/new\?client_id='
                      rf'{customer.id}">New invoice for Acme Ltd</a>', view, re.S)
+
+
+def test_a_radio_groups_error_is_tied_to_its_fieldset(client):
+    signup(client)
+    from tests.helpers import post_form
+
+    response = post_form(client, "/setup/users/new", {"name": "Cy", "email": "cy@example.com", "access": "nope"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert re.search(r'<fieldset class="field has-error" aria-describedby="access-error">', html)
+    assert re.search(r'<small class="error" id="access-error">[^<]+</small>', html)
