@@ -78,6 +78,20 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
 
+    # Request size. The largest legitimate post is an invoice: 200 lines of
+    # 4,000 accented characters each measure 4.8 MB as a form (500 lines of
+    # plain text, the most an invoice takes, 2.1 MB); a bulk selection of
+    # 10,000 ids is 0.15 MB. Anything larger is refused (413) before it is
+    # read. The form-part limits only apply to multipart posts (no PlanMan
+    # form uploads files): a field at most 100 kB (a client's notes in any
+    # script fit), 4,000 fields (an invoice of 500 lines has 3,510).
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH") or 5 * 1024 * 1024)
+    MAX_FORM_MEMORY_SIZE = int(os.environ.get("MAX_FORM_MEMORY_SIZE") or 100_000)
+    MAX_FORM_PARTS = int(os.environ.get("MAX_FORM_PARTS") or 4_000)
+
+    # How long an invite link works.
+    INVITE_LINK_DAYS = int(os.environ.get("INVITE_LINK_DAYS") or 7)
+
     CLIENTS_PER_PAGE = 25
     INVOICES_PER_PAGE = 25
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES") or 5)

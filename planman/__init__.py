@@ -34,7 +34,9 @@ def create_app(config_class: type = Config) -> Flask:
     login_manager.login_message = "Please log in to continue."
     csrf.init_app(app)
 
-    app.redis = Redis.from_url(app.config["REDIS_URL"])
+    # A Redis host that has gone away answers nothing: give up connecting after a
+    # few seconds (the request then gets the "briefly unavailable" page).
+    app.redis = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=5)
     app.push_queue = Queue(app.config["RQ_QUEUE"], connection=app.redis)
 
     from planman import models  # noqa: F401  (register tables)

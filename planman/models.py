@@ -2,7 +2,9 @@
 ``planman.tenancy`` so one firm never sees another's rows."""
 from __future__ import annotations
 
+import functools
 import secrets
+import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Optional
@@ -14,6 +16,21 @@ from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from planman.extensions import db
+
+
+@functools.cache
+def _dummy_password_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Check ``password``; without a hash (no such user, or one still invited)
+    a dummy hash is checked instead, so the answer takes as long either way
+    and its timing does not tell which e-mail addresses have accounts."""
+    if not password_hash:
+        check_password_hash(_dummy_password_hash(), password)
+        return False
+    return check_password_hash(password_hash, password)
 
 
 def utcnow() -> datetime:
@@ -43,6 +60,11 @@ class User(UserMixin, db.Model):
     # An invited colleague sets their own password through a one-time link;
     # only a hash of the token is stored.
     invite_token_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64), index=True)
+    invite_expires_at: so.Mapped[Optional[datetime]] = so.mapped_column()  # UTC, like every stored time
+    # Each session carries the epoch it started in and counts only while it
+    # still matches: bumping it (log-out, new password, removal, demotion)
+    # ends every session of this user at once.
+    session_epoch: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 
     firm: so.Mapped[Firm] = so.relationship(back_populates="users")
@@ -51,7 +73,22 @@ class User(UserMixin, db.Model):
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        return password_matches(self.password_hash, password)
+
+    def end_sessions(self) -> None:
+        self.session_epoch = (self.session_epoch or 0) + 1
+
+
+def client_name_key(name: str) -> str:
+    """What makes two client names the same for Xero: case ignored in every
+    script ("Ülf" is "ülf", "STRASSE" is "Straße"), as is how an accented letter
+    was typed (composed or not) and surrounding space."""
+    return unicodedata.normalize("NFC", (name or "").strip()).casefold()
+
+
+def _name_key_default(context) -> str:
+    # Core inserts (the bulk seed) pass the ORM; they get the key from the row's name.
+    return client_name_key(context.get_current_parameters()["name"])
 
 
 def new_client_reference() -> str:
@@ -64,6 +101,9 @@ class Client(db.Model):
     firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
     reference: so.Mapped[str] = so.mapped_column(sa.String(50), unique=True, default=new_client_reference)
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    # client_name_key(name), kept by the validator below; unique per firm, so
+    # the database itself refuses two names Xero would take for one.
+    name_key: so.Mapped[str] = so.mapped_column(sa.String(1024), default=_name_key_default)
     first_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
     last_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
     email: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
@@ -82,6 +122,12 @@ class Client(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 
+    __table_args__ = (sa.UniqueConstraint("firm_id", "name_key", name="uq_client_firm_name_key"),)
+
+    @so.validates("name")
+    def _keep_name_key(self, _key, name):
+        self.name_key = client_name_key(name)
+        return name
 
 
 # Client lists sort by name ignoring case: this index serves that order directly.

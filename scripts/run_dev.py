@@ -43,19 +43,33 @@ class Stop(Exception):
 
 
 class Child:
-    """A process in its own session (process group) whose output is prefixed with its name."""
+    """A process in its own session (process group) whose output is prefixed with its name.
 
-    def __init__(self, name: str, argv: list[str], env: dict):
+    ``restart=True`` (the rq worker): when it dies, ``supervise`` starts it
+    again, waiting longer after each quick death (1 s, 2 s, 4 s ... 30 s), so a
+    worker that cannot reach Redis does not spin."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, restart: bool = False):
         self.name = name
+        self.argv = argv
+        self.env = env
+        self.restart = restart
+        self.backoff = 1.0
+        self.started_at = 0.0
+        self.restart_at: float | None = None
+        self.start()
+
+    def start(self) -> None:
         self.proc = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            self.argv, cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.started_at = time.monotonic()
+        self.thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
         self.thread.start()
 
-    def _pump(self) -> None:
-        for raw in iter(self.proc.stdout.readline, b""):
+    def _pump(self, proc) -> None:
+        for raw in iter(proc.stdout.readline, b""):
             line = raw.decode(errors="replace").rstrip("\n")
             with _print_lock:
                 print(f"[{self.name}] {line}", flush=True)
@@ -68,6 +82,28 @@ class Child:
             os.killpg(self.proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def supervise_once(children: list[Child], now: float) -> None:
+    """One look at every child: a dead worker is started again (after its
+    backoff); any other child dying stops everything (raises Stop)."""
+    for child in children:
+        if child.alive():
+            if child.restart_at is None and now - child.started_at > 60:
+                child.backoff = 1.0  # it stayed up: the next death restarts it promptly
+            continue
+        if not child.restart:
+            raise Stop(f"{child.name} exited unexpectedly (status {child.proc.returncode})")
+        if child.restart_at is None:
+            # Reap the rest of its group (an rq work-horse may outlive its worker).
+            child.signal_group(signal.SIGKILL)
+            child.restart_at = now + child.backoff
+            say(f"{child.name} exited (status {child.proc.returncode}); starting it again in {child.backoff:.0f}s")
+            child.backoff = min(child.backoff * 2, 30.0)
+        elif now >= child.restart_at:
+            child.restart_at = None
+            child.start()
+            say(f"{child.name} started again (pid {child.proc.pid})")
 
 
 children: list[Child] = []
@@ -224,7 +260,7 @@ def main() -> int:
     queue = env.get("RQ_QUEUE") or "planman"
     children.append(Child("worker", [str(BIN_DIR / "rq"), "worker", "--with-scheduler",
                                      "--worker-class", "planman.worker.PlanManWorker", "--url",
-                                     env["REDIS_URL"], queue], env))
+                                     env["REDIS_URL"], queue], env, restart=True))
     web = Child("web", flask + ["run", "--host", HOST, "--port", str(web_port), "--no-reload",
                                 "--no-debugger"], env)
     children.append(web)
@@ -236,10 +272,8 @@ def main() -> int:
         say(f"Xero stand-in: {sandbox_url}")
     say("Press Ctrl-C to stop everything.")
 
-    while True:  # supervise: if any child dies, stop the rest
-        for child in children:
-            if not child.alive():
-                raise Stop(f"{child.name} exited unexpectedly (status {child.proc.returncode})")
+    while True:  # a dead worker comes back; anything else dying stops the rest
+        supervise_once(children, time.monotonic())
         time.sleep(0.5)
 
 

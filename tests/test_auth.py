@@ -2,6 +2,8 @@
 import pytest
 import sqlalchemy as sa
 
+import planman.models
+
 from planman.extensions import db
 from planman.models import Firm, TaxRate, User
 from tests.conftest import csrf_token_from
@@ -149,17 +151,20 @@ class TestThrottle:
         logout(client)
         return "target@example.com"
 
-    def test_locks_an_email_after_too_many_failures_without_checking_the_password(self, app, client, account):
+    def test_a_locked_account_is_closed_to_the_guessing_address_but_not_to_a_clean_one(self, app, client, account):
         for _ in range(3):
             assert login(client, account, "guess-guess").status_code == 400
-        # Even the right password is refused now, from another address too.
-        other_ip = new_client(app)
-        other_ip.environ_base["REMOTE_ADDR"] = "10.9.9.9"
-        response = login(other_ip, account)
+        # The right password is refused from the address that guessed...
+        response = login(client, account)
         assert response.status_code == 429, response.get_data(as_text=True)
         assert "Too many failed attempts" in response.get_data(as_text=True)
-        assert other_ip.get("/clients/").status_code == 302
+        assert client.get("/clients/").status_code == 302
         assert 0 < app.redis.ttl("planman:login-failures:email:target@example.com") <= 120
+        # ...but not from one that has not failed: guessing cannot lock the owner out.
+        owner = new_client(app)
+        owner.environ_base["REMOTE_ADDR"] = "10.9.9.9"
+        assert login(owner, account).status_code == 302
+        assert owner.get("/clients/").status_code == 200
 
     def test_locks_an_address_that_guesses_many_accounts(self, client, account):
         for n in range(3):
@@ -179,3 +184,56 @@ class TestThrottle:
             login(client, account, "guess-guess")
         assert login(client, account).status_code == 302
         assert app.redis.get("planman:login-failures:email:target@example.com") is None
+
+
+class TestNothingTellsWhichEmailsHaveAccounts:
+    @pytest.fixture
+    def hash_checks(self, monkeypatch):
+        """Which hashes a log-in verified (counting is how the test sees the cost, not a clock)."""
+        checked = []
+        real = planman.models.check_password_hash
+
+        def counting(pwhash, password):
+            checked.append(pwhash)
+            return real(pwhash, password)
+
+        monkeypatch.setattr(planman.models, "check_password_hash", counting)
+        return checked
+
+    def test_an_unknown_email_costs_a_password_check_like_a_known_one(self, client, hash_checks):
+        user = signup(client, email="known@example.com")
+        logout(client)
+        assert login(client, "known@example.com", "wrong-password").status_code == 400
+        assert hash_checks == [user.password_hash]
+        assert login(client, "nobody@example.com", "wrong-password").status_code == 400
+        assert len(hash_checks) == 2 and hash_checks[1].startswith(user.password_hash.split("$")[0])
+        db.session.add(User(firm_id=user.firm_id, name="Invited", email="invited@example.com"))
+        db.session.commit()
+        assert login(client, "invited@example.com", "wrong-password").status_code == 400
+        assert len(hash_checks) == 3  # an invited user (no password yet) costs the same too
+
+
+class TestSignupThrottle:
+    @pytest.fixture
+    def config_overrides(self):
+        return {"LOGIN_MAX_FAILURES": 3, "LOGIN_LOCKOUT_SECONDS": 120}
+
+    def _signup(self, browser, email):
+        return post_form(browser, "/signup", {"firm_name": "Probe", "currency": "GBP", "name": "Pro Be",
+                                              "email": email, "password": PASSWORD, "confirm": PASSWORD})
+
+    def test_already_exists_answers_are_limited_per_address(self, app, client):
+        for n in range(4):  # successful sign-ups do not count
+            signup(new_client(app), email=f"taken{n}@example.com")
+        prober = new_client(app)
+        for n in range(3):
+            response = self._signup(prober, f"taken{n}@example.com")
+            assert response.status_code == 400 and "already exists" in response.get_data(as_text=True)
+        for email in ("taken3@example.com", "brand-new@example.com"):
+            response = self._signup(prober, email)
+            assert response.status_code == 429
+            assert "Too many attempts" in response.get_data(as_text=True)
+            assert "already exists" not in response.get_data(as_text=True)
+        elsewhere = new_client(app)
+        elsewhere.environ_base["REMOTE_ADDR"] = "10.9.9.9"
+        assert self._signup(elsewhere, "brand-new@example.com").status_code == 302

@@ -117,3 +117,54 @@ def test_run_command_starts_everything_and_ctrl_c_stops_it(tmp_path):
         finally:
             launcher.kill()
     assert (tmp_path / "instance" / "xero_sandbox.db").exists()
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _worker_pids(launcher_pid: int) -> set[int]:
+    """The rq worker processes the launcher started itself (not their work-horses)."""
+    return {pid for pid in _descendants(launcher_pid)
+            if any(part.endswith("/rq") for part in _cmdline(pid)) and "worker" in _cmdline(pid)
+            and _running(pid) and int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == launcher_pid}
+
+
+def test_run_command_restarts_a_worker_that_died(tmp_path):
+    from redis import Redis
+    from rq import Worker
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"REDIS_URL", "XERO_CLIENT_ID", "DATABASE_URL", "TEST_DATABASE_URL", "FLASK_APP"}}
+    env.update({"PLANMAN_INSTANCE_DIR": str(tmp_path / "instance"), "PORT": str(free_port())})
+    launcher = Launcher(env)
+    try:
+        launcher.wait_for(READY, timeout=90)
+        redis_url = next(re.search(r"embedded Redis on (\S+)", line).group(1)
+                         for line in launcher.output if "embedded Redis on" in line)
+        [first] = _worker_pids(launcher.proc.pid)
+        os.kill(first, signal.SIGKILL)  # as the OOM killer or a crash would
+
+        launcher.wait_for(re.compile(r"worker exited \(status -9\); starting it again"), timeout=30)
+        again = launcher.wait_for(re.compile(r"worker started again \(pid (\d+)\)"), timeout=30)
+        second = int(again.group(1))
+        assert second != first and _running(second)
+        connection = Redis.from_url(redis_url)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and second not in {w.pid for w in Worker.all(connection=connection)}:
+            time.sleep(0.2)
+        assert second in {w.pid for w in Worker.all(connection=connection)}, "the new worker never registered"
+        connection.close()
+
+        started = _descendants(launcher.proc.pid)
+        launcher.proc.send_signal(signal.SIGINT)
+        assert launcher.proc.wait(30) == 0, "\n".join(launcher.output)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_running(p) for p in started):
+            time.sleep(0.1)
+        assert [p for p in started if _running(p)] == []
+    finally:
+        launcher.kill()

@@ -86,3 +86,33 @@ def test_stored_totals_migration_fills_in_existing_invoices(empty_database_url):
         assert {number: f"{Decimal(str(total)):.2f}" for number, total in totals.items()} == {
             "INV-1": "129.99", "INV-2": "125.00", "INV-3": "0.00"}, totals
         db.engine.dispose()
+
+
+def test_client_name_key_migration_fills_in_existing_clients_and_keeps_clashes(empty_database_url):
+    """Clients saved before name_key existed get their key; two names that clash
+    (possible on SQLite before) both survive, and the index holds from then on."""
+    app = create_app(type("MigrationConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": empty_database_url}))
+    with app.app_context():
+        flask_migrate.upgrade(revision="h12b1a7e11a02")
+        now = "2026-01-05 10:00:00"
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO firm (id, name, currency, next_invoice_number, created_at) "
+                                 "VALUES (1, 'Old Firm', 'GBP', 1, :now)"), {"now": now})
+            for client_id, name in ((1, "Ülf"), (2, "ülf"), (3, " Acme Ltd ")):
+                conn.execute(sa.text(
+                    "INSERT INTO client (id, firm_id, reference, name, first_name, last_name, email, phone,"
+                    " address_line1, address_line2, city, region, postcode, country, tax_number,"
+                    " payment_terms_days, notes, revision, created_at, updated_at) VALUES (:id, 1, :ref, :name,"
+                    " '', '', '', '', '', '', '', '', '', '', '', 30, '', 1, :now, :now)"),
+                    {"id": client_id, "ref": f"C{client_id}", "name": name, "now": now})
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            keys = dict(conn.execute(sa.text("SELECT id, name_key FROM client ORDER BY id")).all())
+        assert keys == {1: "ülf", 2: "ülf#2", 3: "acme ltd"}
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO client (id, firm_id, reference, name, name_key, first_name, last_name, email, phone,"
+                " address_line1, address_line2, city, region, postcode, country, tax_number, payment_terms_days,"
+                " notes, revision, created_at, updated_at) VALUES (4, 1, 'C4', 'ACME LTD', 'acme ltd', '', '', '',"
+                " '', '', '', '', '', '', '', '', 30, '', 1, :now, :now)"), {"now": now})
+        db.engine.dispose()

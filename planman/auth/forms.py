@@ -47,3 +47,7 @@ class LoginForm(FlaskForm):
 
 class SetPasswordForm(PasswordFields, FlaskForm):
     pass
+
+
+class ChangePasswordForm(PasswordFields, FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])

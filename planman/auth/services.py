@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 from typing import Optional
 
 import sqlalchemy as sa
+from flask import current_app, session
 
 from planman import timezones
 from planman.extensions import db
-from planman.models import Firm, TaxRate, User
+from werkzeug.security import generate_password_hash
+
+from planman.models import Firm, TaxRate, User, password_matches, utcnow
 
 DEFAULT_TAX_RATES = (
     ("VAT 20%", Decimal("20")),
@@ -19,12 +23,38 @@ DEFAULT_TAX_RATES = (
 )
 
 
+# Where a session keeps its user's session epoch as it was when it started.
+SESSION_EPOCH = "session_epoch"
+
+
+def session_is_current(user: User) -> bool:
+    return session.get(SESSION_EPOCH) == user.session_epoch
+
+
+def keep_this_session(user: User) -> None:
+    """After ``user.end_sessions()``: every session ends but the current one."""
+    session[SESSION_EPOCH] = user.session_epoch
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
 def find_user_by_email(email: str) -> Optional[User]:
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == normalise_email(email)))
+
+
+def authenticate(email: str, password: str) -> Optional[User]:
+    """The user with this e-mail and password, or None. An unknown e-mail costs
+    a password check too (against a dummy hash), so timing reveals nothing."""
+    user = find_user_by_email(email)
+    return user if password_matches(user.password_hash if user else None, password) else None
+
+
+def hash_as_if_creating(password: str) -> None:
+    """Spend the time creating an account would (hashing its password), so a
+    refused sign-up answers no faster than an accepted one."""
+    generate_password_hash(password)
 
 
 def email_taken(email: str) -> bool:
@@ -50,10 +80,16 @@ def _hash_token(token: str) -> str:
 
 
 def issue_invite(user: User) -> str:
-    """A one-time token for ``user``; only its hash is kept, so it is shown once."""
+    """A one-time token for ``user``, good for INVITE_LINK_DAYS; only its hash
+    is kept, so it is shown once."""
     token = secrets.token_urlsafe(32)
     user.invite_token_hash = _hash_token(token)
+    user.invite_expires_at = utcnow() + timedelta(days=current_app.config["INVITE_LINK_DAYS"])
     return token
+
+
+def invite_expired(user: User) -> bool:
+    return user.invite_expires_at is None or user.invite_expires_at <= utcnow()
 
 
 def find_invited_user(token: str) -> Optional[User]:
@@ -65,3 +101,4 @@ def find_invited_user(token: str) -> Optional[User]:
 def accept_invite(user: User, password: str) -> None:
     user.set_password(password)
     user.invite_token_hash = None
+    user.invite_expires_at = None

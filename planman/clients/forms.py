@@ -6,6 +6,9 @@ from planman.clients.services import name_in_use
 from planman.forms_common import NoControlChars, strip_filter
 
 
+NAME_TAKEN = "Another client already has this name (Xero ignores upper and lower case). Client names must be unique."
+
+
 def _text(label, max_length, *extra, multiline=False, required=False):
     """A trimmed text field within Xero's limit for the matching contact field."""
     validators = [DataRequired() if required else Optional(), Length(max=max_length), NoControlChars(multiline), *extra]
@@ -55,7 +58,7 @@ class ClientForm(FlaskForm):
 
     def validate_name(self, field):
         if name_in_use(field.data, exclude_id=self._client_id):
-            raise ValidationError("Another client already has this name. Client names must be unique.")
+            raise ValidationError(NAME_TAKEN)
 
     def apply_to(self, client) -> None:
         for name in self.TEXT_FIELDS:

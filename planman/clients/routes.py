@@ -1,8 +1,9 @@
+import sqlalchemy as sa
 from flask import current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from planman.clients import bp, services
-from planman.clients.forms import ClientForm
+from planman.clients.forms import NAME_TAKEN, ClientForm
 from planman.extensions import db
 from planman.invoices.services import recent_invoices_for
 from planman.models import Client
@@ -36,14 +37,23 @@ def index():
     return response
 
 
-def _save(form: ClientForm, client: Client | None) -> Client:
+def _save(form: ClientForm, client: Client | None) -> Client | None:
+    """Save, or None when someone saved the same name a moment ago (the form
+    checked, but the unique index has the last word): the form says so."""
     if client is None:
         client = Client(firm_id=current_user.firm_id)
         db.session.add(client)
     else:
         client.revision += 1
     form.apply_to(client)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError as error:
+        db.session.rollback()
+        if not services.is_name_clash(error):
+            raise
+        form.name.errors = [*form.name.errors, NAME_TAKEN]
+        return None
     return client
 
 
@@ -52,8 +62,9 @@ def new():
     form = ClientForm()
     if form.validate_on_submit():
         client = _save(form, None)
-        flash(f"Client {client.name} added.", "success")
-        return redirect(url_for("clients.view", client_id=client.id))
+        if client is not None:
+            flash(f"Client {client.name} added.", "success")
+            return redirect(url_for("clients.view", client_id=client.id))
     return render_template("clients/form.html", form=form, client=None), 422 if form.errors else 200
 
 
@@ -68,7 +79,8 @@ def edit(client_id: int):
     client = get_for_firm_or_404(Client, client_id)
     form = ClientForm(client=client)
     if form.validate_on_submit():
-        _save(form, client)
-        flash("Client saved.", "success")
-        return redirect(url_for("clients.view", client_id=client.id))
+        if _save(form, client) is not None:
+            flash("Client saved.", "success")
+            return redirect(url_for("clients.view", client_id=client.id))
+        client = get_for_firm_or_404(Client, client_id)  # as stored, after the rollback
     return render_template("clients/form.html", form=form, client=client), 422 if form.errors else 200

@@ -6,7 +6,7 @@ from functools import cache
 import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.models import Client
+from planman.models import Client, client_name_key
 from planman.tenancy import firm_scoped, firm_select
 
 
@@ -42,8 +42,14 @@ def search_select(query: str) -> sa.Select:
 
 
 def name_in_use(name: str, exclude_id: int | None = None) -> bool:
-    """Xero insists on unique contact names, so a firm's client names are unique, ignoring case."""
-    stmt = firm_select(Client).where(sa.func.lower(Client.name) == name.lower())
+    """Xero insists on unique contact names, so a firm's client names are
+    unique, ignoring case the way Xero does (``client_name_key``)."""
+    stmt = firm_select(Client).where(Client.name_key == client_name_key(name))
     if exclude_id is not None:
         stmt = stmt.where(Client.id != exclude_id)
     return db.session.scalar(stmt.limit(1)) is not None
+
+
+def is_name_clash(error: sa.exc.IntegrityError) -> bool:
+    """The unique index on a firm's client name keys refused a save."""
+    return "name_key" in str(error.orig)

@@ -13,6 +13,7 @@ from planman.integrations import bulk, links, push, registry
 from planman.integrations.panel_views import RECORD_PAGES
 from planman.integrations.views import bp
 from planman.models import BulkPush
+from planman.security import safe_next
 from planman.tenancy import firm_select, get_for_firm_or_404
 
 LIST_PAGES = {"client": "clients.index", "invoice": "invoices.index"}
@@ -46,10 +47,8 @@ def _provider(key: str):
 
 
 def _back(record_type: str | None):
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(url_for(LIST_PAGES[record_type]) if record_type in LIST_PAGES else url_for(".bulk_sends"))
+    fallback = url_for(LIST_PAGES[record_type]) if record_type in LIST_PAGES else url_for(".bulk_sends")
+    return redirect(safe_next(request.form.get("next"), fallback))
 
 
 @bp.get("/bulk")

@@ -4,6 +4,7 @@ from flask_login import current_user, login_required
 from planman.auth import services as accounts
 from planman.extensions import db
 from planman.models import TaxRate, User
+from planman.security import public_url
 from planman.setup import bp, services
 from planman.setup.forms import ColleagueForm, ConfirmForm, FirmForm, TaxRateForm
 from planman.tenancy import firm_select, get_for_firm_or_404
@@ -52,7 +53,7 @@ def new_user():
             if form.access.data == "password":
                 user.set_password(form.password.data)
             else:
-                invite_url = url_for("auth.accept_invite", token=accounts.issue_invite(user), _external=True)
+                invite_url = public_url("auth.accept_invite", token=accounts.issue_invite(user))
             db.session.add(user)
             db.session.commit()
             if invite_url:
@@ -68,7 +69,7 @@ def reissue_invite(user_id: int):
     user = get_for_firm_or_404(User, user_id)
     if not ConfirmForm().validate_on_submit() or user.password_hash:
         abort(400)
-    invite_url = url_for("auth.accept_invite", token=accounts.issue_invite(user), _external=True)
+    invite_url = public_url("auth.accept_invite", token=accounts.issue_invite(user))
     db.session.commit()
     return render_template("setup/invite_link.html", user=user, invite_url=invite_url)
 
@@ -94,7 +95,31 @@ def _set_admin(user_id: int, is_admin: bool):
         flash(str(error), "error")
     else:
         db.session.commit()
+        if user.id == current_user.id:  # stepping down yourself: this session carries on, as a member
+            accounts.keep_this_session(user)
         flash(f"{user.name} is {'now' if is_admin else 'no longer'} an administrator.", "success")
+        if user.id == current_user.id and not is_admin:
+            return redirect(url_for("main.index"))
+    return redirect(url_for("setup.users"))
+
+
+@bp.post("/users/<int:user_id>/remove")
+def remove_user(user_id: int):
+    user = get_for_firm_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if user.id == current_user.id:
+        flash("You cannot remove yourself. Another administrator can.", "error")
+        return redirect(url_for("setup.users"))
+    name = user.name
+    try:
+        services.remove_user(user)
+    except services.LastAdminError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(f"{name} has been removed and can no longer log in.", "success")
     return redirect(url_for("setup.users"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.models import TaxRate, User
+from planman.models import BulkPush, Connection, ExternalLink, PushJob, TaxRate, User
 from planman.tenancy import firm_select
 
 
@@ -16,17 +16,34 @@ def firm_users() -> list[User]:
     return list(db.session.scalars(firm_select(User).order_by(sa.func.lower(User.name), User.id)))
 
 
+def _keep_an_admin(user: User) -> None:
+    # Lock the firm's admin rows so two admins demoting each other at once
+    # cannot leave the firm with none (FOR UPDATE is ignored by SQLite, whose
+    # single writer gives the same guarantee).
+    admins = db.session.scalars(
+        sa.select(User.id).where(User.firm_id == user.firm_id, User.is_admin.is_(True)).with_for_update()
+    ).all()
+    if len(admins) <= 1:
+        raise LastAdminError("A firm needs at least one administrator, so this one stays.")
+
+
 def set_admin(user: User, is_admin: bool) -> None:
     if not is_admin and user.is_admin:
-        # Lock the firm's admin rows so two admins demoting each other at once
-        # cannot leave the firm with none (FOR UPDATE is ignored by SQLite, whose
-        # single writer gives the same guarantee).
-        admins = db.session.scalars(
-            sa.select(User.id).where(User.firm_id == user.firm_id, User.is_admin.is_(True)).with_for_update()
-        ).all()
-        if len(admins) <= 1:
-            raise LastAdminError("A firm needs at least one administrator, so this one stays.")
+        _keep_an_admin(user)
+        # Sessions opened as an admin end: the user logs in again as a member.
+        user.end_sessions()
     user.is_admin = is_admin
+
+
+def remove_user(user: User) -> None:
+    """Delete a colleague; what they did stays, no longer naming them. Their
+    sessions end with the row (the session loader finds no one)."""
+    if user.is_admin:
+        _keep_an_admin(user)
+    for model, column in ((Connection, Connection.connected_by_id), (ExternalLink, ExternalLink.pushed_by_id),
+                          (BulkPush, BulkPush.requested_by_id), (PushJob, PushJob.requested_by_id)):
+        db.session.execute(sa.update(model).where(column == user.id).values({column.key: None}))
+    db.session.delete(user)
 
 
 def tax_rate_name_in_use(name: str, exclude_id: int | None = None) -> bool:
