@@ -4,7 +4,7 @@ Firms that exist already get Europe/London (PlanMan's firms have been UK
 firms so far); Setup > Firm changes it.
 
 Revision ID: e13f1a7c2b90
-Revises: 5b7e2f0c91d4
+Revises: h12c2c11e7a03
 Create Date: 2026-12-01 22:20:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e13f1a7c2b90'
-down_revision = '5b7e2f0c91d4'
+down_revision = 'h12c2c11e7a03'
 branch_labels = None
 depends_on = None
 

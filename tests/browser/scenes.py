@@ -200,6 +200,7 @@ def build(queue) -> Scenes:
         "tax rates": "/setup/tax-rates", "new tax rate": "/setup/tax-rates/new", "integrations": "/integrations/",
         "xero settings": "/integrations/xero", "bulk sends": "/integrations/bulk",
         "bulk progress": f"/integrations/bulk/{bulk.id}", "failed pushes": "/integrations/failed",
+        "change password": "/account/password",
     }
     scenes.panels = {
         "never_sent": (f"/invoices/{draft.id}", scenes.admin),

@@ -17,7 +17,7 @@ from tests.browser.axe import assert_accessible
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 PAGES = ["clients list", "new client", "client", "edit client", "invoices list", "new invoice", "invoice",
          "edit invoice", "setup", "firm settings", "users", "new user", "tax rates", "new tax rate", "integrations",
-         "xero settings", "bulk sends", "bulk progress", "failed pushes"]
+         "xero settings", "bulk sends", "bulk progress", "failed pushes", "change password"]
 
 # state -> (chip on the tab, panel headline, the one button or None, opened without asking)
 PANELS = {
