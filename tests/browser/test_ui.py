@@ -170,7 +170,9 @@ def test_the_tab_shows_the_state_and_the_panel_says_it_once(signed_in, scenes, s
     assert_accessible(page, f"the {state} panel at {width}")
     assert_fits(page, f"the {state} panel")
     if width == "desktop":  # the tab sits at the top right, beside the record
-        box, main = tab.bounding_box(), page.locator(".record-main").bounding_box()
+        # Read in one go: a Sending… panel's polls may replace the tab in between.
+        rect = "el => el.getBoundingClientRect().toJSON()"
+        box, main = tab.evaluate(rect), page.locator(".record-main").evaluate(rect)
         assert box["x"] >= main["x"] + main["width"] and box["y"] < main["y"] + 80
 
 
