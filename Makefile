@@ -1,9 +1,10 @@
 # PlanMan's commands. `make run` starts everything for development;
 # `make test` is the test command CI runs.
-.PHONY: help run test test-fast venv deps bench
+.PHONY: help run reset test test-fast venv deps bench
 
 help:
 	@echo "make run        start PlanMan with Redis, an rq worker and the Xero stand-in (Ctrl-C stops all)"
+	@echo "make reset      wipe the development databases (PlanMan's and the Xero stand-in's) to start afresh"
 	@echo "make test       whole suite on SQLite, then all but browser tests on a throwaway PostgreSQL 15"
 	@echo "make test-fast  SQLite only, without slow tests (browser, many processes)"
 	@echo "make venv       create .venv and install requirements-dev.txt"
@@ -18,6 +19,10 @@ deps:
 
 run: venv
 	@.venv/bin/python scripts/run_dev.py
+
+# Stop `make run` first. Keeps the generated secrets; leaves a DATABASE_URL elsewhere alone.
+reset:
+	@python3 scripts/reset_dev.py
 
 test: venv deps
 	@bash scripts/test.sh

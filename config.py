@@ -78,6 +78,13 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
 
+    # How long a worker holds a webhook event it is processing; one that dies
+    # mid-event leaves it to be picked up again once this has passed.
+    WEBHOOK_LEASE_SECONDS = float(os.environ.get("WEBHOOK_LEASE_SECONDS") or 60)
+    # Extra provider classes to register ("module:Class", comma-separated): for
+    # tests (a test-only provider that worker processes must know) and plug-ins.
+    EXTRA_PROVIDERS = os.environ.get("PLANMAN_EXTRA_PROVIDERS") or ""
+
     # Request size. The largest legitimate post is an invoice: 200 lines of
     # 4,000 accented characters each measure 4.8 MB as a form (500 lines of
     # plain text, the most an invoice takes, 2.1 MB); a bulk selection of

@@ -45,6 +45,9 @@ def create_app(config_class: type = Config) -> Flask:
     from planman.integrations.views import bp as integrations_bp
     from planman.invoices import bp as invoices_bp
     from planman.main import bp as main_bp
+    from planman.payments import bp as payments_bp
+    from planman.payments import public_bp as pay_bp
+    from planman.integrations.webhooks import bp as webhooks_bp
     from planman.setup import bp as setup_bp
 
     app.register_blueprint(main_bp)
@@ -53,6 +56,9 @@ def create_app(config_class: type = Config) -> Flask:
     app.register_blueprint(invoices_bp, url_prefix="/invoices")
     app.register_blueprint(setup_bp, url_prefix="/setup")
     app.register_blueprint(integrations_bp, url_prefix="/integrations")
+    app.register_blueprint(payments_bp, url_prefix="/invoices")
+    app.register_blueprint(pay_bp)
+    app.register_blueprint(webhooks_bp)
 
     from planman.integrations import registry
 
@@ -69,6 +75,9 @@ def create_app(config_class: type = Config) -> Flask:
     from planman.cli import register_cli
 
     register_cli(app)
+    from planman.integrations import webhooks
+
+    webhooks.register_cli(app)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app

@@ -89,3 +89,20 @@ def run_bulk_step(bulk_id: int) -> str:
 
     with _app().app_context():
         return bulk.run_step(bulk_id)
+
+
+def process_webhook_event(event_row_id: int) -> str:
+    """Process one stored webhook event (planman.integrations.webhooks)."""
+    from planman.integrations import webhooks
+
+    with _app().app_context():
+        return webhooks.process(event_row_id)
+
+
+
+def record_payment_in_ledger(payment_id: int) -> str:
+    """Make each connected ledger match one payment, exactly once (planman.payments.ledger)."""
+    from planman.payments import ledger
+
+    with _app().app_context():
+        return ledger.sync(payment_id)

@@ -141,7 +141,10 @@ class TaxRate(db.Model):
     percent: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(7, 4))
 
 
-INVOICE_STATUSES = ("draft", "sent", "paid", "void")
+# What a user picks for an invoice; "part_paid" and "paid" follow from its
+# payments (planman.payments.services keeps them), never from the form.
+USER_INVOICE_STATUSES = ("draft", "sent", "void")
+INVOICE_STATUSES = ("draft", "sent", "part_paid", "paid", "void")
 AMOUNT_TYPES = ("exclusive", "inclusive", "no_tax")
 
 
@@ -161,6 +164,10 @@ class Invoice(db.Model):
     # right by planman.invoices.totals on every change. Room for 500 lines at
     # the largest amounts the form accepts.
     total: so.Mapped[Optional[Decimal]] = so.mapped_column(sa.Numeric(24, 2))
+    # The sum of its succeeded payments, kept by planman.payments.services in
+    # the statement that changes a payment (so two payments can never overpay).
+    amount_paid: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(24, 2), default=Decimal("0.00"),
+                                                       server_default="0")
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -182,6 +189,10 @@ class Invoice(db.Model):
         from planman.money import invoice_totals
 
         return invoice_totals(self)
+
+    @property
+    def amount_due(self) -> Decimal:
+        return (self.total or Decimal("0.00")) - (self.amount_paid or Decimal("0.00"))
 
 
 class InvoiceLine(db.Model):
@@ -258,6 +269,13 @@ class ExternalLink(db.Model):
     # The record's revision when it was pushed: a newer one => "changed since last sent".
     record_revision: so.Mapped[Optional[int]]
     linked_existing: so.Mapped[bool] = so.mapped_column(default=False)
+    # The provider's id of each line, by PlanMan line id (invoices): sent back on
+    # update so the provider keeps its lines (and what a bookkeeper added to them).
+    line_ids: so.Mapped[Optional[dict]] = so.mapped_column(sa.JSON)
+    # What the last push changed on a provider record PlanMan did not create (labels), shown in the panel.
+    changed_fields: so.Mapped[Optional[list]] = so.mapped_column(sa.JSON)
+    # The total the provider worked out at the last push (invoices): compared with PlanMan's in the panel.
+    remote_total: so.Mapped[Optional[Decimal]] = so.mapped_column(sa.Numeric(24, 2))
     # When remote_status was last read from the provider (pushes and status checks).
     status_checked_at: so.Mapped[Optional[datetime]]
     pushed_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
@@ -333,3 +351,112 @@ class PushJob(db.Model):
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_PUSH_STATES
+
+
+# --- Payments ---------------------------------------------------------------
+
+PAYMENT_METHODS = ("card", "direct_debit", "bank_transfer", "other")
+# "reversed": a payment a user recorded and then took back (recorded in error,
+# or the transfer bounced); providers report "refunded" and "disputed".
+PAYMENT_STATES = ("pending", "succeeded", "failed", "refunded", "disputed", "reversed")
+
+
+class Payment(db.Model):
+    """Money received (or on its way) for one invoice. Only "succeeded" counts
+    towards the invoice's amount paid. Rows are never deleted: a reversal or
+    refund changes the state and says who and when."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    invoice_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("invoice.id"), index=True)
+    amount: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(12, 2))
+    currency: so.Mapped[str] = so.mapped_column(sa.String(3))
+    paid_on: so.Mapped[date]
+    method: so.Mapped[str] = so.mapped_column(sa.String(20))
+    state: so.Mapped[str] = so.mapped_column(sa.String(20), default="succeeded")
+    reference: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    # Where it came from: a user recorded it, or a provider reported it (once:
+    # the provider's id is unique per provider).
+    recorded_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
+    provider: so.Mapped[Optional[str]] = so.mapped_column(sa.String(30))
+    provider_payment_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(255))
+    reversed_at: so.Mapped[Optional[datetime]]
+    reversed_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+
+    recorded_by: so.Mapped[Optional[User]] = so.relationship(foreign_keys=[recorded_by_id])
+    reversed_by: so.Mapped[Optional[User]] = so.relationship(foreign_keys=[reversed_by_id])
+
+    __table_args__ = (
+        sa.UniqueConstraint("provider", "provider_payment_id", name="uq_payment_provider_payment"),
+    )
+
+
+class PaymentLink(db.Model):
+    """The client payment page's link for one invoice. The token itself is an
+    HMAC (SECRET_KEY) of the invoice id and this nonce, so the firm can be shown
+    it again, while only its hash is stored for the lookup: the database alone
+    opens no page. A new nonce replaces (revokes) the old link."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    invoice_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("invoice.id"), unique=True)
+    nonce: so.Mapped[str] = so.mapped_column(sa.String(64))
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    created_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
+
+
+LEDGER_LINK_STATES = ("queued", "recording", "recorded", "failed", "unsupported", "reversed")
+
+
+class PaymentLedgerLink(db.Model):
+    """A payment's counterpart in a connected ledger: written once per ledger tenant."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    payment_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("payment.id"), index=True)
+    provider: so.Mapped[str] = so.mapped_column(sa.String(30))
+    tenant_id: so.Mapped[str] = so.mapped_column(sa.String(64))
+    external_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    state: so.Mapped[str] = so.mapped_column(sa.String(20), default="queued")
+    error: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("payment_id", "provider", "tenant_id", name="uq_payment_ledger_link_payment"),
+    )
+
+
+WEBHOOK_STATES = ("queued", "processed", "failed", "dropped")
+
+
+class WebhookEvent(db.Model):
+    """One verified event a provider sent us, stored before it is processed.
+
+    Stays "queued" until a worker finishes it; a worker claims it with a lease
+    (``lease_until``), so one that dies mid-event leaves it to be claimed again."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    provider: so.Mapped[str] = so.mapped_column(sa.String(30))
+    event_id: so.Mapped[str] = so.mapped_column(sa.String(255))
+    event_type: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    # The provider account it is about ("" for events about no account).
+    account: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    firm_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    payload: so.Mapped[str] = so.mapped_column(sa.Text)
+    state: so.Mapped[str] = so.mapped_column(sa.String(20), default="queued")
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    error: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    lease_until: so.Mapped[Optional[datetime]]
+    received_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    processed_at: so.Mapped[Optional[datetime]]
+
+    __table_args__ = (
+        sa.UniqueConstraint("provider", "event_id", name="uq_webhook_event_provider_event"),
+        sa.Index("ix_webhook_event_state_lease", "state", "lease_until"),
+    )

@@ -84,3 +84,17 @@ def test_a_429_mid_send_is_waited_out_and_nothing_is_sent_twice(client, connecte
     assert sandbox.stats()["rate_limited"] == 1
     contacts = organisation(sandbox)["contacts"]
     assert sorted(c["ContactNumber"] for c in contacts) == sorted(r.reference for r in records)
+
+
+def test_a_name_with_quotes_goes_in_its_batch_with_the_others(client, connected, sandbox):
+    records = [make_client(connected, name=f"Client {n}") for n in range(5)] + \
+        [make_client(connected, name='Quote "Three" Ltd')]
+
+    started = post_form(client, "/integrations/bulk", {"record_type": "client", "mode": "not_sent"},
+                        form_url="/integrations/bulk")
+    assert started.status_code == 302
+    page = wait_for_bulk(client, db.session.scalar(sa.select(BulkPush.id)))
+
+    assert 'class="bulk-sent">6<' in page and 'class="bulk-failed">0<' in page
+    assert sorted(c["Name"] for c in organisation(sandbox)["contacts"]) == sorted(r.name for r in records)
+    assert sandbox.violations() == []

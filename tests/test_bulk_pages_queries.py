@@ -4,6 +4,7 @@ lists, no query per row or per line (N+1)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+import itertools
 
 import pytest
 import sqlalchemy as sa
@@ -36,12 +37,15 @@ def queries(client, url: str) -> int:
     return len(statements)
 
 
+_client_numbers = itertools.count()  # names stay unique within a firm across seed() calls
+
+
 def seed(admin, clients: int, lines: int):
     """``clients`` clients with two invoices each, every invoice with ``lines`` taxed lines."""
     vat = tax_rate(admin, "VAT 20%")
     made = []
-    for n in range(clients):
-        customer = make_client(admin, name=f"Client {n:03d}")
+    for _ in range(clients):
+        customer = make_client(admin, name=f"Client {next(_client_numbers):03d}")
         for _ in range(2):
             made.append(make_invoice(admin, customer, lines=[(1, "10.00", vat)] * lines))
     return made

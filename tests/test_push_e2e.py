@@ -6,8 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+import sqlalchemy as sa
+
 from planman.extensions import db
-from planman.models import Invoice
+from planman.integrations.tokens import load_token
+from planman.models import Connection, Invoice
 from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
 from tests.helpers import htmx_post, make_client, make_invoice, tax_rate
 from tests.integration_helpers import form_fields, wait_for_pushes
@@ -22,6 +25,16 @@ def organisation(sandbox, tenant_id=UK_TENANT_ID):
 
 def panel(client, record_type, record_id):
     return client.get(f"/integrations/xero/{record_type}/{record_id}/panel").get_data(as_text=True)
+
+
+def typed_into_xero(sandbox, admin, contact):
+    """A contact a bookkeeper created in Xero (through the API, with PlanMan's access)."""
+    connection = db.session.scalar(sa.select(Connection).where(Connection.firm_id == admin.firm_id))
+    headers = {"Authorization": f"Bearer {load_token(connection)['access_token']}", "xero-tenant-id": UK_TENANT_ID,
+               "Accept": "application/json"}
+    answer = sandbox.http.put(f"{sandbox.url}/api.xro/2.0/Contacts", headers=headers,
+                              json={"Contacts": [contact]}, timeout=10)
+    assert answer.status_code == 200, answer.text
 
 
 def press(client, record_type, record_id):
@@ -127,3 +140,58 @@ def test_rate_limited_push_still_completes(client, connected, sandbox):
     assert done.state == "succeeded"
     assert len(organisation(sandbox)["contacts"]) == 1
     assert sandbox.stats()["rate_limited"] >= 1
+
+
+def test_a_name_with_quotes_and_one_in_other_case_send_against_the_stand_in(client, connected, sandbox):
+    # The stand-in refuses `\"` in where filters with QueryParseException, as real Xero does.
+    typed_into_xero(sandbox, connected, {"Name": "ACME TRADING", "EmailAddress": "books@acme.example"})
+    quoted = make_client(connected, name='Quote "Three" Ltd')
+    acme = make_client(connected, name="Acme Trading")
+
+    press(client, "client", quoted.id)
+    press(client, "client", acme.id)
+    wait_for_pushes(expected=2)
+
+    assert "Sent to Xero." in panel(client, "client", quoted.id)
+    assert "Linked to an existing Xero contact" in panel(client, "client", acme.id)
+    contacts = {c["Name"]: c for c in organisation(sandbox)["contacts"]}
+    assert sorted(contacts) == ["Acme Trading", 'Quote "Three" Ltd']  # renamed, never doubled
+    assert contacts["Acme Trading"]["EmailAddress"] == "books@acme.example"  # kept: PlanMan holds none
+    assert sandbox.violations() == []
+
+
+def test_an_invoice_in_a_currency_the_organisation_has_not_enabled(client, connected, sandbox):
+    customer = make_client(connected, name="Euro Client")
+    invoice = make_invoice(connected, customer)
+    invoice.currency = "EUR"
+    db.session.commit()
+    assert "does not take invoices in EUR" in panel(client, "invoice", invoice.id)  # said before sending
+
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=1)
+
+    page = panel(client, "invoice", invoice.id).replace("&#39;", "'")
+    assert "Sending failed.</strong> Xero refused this invoice's currency" in page
+    assert organisation(sandbox)["invoices"] == []
+
+
+def test_an_update_keeps_what_a_bookkeeper_added_to_a_line_in_xero(client, connected, sandbox):
+    customer = make_client(connected, name="Acme Ltd")
+    invoice = make_invoice(connected, customer, number="INV-0300", lines=((1, "100.00", None),))
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=1)
+    [remote] = organisation(sandbox)["invoices"]
+    line_id = remote["LineItems"][0]["LineItemID"]
+    sandbox.control(f"invoices/{remote['InvoiceID']}/lines/{line_id}", ItemCode="BOOK")
+
+    edit_page = client.get(f"/invoices/{invoice.id}/edit").get_data(as_text=True)
+    fields = form_fields(edit_page, f"/invoices/{invoice.id}/edit")
+    fields[next(name for name in fields if name.endswith("quantity"))] = "3"
+    assert client.post(f"/invoices/{invoice.id}/edit", data=fields).status_code == 302
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=2)
+
+    [remote] = organisation(sandbox)["invoices"]
+    [line] = remote["LineItems"]
+    assert line["LineItemID"] == line_id and line["ItemCode"] == "BOOK" and Decimal(str(line["Quantity"])) == 3
+    assert sandbox.violations() == []

@@ -137,7 +137,8 @@ def test_contact_found_by_name_is_linked_not_duplicated(app, client, firm, xero)
     record = make_client(admin, name="Existing Co")
     xero.get(f"{API}/Contacts", match=[responses.matchers.query_param_matcher(
         {"where": f'ContactNumber=="{record.reference}"'})], json={"Contacts": []})
-    xero.get(f"{API}/Contacts", match=[responses.matchers.query_param_matcher({"where": 'Name=="Existing Co"'})],
+    xero.get(f"{API}/Contacts", match=[responses.matchers.query_param_matcher(
+        {"searchTerm": "Existing Co", "page": "1", "pageSize": "100"})],
              json={"Contacts": [contact_json("Existing Co", "THEIR-REF-9")]})
     xero.post(f"{API}/Contacts/{CONTACT_ID}", json={"Contacts": [contact_json("Existing Co", "THEIR-REF-9")]})
 

@@ -19,7 +19,15 @@ def test_seed_demo_creates_a_usable_firm_once(app, client):
     assert count(Client, Client.firm_id == firm.id) == 25
     assert count(Invoice, Invoice.firm_id == firm.id) == 60
     statuses = set(db.session.scalars(sa.select(Invoice.status).where(Invoice.firm_id == firm.id)))
-    assert statuses == {"draft", "sent", "paid", "void"}
+    # Paid and part paid come from payments recorded by the seed, as a user would.
+    assert statuses == {"draft", "sent", "part_paid", "paid", "void"}
+    from planman.models import Payment
+
+    paid_total = db.session.scalar(sa.select(sa.func.sum(Invoice.total)).where(
+        Invoice.firm_id == firm.id, Invoice.status == "paid"))
+    paid_by_payments = db.session.scalar(sa.select(sa.func.sum(Payment.amount)).join(
+        Invoice, Invoice.id == Payment.invoice_id).where(Invoice.firm_id == firm.id, Invoice.status == "paid"))
+    assert paid_total == paid_by_payments > 0
     per_invoice = db.session.execute(
         sa.select(sa.func.count()).select_from(InvoiceLine).group_by(InvoiceLine.invoice_id)).scalars().all()
     assert min(per_invoice) >= 1 and max(per_invoice) <= 4

@@ -52,9 +52,10 @@ def mock_identity(xero_api, orgs=(UK,), token=None):
     xero_api.rsps.add("GET", CONNECTIONS_URL, json=[connection_json(o) for o in orgs])
 
 
-def mock_org_details(xero_api, name="Demo Company (UK)", short_code="!dmoUK"):
+def mock_org_details(xero_api, name="Demo Company (UK)", short_code="!dmoUK", currencies=("GBP", "USD")):
     xero_api.add("GET", "/Organisation", json={"Organisations": [
         {"Name": name, "ShortCode": short_code, "BaseCurrency": "GBP"}]})
+    xero_api.add("GET", "/Currencies", json={"Currencies": [{"Code": code, "Description": code} for code in currencies]})
     xero_api.add("GET", "/Accounts", json={"Accounts": [
         {"Code": "090", "Name": "Business Bank Account", "Type": "BANK", "Status": "ACTIVE"},
         {"Code": "200", "Name": "Sales", "Type": "REVENUE", "Status": "ACTIVE"},
@@ -548,3 +549,66 @@ def test_rotate_token_key_reencrypts_with_the_first_key(app, admin):
     app.config["TOKEN_ENCRYPTION_KEY"] = new_key  # the old key can now be dropped
     assert load_token(the_connection(admin))["refresh_token"] == REFRESH
     del connection
+
+
+# -- which organisations an approval added ------------------------------------------------
+
+def jwt_access_token(claims: dict) -> str:
+    """An access token shaped as Xero's (a JWT); the signature is never checked for this claim."""
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+EVENT_BEFORE = "d9b2f2a4-0000-4000-8000-000000000001"
+EVENT_NOW = "d9b2f2a4-0000-4000-8000-000000000002"
+
+
+def mock_connections_of_two_approvals(xero_api, *, honours_filter=True):
+    """UK was connected by an earlier approval, US by this one; /connections lists both."""
+    listed = [{**connection_json(UK), "authEventId": EVENT_BEFORE}, {**connection_json(US), "authEventId": EVENT_NOW}]
+
+    def answer(request):
+        wanted = parse_qs(urlsplit(request.url).query).get("authEventId", [None])[0]
+        rows = [c for c in listed if not wanted or not honours_filter or c["authEventId"] == wanted]
+        return 200, {"Content-Type": "application/json"}, json.dumps(rows)
+
+    access = jwt_access_token({"sub": "user-1", "authentication_event_id": EVENT_NOW, "xero_userid": "u-1"})
+    xero_api.rsps.add("POST", TOKEN_URL, json=token_json(access=access))
+    xero_api.rsps.add_callback("GET", CONNECTIONS_URL, callback=answer)
+
+
+@pytest.mark.parametrize("honours_filter", [True, False])
+def test_only_the_organisations_this_approval_added_are_offered(app, client, admin, xero_api, honours_filter):
+    mock_connections_of_two_approvals(xero_api, honours_filter=honours_filter)
+    params = start_connect(client)
+    page = come_back(client, code="the-code", state=params["state"]).get_data(as_text=True)
+
+    listing = xero_api.requests_to("GET", CONNECTIONS_URL)[0]
+    assert parse_qs(urlsplit(listing.url).query)["authEventId"] == [EVENT_NOW]
+    # Only US was approved just now: it connects at once, UK is not offered.
+    assert "Connected to Demo Company (US)" in page and "Which Xero organisation" not in page
+    connection = the_connection(admin)
+    assert connection.state == "connected" and connection.tenant_id == US["tenantId"]
+
+
+def test_a_token_that_is_not_a_jwt_offers_every_organisation_it_reaches(app, client, admin, xero_api):
+    mock_identity(xero_api, orgs=(UK, US))  # plain (opaque) access token
+    params = start_connect(client)
+    page = come_back(client, code="the-code", state=params["state"]).get_data(as_text=True)
+    assert "Which Xero organisation" in page
+    assert "authEventId" not in xero_api.requests_to("GET", CONNECTIONS_URL)[0].url
+
+
+# -- the organisation's currencies ---------------------------------------------------------
+
+def test_the_organisations_currencies_load_after_connecting_and_on_refresh(app, client, admin, xero_api):
+    connect_one(app, client, xero_api)
+    assert the_connection(admin).settings["currencies"] == ["GBP", "USD"]
+    assert xero_api.requests_to("GET", "/Currencies")[0].headers["xero-tenant-id"] == UK["tenantId"]
+
+    xero_api.rsps.reset()
+    mock_org_details(xero_api, currencies=("GBP", "USD", "EUR"))  # EUR enabled in Xero since
+    post_form(client, "/integrations/xero/refresh", {}, form_url="/integrations/xero")
+    run_jobs(app)
+    assert the_connection(admin).settings["currencies"] == ["EUR", "GBP", "USD"]

@@ -162,3 +162,22 @@ def test_eight_concurrent_refreshes_end_with_one_rotation_and_no_invalid_grant(c
     assert connection.state == "connected"
     assert load_token(connection)["refresh_token"] != old_refresh
     assert all(w.alive() for w in workers)
+
+
+def test_a_second_approval_by_the_same_xero_user_offers_only_the_organisation_it_added(app, client, sandbox,
+                                                                                       rq_workers):
+    # One bookkeeper keeps two PlanMan firms: each connects its own organisation.
+    from tests.helpers import new_client
+
+    rq_workers.start(1)
+    signup(client)
+    assert "Connected to Demo Company (UK)" in connect(client, sandbox).get_data(as_text=True)
+    other = new_client(app)
+    second_firm = signup(other, name="Bo Second", email="bo@second.example", firm_name="Second & Co")
+
+    page = connect(other, sandbox, tenants=(US_TENANT_ID,)).get_data(as_text=True)
+
+    # Xero's /connections now lists UK and US for this user; only US was just approved.
+    assert "Connected to Demo Company (US)" in page and "Which Xero organisation" not in page
+    assert the_connection(second_firm.firm_id).tenant_id == US_TENANT_ID
+    assert sandbox.violations() == []

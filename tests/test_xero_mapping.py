@@ -104,9 +104,20 @@ def test_idempotency_key_is_within_xeros_limit_and_tracks_revision_and_content()
     assert key != mapping.idempotency_key("invoice", 123456789, 42, "e" * 64, "create")
 
 
-def test_where_clauses_escape_quotes():
-    assert mapping.where_equals("Name", 'The "Best" Co') == 'Name=="The \\"Best\\" Co"'
-    assert mapping.where_any("ContactNumber", ["A", "B"]) == 'ContactNumber=="A" OR ContactNumber=="B"'
+def test_where_clauses_never_carry_a_quote_xero_cannot_parse():
+    # Real Xero has no working escape for " inside a where literal (REFERENCE.md section 11).
+    assert not mapping.filterable('The "Best" Co') and not mapping.filterable("Back\\slash")
+    with pytest.raises(ValueError):
+        mapping.where_equals("Name", 'The "Best" Co')
+    assert mapping.where_equals("Name", "O'Brien & Co") == 'Name=="O\'Brien & Co"'
+
+
+def test_contact_names_match_without_case():
+    contacts = [{"ContactID": "1", "Name": "ACME TRADING", "ContactStatus": "ARCHIVED"},
+                {"ContactID": "2", "Name": "ACME TRADING ", "ContactStatus": "ACTIVE"},
+                {"ContactID": "3", "Name": "Acme Trading Ltd", "ContactStatus": "ACTIVE"}]
+    assert mapping.active_contact_named(contacts, "Acme Trading")["ContactID"] == "2"
+    assert mapping.active_contact_named(contacts, "Acme Trading", {"2"}) is None
 
 
 def test_xero_messages_are_tied_to_the_fields_they_name():
@@ -127,3 +138,19 @@ def test_deep_links_open_the_right_organisation():
     link = mapping.deep_link("https://go.xero.com", "!dmoUK", "invoice", "abc")
     assert link == ("https://go.xero.com/organisationlogin/default.aspx?shortcode=%21dmoUK"
                     "&redirecturl=%2FAccountsReceivable%2FView.aspx%3FInvoiceID%3Dabc")
+
+
+def test_lines_carry_xeros_line_ids_where_known_and_ids_are_read_back_by_line():
+    lines = [Record(id=1, description="Kept", quantity=Decimal("1"), unit_price=Decimal("10"), discount_percent=0,
+                    tax_rate_id=None, tax_rate=None),
+             Record(id=2, description="New", quantity=Decimal("1"), unit_price=Decimal("5"), discount_percent=0,
+                    tax_rate_id=None, tax_rate=None)]
+    invoice = Record(lines=lines, number="INV-1", reference="", issue_date=date(2026, 1, 1),
+                     due_date=date(2026, 1, 31), currency="GBP", amounts_are="exclusive")
+    payload = mapping.invoice_payload(invoice, contact_id="c", settings=SETTINGS, url="u",
+                                      line_item_ids={"1": "L-1", "9": "L-gone"})
+    assert [item.get("LineItemID") for item in payload["LineItems"]] == ["L-1", None]
+    answer = {"LineItems": [{"LineItemID": "L-1", "Description": "Kept"}, {"LineItemID": "L-2", "Description": "New"},
+                            {"LineItemID": "L-3", "Description": "Rounding"}]}
+    assert mapping.line_item_ids(invoice, answer) == {"1": "L-1", "2": "L-2"}
+    assert mapping.line_item_ids(invoice, {"LineItems": [{"LineItemID": "L-9", "Description": "Other"}]}) == {}

@@ -4,7 +4,7 @@ Firms that exist already get Europe/London (PlanMan's firms have been UK
 firms so far); Setup > Firm changes it.
 
 Revision ID: e13f1a7c2b90
-Revises: h12c2c11e7a03
+Revises: 16a9pay0c0de
 Create Date: 2026-12-01 22:20:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e13f1a7c2b90'
-down_revision = 'h12c2c11e7a03'
+down_revision = '16a9pay0c0de'
 branch_labels = None
 depends_on = None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Optional
 
 from planman.integrations.errors import RecordLocked, ValidationFailed
@@ -23,6 +24,9 @@ class PushResult:
     remote_status: str = ""
     notes: list[str] = field(default_factory=list)
     record_revision: Optional[int] = None  # the record's revision this result is for
+    line_ids: Optional[dict[str, str]] = None  # the provider's id of each line, by PlanMan line id
+    changed_fields: Optional[list[str]] = None  # what linking changed on a record PlanMan did not create
+    remote_total: Optional[Decimal] = None  # the total the provider worked out (invoices)
 
 
 @dataclass
@@ -43,11 +47,70 @@ class Tenant:
     kind: str = ""
 
 
+@dataclass
+class WebhookEventData:
+    """One event out of a verified webhook delivery, as the provider reads it."""
+
+    event_id: str
+    event_type: str
+    account: str  # the provider account (tenant) it is about; "" for none
+    payload: dict
+
+
+class WebhookVerificationFailed(Exception):
+    """A delivery that is not provably from the provider: refused before anything is stored."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class PaymentNotSupported(Exception):
+    """This ledger provider cannot record payments (yet)."""
+
+
 class Provider(ABC):
     key: str = ""
     label: str = ""
     summary: str = ""
     record_types: tuple[str, ...] = ("client", "invoice")
+    # "ledger": takes pushes of clients and invoices, and records payments;
+    # "payments": collects money for invoices (the client payment page offers it).
+    kind: str = "ledger"
+
+    # Webhooks (planman.integrations.webhooks) -----------------------------
+    accepts_webhooks: bool = False
+    webhook_max_bytes: int = 256 * 1024
+
+    def verify_webhook(self, raw_body: bytes, headers) -> list[WebhookEventData]:
+        """Check the delivery's signature on the raw body, then read its events;
+        raise WebhookVerificationFailed before reading anything unverified."""
+        raise WebhookVerificationFailed("This provider sends no webhooks.", status=404)
+
+    def handle_webhook_event(self, event, connection) -> None:
+        """Act on one stored event (``WebhookEvent``; ``connection`` is the firm's
+        for its account, or None for events about no account). Called in a
+        worker, in any order and possibly more than once: make it idempotent.
+        Raise to have it retried."""
+        raise NotImplementedError
+
+    # Ledgers: payments received, recorded in the ledger ---------------------
+    def record_payment(self, connection, invoice_link, payment) -> str:
+        """Record ``payment`` against the invoice ``invoice_link`` names; return
+        the ledger's payment id. Must look the payment up by our reference
+        first, so a retry after a lost answer finds it instead of paying twice."""
+        raise PaymentNotSupported()
+
+    def reverse_payment(self, connection, invoice_link, payment, ledger_payment_id: str) -> None:
+        """Reverse (or delete) the ledger's payment ``ledger_payment_id``."""
+        raise PaymentNotSupported()
+
+    # Payment providers: the client payment page ---------------------------------
+    pay_button_label: str = ""  # e.g. "Pay by card"
+
+    def start_payment(self, connection, invoice, amount, *, return_url: str) -> str:
+        """Where to send the client to pay ``amount`` of ``invoice`` (a URL)."""
+        raise NotImplementedError
 
     def init_app(self, app) -> None:
         """Register OAuth clients and the like on a new app."""
@@ -114,4 +177,8 @@ class Provider(ABC):
         return ""
 
     def settings_problems(self, connection) -> list[str]:
+        return []
+
+    def record_warnings(self, connection, record_type: str, record) -> list[str]:
+        """What the provider would refuse about this record, said before sending."""
         return []

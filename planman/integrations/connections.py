@@ -54,7 +54,7 @@ DEFAULT_NO_TAX_TYPE = "NONE"
 
 # What a connection learns about its tenant (refresh_tenant_details); dropped
 # when another tenant is attached.
-TENANT_DETAIL_KEYS = ("xero_accounts", "xero_tax_rates", "base_currency", "details_loaded_at")
+TENANT_DETAIL_KEYS = ("xero_accounts", "xero_tax_rates", "base_currency", "currencies", "details_loaded_at")
 # What an admin chose for a tenant; kept when the same tenant is reconnected.
 CHOICE_KEYS = ("sales_account_code", "tax_types", "no_tax_type", "invoice_status")
 

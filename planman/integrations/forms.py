@@ -2,10 +2,13 @@
 a submitted value outside them gets a message beside its field."""
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField
 from wtforms.validators import ValidationError
 
+from planman.forms_common import format_decimal
 from planman.integrations.connections import INVOICE_STATUS_CHOICES
 
 
@@ -45,6 +48,21 @@ class XeroSettingsForm(FlaskForm):
     def tax_types(self) -> dict[str, str]:
         return {str(rate.id): self[name].data for rate, name in self.tax_rate_fields}
 
+    xero_rates: dict[str, dict]  # Xero TaxType -> its name and percentage
+
+    def rate_mismatch(self, rate, field) -> str:
+        """Why the Xero tax type chosen for a PlanMan rate would bill another total, or ""."""
+        xero_rate = self.xero_rates.get(field.data or "")
+        try:
+            xero_percent = Decimal(str(xero_rate["rate"])) if xero_rate else None
+        except (InvalidOperation, KeyError):
+            return ""
+        if xero_percent is None or xero_percent == Decimal(rate.percent):
+            return ""
+        return (f"Xero's “{xero_rate.get('name') or field.data}” is {format_decimal(xero_percent)}%, but {rate.name} is "
+                f"{format_decimal(rate.percent)}% in PlanMan: Xero would bill a different total than PlanMan shows. "
+                f"Choose a Xero tax type at {format_decimal(rate.percent)}%, or correct the rate.")
+
 
 def xero_settings_form(settings: dict, tax_rates: list, **kwargs) -> XeroSettingsForm:
     """The settings form for a connection's ``settings``, one tax type picker per PlanMan rate."""
@@ -66,6 +84,7 @@ def xero_settings_form(settings: dict, tax_rates: list, **kwargs) -> XeroSetting
             f"{rate.name}", validate_choice=False, validators=[_one_of(tax_type_codes, unknown_tax)]))
         fields.append((rate, name))
     Form.tax_rate_fields = fields
+    Form.xero_rates = {r["type"]: r for r in xero_rates}
 
     chosen_tax_types = settings.get("tax_types") or {}
     data = {

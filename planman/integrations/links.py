@@ -77,6 +77,9 @@ def record_link(connection: Connection, record_type: str, record_id: int, result
     link.remote_status = result.remote_status or ""
     link.fingerprint = result.fingerprint
     link.record_revision = result.record_revision
+    link.line_ids = result.line_ids
+    link.changed_fields = result.changed_fields
+    link.remote_total = result.remote_total
     link.pushed_at = link.status_checked_at = utcnow()
     link.pushed_by_id = user_id
     return link

@@ -39,6 +39,8 @@ class PanelState:
     message: str = ""
     checking_status: bool = False  # a worker is reading the remote status right now
     settings_problems: tuple[str, ...] = ()
+    total_mismatch: str = ""  # the provider's total differs from PlanMan's for what was sent
+    warnings: tuple[str, ...] = ()  # what the provider would refuse about the record
 
     @property
     def button(self) -> Optional[str]:
@@ -104,6 +106,17 @@ def _connection_link_and_latest_push() -> sa.Select:
     )
 
 
+def total_mismatch(provider: Provider, link: ExternalLink, record, changed_since_sent: bool) -> str:
+    """Plain words when the provider's total for what was sent differs from PlanMan's."""
+    ours = getattr(record, "total", None)
+    theirs = link.remote_total
+    if theirs is None or ours is None or changed_since_sent or theirs == ours:
+        return ""
+    return (f"{provider.label}'s total for this invoice is {theirs:,.2f} {record.currency}, but PlanMan's is "
+            f"{ours:,.2f}. Check the {provider.label} tax type each PlanMan tax rate is mapped to under "
+            f"Setup > Integrations > {provider.label}, then Update.")
+
+
 def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> PanelState:
     row = db.session.execute(_connection_link_and_latest_push(), {
         "firm_id": firm_id, "provider": provider.key, "record_type": record_type, "record_id": record.id,
@@ -129,8 +142,10 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
         state.remote_status_label = provider.remote_status_label(record_type, state.link.remote_status) \
             if state.link.remote_status else ""
         state.changed_since_sent = links.changed_since_sent(state.link, record)
+        state.total_mismatch = total_mismatch(provider, state.link, record, state.changed_since_sent)
     if record_type == "invoice":
         state.settings_problems = tuple(provider.settings_problems(connection))
+    state.warnings = tuple(provider.record_warnings(connection, record_type, record))
 
     if latest is not None and latest.is_active:
         state.kind = "pushing"

@@ -7,10 +7,10 @@ from wtforms import DateField, FieldList, Form, FormField, HiddenField, SelectFi
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from planman.forms_common import MaxDecimalPlaces, NoControlChars, PlainDecimalField, currency_choices, strip_filter
-from planman.models import AMOUNT_TYPES, INVOICE_STATUSES
+from planman.models import AMOUNT_TYPES, USER_INVOICE_STATUSES
 
 AMOUNT_TYPE_LABELS = {"exclusive": "Tax exclusive", "inclusive": "Tax inclusive", "no_tax": "No tax"}
-STATUS_LABELS = {"draft": "Draft", "sent": "Sent", "paid": "Paid", "void": "Void"}
+STATUS_LABELS = {"draft": "Draft", "sent": "Sent", "part_paid": "Part paid", "paid": "Paid", "void": "Void"}
 # Columns are Numeric(14, 4): keep every amount well inside them.
 AMOUNT_LIMIT = Decimal("1000000000")
 
@@ -72,7 +72,8 @@ class InvoiceForm(FlaskForm):
     currency = SelectField("Currency", choices=currency_choices())
     reference = StringField("Reference", filters=[strip_filter], validators=[Optional(), Length(max=255), NoControlChars()])
     amounts_are = SelectField("Amounts are", choices=[(key, AMOUNT_TYPE_LABELS[key]) for key in AMOUNT_TYPES])
-    status = SelectField("Status", choices=[(key, STATUS_LABELS[key]) for key in INVOICE_STATUSES])
+    # Paid and part paid follow from the invoice's payments, so they are not choices.
+    status = SelectField("Status", choices=[(key, STATUS_LABELS[key]) for key in USER_INVOICE_STATUSES])
     lines = FieldList(FormField(LineForm), max_entries=500)
 
     def set_choices(self, clients, tax_rates) -> None:

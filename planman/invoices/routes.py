@@ -8,6 +8,8 @@ from planman.invoices.preview import form_preview
 from planman.invoices.forms import STATUS_LABELS, InvoiceForm, LineForm
 from planman.models import INVOICE_STATUSES, Client, Invoice
 from planman.pagination import paginate
+from planman.payments import services as payments
+from planman.payments import views as payments_views
 from planman.tenancy import firm_params, get_for_firm_or_404, one_for_firm_or_404
 
 NUMBER_TAKEN = "This number is already used by another invoice."
@@ -52,7 +54,24 @@ def _validate(form: InvoiceForm, invoice: Invoice | None) -> bool:
         if services.number_taken(current_user.firm_id, number, exclude_id=invoice.id if invoice else None):
             form.number.errors.append(NUMBER_TAKEN)
             valid = False
+    if invoice is not None and invoice.amount_paid > 0:
+        valid = _check_against_payments(form, invoice) and valid
     return valid
+
+
+def _check_against_payments(form: InvoiceForm, invoice: Invoice) -> bool:
+    """An invoice that has been paid (in part) can neither be voided nor cost
+    less than was paid: either would leave money received against nothing."""
+    ok = True
+    if form.status.data == "void":
+        form.status.errors.append("This invoice has payments: reverse them before voiding it.")
+        ok = False
+    total = form_preview(form, services.firm_tax_rates())["totals"].total
+    if total < invoice.amount_paid:
+        form.lines.errors.append(f"The total ({total:,.2f}) cannot be less than the {invoice.amount_paid:,.2f} "
+                                 "already paid: reverse a payment first.")
+        ok = False
+    return ok
 
 
 def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
@@ -79,6 +98,8 @@ def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
     services.apply_lines(invoice, form.lines.entries, existing)
     db.session.add(invoice)
     try:
+        db.session.flush()  # stores the new total (planman.invoices.totals)
+        payments.sync_status(invoice)  # paid / part paid follow from the payments, whatever was picked
         db.session.commit()
     except IntegrityError:
         # Someone saved the same number between our check and our commit.
@@ -117,7 +138,8 @@ def new():
 @bp.get("/<int:invoice_id>")
 def view(invoice_id: int):
     invoice = one_for_firm_or_404(services.invoice_with_lines(), invoice_id)
-    return render_template("invoices/view.html", invoice=invoice, totals=invoice.totals, statuses=STATUS_LABELS)
+    return render_template("invoices/view.html", invoice=invoice, totals=invoice.totals, statuses=STATUS_LABELS,
+                           payments_view=payments_views.for_invoice(invoice))
 
 
 @bp.route("/<int:invoice_id>/edit", methods=["GET", "POST"])

@@ -60,14 +60,17 @@ def local_time(moment: datetime | str | None, style: str = "auto") -> Markup:
     return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, full, text)
 
 
-STATUS_BADGES = {"draft": "", "sent": "badge-warn", "paid": "badge-ok", "void": "badge-bad"}
+STATUS_BADGES = {"draft": "", "sent": "badge-warn", "part_paid": "badge-warn", "paid": "badge-ok", "void": "badge-bad"}
+STATUS_WORDS = {"part_paid": "Part paid"}
 
 
 @bp.app_template_filter("status_badge")
 def status_badge(status: str, owner: str = "") -> Markup:
     """An invoice status as a coloured badge; ``owner`` says whose status it
     is where another system's sits near ("PlanMan: Draft" by "In Xero: ...")."""
-    words = f"{owner}: {status.capitalize()}" if owner else status.capitalize()
+    words = STATUS_WORDS.get(status) or status.capitalize()
+    if owner:
+        words = f"{owner}: {words}"
     return Markup('<span class="badge {} status-{}">{}</span>').format(STATUS_BADGES.get(status, ""), status, words)
 
 

@@ -11,7 +11,7 @@ from planman.auth import services as accounts
 from planman.extensions import db
 from planman.invoices.services import format_number
 from planman.invoices.totals import store_totals
-from planman.models import Client, Firm, Invoice, InvoiceLine, TaxRate, User
+from planman.models import Client, Firm, Invoice, InvoiceLine, Payment, TaxRate, User
 
 DEMO_FIRM = "Demo Practice"
 DEMO_EMAIL = "demo@planman.test"
@@ -105,14 +105,27 @@ def seed_demo(today: date | None = None) -> tuple[bool, str]:
         invoices.append((issue, n, client, status, lines))
     # Numbered in date order, as they would have been written.
     invoices.sort(key=lambda item: (item[0], item[1]))
+    paid = []
     for sequence, (issue, _, client, status, lines) in enumerate(invoices, start=1):
-        db.session.add(Invoice(
+        invoice = Invoice(
             firm_id=firm_id, client=client, number=format_number(sequence), issue_date=issue,
-            due_date=issue + timedelta(days=client.payment_terms_days), currency="GBP", status=status,
+            due_date=issue + timedelta(days=client.payment_terms_days), currency="GBP",
+            # Paid follows from payments: those invoices are sent, then paid below.
+            status="sent" if status == "paid" else status,
             reference=rng.choice(["", "", f"PO-{rng.randint(1000, 9999)}"]), lines=lines,
-        ))
+        )
+        db.session.add(invoice)
+        if status == "paid":
+            paid.append(invoice)
     db.session.get(Firm, firm_id).next_invoice_number = len(invoices) + 1
     db.session.commit()
+    from planman.payments.services import record_manual_payment
+
+    for n, invoice in enumerate(paid):
+        # Most paid in full by bank transfer; every seventh only in part, so both show.
+        amount = invoice.total if n % 7 else (invoice.total / 2).quantize(Decimal("0.01"))
+        record_manual_payment(invoice, amount=amount, paid_on=min(invoice.due_date, today), method="bank_transfer",
+                              reference=f"BACS {invoice.number}", note="", user_id=admin.id)
     return True, (
         f"Created {DEMO_FIRM} with {len(clients)} clients and {len(invoices)} invoices. {login} "
         f"(a non-admin colleague: {COLLEAGUE_EMAIL}, same password)."
@@ -153,6 +166,16 @@ def seed_bulk(clients: int, invoices: int, email: str, password: str, chunk: int
             for invoice_id in invoice_ids for position in range(rng.randint(1, 4))
         ])
         store_totals(db.session.connection(), invoice_ids)  # Core inserts pass the ORM hook by
+        # Paid invoices are paid by a payment each, as everywhere else.
+        db.session.execute(sa.insert(Payment.__table__).from_select(
+            ["firm_id", "invoice_id", "amount", "currency", "paid_on", "method", "state", "reference", "note",
+             "created_at", "updated_at"],
+            sa.select(Invoice.firm_id, Invoice.id, Invoice.total, Invoice.currency, Invoice.due_date,
+                      sa.literal("bank_transfer"), sa.literal("succeeded"), sa.literal(""), sa.literal(""),
+                      sa.func.current_timestamp(), sa.func.current_timestamp())
+            .where(Invoice.firm_id == firm_id, Invoice.status == "paid")))
+        db.session.execute(sa.update(Invoice).where(Invoice.firm_id == firm_id, Invoice.status == "paid")
+                           .values(amount_paid=Invoice.total).execution_options(synchronize_session=False))
         db.session.get(Firm, firm_id).next_invoice_number = invoices + 1
     db.session.commit()
     return admin.firm

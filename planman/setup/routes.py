@@ -148,6 +148,8 @@ def _tax_rate_form(rate: TaxRate | None):
             if rate is None:
                 rate = TaxRate(firm_id=current_user.firm_id)
                 db.session.add(rate)
+            elif rate.percent != form.percent.data:
+                services.mark_invoices_using_changed(rate)
             form.populate_obj(rate)
             db.session.commit()
             flash(f"Tax rate {rate.name} saved.", "success")

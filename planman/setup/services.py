@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.models import BulkPush, Connection, ExternalLink, PushJob, TaxRate, User
+from planman.models import BulkPush, Connection, ExternalLink, Invoice, InvoiceLine, PushJob, TaxRate, User
 from planman.tenancy import firm_select
 
 
@@ -33,6 +33,17 @@ def set_admin(user: User, is_admin: bool) -> None:
         # Sessions opened as an admin end: the user logs in again as a member.
         user.end_sessions()
     user.is_admin = is_admin
+
+
+def mark_invoices_using_changed(rate: TaxRate) -> None:
+    """A new percentage changes the totals of every invoice using the rate:
+    count it as an edit of each (their revision moves), so a pushed invoice
+    reads "Changed since last sent" and Update sends the new totals."""
+    using = sa.select(InvoiceLine.invoice_id).where(InvoiceLine.tax_rate_id == rate.id)
+    db.session.execute(
+        sa.update(Invoice).where(Invoice.firm_id == rate.firm_id, Invoice.id.in_(using))
+        .values(revision=Invoice.revision + 1),
+        execution_options={"synchronize_session": False})
 
 
 def remove_user(user: User) -> None:

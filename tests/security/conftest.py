@@ -38,6 +38,7 @@ class Firm:
     queued_push_id: int
     rq_job_id: str
     bulk_id: int
+    payment_id: int = 0
 
 
 def connect_directly(user, tenant_id):
@@ -76,8 +77,15 @@ def make_firm(app, tenant_id) -> Firm:
     db.session.commit()
     failed.bulk_push_id = bulk.id  # a finished bulk send with one failure, so Retry failed would act
     db.session.commit()
+    from datetime import date
+    from decimal import Decimal
+
+    from planman.payments.services import record_manual_payment
+
+    payment = record_manual_payment(invoice, amount=Decimal("1.00"), paid_on=date(2026, 1, 6), method="other",
+                                    reference="", note="", user_id=admin.id)
     return Firm(admin, browser, customer.id, invoice.id, tax_rate(admin, "VAT 20%").id, colleague.id,
-                failed.id, queued.id, queued.rq_job_id, bulk.id)
+                failed.id, queued.id, queued.rq_job_id, bulk.id, payment.id)
 
 
 @pytest.fixture

@@ -13,6 +13,12 @@ from tests.security.test_isolation_walk import NOT_RECORD_IDS, OTHER_FIRMS_ID, e
 
 pytestmark = pytest.mark.integration
 
+# POST routes that take no CSRF token because no browser posts to them; each
+# proves its sender another way, tested where named.
+CSRF_EXEMPT = {
+    "webhooks.receive",  # providers sign the raw body: tests/test_webhook_intake.py
+}
+
 
 def own_urls(app, firm, method):
     adapter = app.url_map.bind("localhost")
@@ -24,7 +30,7 @@ def own_urls(app, firm, method):
 
 def test_every_post_route_refuses_a_missing_or_foreign_csrf_token(app, firms, real_redis):
     me, other = firms
-    posts = own_urls(app, me, "POST")
+    posts = [(endpoint, url) for endpoint, url in own_urls(app, me, "POST") if endpoint not in CSRF_EXEMPT]
     endpoints = {endpoint for endpoint, _ in posts}
     assert {"auth.logout", "clients.new", "integrations.push_record", "integrations.disconnect",
             "rq_dashboard.delete_job_view", "rq_dashboard.empty_queue"} <= endpoints
@@ -51,3 +57,11 @@ def test_no_get_route_changes_anything(app, firms, real_redis):
     assert statuses["/setup/rq/requeue/planman"] == 404  # rq-dashboard's queue-wide action, GET twin included
     assert dump_database() == before_db
     assert dump_redis(real_redis) == before_redis
+
+
+def test_only_the_listed_routes_are_csrf_exempt(app):
+    from planman.extensions import csrf
+
+    exempt = {endpoint for endpoint, view in app.view_functions.items()
+              if f"{view.__module__}.{view.__name__}" in csrf._exempt_views}
+    assert exempt == CSRF_EXEMPT

@@ -25,6 +25,7 @@ OTHER_FIRMS_ID = {
     "rate_id": lambda firm, args: firm.rate_id,
     "job_id": lambda firm, args: firm.rq_job_id,
     "bulk_id": lambda firm, args: firm.bulk_id,
+    "payment_id": lambda firm, args: firm.payment_id,
 }
 
 # Parameters that name no firm's record, with the values to walk.
@@ -39,7 +40,8 @@ NOT_RECORD_IDS = {
     "order": ["asc"],
     "page": [1],
     "filename": ["x.js"],                        # static files
-    "token": ["x"],                              # invite links are capabilities, tested in test_setup
+    "token": ["x"],                              # invite and payment links are capabilities, tested in
+                                                 # test_setup and test_payments_page
 }
 
 

@@ -19,8 +19,9 @@ from typing import Callable
 from planman.integrations.base import PushResult
 from planman.integrations.errors import RecordLocked, TemporaryFailure, ValidationFailed
 from planman.integrations.xero import mapping
-from planman.integrations.xero.client import XeroClient, validation_messages
-from planman.integrations.xero.exporter import _element_or_fail, is_locked_refusal, is_ours, number_taken
+from planman.integrations.xero.client import QueryRefused, XeroClient, validation_messages
+from planman.integrations.xero.exporter import (
+    _element_or_fail, find_contact, is_locked_refusal, is_ours, link_payload, number_taken)
 
 BATCH_SIZE = 50  # Xero suggests about 50 elements a request
 # Xero documents no URL limit; proxies commonly refuse query strings past 8 KB,
@@ -48,82 +49,153 @@ def _answers(sent: int, elements: list[dict]) -> list[dict]:
     return elements
 
 
-def _where_chunks(clauses: list[str]) -> list[str]:
-    chunks, current = [], []
-    for clause in clauses:
-        if current and len(" OR ".join(current + [clause])) > MAX_WHERE_CHARS:
-            chunks.append(" OR ".join(current))
-            current = []
-        current.append(clause)
+def _where_chunks(clients: list, clauses: dict[int, list[str]]) -> list[tuple[list, str]]:
+    """The clients in groups whose OR-query stays under MAX_WHERE_CHARS, each with its query."""
+    chunks, current, parts = [], [], []
+    for client in clients:
+        if current and len(" OR ".join(parts + clauses[client.id])) > MAX_WHERE_CHARS:
+            chunks.append((current, " OR ".join(parts)))
+            current, parts = [], []
+        current.append(client)
+        parts += clauses[client.id]
     if current:
-        chunks.append(" OR ".join(current))
+        chunks.append((current, " OR ".join(parts)))
     return chunks
+
+
+def _look_up_contacts(api: XeroClient, clients: list) -> tuple[list[dict], Results]:
+    """Link before create, for a batch: one OR-query by PlanMan's reference (a
+    contact we made before, perhaps on a lost response) and name (one the firm
+    already had) for every client a filter can express; the others, and the
+    clients of a query Xero refuses, are looked up one by one, so one name fails
+    nobody's lookup but its own. Returns the contacts found and the refusals."""
+    clauses = {}
+    alone = []
+    for client in clients:
+        name = mapping.contact_payload(client)["Name"]
+        if mapping.filterable(client.reference) and mapping.filterable(name):
+            clauses[client.id] = [mapping.where_equals("ContactNumber", client.reference),
+                                  mapping.where_equals("Name", name)]
+        else:
+            alone.append(client)
+    found: list[dict] = []
+    for chunk, where in _where_chunks([c for c in clients if c.id in clauses], clauses):
+        try:
+            found += api.find_contacts(where=where)
+        except QueryRefused:
+            alone += chunk
+    more, refused = _look_up_each(api, alone)
+    return found + more, refused
+
+
+def _look_up_each(api: XeroClient, clients: list) -> tuple[list[dict], Results]:
+    """One lookup per client (as a single push does); a refused lookup fails its client alone."""
+    found, refused = [], {}
+    for client in clients:
+        try:
+            contact, _ = find_contact(api, client, mapping.contact_payload(client)["Name"])
+        except QueryRefused as error:
+            refused[client.id] = error
+            continue
+        if contact is not None:
+            found.append(contact)
+    return found, refused
 
 
 # -- contacts -------------------------------------------------------------------
 
 def export_contacts(api: XeroClient, clients: list, links: dict, on_results: OnResults) -> None:
     """Create or update the Contacts for ``clients`` (``links``: client id -> its link)."""
-    updates: list[tuple[object, str, dict, str]] = []  # client, ContactID, payload, outcome
-    creates: list[tuple[object, dict]] = []
+    updates: list[tuple] = []  # client, ContactID, payload, outcome, fields changed (or None)
     new = []
     for client in clients:
         link = links.get(client.id)
         if link is not None:
-            updates.append((client, link.external_id, mapping.contact_payload(client), "updated"))
+            # A contact PlanMan did not create keeps whatever PlanMan does not hold.
+            payload = mapping.contact_payload(client, only_held=link.linked_existing)
+            updates.append((client, link.external_id, payload, "updated", None))
         else:
             new.append(client)
-
+    creates: list[tuple[object, dict]] = []
     if new:
-        # Link before create, for the whole batch in one OR-query: PlanMan's
-        # reference first (a contact we made before, perhaps on a lost
-        # response), then the exact name (a contact the firm already had).
-        clauses = [mapping.where_equals("ContactNumber", c.reference) for c in new]
-        clauses += [mapping.where_equals("Name", mapping.contact_payload(c)["Name"]) for c in new]
-        found = [contact for where in _where_chunks(clauses) for contact in api.find_contacts(where=where)]
-        by_number = {c.get("ContactNumber"): c for c in found if c.get("ContactNumber")}
-        taken: set[str] = set()
-        for client in new:
-            payload = mapping.contact_payload(client)
-            contact = by_number.get(client.reference)
-            if contact is not None and contact["ContactID"] not in taken:
-                taken.add(contact["ContactID"])
-                updates.append((client, contact["ContactID"], payload, "updated"))
-                continue
-            same_name = [c for c in found if c.get("ContactStatus", "ACTIVE") == "ACTIVE"
-                         and c.get("Name") == payload["Name"] and c["ContactID"] not in taken]
-            if same_name:
-                contact = same_name[0]
-                taken.add(contact["ContactID"])
-                theirs = contact.get("ContactNumber") or ""
-                # Never overwrite another system's reference on a contact we only matched by name.
-                if theirs not in ("", client.reference):
-                    payload = mapping.contact_payload(client, include_contact_number=False)
-                updates.append((client, contact["ContactID"], payload, "linked"))
-            else:
-                creates.append((client, payload))
-
+        found, refused = _look_up_contacts(api, new)
+        if refused:
+            on_results(refused)
+        more_updates, creates = _match_contacts([c for c in new if c.id not in refused], found)
+        updates += more_updates
     if updates:
-        elements = [{**payload, "ContactID": contact_id} for _, contact_id, payload, _ in updates]
-        key = batch_key("client", "save", [(c.id, c.revision, e) for (c, *_), e in zip(updates, elements)])
-        answers = _answers(len(elements), api.save_contacts(elements, key))
-        on_results({client.id: _contact_result(answer, payload, outcome, contact_id)
-                    for (client, contact_id, payload, outcome), answer in zip(updates, answers)})
-    if creates:
-        payloads = [payload for _, payload in creates]
-        key = batch_key("client", "create", [(c.id, c.revision, p) for c, p in creates])
-        answers = _answers(len(payloads), api.create_contacts(payloads, key))
-        on_results({client.id: _contact_result(answer, payload, "created")
-                    for (client, payload), answer in zip(creates, answers)})
+        _save_contacts(api, updates, on_results)
+    if not creates:
+        return
+    payloads = [payload for _, payload in creates]
+    key = batch_key("client", "create", [(c.id, c.revision, p) for c, p in creates])
+    answers = _answers(len(payloads), api.create_contacts(payloads, key))
+    results, name_taken = {}, []
+    for (client, payload), answer in zip(creates, answers):
+        result = _contact_result(answer, payload, "created")
+        if isinstance(result, ValidationFailed) and mapping.is_name_taken(result.messages):
+            name_taken.append((client, result))
+        else:
+            results[client.id] = result
+    on_results(results)
+    if name_taken:
+        _link_name_taken(api, name_taken, on_results)
 
 
-def _contact_result(answer: dict, payload: dict, outcome: str, contact_id: str = ""):
+def _match_contacts(clients: list, found: list[dict]) -> tuple[list, list]:
+    """Which clients link to a contact ``found`` (by PlanMan's reference, then
+    by name ignoring case) and which are new: (updates, creates)."""
+    updates, creates = [], []
+    by_number = {c.get("ContactNumber"): c for c in found if c.get("ContactNumber")}
+    taken: set[str] = set()
+    for client in clients:
+        payload = mapping.contact_payload(client)
+        contact = by_number.get(client.reference)
+        if contact is not None and contact["ContactID"] not in taken:
+            taken.add(contact["ContactID"])
+            updates.append((client, contact["ContactID"], payload, "updated", None))
+            continue
+        contact = mapping.active_contact_named(found, payload["Name"], taken)
+        if contact is not None:
+            taken.add(contact["ContactID"])
+            payload, changed = link_payload(client, contact, "linked")
+            updates.append((client, contact["ContactID"], payload, "linked", changed))
+        else:
+            creates.append((client, payload))
+    return updates, creates
+
+
+def _save_contacts(api: XeroClient, updates: list, on_results: OnResults) -> None:
+    elements = [{**payload, "ContactID": contact_id} for _, contact_id, payload, *_ in updates]
+    key = batch_key("client", "save", [(c.id, c.revision, e) for (c, *_), e in zip(updates, elements)])
+    answers = _answers(len(elements), api.save_contacts(elements, key))
+    on_results({client.id: _contact_result(answer, payload, outcome, contact_id, changed)
+                for (client, contact_id, payload, outcome, changed), answer in zip(updates, answers)})
+
+
+def _link_name_taken(api: XeroClient, refused: list, on_results: OnResults) -> None:
+    """A create refused because the name is taken: the batch's ``where`` query
+    missed a contact whose name differs only in case (whether Xero's ``==``
+    ignores case is unconfirmed). ``searchTerm`` ignores case: link those found;
+    the rest keep Xero's refusal."""
+    clients = [client for client, _ in refused]
+    found, lookup_refused = _look_up_each(api, clients)
+    updates, _ = _match_contacts([c for c in clients if c.id not in lookup_refused], found)
+    linked = {client.id for client, *_ in updates}
+    on_results({client.id: lookup_refused.get(client.id, error) for client, error in refused
+                if client.id not in linked})
+    if updates:
+        _save_contacts(api, updates, on_results)
+
+
+def _contact_result(answer: dict, payload: dict, outcome: str, contact_id: str = "", changed=None):
     try:
         contact = _element_or_fail("client", [answer])
     except ValidationFailed as error:
         return error
     return PushResult(contact.get("ContactID") or contact_id, outcome, mapping.fingerprint(payload),
-                      external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
+                      external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""),
+                      changed_fields=changed)
 
 
 # -- invoices -------------------------------------------------------------------
@@ -162,7 +234,11 @@ def export_invoices(api: XeroClient, connection, invoices: list, *, contact_link
                 new.append((inv, payload, digest))
             else:
                 statuses[external_id] = current.get("Status", "")
-                updates.append((inv, external_id, payload, digest, "updated"))
+                # Xero's own line ids, so it keeps its lines (and what a bookkeeper added to them).
+                payload = mapping.invoice_payload(
+                    inv, contact_id=contact_links[inv.client_id].external_id, settings=connection.settings or {},
+                    url=invoice_url(inv), line_item_ids=invoice_links[inv.id].line_ids)
+                updates.append((inv, external_id, payload, mapping.fingerprint(payload), "updated"))
 
     creates = []
     if new:
@@ -189,16 +265,16 @@ def export_invoices(api: XeroClient, connection, invoices: list, *, contact_link
         elements = [{**payload, "InvoiceID": invoice_id} for _, invoice_id, payload, _, _ in updates]
         key = batch_key("invoice", "save", [(inv.id, inv.revision, e) for (inv, *_), e in zip(updates, elements)])
         answers = _answers(len(elements), api.save_invoices(elements, key))
-        on_results({inv.id: _updated_result(answer, invoice_id, digest, outcome, statuses)
+        on_results({inv.id: _updated_result(answer, invoice_id, digest, outcome, statuses, inv)
                     for (inv, invoice_id, _, digest, outcome), answer in zip(updates, answers)})
     if creates:
         payloads = [payload for _, payload, _ in creates]
         key = batch_key("invoice", "create", [(inv.id, inv.revision, p) for inv, p, _ in creates])
         answers = _answers(len(payloads), api.create_invoices(payloads, key))
-        on_results({inv.id: _created_result(answer, digest) for (inv, _, digest), answer in zip(creates, answers)})
+        on_results({inv.id: _created_result(answer, digest, inv) for (inv, _, digest), answer in zip(creates, answers)})
 
 
-def _updated_result(answer: dict, invoice_id: str, digest: str, outcome: str, statuses: dict):
+def _updated_result(answer: dict, invoice_id: str, digest: str, outcome: str, statuses: dict, invoice):
     messages = validation_messages(answer)
     if messages and is_locked_refusal(messages):
         status = statuses.get(invoice_id, "")
@@ -208,13 +284,15 @@ def _updated_result(answer: dict, invoice_id: str, digest: str, outcome: str, st
     except ValidationFailed as error:
         return error
     return PushResult(updated.get("InvoiceID", invoice_id), outcome, digest,
-                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""))
+                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, updated), remote_total=mapping.invoice_total(updated))
 
 
-def _created_result(answer: dict, digest: str):
+def _created_result(answer: dict, digest: str, invoice):
     try:
         created = _element_or_fail("invoice", [answer])
     except ValidationFailed as error:
         return error
     return PushResult(created["InvoiceID"], "created", digest,
-                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""))
+                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, created), remote_total=mapping.invoice_total(created))

@@ -24,6 +24,12 @@ from planman.integrations.tokens import TokenManager
 log = logging.getLogger(__name__)
 
 ACCOUNTING_PATH = "/api.xro/2.0"
+SEARCH_PAGE_SIZE = 100  # Xero's own page size
+SEARCH_MAX_PAGES = 5  # a name found in more than 500 contacts' text is not worth more calls
+
+
+class QueryRefused(ValidationFailed):
+    """Xero could not parse a lookup's filter (``QueryParseException``)."""
 
 
 def validation_messages(body: Any) -> list[str]:
@@ -62,8 +68,11 @@ class XeroClient:
         self.calls_made = 0
 
     # -- identity ---------------------------------------------------------
-    def list_connections(self) -> list[dict]:
-        return self._send("GET", f"{self.api_url}/connections", tenant=False) or []
+    def list_connections(self, auth_event_id: str | None = None) -> list[dict]:
+        """The organisations the token reaches; with ``auth_event_id``, only
+        those one approval added (Xero's ``authEventId`` filter)."""
+        params = {"authEventId": auth_event_id} if auth_event_id else None
+        return self._send("GET", f"{self.api_url}/connections", tenant=False, params=params) or []
 
     def delete_connection(self, connection_id: str) -> None:
         self._send("DELETE", f"{self.api_url}/connections/{connection_id}", tenant=False)
@@ -78,6 +87,9 @@ class XeroClient:
     def tax_rates(self) -> list[dict]:
         return self._accounting("GET", "/TaxRates").get("TaxRates") or []
 
+    def currencies(self) -> list[dict]:
+        return self._accounting("GET", "/Currencies").get("Currencies") or []
+
     # -- contacts ---------------------------------------------------------
     def find_contacts(self, *, where: str | None = None, ids: list[str] | None = None) -> list[dict]:
         params: dict[str, str] = {}
@@ -86,6 +98,18 @@ class XeroClient:
         if ids:
             params["IDs"] = ",".join(ids)
         return self._accounting("GET", "/Contacts", params=params).get("Contacts") or []
+
+    def search_contacts(self, term: str) -> list[dict]:
+        """Active contacts whose name, names, number or e-mail contain ``term``,
+        ignoring case (``searchTerm``): finds names no ``where`` filter can hold."""
+        found: list[dict] = []
+        for page in range(1, SEARCH_MAX_PAGES + 1):
+            params = {"searchTerm": term, "page": str(page), "pageSize": str(SEARCH_PAGE_SIZE)}
+            contacts = self._accounting("GET", "/Contacts", params=params).get("Contacts") or []
+            found.extend(contacts)
+            if len(contacts) < SEARCH_PAGE_SIZE:
+                break
+        return found
 
     def create_contacts(self, contacts: list[dict], idempotency_key: str) -> list[dict]:
         body = self._accounting(
@@ -192,6 +216,8 @@ class XeroClient:
             raise RateLimited(retry_after, response.headers.get("X-Rate-Limit-Problem", ""))
         if status == 400:
             body = _json_or_none(response)
+            if isinstance(body, dict) and body.get("Type") == "QueryParseException":
+                raise QueryRefused([f"Xero could not run PlanMan's search for this record ({body.get('Message') or 'syntax error'})."])
             raise ValidationFailed(validation_messages(body) or ["Xero refused the request."])
         if status >= 500 or status == 412:
             raise TemporaryFailure(detail=f"{method} {url}: {status}")

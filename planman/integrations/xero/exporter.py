@@ -19,13 +19,16 @@ def _element_or_fail(record_type: str, elements: list[dict]) -> dict:
         raise ValidationFailed(["Xero returned no record."])
     element = elements[0]
     if element.get("HasValidationErrors") or element.get("HasErrors") or element.get("ValidationErrors"):
-        messages = validation_messages(element) or ["Xero refused the record."]
+        messages = mapping.plain_refusal(validation_messages(element) or ["Xero refused the record."])
         raise ValidationFailed(messages, mapping.field_errors(record_type, messages))
     return element
 
 
 def _refuse(record_type: str, error: ValidationFailed) -> ValidationFailed:
     """Re-raise a refusal with the PlanMan fields it names."""
+    plain = mapping.plain_refusal(error.messages)
+    if plain != error.messages:
+        error = ValidationFailed(plain, error.field_errors)
     if not error.field_errors:
         error.field_errors = mapping.field_errors(record_type, error.messages)
     return error
@@ -33,7 +36,8 @@ def _refuse(record_type: str, error: ValidationFailed) -> ValidationFailed:
 
 def export_client(api: XeroClient, client, link) -> PushResult:
     """Create or update the Contact for ``client`` (``link``: its current link or None)."""
-    payload = mapping.contact_payload(client)
+    # A contact PlanMan did not create keeps whatever PlanMan does not hold.
+    payload = mapping.contact_payload(client, only_held=bool(link is not None and link.linked_existing))
     digest = mapping.fingerprint(payload)
     key = lambda action: mapping.idempotency_key("client", client.id, client.revision, digest, action)  # noqa: E731
 
@@ -46,24 +50,17 @@ def export_client(api: XeroClient, client, link) -> PushResult:
                           external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
 
     # Link before create: PlanMan's reference first (a contact we made before,
-    # perhaps on a lost response), then the exact name (one the firm already had).
-    existing = api.find_contacts(where=mapping.where_equals("ContactNumber", client.reference))
-    outcome = "updated"
-    if not existing:
-        existing = [c for c in api.find_contacts(where=mapping.where_equals("Name", payload["Name"]))
-                    if c.get("ContactStatus", "ACTIVE") == "ACTIVE" and c.get("Name") == payload["Name"]]
-        outcome = "linked"
-    if existing:
-        contact = existing[0]
-        theirs = contact.get("ContactNumber") or ""
-        # Never overwrite another system's reference on a contact we only matched by name.
-        update = payload if theirs in ("", client.reference) else mapping.contact_payload(client, include_contact_number=False)
+    # perhaps on a lost response), then the name (one the firm already had).
+    contact, outcome = find_contact(api, client, payload["Name"])
+    if contact is not None:
+        update, changed = link_payload(client, contact, outcome)
         try:
             contact = api.update_contact(contact["ContactID"], update, key("link"))
         except ValidationFailed as error:
             raise _refuse("client", error)
         return PushResult(contact["ContactID"], outcome, mapping.fingerprint(update),
-                          external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""))
+                          external_number=contact.get("ContactNumber", ""), remote_status=contact.get("ContactStatus", ""),
+                          changed_fields=changed)
 
     try:
         created = _element_or_fail("client", api.create_contacts([payload], key("create")))
@@ -71,6 +68,32 @@ def export_client(api: XeroClient, client, link) -> PushResult:
         raise _refuse("client", error)
     return PushResult(created["ContactID"], "created", digest,
                       external_number=created.get("ContactNumber", ""), remote_status=created.get("ContactStatus", ""))
+
+
+def link_payload(client, contact: dict, outcome: str) -> tuple[dict, Optional[list[str]]]:
+    """What to send to a contact found before create, and (for one PlanMan did
+    not create) the fields that changes there. Ours, found by ContactNumber,
+    gets the whole record; another's gets only what PlanMan holds (empty
+    strings would clear what Xero has), and never loses its own ContactNumber."""
+    if outcome != "linked":
+        return mapping.contact_payload(client), None
+    theirs = contact.get("ContactNumber") or ""
+    update = mapping.contact_payload(client, include_contact_number=theirs in ("", client.reference), only_held=True)
+    return update, mapping.changed_contact_fields(contact, update)
+
+
+def find_contact(api: XeroClient, client, name: str) -> tuple[Optional[dict], str]:
+    """The Xero contact for a client not linked yet, and how it was found:
+    ("updated", ours by ContactNumber) or ("linked", an active contact of the
+    same name, ignoring case). Names a ``where`` filter cannot hold (quotes) are
+    found through ``searchTerm`` and compared here, so any name works."""
+    if mapping.filterable(client.reference):
+        by_number = api.find_contacts(where=mapping.where_equals("ContactNumber", client.reference))
+    else:
+        by_number = [c for c in api.search_contacts(client.reference) if c.get("ContactNumber") == client.reference]
+    if by_number:
+        return by_number[0], "updated"
+    return mapping.active_contact_named(api.search_contacts(name), name), "linked"
 
 
 def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, user_id: Optional[int]) -> PushResult:
@@ -85,18 +108,25 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
         db.session.commit()
         contact_link = links.find_link(connection, "client", invoice.client_id)
 
-    payload = mapping.invoice_payload(
-        invoice, contact_id=contact_link.external_id, settings=connection.settings or {}, url=invoice_url
-    )
-    digest = mapping.fingerprint(payload)
-    key = lambda action: mapping.idempotency_key("invoice", invoice.id, invoice.revision, digest, action)  # noqa: E731
-    link = links.find_link(connection, "invoice", invoice.id)
+    def payload_with(line_item_ids=None):
+        return mapping.invoice_payload(invoice, contact_id=contact_link.external_id,
+                                       settings=connection.settings or {}, url=invoice_url,
+                                       line_item_ids=line_item_ids)
 
+    link = links.find_link(connection, "invoice", invoice.id)
     if link is not None and link.remote_status != "DELETED":
+        # Xero's own line ids, so it keeps its lines (and what a bookkeeper added to them).
+        payload = payload_with(link.line_ids)
+        digest = mapping.fingerprint(payload)
+        key = mapping.idempotency_key("invoice", invoice.id, invoice.revision, digest, "update")
         try:
-            return _update_invoice(api, link.external_id, payload, key("update"), "updated", digest)
+            return _update_invoice(api, link.external_id, payload, key, "updated", digest, invoice=invoice)
         except RemoteNotFound:
             pass  # gone from Xero altogether: send it again as a new invoice
+
+    payload = payload_with()
+    digest = mapping.fingerprint(payload)
+    key = lambda action: mapping.idempotency_key("invoice", invoice.id, invoice.revision, digest, action)  # noqa: E731
 
     # Link before create: an invoice with our number that points back at this
     # PlanMan invoice is ours (a create whose answer was lost).
@@ -105,14 +135,15 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
         found = same_number[0]
         if not is_ours(found, invoice_url):
             raise number_taken(invoice.number)
-        return _update_invoice(api, found["InvoiceID"], payload, key("link"), "linked", digest)
+        return _update_invoice(api, found["InvoiceID"], payload, key("link"), "linked", digest, invoice=invoice)
 
     try:
         created = _element_or_fail("invoice", api.create_invoices([payload], key("create")))
     except ValidationFailed as error:
         raise _refuse("invoice", error)
     return PushResult(created["InvoiceID"], "created", digest,
-                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""))
+                      external_number=created.get("InvoiceNumber", ""), remote_status=created.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, created), remote_total=mapping.invoice_total(created))
 
 
 def is_locked_refusal(messages: list[str]) -> bool:
@@ -133,7 +164,8 @@ def number_taken(number: str) -> ValidationFailed:
     )
 
 
-def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str) -> PushResult:
+def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, outcome: str, digest: str, *,
+                    invoice) -> PushResult:
     try:
         updated = api.update_invoice(invoice_id, payload, key)
     except ValidationFailed as error:
@@ -144,4 +176,5 @@ def _update_invoice(api: XeroClient, invoice_id: str, payload: dict, key: str, o
     if updated.get("HasValidationErrors") or updated.get("ValidationErrors"):
         _element_or_fail("invoice", [updated])
     return PushResult(updated.get("InvoiceID", invoice_id), outcome, digest,
-                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""))
+                      external_number=updated.get("InvoiceNumber", ""), remote_status=updated.get("Status", ""),
+                      line_ids=mapping.line_item_ids(invoice, updated), remote_total=mapping.invoice_total(updated))

@@ -55,8 +55,21 @@ def _text(value: str | None) -> str:
     return (value or "").strip()
 
 
-def contact_payload(client, *, include_contact_number: bool = True) -> dict:
-    """A Xero Contact for a PlanMan client. Empty strings clear a field on update."""
+def contact_payload(client, *, include_contact_number: bool = True, only_held: bool = False) -> dict:
+    """A Xero Contact for a PlanMan client. Empty strings clear a field on update.
+
+    ``only_held``: for a contact PlanMan did not create, send only what PlanMan
+    holds, so nothing a bookkeeper typed into Xero is cleared: no empty fields,
+    no phone without a number, no address without any of its fields."""
+    address = {
+        "AddressType": "STREET",
+        "AddressLine1": _text(client.address_line1),
+        "AddressLine2": _text(client.address_line2),
+        "City": _text(client.city),
+        "Region": _text(client.region),
+        "PostalCode": _text(client.postcode),
+        "Country": _text(client.country),
+    }
     payload = {
         "Name": _text(client.name),
         "FirstName": _text(client.first_name),
@@ -64,22 +77,48 @@ def contact_payload(client, *, include_contact_number: bool = True) -> dict:
         "EmailAddress": _text(client.email),
         "TaxNumber": _text(client.tax_number),
         "Phones": [{"PhoneType": "DEFAULT", "PhoneNumber": _text(client.phone)}],
-        "Addresses": [
-            {
-                "AddressType": "STREET",
-                "AddressLine1": _text(client.address_line1),
-                "AddressLine2": _text(client.address_line2),
-                "City": _text(client.city),
-                "Region": _text(client.region),
-                "PostalCode": _text(client.postcode),
-                "Country": _text(client.country),
-            }
-        ],
+        "Addresses": [address],
     }
+    if only_held:
+        payload = {key: value for key, value in payload.items() if value}
+        if not _text(client.phone):
+            del payload["Phones"]
+        if not any(value for key, value in address.items() if key != "AddressType"):
+            del payload["Addresses"]
     if include_contact_number:
         # PlanMan's stable reference: how a retry finds a contact it created.
         payload["ContactNumber"] = client.reference
     return payload
+
+
+# What a person calls each Contact field PlanMan sends (for "changed in Xero").
+CONTACT_FIELD_LABELS = {
+    "Name": "Name", "FirstName": "First name", "LastName": "Last name", "EmailAddress": "E-mail address",
+    "TaxNumber": "Tax number", "ContactNumber": "Contact number", "PhoneNumber": "Phone",
+    "AddressLine1": "Address line 1", "AddressLine2": "Address line 2", "City": "Town or city",
+    "Region": "Region", "PostalCode": "Postcode", "Country": "Country",
+}
+
+
+def _contact_fields(contact: dict) -> dict[str, str]:
+    """A Contact's fields as PlanMan sends them, flattened (DEFAULT phone, STREET address)."""
+    fields = {key: _text(contact.get(key)) for key in ("Name", "FirstName", "LastName", "EmailAddress",
+                                                        "TaxNumber", "ContactNumber") if key in contact}
+    for phone in contact.get("Phones") or []:
+        if phone.get("PhoneType") == "DEFAULT" and "PhoneNumber" in phone:
+            fields["PhoneNumber"] = _text(phone["PhoneNumber"])
+    for address in contact.get("Addresses") or []:
+        if address.get("AddressType") == "STREET":
+            fields.update({key: _text(value) for key, value in address.items()
+                           if key in CONTACT_FIELD_LABELS and isinstance(value, str)})
+    return fields
+
+
+def changed_contact_fields(existing: dict, payload: dict) -> list[str]:
+    """The labels of the fields ``payload`` changes on the Xero contact ``existing``."""
+    before = _contact_fields(existing)
+    return [CONTACT_FIELD_LABELS[key] for key, value in _contact_fields(payload).items()
+            if before.get(key, "") != value]
 
 
 def _number(value: Decimal) -> float | int:
@@ -87,12 +126,17 @@ def _number(value: Decimal) -> float | int:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str) -> dict:
+def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str,
+                    line_item_ids: dict | None = None) -> dict:
     """A Xero ACCREC invoice for a PlanMan invoice.
 
     ``settings`` is the connection's: ``sales_account_code``, ``tax_types``
     (PlanMan tax rate id -> Xero TaxType, as strings), ``no_tax_type`` and
-    ``invoice_status``. Missing mappings are refused here, before any call."""
+    ``invoice_status``. Missing mappings are refused here, before any call.
+    ``line_item_ids`` (PlanMan line id -> Xero LineItemID, from the last push)
+    makes an update keep Xero's lines: a line sent with its LineItemID is
+    changed in place, a new line goes without one, a line left out is removed."""
+    line_item_ids = line_item_ids or {}
     account_code = settings.get("sales_account_code")
     if not account_code:
         raise ValidationFailed(
@@ -102,7 +146,9 @@ def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str) -> di
     tax_types = settings.get("tax_types") or {}
     lines = []
     for line in invoice.lines:
-        item = {
+        known = line_item_ids and line_item_ids.get(str(line.id))
+        item = {"LineItemID": known} if known else {}
+        item |= {
             "Description": _text(line.description),
             "Quantity": _number(line.quantity),
             "UnitAmount": _number(line.unit_price),
@@ -139,6 +185,25 @@ def invoice_payload(invoice, *, contact_id: str, settings: dict, url: str) -> di
     return payload
 
 
+def line_item_ids(invoice, answer: dict) -> dict[str, str]:
+    """Xero's LineItemID of each PlanMan line, from Xero's answer to a push.
+
+    Xero answers with the lines in the order sent; a line is paired with its
+    answer only where the descriptions agree, so an answer that differs (a
+    line Xero added) never gives a PlanMan line someone else's id."""
+    pairs = zip(invoice.lines, answer.get("LineItems") or [])
+    return {str(line.id): item["LineItemID"] for line, item in pairs
+            if item.get("LineItemID") and _text(item.get("Description")) == _text(line.description)}
+
+
+def invoice_total(answer: dict) -> Decimal | None:
+    """The Total Xero worked out for an invoice it answered with, if it gave one."""
+    try:
+        return Decimal(str(answer["Total"])).quantize(Decimal("0.01"))
+    except (KeyError, ArithmeticError, ValueError):
+        return None
+
+
 def fingerprint(payload: dict) -> str:
     """Stable hash of what would be sent: differs exactly when the record changed."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -150,14 +215,60 @@ def idempotency_key(record_type: str, record_id: int, revision: int, payload_fin
     return f"planman-{record_type}-{record_id}-r{revision}-{action}-{payload_fingerprint[:24]}"
 
 
+def filterable(value: str) -> bool:
+    """Whether a ``where`` string literal can hold ``value``. Xero's filter
+    parser has no working escape for a double quote (REFERENCE.md section 11),
+    and a backslash's meaning is undocumented: such values are looked up another way."""
+    return '"' not in value and "\\" not in value
+
+
 def where_equals(field: str, value: str) -> str:
-    """A Xero ``where`` clause matching one value exactly (quotes escaped)."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{field}=="{escaped}"'
+    """A Xero ``where`` clause matching one value (only for ``filterable`` values)."""
+    if not filterable(value):
+        raise ValueError(f"{field} value cannot be written in a Xero where filter")
+    return f'{field}=="{value}"'
 
 
-def where_any(field: str, values: list[str]) -> str:
-    return " OR ".join(where_equals(field, value) for value in values)
+def same_name(a: str | None, b: str | None) -> bool:
+    """Contact names compare as Xero's uniqueness rule does: without case
+    (REFERENCE.md section 11), and ignoring surrounding spaces."""
+    return _text(a).casefold() == _text(b).casefold()
+
+
+def is_name_taken(messages: list[str]) -> bool:
+    """Xero's refusal of a contact whose name an active contact already has."""
+    return any("is already assigned to another contact" in message for message in messages)
+
+
+def active_contact_named(contacts: list[dict], name: str, taken: set[str] = frozenset()) -> dict | None:
+    """The active contact among ``contacts`` whose name is ``name`` (ignoring case), not already taken."""
+    return next((c for c in contacts if c.get("ContactStatus", "ACTIVE") == "ACTIVE"
+                 and same_name(c.get("Name"), name) and c.get("ContactID") not in taken), None)
+
+
+CURRENCY_NOT_ENABLED = (
+    "Xero's organisation does not take invoices in {currency}. Add {currency} under Settings > Currencies in Xero "
+    "(then click Refresh from Xero under Setup > Integrations > Xero), or change the invoice's currency.")
+
+
+def currency_not_enabled(currency: str, enabled: list[str] | None) -> str:
+    """Why Xero will refuse an invoice in ``currency``, or "" (also when the
+    organisation's currencies are not known yet)."""
+    if not enabled or currency in enabled:
+        return ""
+    return CURRENCY_NOT_ENABLED.format(currency=currency)
+
+
+def plain_refusal(messages: list[str]) -> list[str]:
+    """Xero's refusal, led by plain words where Xero's own are about the
+    invoice's currency (Xero refuses currencies the organisation has not enabled)."""
+    about_currency = [m for m in messages if "currency" in m.lower() and "rate" not in m.lower()]
+    if not about_currency:
+        return messages
+    lead = ("Xero refused this invoice's currency: the organisation has probably not enabled it. Add it under "
+            "Settings > Currencies in Xero (then click Refresh from Xero under Setup > Integrations > Xero), "
+            "or change the invoice's currency.")
+    return [lead] + [f"Xero said: {m}" for m in messages]
 
 
 def field_errors(record_type: str, messages: list[str]) -> dict[str, list[str]]:

@@ -1,6 +1,8 @@
 """Xero as a provider: its OAuth client, API client factory, exporters and words."""
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from decimal import Decimal
 from typing import Optional
@@ -98,11 +100,15 @@ class XeroProvider(Provider):
     def complete_authorization(self) -> tuple[dict, list[Tenant]]:
         token = self._oauth_client().authorize_access_token()
         api = self._api(tenant_id=None, tokens=_FixedToken(token["access_token"]), throttle=None)
+        # /connections lists every organisation the user ever connected to this
+        # app; offer only those this approval added (REFERENCE.md section 1).
+        event = authentication_event_id(token["access_token"])
         tenants = [
             Tenant(tenant_id=c["tenantId"], name=c.get("tenantName") or "", remote_connection_id=c.get("id", ""),
                    kind=c.get("tenantType", ""))
-            for c in api.list_connections()
+            for c in api.list_connections(auth_event_id=event)
             if c.get("tenantType", "ORGANISATION") == "ORGANISATION"
+            and (not event or c.get("authEventId", event) == event)
         ]
         return token, tenants
 
@@ -194,12 +200,19 @@ class XeroProvider(Provider):
             for t in api.tax_rates()
             if t.get("TaxType") and t.get("Status", "ACTIVE") == "ACTIVE" and t.get("CanApplyToRevenue", True)
         ]
+        try:
+            # The currencies the organisation has enabled: Xero refuses invoices in any other.
+            currencies = sorted({c["Code"] for c in api.currencies() if c.get("Code")} |
+                                {organisation.get("BaseCurrency") or ""} - {""})
+        except RemoteNotFound:
+            currencies = None  # not known: nothing is warned about
         connection.tenant_name = organisation.get("Name") or connection.tenant_name
         connection.tenant_short_code = organisation.get("ShortCode") or ""
         settings = dict(connection.settings or {})
         settings["xero_accounts"] = accounts
         settings["xero_tax_rates"] = tax_rates
         settings["base_currency"] = organisation.get("BaseCurrency", "")
+        settings["currencies"] = currencies
         connection.settings = settings
 
     def export(self, connection, record_type: str, record, *, user_id: Optional[int]) -> PushResult:
@@ -259,12 +272,35 @@ class XeroProvider(Provider):
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return mapping.locked_invoice_message(remote_status)
 
+    def record_warnings(self, connection, record_type: str, record) -> list[str]:
+        if record_type != "invoice":
+            return []
+        problem = mapping.currency_not_enabled(record.currency, (connection.settings or {}).get("currencies"))
+        return [problem] if problem else []
+
     def settings_problems(self, connection) -> list[str]:
         settings = connection.settings or {}
         problems = []
         if not settings.get("sales_account_code"):
             problems.append("Choose the sales account invoices are posted to.")
         return problems
+
+
+def authentication_event_id(access_token: str) -> str:
+    """The ``authentication_event_id`` claim of Xero's access token (a JWT), or "".
+
+    Read without checking the signature, on purpose and for this claim only: the
+    token came to this process straight from Xero's token endpoint over TLS (the
+    code exchange, not the browser), and the claim only narrows the list of
+    organisations Xero itself returns for that same token, so a forged value
+    could hide an organisation but never reach one the token cannot."""
+    try:
+        segment = access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (IndexError, ValueError):
+        return ""  # not a JWT: offer every organisation the token reaches, as before
+    event = claims.get("authentication_event_id") if isinstance(claims, dict) else None
+    return event if isinstance(event, str) else ""
 
 
 def invoice_url(invoice) -> str:

@@ -1,0 +1,175 @@
+"""Webhook intake, the same for every provider: ``POST /webhooks/<provider_key>``.
+
+1. The provider verifies the delivery on the raw body (its signature scheme)
+   before anything is parsed or stored; a forged or stale delivery is refused
+   (400/401) and nothing is kept.
+2. Each verified event is stored once (unique per provider and event id: a
+   duplicate delivery is answered 200 and not stored again), and the provider
+   is answered 2xx at once.
+3. A worker processes each event (``planman.jobs.process_webhook_event``): it
+   claims the row with a lease, finds the firm that holds the event's account
+   (none: logged and dropped) and hands the event to the provider. Events may
+   arrive in any order and be processed more than once; providers make their
+   handling idempotent.
+
+Nothing is lost if a worker dies mid-event: the row stays "queued" with a lease
+that runs out. Every claim also schedules a check for when its lease ends (the
+RQ scheduler), and every delivery and every finished event re-queues events
+whose lease ran out, as does ``flask requeue-webhook-events`` (for cron)."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, request
+
+from planman import jobs
+from planman.extensions import csrf, db
+from planman.integrations import registry
+from planman.integrations.base import WebhookEventData, WebhookVerificationFailed
+from planman.models import Connection, WebhookEvent, utcnow
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+MAX_ATTEMPTS = 5
+SWEEP_LIMIT = 100
+
+
+@bp.post("/webhooks/<provider_key>")
+@csrf.exempt  # providers cannot hold a CSRF token; the signature proves the sender instead
+def receive(provider_key: str):
+    provider = registry.get_provider(provider_key)
+    if provider is None or not provider.accepts_webhooks:
+        abort(404)
+    raw = _raw_body(provider.webhook_max_bytes)
+    try:
+        events = provider.verify_webhook(raw, request.headers)
+    except WebhookVerificationFailed as refused:
+        log.warning("%s webhook refused: %s", provider_key, refused)
+        return {"error": str(refused)}, refused.status
+    new_ids = store(provider_key, events)
+    for event_id in new_ids:
+        enqueue(event_id)
+    requeue_stale(provider_key)
+    return {"received": len(events), "new": len(new_ids)}, 200
+
+
+def _raw_body(limit: int) -> bytes:
+    """The body as sent, at most ``limit`` bytes (413 beyond, whatever Content-Length claims)."""
+    if request.content_length is not None and request.content_length > limit:
+        abort(413)
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        abort(413)
+    return raw
+
+
+def store(provider_key: str, events: list[WebhookEventData]) -> list[int]:
+    """Store each event not seen before; return the new rows' ids."""
+    new_ids = []
+    for event in events:
+        row = WebhookEvent(provider=provider_key, event_id=event.event_id, event_type=event.event_type,
+                           account=event.account or "", payload=json.dumps(event.payload), state="queued")
+        try:
+            with db.session.begin_nested():
+                db.session.add(row)
+        except sa.exc.IntegrityError:
+            continue  # delivered before (or by a parallel delivery): stored once
+        new_ids.append(row.id)
+    db.session.commit()
+    return new_ids
+
+
+def enqueue(row_id: int, *, delay: float = 0, why: str = "new") -> bool:
+    return jobs.enqueue("process_webhook_event", row_id,
+                        job_id=f"webhook-{row_id}-{why}-{uuid.uuid4().hex[:12]}", delay=delay)
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=current_app.config["WEBHOOK_LEASE_SECONDS"])
+
+
+def _claim(row_id: int) -> bool:
+    """Take the event for this worker until the lease ends (compare-and-set, so
+    two workers never process it at once)."""
+    now = utcnow()
+    claimed = db.session.execute(
+        sa.update(WebhookEvent)
+        .where(WebhookEvent.id == row_id, WebhookEvent.state == "queued",
+               sa.or_(WebhookEvent.lease_until.is_(None), WebhookEvent.lease_until < now))
+        .values(lease_until=now + _lease(), attempts=WebhookEvent.attempts + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return bool(claimed)
+
+
+def process(row_id: int) -> str:
+    """The worker's side: claim, route to the firm, let the provider act, record the outcome."""
+    if not _claim(row_id):
+        return "not claimable (finished, or another worker holds it)"
+    # If this worker dies from here on, the check finds the lease run out and re-queues.
+    enqueue(row_id, delay=_lease().total_seconds() + 1, why="lease-check")
+    event = db.session.get(WebhookEvent, row_id)
+    provider = registry.get_provider(event.provider)
+    connection = None
+    try:
+        if provider is None:
+            return _finish(event, "dropped", f"no provider {event.provider!r} any more")
+        if event.account:
+            connection = db.session.scalar(sa.select(Connection).where(
+                Connection.provider == event.provider, Connection.tenant_id == event.account,
+                Connection.state != "disconnected"))
+            if connection is None:
+                log.warning("%s webhook %s for account %s, which no firm holds: dropped",
+                            event.provider, event.event_id, event.account)
+                return _finish(event, "dropped", "No firm holds this account.")
+            event.firm_id = connection.firm_id
+        provider.handle_webhook_event(event, connection)
+    except Exception as error:  # noqa: BLE001  (any failure: retried, then recorded)
+        db.session.rollback()
+        log.exception("%s webhook event %s failed", event.provider, event.event_id)
+        event = db.session.get(WebhookEvent, row_id)
+        if event.attempts >= MAX_ATTEMPTS:
+            return _finish(event, "failed", f"{type(error).__name__}: {error}"[:2000])
+        event.error, event.lease_until = f"{type(error).__name__}: {error}"[:2000], None
+        db.session.commit()
+        enqueue(row_id, delay=min(2 ** event.attempts, 300), why="retry")
+        return "failed, will retry"
+    result = _finish(event, "processed", "")
+    requeue_stale()
+    return result
+
+
+def _finish(event: WebhookEvent, state: str, error: str) -> str:
+    event.state, event.error, event.lease_until, event.processed_at = state, error, None, utcnow()
+    db.session.commit()
+    return state
+
+
+def requeue_stale(provider_key: str | None = None) -> int:
+    """Queue again every event still "queued" whose lease ran out (its worker
+    died), or that nobody claimed for a whole lease (its job was lost)."""
+    now = utcnow()
+    stmt = sa.select(WebhookEvent.id).where(
+        WebhookEvent.state == "queued",
+        sa.or_(WebhookEvent.lease_until < now,
+               sa.and_(WebhookEvent.lease_until.is_(None), WebhookEvent.received_at < now - _lease())))
+    if provider_key:
+        stmt = stmt.where(WebhookEvent.provider == provider_key)
+    ids = list(db.session.scalars(stmt.order_by(WebhookEvent.id).limit(SWEEP_LIMIT)))
+    for row_id in ids:
+        enqueue(row_id, why="requeue")
+    return len(ids)
+
+
+def register_cli(app) -> None:
+    import click
+
+    @app.cli.command("requeue-webhook-events")
+    def requeue_command():
+        """Queue again webhook events whose worker died (run it from cron, e.g. every minute)."""
+        click.echo(f"{requeue_stale()} webhook event(s) queued again.")

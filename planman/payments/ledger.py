@@ -1,0 +1,169 @@
+"""Payments recorded in the connected ledger (Xero now; FreshBooks or Sage
+later), exactly once, through what the ledger provider declares.
+
+When a payment changes on an invoice that was sent to a connected ledger, a
+``PaymentLedgerLink`` row (one per payment and ledger tenant, unique) says what
+is owed to that ledger, and the job ``record_payment_in_ledger`` makes the
+ledger match: record a succeeded payment, reverse one that was reversed or
+refunded. A link is claimed by compare-and-set before the provider is called;
+the provider looks its payment up by our reference before creating one, so a
+retry after a lost answer finds it rather than paying twice."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from planman import jobs
+from planman.extensions import db
+from planman.integrations.base import PaymentNotSupported
+from planman.integrations.errors import IntegrationError, TemporaryFailure
+from planman.models import Connection, ExternalLink, Payment, PaymentLedgerLink, utcnow
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+# A claim older than this was abandoned by a worker that died mid-call.
+STALE_CLAIM = timedelta(minutes=10)
+COUNTING = "succeeded"
+TAKEN_BACK = ("reversed", "refunded")
+
+
+def _ledger_targets(payment: Payment):
+    """(provider, connection, invoice link) for each connected ledger that holds the invoice."""
+    from planman.integrations import registry
+
+    rows = db.session.execute(
+        sa.select(ExternalLink, Connection)
+        .join(Connection, sa.and_(Connection.firm_id == ExternalLink.firm_id,
+                                  Connection.provider == ExternalLink.provider,
+                                  Connection.tenant_id == ExternalLink.tenant_id))
+        .where(ExternalLink.firm_id == payment.firm_id, ExternalLink.record_type == "invoice",
+               ExternalLink.record_id == payment.invoice_id, Connection.is_usable))
+    for link, connection in rows:
+        provider = registry.get_provider(link.provider)
+        if provider is not None and provider.kind == "ledger":
+            yield provider, connection, link
+
+
+def queue_for(payment: Payment) -> list[PaymentLedgerLink]:
+    """Mark what each connected ledger now owes for this payment (in the caller's transaction)."""
+    db.session.refresh(payment)
+    queued = []
+    for provider, connection, _ in _ledger_targets(payment):
+        ledger_link = db.session.scalar(sa.select(PaymentLedgerLink).where(
+            PaymentLedgerLink.payment_id == payment.id, PaymentLedgerLink.provider == provider.key,
+            PaymentLedgerLink.tenant_id == connection.tenant_id))
+        if ledger_link is None:
+            if payment.state != COUNTING:
+                continue  # never recorded there, so nothing to take back
+            ledger_link = PaymentLedgerLink(firm_id=payment.firm_id, payment_id=payment.id, provider=provider.key,
+                                            tenant_id=connection.tenant_id, state="queued")
+            db.session.add(ledger_link)
+        elif _wanted(payment, ledger_link) is None:
+            continue
+        else:
+            ledger_link.state, ledger_link.attempts, ledger_link.error = "queued", 0, ""
+        queued.append(ledger_link)
+    return queued
+
+
+def _wanted(payment: Payment, ledger_link: PaymentLedgerLink):
+    """"record", "reverse" or None (the ledger already matches)."""
+    if payment.state == COUNTING and not ledger_link.external_id:
+        return "record"
+    if payment.state in TAKEN_BACK and ledger_link.external_id and ledger_link.state != "reversed":
+        return "reverse"
+    return None
+
+
+def enqueue(payment_id: int, delay: float = 0) -> bool:
+    return jobs.enqueue("record_payment_in_ledger", payment_id,
+                        job_id=f"ledger-payment-{payment_id}-{uuid.uuid4().hex[:12]}", delay=delay)
+
+
+def _claim(ledger_link: PaymentLedgerLink) -> bool:
+    stale = utcnow() - STALE_CLAIM
+    claimed = db.session.execute(
+        sa.update(PaymentLedgerLink)
+        .where(PaymentLedgerLink.id == ledger_link.id,
+               sa.or_(PaymentLedgerLink.state.in_(("queued", "failed")),
+                      sa.and_(PaymentLedgerLink.state == "recording", PaymentLedgerLink.updated_at < stale)))
+        .values(state="recording", attempts=PaymentLedgerLink.attempts + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return bool(claimed)
+
+
+def sync(payment_id: int) -> str:
+    """The job: make every ledger holding this payment's invoice match the payment."""
+    from planman.integrations import registry
+
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        return "no such payment"
+    outcomes = []
+    retry = False
+    for ledger_link in db.session.scalars(sa.select(PaymentLedgerLink).where(
+            PaymentLedgerLink.payment_id == payment_id).order_by(PaymentLedgerLink.id)).all():
+        action = _wanted(payment, ledger_link)
+        if action is None or not _claim(ledger_link):
+            continue
+        db.session.refresh(ledger_link)
+        provider = registry.get_provider(ledger_link.provider)
+        connection = db.session.scalar(sa.select(Connection).where(
+            Connection.firm_id == payment.firm_id, Connection.provider == ledger_link.provider))
+        invoice_link = db.session.scalar(sa.select(ExternalLink).where(
+            ExternalLink.provider == ledger_link.provider, ExternalLink.tenant_id == ledger_link.tenant_id,
+            ExternalLink.record_type == "invoice", ExternalLink.record_id == payment.invoice_id))
+        label = provider.label if provider else ledger_link.provider
+        try:
+            if provider is None or connection is None or not connection.is_usable \
+                    or connection.tenant_id != ledger_link.tenant_id or invoice_link is None:
+                raise IntegrationError(f"{label} is no longer connected, so this payment was not recorded there.")
+            if action == "record":
+                ledger_link.external_id = provider.record_payment(connection, invoice_link, payment)
+                ledger_link.state, ledger_link.error = "recorded", ""
+            else:
+                provider.reverse_payment(connection, invoice_link, payment, ledger_link.external_id)
+                ledger_link.state, ledger_link.error = "reversed", ""
+        except PaymentNotSupported:
+            ledger_link.state = "unsupported"
+            ledger_link.error = f"Not recorded in {label}: recording payments is not supported by {label} yet."
+        except TemporaryFailure as error:
+            ledger_link.state, ledger_link.error = "failed", str(error)
+            retry = retry or ledger_link.attempts < MAX_ATTEMPTS
+        except IntegrationError as error:
+            ledger_link.state, ledger_link.error = "failed", str(error)
+        except Exception:
+            log.exception("recording payment %s in %s failed", payment_id, ledger_link.provider)
+            ledger_link.state = "failed"
+            ledger_link.error = f"Something went wrong recording this payment in {label}."
+            retry = retry or ledger_link.attempts < MAX_ATTEMPTS
+        db.session.commit()
+        outcomes.append(f"{ledger_link.provider}: {ledger_link.state}")
+    if retry:
+        enqueue(payment_id, delay=30)
+    return ", ".join(outcomes) or "nothing to do"
+
+
+LEDGER_STATE_WORDS = {"queued": "Being recorded in {label}…", "recording": "Being recorded in {label}…",
+                      "recorded": "Recorded in {label}", "reversed": "Reversed in {label}"}
+
+
+def ledger_notes(payments: list[Payment]) -> dict[int, list[str]]:
+    """What each payment's ledger links say, in words, by payment id."""
+    from planman.integrations import registry
+
+    notes: dict[int, list[str]] = {}
+    if not payments:
+        return notes
+    for ledger_link in db.session.scalars(sa.select(PaymentLedgerLink).where(
+            PaymentLedgerLink.payment_id.in_([p.id for p in payments])).order_by(PaymentLedgerLink.id)):
+        provider = registry.get_provider(ledger_link.provider)
+        label = provider.label if provider else ledger_link.provider
+        words = ledger_link.error if ledger_link.state in ("failed", "unsupported") else \
+            LEDGER_STATE_WORDS[ledger_link.state].format(label=label)
+        notes.setdefault(ledger_link.payment_id, []).append(words)
+    return notes

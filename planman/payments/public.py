@@ -1,0 +1,63 @@
+"""The client payment page: no log-in, behind the invoice's unguessable link.
+
+It shows one invoice (the token is bound to it), never another; says plainly
+when the invoice is paid or void, or the link does not work; is never cached
+or indexed; and sends no Referer, so the token does not travel to a payment
+provider's page."""
+from flask import abort, make_response, redirect, render_template, url_for
+
+from planman.integrations import registry
+from planman.integrations.links import connection_for
+from planman.models import Firm
+from planman.extensions import db
+from planman.payments import links, public_bp
+from planman.security import public_url
+
+
+@public_bp.after_request
+def private_page(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def payment_options(firm_id: int) -> list:
+    """(provider, connection) for every payment provider the firm has connected."""
+    options = []
+    for provider in registry.all_providers():
+        if provider.kind != "payments":
+            continue
+        connection = connection_for(firm_id, provider.key)
+        if connection is not None and connection.is_usable:
+            options.append((provider, connection))
+    return options
+
+
+def _invoice_or_gone(token: str):
+    invoice = links.invoice_for_token(token)
+    if invoice is None:
+        abort(make_response(render_template("payments/link_not_valid.html"), 404))
+    return invoice
+
+
+@public_bp.get("/pay/<token>")
+def page(token: str):
+    invoice = _invoice_or_gone(token)
+    firm = db.session.get(Firm, invoice.firm_id)
+    status = 410 if invoice.status == "void" else 200
+    options = payment_options(firm.id) if invoice.status not in ("void", "paid") and invoice.amount_due > 0 else []
+    return render_template("payments/pay.html", invoice=invoice, firm=firm, totals=invoice.totals,
+                           options=options, token=token), status
+
+
+@public_bp.post("/pay/<token>/<provider_key>")
+def start(token: str, provider_key: str):
+    invoice = _invoice_or_gone(token)
+    if invoice.status in ("void", "paid") or invoice.amount_due <= 0:
+        return redirect(url_for("pay.page", token=token))
+    for provider, connection in payment_options(invoice.firm_id):
+        if provider.key == provider_key:
+            return_url = public_url("pay.page", token=token)
+            return redirect(provider.start_payment(connection, invoice, invoice.amount_due, return_url=return_url))
+    abort(404)

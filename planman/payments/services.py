@@ -1,0 +1,173 @@
+"""Recording payments and keeping each invoice's amount paid and status.
+
+The invoice's ``amount_paid`` and ``status`` change only here, in one UPDATE
+statement per payment change: the database adds the amount and refuses an
+overpayment in the same statement, so two payments recorded at once can never
+overpay, and the status (part paid, paid, back to sent) follows from the new
+amount rather than from anyone's choice."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Optional
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from planman.extensions import db
+from planman.models import Invoice, Payment, utcnow
+
+ZERO = Decimal("0.00")
+# Payment.amount is Numeric(12, 2).
+MAX_PAYMENT = Decimal("9999999999.99")
+
+
+class PaymentRefused(Exception):
+    """A payment that cannot be recorded; the message is for the amount field."""
+
+
+def _paid_status(paid):
+    """The invoice status once ``paid`` is its amount paid (an SQL expression)."""
+    total = sa.func.coalesce(Invoice.total, 0)
+    return sa.case(
+        (Invoice.status == "void", "void"),
+        (sa.and_(total > 0, paid >= total), "paid"),
+        (paid > 0, "part_paid"),
+        # Every payment reversed: an invoice someone paid had been sent.
+        (Invoice.status.in_(("paid", "part_paid")), "sent"),
+        else_=Invoice.status,
+    )
+
+
+def _move_amount_paid(invoice_id: int, delta: Decimal, *, refuse_overpayment: bool) -> bool:
+    """Add ``delta`` to the invoice's amount paid and set its status from the
+    result; False (nothing changed) when that would overpay or the invoice is void."""
+    paid = Invoice.amount_paid + delta
+    stmt = sa.update(Invoice).where(Invoice.id == invoice_id)
+    if refuse_overpayment:
+        stmt = stmt.where(paid <= sa.func.coalesce(Invoice.total, 0), Invoice.status != "void")
+    result = db.session.execute(stmt.values(amount_paid=paid, status=_paid_status(paid))
+                                .execution_options(synchronize_session=False))
+    _expire_invoice(invoice_id)
+    return result.rowcount == 1
+
+
+def _expire_invoice(invoice_id: int) -> None:
+    invoice = db.session.identity_map.get(sa.inspect(Invoice).identity_key_from_primary_key((invoice_id,)))
+    if invoice is not None:
+        db.session.expire(invoice, ["amount_paid", "status"])
+
+
+def sync_status(invoice: Invoice) -> None:
+    """Set the status from the amount paid again (after an edit changed the total
+    or the chosen status)."""
+    _move_amount_paid(invoice.id, ZERO, refuse_overpayment=False)
+
+
+def due_message(invoice: Invoice) -> str:
+    if invoice.status == "void":
+        return "This invoice is void, so it takes no payments."
+    due = invoice.amount_due
+    if due <= 0:
+        return "Nothing is due on this invoice."
+    return f"The amount due is {due:,.2f} {invoice.currency}: a payment cannot be more."
+
+
+def record_manual_payment(invoice: Invoice, *, amount: Decimal, paid_on: date, method: str, reference: str,
+                          note: str, user_id: int) -> Payment:
+    """A payment a user received outside PlanMan (a bank transfer, a cheque).
+    Refused (PaymentRefused) if it is more than the amount due. Commits."""
+    payment = Payment(firm_id=invoice.firm_id, invoice_id=invoice.id, amount=amount, currency=invoice.currency,
+                      paid_on=paid_on, method=method, state="succeeded", reference=reference, note=note,
+                      recorded_by_id=user_id)
+    db.session.add(payment)
+    db.session.flush()
+    if not _move_amount_paid(invoice.id, amount, refuse_overpayment=True):
+        db.session.rollback()
+        raise PaymentRefused(due_message(invoice))
+    _after_change(payment)
+    return payment
+
+
+class CannotReverse(Exception):
+    pass
+
+
+def reverse_payment(payment: Payment, *, user_id: int) -> None:
+    """Take back a payment a user recorded (recorded in error, or it bounced):
+    it stays on the record as "reversed", with who and when. Commits."""
+    if payment.provider:
+        raise CannotReverse("This payment was taken online: refund it with the provider that took it.")
+    changed = db.session.execute(
+        sa.update(Payment).where(Payment.id == payment.id, Payment.state == "succeeded")
+        .values(state="reversed", reversed_at=utcnow(), reversed_by_id=user_id)
+        .execution_options(synchronize_session=False)).rowcount
+    if not changed:  # reversed already (a second click, another tab)
+        db.session.rollback()
+        raise CannotReverse("This payment has already been reversed.")
+    _move_amount_paid(payment.invoice_id, -payment.amount, refuse_overpayment=False)
+    db.session.expire(payment)
+    _after_change(payment)
+
+
+def record_provider_payment(invoice: Invoice, *, provider: str, provider_payment_id: str, amount: Decimal,
+                            method: str, state: str, paid_on: Optional[date] = None,
+                            reference: str = "") -> Payment:
+    """A payment a provider reports (by webhook), recorded once per provider
+    payment id however often it is reported, then moved to ``state``. Money a
+    provider has taken is recorded even if it overpays: it was received. Commits."""
+    payment = db.session.scalar(sa.select(Payment).where(
+        Payment.provider == provider, Payment.provider_payment_id == provider_payment_id))
+    if payment is None:
+        payment = Payment(firm_id=invoice.firm_id, invoice_id=invoice.id, amount=amount, currency=invoice.currency,
+                          paid_on=paid_on or date.today(), method=method, state="pending", reference=reference,
+                          provider=provider, provider_payment_id=provider_payment_id)
+        db.session.add(payment)
+        try:
+            with db.session.begin_nested():
+                db.session.flush()
+        except sa.exc.IntegrityError:  # reported twice at once: the other report recorded it
+            payment = db.session.scalar(sa.select(Payment).where(
+                Payment.provider == provider, Payment.provider_payment_id == provider_payment_id))
+    set_payment_state(payment, state)
+    return payment
+
+
+def set_payment_state(payment: Payment, state: str) -> None:
+    """Move a payment to ``state``; only "succeeded" counts towards the amount
+    paid. The state changes by compare-and-set, so a report handled twice at
+    once moves the money once. Commits."""
+    old = payment.state
+    if old == state:
+        db.session.commit()
+        return
+    changed = db.session.execute(
+        sa.update(Payment).where(Payment.id == payment.id, Payment.state == old).values(state=state)
+        .execution_options(synchronize_session=False)).rowcount
+    if not changed:
+        db.session.rollback()
+        db.session.refresh(payment)
+        return set_payment_state(payment, state)
+    delta = payment.amount if state == "succeeded" else (-payment.amount if old == "succeeded" else ZERO)
+    if delta:
+        _move_amount_paid(payment.invoice_id, delta, refuse_overpayment=False)
+    db.session.expire(payment)
+    _after_change(payment)
+
+
+def _after_change(payment: Payment) -> None:
+    """Commit, then have the connected ledgers follow (after the commit, so the
+    job finds the rows)."""
+    from planman.payments import ledger
+
+    ledger_links = ledger.queue_for(payment)
+    db.session.commit()
+    if ledger_links:
+        ledger.enqueue(payment.id)
+
+
+def invoice_payments(invoice: Invoice) -> list[Payment]:
+    return list(db.session.scalars(
+        sa.select(Payment).where(Payment.firm_id == invoice.firm_id, Payment.invoice_id == invoice.id)
+        .options(so.selectinload(Payment.recorded_by), so.selectinload(Payment.reversed_by))
+        .order_by(Payment.paid_on, Payment.id)))
