@@ -42,6 +42,9 @@ class Firm(db.Model):
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
     currency: so.Mapped[str] = so.mapped_column(sa.String(3), default="GBP")
     next_invoice_number: so.Mapped[int] = so.mapped_column(default=1)
+    # IANA name (zoneinfo): every time a page shows is in this zone.
+    time_zone: so.Mapped[str] = so.mapped_column(sa.String(64), default="Europe/London",
+                                                 server_default="Europe/London")
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 
     users: so.Mapped[list["User"]] = so.relationship(back_populates="firm", order_by="User.name")

@@ -73,3 +73,14 @@ def invoice_totals(invoice) -> Totals:
         ),
         invoice.amounts_are,
     )
+
+
+def format_quantity(value: Decimal) -> str:
+    """A quantity or unit price as lists show it: 2 decimal places, or up to 4
+    when it has them (175 -> 175.00, 1.5 -> 1.50, 12.3456 -> 12.3456), with
+    thousands separated as amounts are."""
+    if not value.is_finite():
+        return str(value)
+    _, digits, exponent = value.normalize().as_tuple()
+    places = min(max(-exponent, 2), 4)
+    return f"{value:,.{places}f}"

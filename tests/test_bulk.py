@@ -472,6 +472,14 @@ def test_a_new_bulk_send_of_the_same_records_is_a_new_write_not_a_replay(app, cl
     assert json.loads(first.body) == json.loads(second.body)
     assert first.headers["Idempotency-Key"] != second.headers["Idempotency-Key"]  # Xero would replay the first
     assert [(p.state, p.outcome) for p in pushes()] == [("succeeded", "created")] * 2 + [("succeeded", "updated")] * 4
+def resumes_at(paused) -> str:
+    """When a paused send resumes, as the page says it: in the firm's zone (a
+    new firm's is Europe/London), no longer in UTC (issue 13)."""
+    from planman.timezones import describe
+
+    iso, text, full = describe(paused.paused_until, "Europe/London", "time")
+    return f'resumes at <time datetime="{iso}" title="{full}">{text}</time>'
+
 
 
 def test_near_the_daily_limit_the_send_pauses_and_says_when_it_resumes(app, client, firm, xero):
@@ -489,7 +497,7 @@ def test_near_the_daily_limit_the_send_pauses_and_says_when_it_resumes(app, clie
     assert 3500 <= (paused.paused_until - bulk_engine.utcnow()).total_seconds() <= 3700
     assert {p.state for p in pushes()} == {"succeeded", "queued"}  # nothing failed for it
     page = client.get(f"/integrations/bulk/{paused.id}").get_data(as_text=True)
-    assert "Paused:" in page and f"resumes at {paused.paused_until.strftime('%H:%M')} UTC" in page
+    assert "Paused:" in page and resumes_at(paused) in page
 
 
 def test_xeros_daily_limit_pauses_the_send_instead_of_failing_records(app, client, firm, xero):
@@ -504,7 +512,7 @@ def test_xeros_daily_limit_pauses_the_send_instead_of_failing_records(app, clien
     assert 5300 <= (paused.paused_until - bulk_engine.utcnow()).total_seconds() <= 5500
     assert {(p.state, p.attempts) for p in pushes()} == {("retrying", 0)}
     page = client.get(f"/integrations/bulk/{paused.id}/progress").get_data(as_text=True)
-    assert 'data-bulk-state="paused"' in page and f"resumes at {paused.paused_until.strftime('%H:%M')} UTC" in page
+    assert 'data-bulk-state="paused"' in page and resumes_at(paused) in page
     assert re.search(r"About 9[01] minutes left\.", page)  # the pause counts towards the time left
 
 

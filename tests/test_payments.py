@@ -58,7 +58,8 @@ def test_payments_make_an_invoice_part_paid_then_paid(client, invoice):
     html = page(client, invoice)
     assert "Payment of 20.00 GBP recorded." in html
     assert text_of(html, "amount-paid") == "GBP 20.00" and text_of(html, "amount-due") == "GBP 100.00"
-    assert "status-part_paid" in html and ">Part paid<" in html
+    # The invoice page names whose status it is (issue 13): "PlanMan: Part paid".
+    assert "status-part_paid" in html and ">PlanMan: Part paid<" in html
     row = text_of(html.replace("\n", " "), "payment-list")  # the table's header row exists
     assert "Date" in row
     assert "Recorded by Ada Admin" in html and "Bank transfer" in html and "BACS 1" in html

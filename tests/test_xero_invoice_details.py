@@ -314,6 +314,8 @@ def test_xeros_refusal_of_a_currency_reads_plainly(app, client, firm, xero_api):
     run_jobs(app)
 
     page = html.unescape(client.get(panel_url("invoice", invoice.id)).get_data(as_text=True))
-    assert ("Sending failed.</strong> Xero refused this invoice's currency: the organisation has probably not "
+    # The panel's headline, then Xero's reason (issue 13: one headline per state, then the details).
+    assert 'id="panel-xero-headline">Sending failed.</h2>' in page
+    assert ("<p>Xero refused this invoice's currency: the organisation has probably not "
             "enabled it. Add it under Settings > Currencies in Xero") in page
     assert f"Xero said: {refusal}" in page and "Currency:</strong>" in page

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from planman.forms_common import NoControlChars, currency_choices, strip_filter
@@ -30,6 +30,9 @@ class SignupForm(PasswordFields, FlaskForm):
         "Firm name", filters=[strip_filter], validators=[DataRequired(), Length(max=255), NoControlChars()]
     )
     currency = SelectField("Default currency", choices=currency_choices(), default="GBP")
+    # Filled in by static/js/browser_time_zone.js; without it (or with junk)
+    # the firm gets the currency's zone (planman.timezones.sign_up_zone).
+    browser_time_zone = HiddenField()
     name = StringField("Your name", filters=[strip_filter], validators=[DataRequired(), Length(max=120), NoControlChars()])
     email = EmailField(
         "Email", filters=[email_filter], validators=[DataRequired(), Length(max=255), Email(check_deliverability=False)]

@@ -59,7 +59,8 @@ def signup():
         else:
             throttle.signup_succeeded(ip)
             user = services.create_firm(
-                form.firm_name.data, form.currency.data, form.name.data, form.email.data, form.password.data
+                form.firm_name.data, form.currency.data, form.name.data, form.email.data, form.password.data,
+                browser_time_zone=form.browser_time_zone.data,
             )
             db.session.commit()
             _start_session(user)

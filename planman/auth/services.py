@@ -10,6 +10,7 @@ from typing import Optional
 import sqlalchemy as sa
 from flask import current_app, session
 
+from planman import timezones
 from planman.extensions import db
 from werkzeug.security import generate_password_hash
 
@@ -60,9 +61,10 @@ def email_taken(email: str) -> bool:
     return find_user_by_email(email) is not None
 
 
-def create_firm(firm_name: str, currency: str, name: str, email: str, password: str) -> User:
+def create_firm(firm_name: str, currency: str, name: str, email: str, password: str,
+                browser_time_zone: str | None = None) -> User:
     """A new firm, its first user (an admin) and the default tax rates; not committed."""
-    firm = Firm(name=firm_name, currency=currency)
+    firm = Firm(name=firm_name, currency=currency, time_zone=timezones.sign_up_zone(browser_time_zone, currency))
     user = User(firm=firm, name=name, email=normalise_email(email), is_admin=True)
     user.set_password(password)
     db.session.add_all([firm, user])

@@ -17,6 +17,14 @@ from planman.integrations.push import progress_token
 from planman.models import Connection, ExternalLink, PushJob
 
 
+CHIPS = {
+    "never_sent": ("Not sent", "idle"), "pushing": ("Sending…", "busy"), "failed": ("Failed", "bad"),
+    "needs_reconnect": ("Reconnect", "bad"), "not_connected": ("Not connected", "idle"),
+    "choosing": ("Not set up", "idle"), "blocked": ("Blocked", "bad"), "void_pending": ("Void here, open there", "warn"),
+    "closed": ("Void", "idle"),
+}
+
+
 @dataclass
 class PanelState:
     provider: Provider
@@ -52,6 +60,22 @@ class PanelState:
         if self.kind == "void_pending":
             return f"Void in {self.provider.label}"
         return None
+
+    @property
+    def chip(self) -> tuple[str, str]:
+        """The tab's status chip, (words, tone), so the state shows while the
+        panel is closed. Where the record stands remotely, the provider's own
+        words for it (``remote_status_label``)."""
+        if self.kind == "sent":
+            return ("Changed since sent", "warn") if self.changed_since_sent else ("Sent", "ok")
+        if self.kind in ("locked", "gone"):
+            return self.remote_status_label or "Locked", "locked"
+        return CHIPS.get(self.kind, ("", "idle"))
+
+    @property
+    def opens_by_default(self) -> bool:
+        """A failed push or unsent changes need the user's attention."""
+        return self.kind in ("failed", "blocked", "void_pending") or (self.kind == "sent" and self.changed_since_sent)
 
     @property
     def polling(self) -> bool:

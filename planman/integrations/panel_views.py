@@ -31,7 +31,11 @@ def _record_or_404(record_type: str, record_id: int):
 
 def render_panel(provider, record_type: str, record):
     state = panel_state(provider, record_type, record, current_user.firm_id)
-    return render_template("integrations/_panel.html", panel=state)
+    htmx = bool(request.headers.get("HX-Request"))
+    # A POST started a push; a poll naming a push (?push=) got the panel
+    # because that push moved on: both are news to read out.
+    news = htmx and (request.method == "POST" or bool(request.args.get("push")))
+    return render_template("integrations/_panel.html", panel=state, oob_tab=htmx, announce=news)
 
 
 @bp.get("/<provider_key>/<record_type>/<int:record_id>/panel")

@@ -1,11 +1,14 @@
+from datetime import datetime
 from decimal import Decimal
 
 from flask import current_app, redirect, url_for
 from markupsafe import Markup
 from flask_login import current_user
 
+from planman import timezones
 from planman.forms_common import format_decimal
 from planman.main import bp
+from planman.money import format_quantity
 
 
 @bp.get("/")
@@ -36,15 +39,39 @@ def money(value: Decimal) -> str:
     return f"{value:,.2f}"
 
 
+@bp.app_template_filter("quantity")
+def quantity(value):
+    """Quantities and unit prices: 175 -> 175.00, 1.2345 stays (planman.money)."""
+    return format_quantity(value) if isinstance(value, Decimal) else value
+
+
+@bp.app_template_filter("local_time")
+def local_time(moment: datetime | str | None, style: str = "auto") -> Markup:
+    """A stored time in the signed-in firm's zone, in a <time> element whose
+    title gives the full date, time and zone. ``auto`` reads "2 minutes ago"
+    for times within a few hours, else "1 Dec 2026, 14:05 GMT"; ``datetime``,
+    ``date`` and ``time`` ask for one form (planman.timezones.describe)."""
+    if not moment:
+        return Markup("")
+    if isinstance(moment, str):  # kept in JSON settings as ISO 8601, UTC
+        moment = datetime.fromisoformat(moment)
+    zone_name = current_user.firm.time_zone if current_user.is_authenticated else "UTC"
+    iso, text, full = timezones.describe(moment, zone_name, style)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, full, text)
+
+
 STATUS_BADGES = {"draft": "", "sent": "badge-warn", "part_paid": "badge-warn", "paid": "badge-ok", "void": "badge-bad"}
 STATUS_WORDS = {"part_paid": "Part paid"}
 
 
 @bp.app_template_filter("status_badge")
-def status_badge(status: str) -> Markup:
-    """An invoice status as a coloured badge."""
-    return Markup('<span class="badge {} status-{}">{}</span>').format(
-        STATUS_BADGES.get(status, ""), status, STATUS_WORDS.get(status) or status.capitalize())
+def status_badge(status: str, owner: str = "") -> Markup:
+    """An invoice status as a coloured badge; ``owner`` says whose status it
+    is where another system's sits near ("PlanMan: Draft" by "In Xero: ...")."""
+    words = STATUS_WORDS.get(status) or status.capitalize()
+    if owner:
+        words = f"{owner}: {words}"
+    return Markup('<span class="badge {} status-{}">{}</span>').format(STATUS_BADGES.get(status, ""), status, words)
 
 
 @bp.app_context_processor

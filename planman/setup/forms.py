@@ -1,7 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from planman import timezones
 from planman.auth.forms import PASSWORD_MIN_LENGTH, email_filter
 from planman.forms_common import MaxDecimalPlaces, NoControlChars, PlainDecimalField, strip_filter
 
@@ -38,3 +39,15 @@ class TaxRateForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A bare form for POST buttons, so they carry the CSRF token."""
+
+
+class FirmForm(FlaskForm):
+    time_zone = SelectField("Time zone", validate_choice=False)
+
+    def __init__(self, *args, current_zone: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.time_zone.choices = timezones.zone_choices(current_zone)
+
+    def validate_time_zone(self, field):
+        if not timezones.is_valid(field.data):
+            raise ValidationError("Choose a time zone from the list.")

@@ -6,7 +6,7 @@ from planman.extensions import db
 from planman.models import TaxRate, User
 from planman.security import public_url
 from planman.setup import bp, services
-from planman.setup.forms import ColleagueForm, ConfirmForm, TaxRateForm
+from planman.setup.forms import ColleagueForm, ConfirmForm, FirmForm, TaxRateForm
 from planman.tenancy import firm_select, get_for_firm_or_404
 
 
@@ -21,6 +21,18 @@ def admins_only():
 @bp.get("/")
 def index():
     return render_template("setup/index.html")
+
+
+@bp.route("/firm", methods=["GET", "POST"])
+def firm():
+    firm = current_user.firm
+    form = FirmForm(obj=firm, current_zone=firm.time_zone)
+    if form.validate_on_submit():
+        firm.time_zone = form.time_zone.data
+        db.session.commit()
+        flash(f"Times are now shown in {firm.time_zone.replace('_', ' ')}.", "success")
+        return redirect(url_for("setup.firm"))
+    return render_template("setup/firm.html", form=form), 422 if form.errors else 200
 
 
 @bp.get("/users")

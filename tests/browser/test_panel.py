@@ -45,6 +45,10 @@ def test_send_then_update_from_the_xero_tab(page: Page, live_server, sandbox, rq
     # Nobody reloads: the panel swaps itself to the new state when the job ends.
     expect(panel).to_have_attribute("data-panel-state", "sent", timeout=30000)
     expect(panel).to_contain_text("Sent to Xero.")
+    # The tab's chip followed, and screen readers were told (a live region the swap keeps).
+    expect(page.locator("#tab-xero .chip")).to_have_text("Sent")
+    expect(page.locator("#panel-news-xero")).to_have_text("Sent to Xero.")
+    assert page.get_attribute("#panel-news-xero", "aria-live") == "polite"
     expect(panel.get_by_role("button", name="Update")).to_be_visible()
     expect(panel.get_by_role("link", name="View in Xero")).to_be_visible()
     statuses = [status for status, _ in polls]
@@ -57,10 +61,13 @@ def test_send_then_update_from_the_xero_tab(page: Page, live_server, sandbox, rq
     page.goto(re.sub(r"\?.*$", "", page.url) + "/edit")
     page.fill("#email", "changed@example.com")
     page.click("#client-form button[type=submit]")
-    page.click("#tab-xero")
+    # Unsent changes open the tab by itself (issue 13), so no click is needed.
+    expect(page.locator("#tab-xero")).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#tab-xero .chip")).to_have_text("Changed since sent")
     expect(panel).to_contain_text("Changed since last sent")
     panel.get_by_role("button", name="Update").click()
     expect(panel).to_contain_text("Updated in Xero.", timeout=30000)
+    expect(page.locator("#panel-news-xero")).to_have_text("Updated in Xero.")
     expect(panel).not_to_contain_text("Changed since last sent")
 
     [contact] = contacts_in_xero(sandbox)
