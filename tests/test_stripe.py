@@ -278,6 +278,13 @@ class TestWebhooks:
         html = invoice_html(client, invoice)
         assert "status-paid" in html and "pi_1" in html
 
+    def test_a_live_mode_event_on_a_test_platform_is_not_kept(self, app, client, user, invoice):
+        connect(user)
+        event = stripe_event("evt_live", "checkout.session.completed", paid_session(invoice)) | {"livemode": True}
+        response = deliver(client, event)
+        assert response.status_code == 200 and response.get_json() == {"received": 0, "new": 0}
+        assert db.session.scalar(sa.select(WebhookEvent)) is None
+
     def test_an_unpaid_completed_session_marks_nothing(self, app, client, user, invoice):
         connect(user)
         deliver(client, stripe_event("evt_c", "checkout.session.completed", paid_session(invoice, status="unpaid")))

@@ -135,10 +135,18 @@ class StripeProvider(Provider):
             raise WebhookVerificationFailed(f"Signature refused: {error.user_message}", status=401) from None
         try:
             event = json.loads(payload)
-            return [WebhookEventData(event_id=str(event["id"]), event_type=str(event["type"]),
-                                     account=str(event.get("account") or ""), payload=event)]
-        except (ValueError, KeyError, TypeError):
+            data = WebhookEventData(event_id=str(event["id"]), event_type=str(event["type"]),
+                                    account=str(event.get("account") or ""), payload=event)
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise WebhookVerificationFailed("Signed, but not a Stripe event.", status=400) from None
+        # A Connect endpoint gets live and test events alike: a test payment
+        # must never pay an invoice on a live platform (or the reverse).
+        live = current_app.config["STRIPE_SECRET_KEY"].startswith(("sk_live_", "rk_live_"))
+        if bool(event.get("livemode")) != live:
+            log.info("stripe event %s is %s mode, this platform %s: ignored", data.event_id,
+                     "live" if event.get("livemode") else "test", "live" if live else "test")
+            return []
+        return [data]
 
     def handle_webhook_event(self, event, connection) -> None:
         if connection is None:
