@@ -69,6 +69,8 @@ def form(request) -> dict:
 
 class TestConnect:
     def test_the_walk_stores_the_account_and_shows_what_stripe_needs(self, app, client, user, stripe_api):
+        index = client.get("/integrations/").get_data(as_text=True)
+        assert 'href="/integrations/stripe">Stripe</a>' in index and "Set up Stripe" in index
         page = client.get("/integrations/stripe").get_data(as_text=True)
         assert '>Connect To Stripe</button>' in page
         started = post_form(client, "/integrations/stripe/connect", {}, form_url="/integrations/stripe")
@@ -277,6 +279,13 @@ class TestWebhooks:
             [("pi_1", "succeeded", 120, "card")]
         html = invoice_html(client, invoice)
         assert "status-paid" in html and "pi_1" in html
+
+    def test_without_a_webhook_secret_nothing_is_accepted(self, app, client, user, invoice, monkeypatch):
+        connect(user)
+        monkeypatch.setitem(app.config, "STRIPE_WEBHOOK_SECRET", "")
+        event = stripe_event("evt_paid", "checkout.session.completed", paid_session(invoice))
+        assert deliver(client, event, secret="").status_code == 404  # signed with the empty key
+        assert db.session.scalar(sa.select(WebhookEvent)) is None
 
     def test_a_live_mode_event_on_a_test_platform_is_not_kept(self, app, client, user, invoice):
         connect(user)

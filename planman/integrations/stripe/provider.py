@@ -122,12 +122,15 @@ class StripeProvider(Provider):
 
     # -- webhooks ----------------------------------------------------------------------------
     def verify_webhook(self, raw_body: bytes, headers) -> list[WebhookEventData]:
+        secret = current_app.config["STRIPE_WEBHOOK_SECRET"]
+        if not secret:  # an empty HMAC key is one anybody can sign with
+            raise WebhookVerificationFailed("Stripe webhooks are not set up on this server.", status=404)
         header = headers.get(SIGNATURE_HEADER)
         if not header:
             raise WebhookVerificationFailed("No Stripe-Signature header.", status=400)
         try:
             payload = raw_body.decode("utf-8")
-            stripe.WebhookSignature.verify_header(payload, header, current_app.config["STRIPE_WEBHOOK_SECRET"],
+            stripe.WebhookSignature.verify_header(payload, header, secret,
                                                   current_app.config["STRIPE_WEBHOOK_TOLERANCE"])
         except UnicodeDecodeError:
             raise WebhookVerificationFailed("The body is not UTF-8.", status=400) from None
