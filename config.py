@@ -67,6 +67,17 @@ class Config:
     XERO_MAX_IN_FLIGHT = int(os.environ.get("XERO_MAX_IN_FLIGHT") or 5)
     XERO_MAX_PER_MINUTE = int(os.environ.get("XERO_MAX_PER_MINUTE") or 60)
 
+    # Stripe Connect (the platform's keys; each firm connects its own account).
+    STRIPE_CLIENT_ID = os.environ.get("STRIPE_CLIENT_ID") or ""  # ca_..., Connect settings
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or ""  # sk_test_... / sk_live_...
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or ""  # whsec_... of the Connect endpoint
+    STRIPE_API_URL = (os.environ.get("STRIPE_API_URL") or "https://api.stripe.com").rstrip("/")
+    STRIPE_CONNECT_URL = (os.environ.get("STRIPE_CONNECT_URL") or "https://connect.stripe.com").rstrip("/")
+    # Where Checkout pages live (allowed as a form redirect target by the CSP).
+    STRIPE_CHECKOUT_URL = (os.environ.get("STRIPE_CHECKOUT_URL") or "https://checkout.stripe.com").rstrip("/")
+    STRIPE_WEBHOOK_TOLERANCE = int(os.environ.get("STRIPE_WEBHOOK_TOLERANCE") or 300)
+    STRIPE_HTTP_TIMEOUT = float(os.environ.get("STRIPE_HTTP_TIMEOUT") or 20)
+
     # How many reverse proxies sit in front of PlanMan (0: none). Set it behind a
     # proxy so log-in throttling sees each person's address, not the proxy's.
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT") or 0)
@@ -116,3 +127,9 @@ class TestConfig(Config):
     XERO_LOGIN_URL = "https://login.xero.com"
     XERO_IDENTITY_URL = "https://identity.xero.com"
     XERO_API_URL = "https://api.xero.com"
+    STRIPE_CLIENT_ID = "ca_test_planman"
+    STRIPE_SECRET_KEY = "sk_test_planman_platform"
+    STRIPE_WEBHOOK_SECRET = "whsec_test_planman"
+    STRIPE_API_URL = "https://api.stripe.com"
+    STRIPE_CONNECT_URL = "https://connect.stripe.com"
+    STRIPE_CHECKOUT_URL = "https://checkout.stripe.com"

@@ -160,7 +160,7 @@ def test_one_button_per_connected_payment_provider(app, client, user, invoice, t
     assert "Online payment is not set up" not in firm_page
     assert browser.post(f"{path}/testpay").status_code == 400  # CSRF, even with no log-in
     response = browser.post(f"{path}/testpay", data={"csrf_token": csrf_token_from(html)})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["Location"] == f"https://pay.testpay.example/checkout?invoice={invoice.number}&amount=120.00"
     assert browser.post(f"{path}/xero", data={"csrf_token": csrf_token_from(html)}).status_code == 404
 

@@ -104,5 +104,5 @@ class TestPayProvider(Provider):
                 paid_on=date.today())
         redis.rpush("testpay:done", event.event_id)
 
-    def start_payment(self, connection, invoice, amount, *, return_url: str) -> str:
+    def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "") -> str:
         return f"https://pay.testpay.example/checkout?invoice={invoice.number}&amount={amount}"

@@ -117,9 +117,15 @@ class Provider(ABC):
     # Payment providers: the client payment page ---------------------------------
     pay_button_label: str = ""  # e.g. "Pay by card"
 
-    def start_payment(self, connection, invoice, amount, *, return_url: str) -> str:
-        """Where to send the client to pay ``amount`` of ``invoice`` (a URL)."""
+    def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "") -> str:
+        """Where to send the client to pay ``amount`` of ``invoice`` (a URL).
+        ``attempt`` is the same for resubmissions of one payment page's form
+        (use it in idempotency keys); raise IntegrationError when the provider
+        cannot start the payment (its message is shown to the client)."""
         raise NotImplementedError
+
+    # What the provider's page shows under the connection (settings, account state).
+    settings_template: str = "integrations/_settings.html"
 
     def init_app(self, app) -> None:
         """Register OAuth clients and the like on a new app."""

@@ -233,7 +233,7 @@ def settings_details(provider_key):
     provider = _admin_provider_or_404(provider_key)
     connection = _connection(provider)
     form = _settings_form(connection) if connection is not None and connection.is_usable else None
-    return render_template("integrations/_settings.html", provider=provider, connection=connection,
+    return render_template(provider.settings_template, provider=provider, connection=connection,
                            settings_form=form, details_state=connections.details_state(connection),
                            form=ConfirmForm())
 

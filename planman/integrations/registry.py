@@ -6,9 +6,10 @@ import importlib
 from flask import Flask
 
 from planman.integrations.base import Provider
+from planman.integrations.stripe.provider import StripeProvider
 from planman.integrations.xero.provider import XeroProvider
 
-PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(),)}
+PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(), StripeProvider())}
 
 
 def init_app(app: Flask) -> None:

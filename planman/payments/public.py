@@ -4,14 +4,20 @@ It shows one invoice (the token is bound to it), never another; says plainly
 when the invoice is paid or void, or the link does not work; is never cached
 or indexed; and sends no Referer, so the token does not travel to a payment
 provider's page."""
-from flask import abort, make_response, redirect, render_template, url_for
+import logging
+import secrets
+
+from flask import abort, make_response, redirect, render_template, request, url_for
 
 from planman.integrations import registry
+from planman.integrations.errors import IntegrationError
 from planman.integrations.links import connection_for
 from planman.models import Firm
 from planman.extensions import db
 from planman.payments import links, public_bp
 from planman.security import public_url
+
+log = logging.getLogger(__name__)
 
 
 @public_bp.after_request
@@ -43,12 +49,21 @@ def _invoice_or_gone(token: str):
 
 @public_bp.get("/pay/<token>")
 def page(token: str):
+    # Back from a provider's payment page: say the payment is being confirmed
+    # (only the provider's verified webhook marks the invoice paid).
+    returned = registry.get_provider(request.args.get("returned", ""))
+    return _render_page(token, returned=returned if returned is not None and returned.kind == "payments" else None)
+
+
+def _render_page(token: str, *, returned=None, problem: str = "", status: int | None = None):
     invoice = _invoice_or_gone(token)
     firm = db.session.get(Firm, invoice.firm_id)
-    status = 410 if invoice.status == "void" else 200
+    status = status or (410 if invoice.status == "void" else 200)
     options = payment_options(firm.id) if invoice.status not in ("void", "paid") and invoice.amount_due > 0 else []
+    # One attempt per page view: resubmitting this form reuses it (idempotency).
     return render_template("payments/pay.html", invoice=invoice, firm=firm, totals=invoice.totals,
-                           options=options, token=token), status
+                           options=options, token=token, returned=returned, problem=problem,
+                           attempt=secrets.token_hex(16)), status
 
 
 @public_bp.post("/pay/<token>/<provider_key>")
@@ -59,5 +74,13 @@ def start(token: str, provider_key: str):
     for provider, connection in payment_options(invoice.firm_id):
         if provider.key == provider_key:
             return_url = public_url("pay.page", token=token)
-            return redirect(provider.start_payment(connection, invoice, invoice.amount_due, return_url=return_url))
+            attempt = request.form.get("attempt", "")
+            attempt = attempt if len(attempt) == 32 and attempt.isalnum() else ""
+            try:
+                url = provider.start_payment(connection, invoice, invoice.amount_due, return_url=return_url,
+                                             attempt=attempt)
+            except IntegrationError as error:
+                log.warning("%s payment for invoice %s not started: %s", provider.key, invoice.id, error.detail)
+                return _render_page(token, problem=error.user_message, status=503)
+            return redirect(url, code=303)  # the provider's page, fetched with GET
     abort(404)
