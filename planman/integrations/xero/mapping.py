@@ -270,13 +270,18 @@ def currency_not_enabled(currency: str, enabled: list[str] | None) -> str:
 def plain_refusal(messages: list[str]) -> list[str]:
     """Xero's refusal, led by plain words where Xero's own are about the
     invoice's currency (Xero refuses currencies the organisation has not enabled)."""
+    if messages and messages[0] == CURRENCY_REFUSAL:
+        return messages  # already said plainly (a refusal passes through more than one layer)
     about_currency = [m for m in messages if "currency" in m.lower() and "rate" not in m.lower()]
     if not about_currency:
         return messages
-    lead = ("Xero refused this invoice's currency: the organisation has probably not enabled it. Add it under "
-            "Settings > Currencies in Xero (then click Refresh from Xero under Setup > Integrations > Xero), "
-            "or change the invoice's currency.")
-    return [lead] + [f"Xero said: {m}" for m in messages]
+    return [CURRENCY_REFUSAL] + [f"Xero said: {m}" for m in messages]
+
+
+CURRENCY_REFUSAL = (
+    "Xero refused this invoice's currency: the organisation has probably not enabled it. Add it under "
+    "Settings > Currencies in Xero (then click Refresh from Xero under Setup > Integrations > Xero), "
+    "or change the invoice's currency.")
 
 
 def field_errors(record_type: str, messages: list[str]) -> dict[str, list[str]]:
