@@ -15,9 +15,11 @@ from planman.integrations.tokens import store_token
 from planman.integrations.xero import mapping
 from planman.models import Connection, ExternalLink, Payment, PaymentLedgerLink, utcnow
 from tests.conftest import csrf_token_from
-from tests.helpers import make_client, make_invoice, signup
+from tests.helpers import make_client, make_invoice, post_form, signup
+from tests.integration_helpers import form_fields
 from tests.test_payments import record
 from tests.test_payments_ledger import page, run_ledger_jobs
+from tests.test_xero_connect import UK, connected, loaded_settings
 from tests.xero_spec import xero_api  # noqa: F401
 
 TENANT = "8a3b2c1d-0000-4000-8000-000000000001"
@@ -194,3 +196,29 @@ def test_payment_accounts_are_bank_accounts_and_those_taking_payments():
                 {"Code": "091", "Name": "Old bank", "Type": "BANK", "Status": "ARCHIVED"}]
     assert mapping.payment_accounts(accounts) == [{"code": "090", "name": "Bank"},
                                                   {"code": "855", "name": "Stripe clearing"}]
+
+
+# -- the setting --------------------------------------------------------------------------
+
+def test_the_admin_picks_the_payment_account_from_xeros_bank_and_payment_accounts(client, user):
+    connected(user, settings={**loaded_settings(UK), "xero_payment_accounts": [
+        {"code": "090", "name": "Business Bank Account"}, {"code": "855", "name": "Stripe clearing"}]})
+    page_html = client.get("/integrations/xero").get_data(as_text=True)
+    assert "Account for payments received" in page_html
+    assert 'value="855"' in page_html and "None: do not record payments in Xero" in page_html
+    form = {**form_fields(page_html, "/integrations/xero/settings"), "invoice_status": "AUTHORISED"}
+    form = {k: (v or "NONE") if k.startswith("tax_type_") else v for k, v in form.items()}
+
+    bad = post_form(client, "/integrations/xero/settings", {**form, "payment_account_code": "200"},
+                    form_url="/integrations/xero")
+    assert bad.status_code == 422
+    assert "Choose one of the bank or payment accounts your Xero organisation has." in bad.get_data(as_text=True)
+    connection = db.session.scalar(sa.select(Connection))
+    assert "payment_account_code" not in connection.settings
+
+    good = post_form(client, "/integrations/xero/settings", {**form, "payment_account_code": "855"},
+                     form_url="/integrations/xero", follow_redirects=True)
+    assert "Xero settings saved." in good.get_data(as_text=True)
+    db.session.expire_all()
+    settings = db.session.scalar(sa.select(Connection)).settings
+    assert (settings["payment_account_code"], settings["invoice_status"]) == ("855", "AUTHORISED")
