@@ -20,7 +20,10 @@ pytestmark = pytest.mark.integration
 
 def sent_and_approved(client, admin, sandbox):
     """An invoice sent to the stand-in as "Awaiting payment", with Stripe clearing for payments."""
-    choose_settings(admin.firm_id, invoice_status="AUTHORISED", payment_account_code="855")
+    connection = choose_settings(admin.firm_id, invoice_status="AUTHORISED", payment_account_code="855")
+    # What the settings picker offers, as the worker loaded it from the stand-in.
+    assert connection.settings["xero_payment_accounts"] == [
+        {"code": "090", "name": "Business Bank Account"}, {"code": "855", "name": "Stripe clearing"}]
     invoice = make_invoice(admin, make_client(admin, name="Acme Ltd"), number="INV-1600",
                            lines=((1, "100.00", None),), status="sent")
     press(client, "invoice", invoice.id)
