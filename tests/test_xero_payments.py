@@ -114,7 +114,28 @@ def test_an_invoice_not_approved_in_xero_says_what_to_do(app, client, user, invo
     html = page(client, invoice)
     assert f"Not recorded in Xero: {words}" in html
     assert "Approve it in Xero, or send invoices as “Awaiting payment”" in html
+    assert "then reverse this payment here and record it again, or record it in Xero by hand." in html
     assert xero_api.requests_to("PUT", "/Payments") == []
+
+
+def test_after_approving_in_xero_reversing_and_recording_again_pays_once(app, client, user, invoice, xero_api):
+    """What the refusal tells the user to do really works."""
+    connect(user, invoice)
+    xero_api.add("GET", "/Payments", json={"Payments": []})
+    xero_api.add("GET", f"/Invoices/{INVOICE_ID}", json=xero_invoice("DRAFT"))
+    xero_api.add("GET", f"/Invoices/{INVOICE_ID}", json=xero_invoice("AUTHORISED"))  # approved in Xero meanwhile
+    xero_api.add("PUT", "/Payments", json={"Payments": [xero_payment("x")]})
+    record(client, invoice, amount="40.00")
+    assert run_ledger_jobs(app) == ["xero: failed"]
+    refused = the_payment()
+    client.post(f"/invoices/{invoice.id}/payments/{refused.id}/reverse",
+                data={"csrf_token": csrf_token_from(page(client, invoice))})
+    assert run_ledger_jobs(app) == []  # never recorded there, so nothing to take back
+    record(client, invoice, amount="40.00")
+    assert run_ledger_jobs(app) == ["xero: recorded"]
+    [create] = xero_api.requests_to("PUT", "/Payments")
+    assert json.loads(create.body)["Payments"][0]["Amount"] == 40.0
+    assert "Recorded in Xero" in page(client, invoice)
 
 
 def test_an_invoice_already_paid_in_xero_is_not_paid_twice(app, client, user, invoice, xero_api):

@@ -326,11 +326,11 @@ NO_PAYMENT_ACCOUNT = ("Not recorded in Xero: choose the account for payments rec
 PAYMENT_INVOICE_GONE = "Not recorded in Xero: the invoice no longer exists in Xero."
 _PAYMENT_REFUSALS = {
     "DRAFT": ("Not recorded in Xero: the invoice is still a draft there, and Xero takes payments only on approved "
-              "invoices. Approve it in Xero, or send invoices as “Awaiting payment” (Xero's settings), "
-              "then record the payment in Xero again."),
+              "invoices. Approve it in Xero, or send invoices as “Awaiting payment” (Xero's settings); "
+              "then reverse this payment here and record it again, or record it in Xero by hand."),
     "SUBMITTED": ("Not recorded in Xero: the invoice is awaiting approval there, and Xero takes payments only on "
-                  "approved invoices. Approve it in Xero, or send invoices as “Awaiting payment” (Xero's settings), "
-                  "then record the payment in Xero again."),
+                  "approved invoices. Approve it in Xero, or send invoices as “Awaiting payment” (Xero's settings); "
+                  "then reverse this payment here and record it again, or record it in Xero by hand."),
     "PAID": "Not recorded in Xero: the invoice is already paid there, so this payment was not added twice.",
     "VOIDED": "Not recorded in Xero: the invoice is voided there.",
     "DELETED": PAYMENT_INVOICE_GONE,
