@@ -60,7 +60,7 @@ class Config:
     # Where "View in Xero" links point (Xero's web app; the stand-in in development).
     XERO_APP_URL = (os.environ.get("XERO_APP_URL") or "https://go.xero.com").rstrip("/")
     XERO_SCOPES = os.environ.get("XERO_SCOPES") or (
-        "offline_access accounting.contacts accounting.invoices accounting.settings.read"
+        "offline_access accounting.contacts accounting.invoices accounting.payments accounting.settings.read"
     )
     XERO_HTTP_TIMEOUT = float(os.environ.get("XERO_HTTP_TIMEOUT") or 20)
     # Xero's per-organisation limits; lowered only to test the throttle.

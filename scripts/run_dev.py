@@ -260,6 +260,14 @@ def main() -> int:
                         "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret"})
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
 
+    # The operators' job dashboard needs a credential of its own; in development, a known one.
+    dashboard_login = None
+    if not env.get("RQ_DASHBOARD_USERS"):
+        from werkzeug.security import generate_password_hash
+
+        dashboard_login = ("operator", "operator-password")
+        env["RQ_DASHBOARD_USERS"] = f"{dashboard_login[0]}:{generate_password_hash(dashboard_login[1])}"
+
     run_step("db upgrade", flask + ["db", "upgrade"], env)
     seed_output = run_step("seed-demo", flask + ["seed-demo"], env)
 
@@ -276,6 +284,9 @@ def main() -> int:
     say(f"PlanMan is running at {web_url} — {login_hint(seed_output)}")
     if sandbox_url:
         say(f"Xero stand-in: {sandbox_url}")
+    if dashboard_login:
+        say(f"Job dashboard (operators): {web_url}/setup/rq — user {dashboard_login[0]}, "
+            f"password {dashboard_login[1]}")
     say("Press Ctrl-C to stop everything.")
 
     while True:  # a dead worker comes back; anything else dying stops the rest

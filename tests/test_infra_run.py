@@ -104,6 +104,11 @@ def test_run_command_starts_everything_and_ctrl_c_stops_it(tmp_path):
             login = requests.get(f"{url}/login", timeout=5)
             assert login.status_code == 200 and "Log in" in login.text
             assert any("Xero stand-in running at http://127.0.0.1:" in line for line in launcher.output)
+            dashboard = launcher.wait_for(re.compile(r"Job dashboard \(operators\): (\S+) — user (\S+), password (\S+)"),
+                                          timeout=10)
+            assert requests.get(dashboard.group(1), timeout=5).status_code == 401  # a credential of its own
+            opened = requests.get(dashboard.group(1), auth=(dashboard.group(2), dashboard.group(3)), timeout=10)
+            assert opened.status_code == 200, opened.status_code
 
             started = _descendants(launcher.proc.pid)
             assert len(started) >= 4, "redis, stand-in, worker and web should be running"

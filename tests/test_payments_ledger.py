@@ -1,8 +1,8 @@
 """Payments recorded in the connected ledger exactly once, through the
 provider-neutral job ``record_payment_in_ledger`` and PaymentLedgerLink.
 
-Xero does not record payments yet (another engineer adds it): the invoice page
-says so plainly. A test-only ledger shows the rest: written once however
+Xero records payments once an admin picks the account for them (until then the
+invoice page says so plainly; tests/test_xero_payments.py covers the rest). A test-only ledger shows the rest: written once however
 often the job runs, reversed when the payment is, retried after a temporary
 failure."""
 from __future__ import annotations
@@ -100,13 +100,13 @@ def page(client, invoice) -> str:
     return client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
 
 
-def test_xero_says_plainly_that_it_does_not_record_payments_yet(app, client, user, invoice):
+def test_xero_says_plainly_that_the_payment_account_must_be_chosen(app, client, user, invoice):
     sent_to("xero", user, invoice)
     record(client, invoice, amount="100.00")
     assert "Being recorded in Xero" in page(client, invoice)
-    assert run_ledger_jobs(app) == ["xero: unsupported"]
-    assert "Not recorded in Xero: recording payments is not supported by Xero yet." in page(client, invoice)
-    assert db.session.scalar(sa.select(PaymentLedgerLink.state)) == "unsupported"
+    assert run_ledger_jobs(app) == ["xero: failed"]
+    assert "Not recorded in Xero: choose the account for payments received" in page(client, invoice)
+    assert db.session.scalar(sa.select(PaymentLedgerLink.state)) == "failed"
 
 
 def test_a_payment_is_recorded_once_however_often_the_job_runs(app, client, user, invoice, book):
@@ -162,7 +162,7 @@ class TestInAWorker:
     def app(self, integration_app):
         return integration_app
 
-    def test_a_real_worker_says_xero_does_not_record_payments_yet(self, app, client, rq_workers):
+    def test_a_real_worker_says_the_xero_payment_account_must_be_chosen(self, app, client, rq_workers):
         from tests.fixtures.services import wait_until
 
         user = signup(client)
@@ -170,6 +170,6 @@ class TestInAWorker:
         sent_to("xero", user, invoice)
         rq_workers.start(1)
         record(client, invoice, amount="100.00")
-        wait_until(lambda: "recording payments is not supported by Xero yet" in page(client, invoice), 30,
+        wait_until(lambda: "choose the account for payments received" in page(client, invoice), 30,
                    "the worker to try the ledger")
         assert db.session.scalar(sa.select(PaymentLedgerLink.attempts)) == 1

@@ -19,7 +19,7 @@ from planman.integrations import push
 from planman.integrations.tokens import load_token, store_token
 from planman.models import Connection, ExternalLink, PushJob
 from tests.xero_spec import xero_api  # noqa: F401
-from tests.helpers import client, htmx_post, make_client, make_invoice, new_client, signup, tax_rate  # noqa: F401
+from tests.helpers import client, htmx_post, logout, make_client, make_invoice, new_client, signup, tax_rate  # noqa: F401
 
 API = "https://api.xero.com/api.xro/2.0"
 TOKEN_URL = "https://identity.xero.com/connect/token"
@@ -569,3 +569,17 @@ def test_an_invoice_refused_for_its_archived_contact_offers_retry_once_the_conta
 
     page = client.get(panel_url("invoice", invoice.id)).get_data(as_text=True)
     assert "is archived in Xero" in page and ">Retry<" in page
+
+
+def test_a_session_ended_by_logout_gets_no_poll_shortcut(app, client, firm):
+    """A cookie copied before log-out must not keep getting "nothing new" (204)
+    for the firm's pushes: the shortcut checks the session's epoch too."""
+    admin, _ = firm
+    record = make_client(admin, name="Acme Ltd")
+    poll = _poll_url(send(client, "client", record.id).get_data(as_text=True))
+    thief = new_client(app)
+    thief.set_cookie("session", client.get_cookie("session").value)
+    assert thief.get(poll).status_code == 204  # a live session: the shortcut answers
+    logout(client)
+    ended = thief.get(poll)
+    assert ended.status_code == 302 and ended.headers["Location"].startswith("/login")

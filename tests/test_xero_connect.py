@@ -154,7 +154,7 @@ def test_connect_redirects_to_xero_with_state_pkce_and_scopes(app, client, admin
     assert params["client_id"] == "test-client-id"
     # Built from PUBLIC_BASE_URL, not the test request's host.
     assert params["redirect_uri"] == "http://planman.test/integrations/xero/callback"
-    assert params["scope"] == "offline_access accounting.contacts accounting.invoices accounting.settings.read"
+    assert params["scope"] == "offline_access accounting.contacts accounting.invoices accounting.payments accounting.settings.read"
     assert len(params["state"]) >= 20
     assert params["code_challenge_method"] == "S256"
     assert len(params["code_challenge"]) == 43

@@ -220,7 +220,8 @@ def settings(provider_key):
     if form.validate_on_submit():
         connections.save_settings(connection, sales_account_code=form.sales_account_code.data,
                                   tax_types=form.tax_types(), no_tax_type=form.no_tax_type.data,
-                                  invoice_status=form.invoice_status.data)
+                                  invoice_status=form.invoice_status.data,
+                                  payment_account_code=form.payment_account_code.data)
         flash(f"{provider.label} settings saved.", "success")
         return _provider_page(provider)
     return _render_provider(provider, settings_form=form, status=422)

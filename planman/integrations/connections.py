@@ -290,26 +290,31 @@ def apply_default_choices(settings: dict, tax_rates: list[TaxRate]) -> dict:
             settings.pop("no_tax_type", None)
     if settings.get("invoice_status") not in dict(INVOICE_STATUS_CHOICES):
         settings["invoice_status"] = DEFAULT_INVOICE_STATUS
+    payment_codes = {a["code"] for a in settings.get("xero_payment_accounts") or []}
+    if settings.get("payment_account_code") and settings["payment_account_code"] not in payment_codes:
+        settings.pop("payment_account_code")  # gone from Xero: the admin chooses again (never a guess)
     return settings
 
 
 # -- settings --------------------------------------------------------------------
 
 def save_settings(connection: Connection, *, sales_account_code: str, tax_types: dict[str, str],
-                  no_tax_type: str, invoice_status: str) -> None:
+                  no_tax_type: str, invoice_status: str, payment_account_code: str = "") -> None:
     """Store an admin's choices (already validated against Xero's lists by the form)."""
     settings = dict(connection.settings or {})
     allowed_accounts = {a["code"] for a in settings.get("xero_accounts") or []}
     allowed_types = {r["type"] for r in settings.get("xero_tax_rates") or []}
     if sales_account_code not in allowed_accounts or no_tax_type not in allowed_types \
             or invoice_status not in dict(INVOICE_STATUS_CHOICES) \
-            or any(value not in allowed_types for value in tax_types.values()):
+            or any(value not in allowed_types for value in tax_types.values()) \
+            or payment_account_code not in {"", *(a["code"] for a in settings.get("xero_payment_accounts") or [])}:
         raise ValueError("settings must come from the lists Xero returned")
     settings.update(
         sales_account_code=sales_account_code,
         tax_types={str(key): value for key, value in tax_types.items()},
         no_tax_type=no_tax_type,
         invoice_status=invoice_status,
+        payment_account_code=payment_account_code,
     )
     connection.settings = settings
     db.session.commit()

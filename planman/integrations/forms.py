@@ -38,6 +38,7 @@ class XeroSettingsForm(FlaskForm):
     sales_account_code = SelectField("Default sales account", validate_choice=False)
     no_tax_type = SelectField("Tax type for lines without a tax rate", validate_choice=False)
     invoice_status = SelectField("Status of invoices sent to Xero", validate_choice=False)
+    payment_account_code = SelectField("Account for payments received", validate_choice=False)
 
     tax_rate_fields: list[tuple[object, str]]  # (PlanMan TaxRate, field name)
 
@@ -91,6 +92,7 @@ def xero_settings_form(settings: dict, tax_rates: list, **kwargs) -> XeroSetting
         "sales_account_code": settings.get("sales_account_code") or "",
         "no_tax_type": settings.get("no_tax_type") or "",
         "invoice_status": settings.get("invoice_status") or "DRAFT",
+        "payment_account_code": settings.get("payment_account_code") or "",
         **{name: chosen_tax_types.get(str(rate.id), "") for rate, name in fields},
     }
     form = Form(data=data, **kwargs)
@@ -102,6 +104,17 @@ def xero_settings_form(settings: dict, tax_rates: list, **kwargs) -> XeroSetting
     form.invoice_status.choices = list(INVOICE_STATUS_CHOICES)
     form.invoice_status.validators = [_one_of(set(dict(INVOICE_STATUS_CHOICES)),
                                               "Choose Draft, Awaiting approval or Awaiting payment.")]
+    # Optional: without one, payments received are not recorded in Xero (the invoice page says so).
+    payment_accounts = [(a["code"], f"{a['code']} · {a['name']}" if a.get("name") else a["code"])
+                        for a in settings.get("xero_payment_accounts") or []]
+    form.payment_account_code.choices = [("", "None: do not record payments in Xero")] + payment_accounts
+    allowed_payment_accounts = {code for code, _ in payment_accounts}
+
+    def payment_account_known(form, field):
+        if field.data and field.data not in allowed_payment_accounts:
+            raise ValidationError("Choose one of the bank or payment accounts your Xero organisation has.")
+
+    form.payment_account_code.validators = [payment_account_known]
     for _rate, name in fields:
         form[name].choices = [("", "Choose a tax type…")] + tax_choices
     return form

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
+from planman.auth.services import SESSION_EPOCH
 from planman.extensions import db
 from planman.integrations import links, push, registry
 from planman.integrations.panel import panel_state
@@ -56,8 +57,9 @@ def _push_unchanged_since_last_poll(provider_key: str, record_type: str, record_
     visitor who is not signed in, takes the full, login-required path."""
     seen_push = request.args.get("push", "")
     user_id = session.get("_user_id", "")
-    return bool(seen_push and user_id.isdigit()) and push.still_as_seen(
-        int(user_id), provider_key, record_type, record_id, seen_push)
+    epoch = session.get(SESSION_EPOCH)
+    return bool(seen_push and user_id.isdigit() and isinstance(epoch, int)) and push.still_as_seen(
+        int(user_id), epoch, provider_key, record_type, record_id, seen_push)
 
 
 @login_required

@@ -307,29 +307,33 @@ def progress_token(push) -> str:
 
 @cache
 def _push_seen_by_user() -> sa.Select:
-    # Columns only, no ORM objects, and the user checked in the same statement:
-    # this answers every open "Sending…" panel once a second.
+    # Columns only, no ORM objects, and the user (and that the session is still
+    # theirs: its epoch) checked in the same statement: this answers every open
+    # "Sending…" panel once a second.
     return sa.select(
         PushJob.id, PushJob.state, PushJob.attempts, PushJob.next_attempt_at, PushJob.error_message,
         PushJob.created_at, PushJob.started_at,
     ).join(User, User.firm_id == PushJob.firm_id).where(
-        User.id == sa.bindparam("user_id"), PushJob.id == sa.bindparam("push_id"),
+        User.id == sa.bindparam("user_id"), User.session_epoch == sa.bindparam("session_epoch"),
+        PushJob.id == sa.bindparam("push_id"),
         PushJob.provider == sa.bindparam("provider"), PushJob.record_type == sa.bindparam("record_type"),
         PushJob.record_id == sa.bindparam("record_id"),
     )
 
 
-def still_as_seen(user_id: int, provider_key: str, record_type: str, record_id: int, token: str) -> bool:
+def still_as_seen(user_id: int, session_epoch: int, provider_key: str, record_type: str, record_id: int,
+                  token: str) -> bool:
     """True when the push a polling panel shows (its ``progress_token``) is a
-    push of the user's firm and still under way exactly as shown. Anything
-    else (finished, moved on, possibly lost, another firm's, a made-up token)
-    is False, and the caller renders the panel as usual."""
+    push of the user's firm and still under way exactly as shown, asked from a
+    session that has not ended (``session_epoch``). Anything else (finished,
+    moved on, possibly lost, another firm's, a made-up token, a logged-out
+    session) is False, and the caller renders the panel as usual."""
     push_id, _, _ = token.partition("-")
     if not push_id.isdigit() or len(push_id) > 18:
         return False
     with db.engine.connect() as connection:  # a bare connection: no ORM session to set up
         push = connection.execute(_push_seen_by_user(), {
-            "user_id": user_id, "push_id": int(push_id), "provider": provider_key,
+            "user_id": user_id, "session_epoch": session_epoch, "push_id": int(push_id), "provider": provider_key,
             "record_type": record_type, "record_id": record_id,
         }).first()
     return (push is not None and push.state in ACTIVE_PUSH_STATES and not _may_be_lost(push)

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, g, request
 
 from ..core import faults, ratelimit
 from ..core.store import Store
-from . import contacts, identity, invoices, query, settings, specval
+from . import contacts, identity, invoices, payments, query, settings, specval
 from .settings import cfg
 from .xdates import ms_date, ms_of, now_ms, parse_since
 
@@ -26,9 +26,12 @@ READ_SCOPES = {
     "Contacts": {"accounting.contacts", "accounting.contacts.read"},
     "Invoices": {"accounting.transactions", "accounting.transactions.read", "accounting.invoices",
                  "accounting.invoices.read"},
+    "Payments": {"accounting.transactions", "accounting.transactions.read", "accounting.payments",
+                 "accounting.payments.read"},
 }
 WRITE_SCOPES = {"Contacts": {"accounting.contacts"},
-                "Invoices": {"accounting.transactions", "accounting.invoices"}}
+                "Invoices": {"accounting.transactions", "accounting.invoices"},
+                "Payments": {"accounting.transactions", "accounting.payments"}}
 SETTINGS_SCOPES = {"accounting.settings", "accounting.settings.read"}
 
 
@@ -207,11 +210,12 @@ def _idempotent(handler) -> Response:
     return _json(body, status)
 
 
-def _batch(key: str, write_one, render) -> Response:
+def _batch(key: str, write_one, render, elements: list | None = None) -> Response:
     """PUT/POST of a wrapped batch, with Xero's two summarizeErrors behaviours (REFERENCE.md 2)."""
-    elements = (request.get_json(silent=True) or {}).get(key) or []
+    if elements is None:
+        elements = (request.get_json(silent=True) or {}).get(key) or []
     summarize = request.args.get("summarizeErrors", "true").lower() != "false"
-    error_flag = "HasValidationErrors" if key == "Contacts" else "HasErrors"
+    error_flag = "HasErrors" if key == "Invoices" else "HasValidationErrors"
 
     def handler(db):
         results, failed = [], []
@@ -401,3 +405,55 @@ def post_invoice(invoice_id):
         if invoices.get(db, g.tenant_id, invoice_id) is None:
             return not_found()
     return _invoices_write("post", invoice_id)
+
+
+# -- payments -------------------------------------------------------------------
+
+@bp.get("/Payments")
+def list_payments():
+    with settings.store().read() as db:
+        items = [payments.render(db, g.tenant_id, d) for d in payments.all_payments(db, g.tenant_id)]
+    try:
+        items = _filtered(items, "Payment")
+    except query.QueryError as exc:
+        return _query_error(exc)
+    items, extra = _page(items)
+    return _json(envelope("Payments", items, **extra))
+
+
+@bp.get("/Payments/<payment_id>")
+def get_payment(payment_id):
+    with settings.store().read() as db:
+        doc = payments.get(db, g.tenant_id, payment_id)
+        if doc is None:
+            return not_found()
+        body = envelope("Payments", [payments.render(db, g.tenant_id, doc)])
+    return _json(body)
+
+
+def _payments_write(elements: list | None = None) -> Response:
+    return _batch("Payments", lambda db, el: payments.create(db, g.tenant_id, el),
+                  lambda db, doc: payments.render(db, g.tenant_id, doc), elements)
+
+
+@bp.put("/Payments")
+def put_payments():
+    return _payments_write()
+
+
+@bp.post("/Payments")
+def post_payments():
+    # The spec's createPayment takes one Payment, unwrapped; a wrapped batch works as for PUT.
+    body = request.get_json(silent=True) or {}
+    return _payments_write(None if "Payments" in body else [body])
+
+
+@bp.post("/Payments/<payment_id>")
+def delete_payment(payment_id):
+    with settings.store().read() as db:
+        if payments.get(db, g.tenant_id, payment_id) is None:
+            return not_found()
+    body = request.get_json(silent=True) or {}
+    elements = body.get("Payments") if "Payments" in body else [body]
+    return _batch("Payments", lambda db, el: payments.delete(db, g.tenant_id, payment_id, el),
+                  lambda db, doc: payments.render(db, g.tenant_id, doc), elements)

@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify, request
 
 from ..core import control
 from ..core.store import Store
-from . import contacts, demo, invoices, settings
+from . import contacts, demo, invoices, payments, settings
 
 bp = Blueprint("control", __name__, url_prefix="/_control")
 
@@ -107,7 +107,8 @@ def state():
             out.append({"tenantId": tid, "name": json.loads(row["doc"])["Name"], "shortCode": row["short_code"],
                         "connections": [{"id": r["id"], "authEventId": r["grant_id"]} for r in links],
                         "contacts": contacts.all_contacts(db, tid),
-                        "invoices": [invoices.render(db, tid, d, True) for d in invoices.all_invoices(db, tid)]})
+                        "invoices": [invoices.render(db, tid, d, True) for d in invoices.all_invoices(db, tid)],
+                        "payments": [payments.render(db, tid, d) for d in payments.all_payments(db, tid)]})
     return jsonify({"organisations": out})
 
 

@@ -71,10 +71,13 @@ def _accounts(tenant_id, sales_tax, expense_tax, none_tax, currency):
         _account(tenant_id, "429", "General Expenses", "EXPENSE", "EXPENSE", expense_tax),
         _account(tenant_id, "610", "Accounts Receivable", "CURRENT", "ASSET", none_tax, system="DEBTORS"),
         _account(tenant_id, "800", "Accounts Payable", "CURRLIAB", "LIABILITY", none_tax, system="CREDITORS"),
+        _account(tenant_id, "855", "Stripe clearing", "CURRLIAB", "LIABILITY", none_tax,
+                 description="Card payments collected by Stripe, awaiting payout"),
         _account(tenant_id, "860", "Rounding", "CURRLIAB", "LIABILITY", none_tax, system="ROUNDING",
                  description="An account for rounding differences"),
     ]
     accounts[0]["CurrencyCode"] = currency
+    next(a for a in accounts if a["Code"] == "855")["EnablePaymentsToAccount"] = True  # a clearing account
     return accounts
 
 

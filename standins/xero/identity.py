@@ -50,7 +50,8 @@ def discovery():
         "scopes_supported": ["openid", "profile", "email", "offline_access", "accounting.contacts",
                              "accounting.contacts.read", "accounting.transactions",
                              "accounting.transactions.read", "accounting.invoices",
-                             "accounting.invoices.read", "accounting.settings", "accounting.settings.read"],
+                             "accounting.invoices.read", "accounting.payments", "accounting.payments.read",
+                             "accounting.settings", "accounting.settings.read"],
     })
 
 

@@ -15,6 +15,9 @@ CREATE TABLE IF NOT EXISTS contacts (
 CREATE TABLE IF NOT EXISTS invoices (
     tenant_id TEXT NOT NULL, invoice_id TEXT NOT NULL, seq INTEGER NOT NULL,
     updated REAL NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (tenant_id, invoice_id));
+CREATE TABLE IF NOT EXISTS payments (
+    tenant_id TEXT NOT NULL, payment_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    updated REAL NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (tenant_id, payment_id));
 CREATE TABLE IF NOT EXISTS connections (
     id TEXT PRIMARY KEY, grant_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
     created REAL, updated REAL);

@@ -169,6 +169,26 @@ class XeroClient:
         )
         return (body.get("Invoices") or [{}])[0]
 
+    # -- payments ---------------------------------------------------------
+    def find_payments(self, reference: str) -> list[dict]:
+        params = {"where": f'Reference=="{reference}"'}
+        return self._accounting("GET", "/Payments", params=params).get("Payments") or []
+
+    def get_payment(self, payment_id: str) -> dict:
+        payments = self._accounting("GET", f"/Payments/{payment_id}").get("Payments") or []
+        if not payments:
+            raise RemoteNotFound()
+        return payments[0]
+
+    def create_payment(self, payment: dict, idempotency_key: str) -> dict:
+        body = self._accounting("PUT", "/Payments", json={"Payments": [payment]}, idempotency_key=idempotency_key)
+        return (body.get("Payments") or [{}])[0]
+
+    def delete_payment(self, payment_id: str, idempotency_key: str) -> dict:
+        body = self._accounting("POST", f"/Payments/{payment_id}", json={"Status": "DELETED"},
+                                idempotency_key=idempotency_key)
+        return (body.get("Payments") or [{}])[0]
+
     # -- transport --------------------------------------------------------
     def _accounting(self, method: str, path: str, **kwargs) -> dict:
         return self._send(method, f"{self.api_url}{ACCOUNTING_PATH}{path}", tenant=True, **kwargs) or {}

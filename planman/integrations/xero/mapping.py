@@ -270,13 +270,18 @@ def currency_not_enabled(currency: str, enabled: list[str] | None) -> str:
 def plain_refusal(messages: list[str]) -> list[str]:
     """Xero's refusal, led by plain words where Xero's own are about the
     invoice's currency (Xero refuses currencies the organisation has not enabled)."""
+    if messages and messages[0] == CURRENCY_REFUSAL:
+        return messages  # already said plainly (a refusal passes through more than one layer)
     about_currency = [m for m in messages if "currency" in m.lower() and "rate" not in m.lower()]
     if not about_currency:
         return messages
-    lead = ("Xero refused this invoice's currency: the organisation has probably not enabled it. Add it under "
-            "Settings > Currencies in Xero (then click Refresh from Xero under Setup > Integrations > Xero), "
-            "or change the invoice's currency.")
-    return [lead] + [f"Xero said: {m}" for m in messages]
+    return [CURRENCY_REFUSAL] + [f"Xero said: {m}" for m in messages]
+
+
+CURRENCY_REFUSAL = (
+    "Xero refused this invoice's currency: the organisation has probably not enabled it. Add it under "
+    "Settings > Currencies in Xero (then click Refresh from Xero under Setup > Integrations > Xero), "
+    "or change the invoice's currency.")
 
 
 def field_errors(record_type: str, messages: list[str]) -> dict[str, list[str]]:
@@ -317,3 +322,53 @@ def deep_link(app_url: str, short_code: str, record_type: str, external_id: str)
         f"{app_url.rstrip('/')}/organisationlogin/default.aspx?shortcode={quote(short_code or '')}"
         f"&redirecturl={quote(target, safe='')}"
     )
+
+
+# -- payments (planman/integrations/xero/payments.py) ----------------------------
+
+NO_PAYMENT_ACCOUNT = ("Not recorded in Xero: choose the account for payments received in Xero's settings "
+                      "(Setup > Integrations > Xero), a bank account or a clearing account such as “Stripe clearing”.")
+PAYMENT_INVOICE_GONE = "Not recorded in Xero: the invoice no longer exists in Xero."
+_PAYMENT_REFUSALS = {
+    "DRAFT": ("Not recorded in Xero: the invoice is still a draft there, and Xero takes payments only on approved "
+              "invoices. Approve it in Xero, or send invoices as “Awaiting payment” (Xero's settings); "
+              "then reverse this payment here and record it again, or record it in Xero by hand."),
+    "SUBMITTED": ("Not recorded in Xero: the invoice is awaiting approval there, and Xero takes payments only on "
+                  "approved invoices. Approve it in Xero, or send invoices as “Awaiting payment” (Xero's settings); "
+                  "then reverse this payment here and record it again, or record it in Xero by hand."),
+    "PAID": "Not recorded in Xero: the invoice is already paid there, so this payment was not added twice.",
+    "VOIDED": "Not recorded in Xero: the invoice is voided there.",
+    "DELETED": PAYMENT_INVOICE_GONE,
+}
+
+
+def payment_reference(payment) -> str:
+    """What PlanMan finds its payment by in Xero: the payment provider's id (a Stripe
+    payment), else PlanMan's own payment id. Neither can hold a double quote (where=)."""
+    if payment.provider and payment.provider_payment_id:
+        return payment.provider_payment_id
+    return f"PlanMan payment {payment.id}"
+
+
+def payment_payload(payment, invoice_id: str, account_code: str) -> dict:
+    return {"Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": account_code},
+            "Date": payment.paid_on.isoformat(), "Amount": float(payment.amount),
+            "Reference": payment_reference(payment)}
+
+
+def our_payment(found: list[dict], invoice_id: str) -> dict | None:
+    """The live payment, among those with our reference, that is on this invoice."""
+    return next((p for p in found if p.get("Status") != "DELETED"
+                 and (p.get("Invoice") or {}).get("InvoiceID", "").lower() == invoice_id.lower()), None)
+
+
+def payment_refusal(invoice_status: str) -> str | None:
+    """Why Xero would not take a payment on an invoice with this status, or None."""
+    return _PAYMENT_REFUSALS.get(invoice_status)
+
+
+def payment_accounts(accounts: list[dict]) -> list[dict]:
+    """The accounts Xero takes payments into: bank accounts and those with payments enabled."""
+    return [{"code": a["Code"], "name": a.get("Name", "")} for a in accounts
+            if a.get("Code") and a.get("Status", "ACTIVE") == "ACTIVE"
+            and (a.get("Type") == "BANK" or a.get("EnablePaymentsToAccount"))]

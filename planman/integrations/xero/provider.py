@@ -18,7 +18,7 @@ from planman.integrations.base import BatchReport, Provider, PushResult, Tenant
 from planman.integrations.errors import IntegrationError, RemoteNotFound, TemporaryFailure
 from planman.integrations.throttle import TenantThrottle
 from planman.integrations.tokens import RefreshRejected, TokenManager, load_token, mark_needs_reconnect
-from planman.integrations.xero import bulk_exporter, exporter, mapping
+from planman.integrations.xero import bulk_exporter, exporter, mapping, payments
 from planman.integrations.xero.client import XeroClient
 
 log = logging.getLogger(__name__)
@@ -190,9 +190,10 @@ class XeroProvider(Provider):
     def load_tenant_details(self, connection) -> None:
         api = self.api_for(connection)
         organisation = api.organisation()
+        xero_accounts = api.accounts()
         accounts = [
             {"code": a["Code"], "name": a.get("Name", "")}
-            for a in api.accounts()
+            for a in xero_accounts
             if a.get("Code") and a.get("Type") in REVENUE_ACCOUNT_TYPES and a.get("Status", "ACTIVE") == "ACTIVE"
         ]
         tax_rates = [
@@ -210,6 +211,7 @@ class XeroProvider(Provider):
         connection.tenant_short_code = organisation.get("ShortCode") or ""
         settings = dict(connection.settings or {})
         settings["xero_accounts"] = accounts
+        settings["xero_payment_accounts"] = mapping.payment_accounts(xero_accounts)
         settings["xero_tax_rates"] = tax_rates
         settings["base_currency"] = organisation.get("BaseCurrency", "")
         settings["currencies"] = currencies
@@ -254,6 +256,16 @@ class XeroProvider(Provider):
                 contact_links=links.links_by_record(connection, "client", [r.client_id for r in records]),
                 invoice_links=links.links_by_record(connection, "invoice", ids))
         return BatchReport(calls=api.calls_made, day_remaining=min(day_left) if day_left else None)
+
+    # -- payments received (planman.payments.ledger) -------------------------
+    def record_payment(self, connection, invoice_link, payment) -> str:
+        account_code = (connection.settings or {}).get("payment_account_code")
+        if not account_code:
+            raise payments.PaymentRefused(mapping.NO_PAYMENT_ACCOUNT)
+        return payments.record_payment(self.api_for(connection), invoice_link.external_id, account_code, payment)
+
+    def reverse_payment(self, connection, invoice_link, payment, ledger_payment_id: str) -> None:
+        payments.reverse_payment(self.api_for(connection), payment, ledger_payment_id)
 
     # -- presentation ----------------------------------------------------------
     def view_url(self, connection, record_type: str, external_id: str) -> Optional[str]:
