@@ -13,15 +13,15 @@ import sqlalchemy as sa
 from planman import jobs
 from planman.extensions import db
 from planman.integrations import registry
-from planman.integrations.base import Provider
 from planman.integrations.errors import TemporaryFailure
 from planman.models import Connection, ExternalLink, Payment, PaymentLedgerLink, utcnow
 from tests.conftest import csrf_token_from
 from tests.helpers import make_client, make_invoice, signup  # noqa: F401
 from tests.test_payments import record
+from tests.webhook_provider import OfflineProvider
 
 
-class BookLedger(Provider):
+class BookLedger(OfflineProvider):
     """A ledger that keeps its payments in a dict."""
 
     key, label, kind = "bookledger", "BookLedger", "ledger"
@@ -30,21 +30,6 @@ class BookLedger(Provider):
         self.payments: dict[str, str] = {}  # ledger id -> our payment id
         self.calls: list[tuple] = []
         self.fail_next = 0
-
-    def authorize_redirect(self, redirect_uri):
-        raise NotImplementedError
-
-    def complete_authorization(self):
-        raise NotImplementedError
-
-    def disconnect(self, connection):
-        return []
-
-    def load_tenant_details(self, connection):
-        return None
-
-    def export(self, connection, record_type, record, *, user_id):
-        raise NotImplementedError
 
     def record_payment(self, connection, invoice_link, payment) -> str:
         self.calls.append(("record", invoice_link.external_id, str(payment.amount)))

@@ -37,21 +37,15 @@ def delivery(*events: dict) -> bytes:
     return json.dumps({"events": list(events)}).encode()
 
 
-class TestPayProvider(Provider):
-    __test__ = False  # not a pytest test class
-    key = "testpay"
-    label = "TestPay"
-    kind = "payments"
-    record_types = ()
-    accepts_webhooks = True
-    webhook_max_bytes = 64 * 1024
-    pay_button_label = "Pay by card with TestPay"
+class OfflineProvider(Provider):
+    """A test-only provider's connect and push doors: never used by the tests
+    that declare one (they connect it by writing a Connection row)."""
 
     def authorize_redirect(self, redirect_uri):
-        raise NotImplementedError
+        raise AssertionError("a test-only provider is never connected through OAuth")
 
     def complete_authorization(self):
-        raise NotImplementedError
+        raise AssertionError("a test-only provider is never connected through OAuth")
 
     def disconnect(self, connection):
         return []
@@ -60,7 +54,18 @@ class TestPayProvider(Provider):
         return None
 
     def export(self, connection, record_type, record, *, user_id):
-        raise NotImplementedError
+        raise AssertionError("a test-only provider takes no pushes")
+
+
+class TestPayProvider(OfflineProvider):
+    __test__ = False  # not a pytest test class
+    key = "testpay"
+    label = "TestPay"
+    kind = "payments"
+    record_types = ()
+    accepts_webhooks = True
+    webhook_max_bytes = 64 * 1024
+    pay_button_label = "Pay by card with TestPay"
 
     def verify_webhook(self, raw_body: bytes, headers) -> list[WebhookEventData]:
         header = headers.get(SIGNATURE_HEADER, "")
