@@ -130,8 +130,11 @@ class Deliveries:
     (each attempt is signed afresh, with its own timestamp, as real providers do)."""
 
     def __init__(self, signer, *, content_type: str = "application/json; charset=utf-8",
-                 user_agent: str = "standins-webhooks/1.0", poll_seconds: float = 0.2):
+                 user_agent: str = "standins-webhooks/1.0", poll_seconds: float = 0.2, tick=None):
         self.signer = signer
+        # tick(store): the provider's own timed work, run by the delivery thread before each look
+        # at the queue (e.g. a payment that settles some seconds after it was made).
+        self.tick = tick
         self.content_type = content_type
         self.user_agent = user_agent
         self.poll_seconds = poll_seconds
@@ -153,6 +156,8 @@ class Deliveries:
         def loop():
             while not self._stop.is_set():
                 try:
+                    if self.tick is not None:
+                        self.tick(store)
                     if not self.deliver_due(store):
                         self._stop.wait(self.poll_seconds)
                 except Exception:  # noqa: BLE001 (the thread must outlive one bad delivery)
