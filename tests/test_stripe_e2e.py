@@ -8,7 +8,7 @@ import requests
 import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.models import Invoice, Payment, WebhookEvent
+from planman.models import Connection, Invoice, Payment, WebhookEvent
 from standins.stripe.demo import UK_ACCOUNT_ID
 from tests.fixtures.services import stripe_config, wait_until
 from tests.helpers import make_client, make_invoice, signup
@@ -135,3 +135,72 @@ def test_deliveries_planman_cannot_verify_are_refused_and_retried_until_it_can(c
     assert {a["attempt"] for a in retried} == {2} and all(a["delivered"] for a in retried)
     wait_until(lambda: "Recorded in Xero" in page(client, invoice), 30, "the payment to reach Xero")
     assert invoice_status(invoice) == "paid" and len(xero_payments(sandbox, remote)) == 1
+
+
+def the_payment(invoice) -> Payment:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(Payment).where(Payment.invoice_id == invoice.id))
+
+
+def test_a_payment_that_confirms_later_pays_only_when_stripe_confirms(client, firm, sandbox, stripe_standin):
+    invoice, remote = sent_invoice(client, firm, sandbox, "INV-1605")
+    back = pay_by_card(make_link(client, invoice), "4000 0025 0000 1001")
+    assert back.status_code == 303
+    # checkout.session.completed arrives unpaid and is processed: nothing is marked paid yet.
+    def processed(event_type):
+        db.session.expire_all()
+        return db.session.scalar(sa.select(WebhookEvent.state).where(WebhookEvent.event_type == event_type)) \
+            == "processed"
+    wait_until(lambda: processed("checkout.session.completed"), 30, "the unpaid completion to be processed")
+    assert invoice_status(invoice) == "sent" and xero_payments(sandbox, remote) == []
+    [session] = [a for a in stripe_standin.state()["accounts"] if a["id"] == UK_ACCOUNT_ID][0]["checkout_sessions"]
+    stripe_standin.control(f"checkout/sessions/{session['id']}/settle")
+    wait_until(lambda: invoice_status(invoice) == "paid", 30, "async_payment_succeeded to pay the invoice")
+    wait_until(lambda: len(xero_payments(sandbox, remote)) == 1, 30, "the payment to reach Xero")
+
+
+def test_a_refund_in_stripe_reverses_the_payment_here_and_in_xero(client, firm, sandbox, stripe_standin):
+    invoice, remote = sent_invoice(client, firm, sandbox, "INV-1606")
+    pay_by_card(make_link(client, invoice), "4242424242424242")
+    wait_until(lambda: "Recorded in Xero" in page(client, invoice), 30, "the payment to reach Xero")
+    stripe_standin.control(f"charges/{the_payment(invoice).provider_payment_id}/refund")  # from the dashboard
+    wait_until(lambda: the_payment(invoice).state == "refunded", 30, "charge.refunded to be processed")
+    wait_until(lambda: "Reversed in Xero" in page(client, invoice), 30, "the Xero payment to be reversed")
+    assert invoice_status(invoice) == "sent"
+    assert [p["Status"] for p in xero_payments(sandbox, remote)] == ["DELETED"]
+    assert "Refunded in Stripe." in page(client, invoice)
+
+
+def test_a_dispute_flags_the_payment_with_what_to_do(client, firm, sandbox, stripe_standin):
+    invoice, _remote = sent_invoice(client, firm, sandbox, "INV-1607")
+    pay_by_card(make_link(client, invoice), "4242424242424242")
+    wait_until(lambda: invoice_status(invoice) == "paid", 30, "the webhook to mark the invoice paid")
+    stripe_standin.control(f"charges/{the_payment(invoice).provider_payment_id}/dispute", reason="fraudulent")
+    wait_until(lambda: the_payment(invoice).state == "disputed", 30, "charge.dispute.created to be processed")
+    assert "Disputed by the card holder (fraudulent): respond in Stripe." in page(client, invoice)
+
+
+def test_a_lost_answer_on_the_xero_payment_write_still_ends_as_one_xero_payment(client, firm, sandbox,
+                                                                                 stripe_standin):
+    invoice, remote = sent_invoice(client, firm, sandbox, "INV-1608")
+    sandbox.control("faults", drop_next_writes=1)  # Xero saves the payment; PlanMan never hears so
+    pay_by_card(make_link(client, invoice), "4242424242424242")
+    wait_until(lambda: "Recorded in Xero" in page(client, invoice), 90, "the retried payment to reach Xero")
+    assert sandbox.stats()["lost_responses"] == 1
+    [xero_payment] = xero_payments(sandbox, remote)
+    assert xero_payment["Reference"] == the_payment(invoice).provider_payment_id
+
+
+def test_disconnecting_in_the_stripe_dashboard_disconnects_the_firm(client, firm, sandbox, stripe_standin):
+    invoice, _remote = sent_invoice(client, firm, sandbox, "INV-1609")
+    link = make_link(client, invoice)
+    assert "Pay by card" in requests.get(link, timeout=10).text
+    stripe_standin.control(f"accounts/{UK_ACCOUNT_ID}/deauthorize")
+
+    def disconnected():
+        db.session.expire_all()
+        return db.session.scalar(sa.select(Connection.state).where(Connection.provider == "stripe")) == "disconnected"
+    wait_until(disconnected, 30, "account.application.deauthorized to disconnect the firm")
+    html = client.get("/integrations/stripe").get_data(as_text=True)
+    assert "Not connected" in html and "Disconnected from Stripe&#39;s side (in the Stripe dashboard)." in html
+    assert "Pay by card" not in requests.get(link, timeout=10).text
