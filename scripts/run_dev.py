@@ -229,12 +229,14 @@ def stripe_standin_env(stripe_url: str) -> dict:
 
 def register_stripe_webhook(stripe_url: str, secret_key: str, target: str) -> str:
     """Register ``target`` as a Connect webhook endpoint, as a platform does in Stripe's dashboard
-    (replacing one left by an earlier run at the same URL), and answer its signing secret."""
+    (replacing those earlier runs left, on any port), and answer its signing secret."""
+    from urllib.parse import urlsplit
+
     import stripe
 
     client = stripe.StripeClient(secret_key, base_addresses={"api": stripe_url})
-    for endpoint in client.v1.webhook_endpoints.list().data:
-        if endpoint.url == target:
+    for endpoint in client.v1.webhook_endpoints.list({"limit": 100}).data:
+        if urlsplit(endpoint.url).path == urlsplit(target).path:
             client.v1.webhook_endpoints.delete(endpoint.id)
     created = client.v1.webhook_endpoints.create({"url": target, "connect": True, "enabled_events": list(STRIPE_EVENTS),
                                                   "api_version": stripe.api_version})

@@ -9,7 +9,6 @@ import time
 from flask import Blueprint, jsonify
 
 from ..core import control, webhooks
-from ..core.store import Store
 from . import connect, demo, objects, payments, settings
 from .errors import ApiError
 
@@ -30,13 +29,6 @@ def reset():
         store.wipe(db)
         demo.seed(db)
     return jsonify({"ok": True, "accounts": [a["id"] for a in demo.DEMO_ACCOUNTS]})
-
-
-def _account_or_404(db, account_id):
-    doc = objects.account(db, account_id)
-    if doc is None:
-        raise LookupError("account not found")
-    return doc
 
 
 @bp.post("/accounts/<account_id>/charges_enabled")
