@@ -137,6 +137,10 @@ def test_deliveries_planman_cannot_verify_are_refused_and_retried_until_it_can(c
     assert invoice_status(invoice) == "paid" and len(xero_payments(sandbox, remote)) == 1
 
 
+def settle_now(stripe_standin, session_id: str) -> None:
+    stripe_standin.control(f"checkout/sessions/{session_id}/settle")
+
+
 def the_payment(invoice) -> Payment:
     db.session.expire_all()
     return db.session.scalar(sa.select(Payment).where(Payment.invoice_id == invoice.id))
@@ -144,6 +148,7 @@ def the_payment(invoice) -> Payment:
 
 def test_a_payment_that_confirms_later_pays_only_when_stripe_confirms(client, firm, sandbox, stripe_standin):
     invoice, remote = sent_invoice(client, firm, sandbox, "INV-1605")
+    stripe_standin.control("async", seconds=None)  # confirmed when the test says, not after 5 s
     back = pay_by_card(make_link(client, invoice), "4000 0025 0000 1001")
     assert back.status_code == 303
     # checkout.session.completed arrives unpaid and is processed: nothing is marked paid yet.
@@ -154,9 +159,22 @@ def test_a_payment_that_confirms_later_pays_only_when_stripe_confirms(client, fi
     wait_until(lambda: processed("checkout.session.completed"), 30, "the unpaid completion to be processed")
     assert invoice_status(invoice) == "sent" and xero_payments(sandbox, remote) == []
     [session] = [a for a in stripe_standin.state()["accounts"] if a["id"] == UK_ACCOUNT_ID][0]["checkout_sessions"]
-    stripe_standin.control(f"checkout/sessions/{session['id']}/settle")
+    settle_now(stripe_standin, session["id"])
     wait_until(lambda: invoice_status(invoice) == "paid", 30, "async_payment_succeeded to pay the invoice")
     wait_until(lambda: len(xero_payments(sandbox, remote)) == 1, 30, "the payment to reach Xero")
+
+
+def test_a_payment_that_fails_later_leaves_the_invoice_unpaid_with_the_reason(client, firm, sandbox,
+                                                                              stripe_standin):
+    invoice, remote = sent_invoice(client, firm, sandbox, "INV-1610")
+    stripe_standin.control("async", seconds=None)
+    assert pay_by_card(make_link(client, invoice), "4000 0025 0000 1019").status_code == 303
+    [session] = [a for a in stripe_standin.state()["accounts"] if a["id"] == UK_ACCOUNT_ID][0]["checkout_sessions"]
+    settle_now(stripe_standin, session["id"])
+    wait_until(lambda: (the_payment(invoice) is not None and the_payment(invoice).state == "failed"), 30,
+               "async_payment_failed to be processed")
+    assert "The payment could not be confirmed by the bank." in page(client, invoice)
+    assert invoice_status(invoice) == "sent" and xero_payments(sandbox, remote) == []
 
 
 def test_a_refund_in_stripe_reverses_the_payment_here_and_in_xero(client, firm, sandbox, stripe_standin):

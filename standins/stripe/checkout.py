@@ -60,7 +60,7 @@ def pay(session_id):
         problem = payments.card_problem(number, expiry, cvc)
         if problem:
             return _page(session, account, message=problem, status=422, form=form)
-        declined = payments.pay(db, session, owner, number, email, settings.cfg("ASYNC_SECONDS"))
+        declined = payments.pay(db, session, owner, number, email, settings.async_seconds(db))
     if declined:
         return _page(session, account, message=declined, status=402, form=form)
     return redirect(session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id), code=303)

@@ -9,6 +9,7 @@ import time
 from flask import Blueprint, jsonify
 
 from ..core import control, webhooks
+from ..core.store import Store
 from . import connect, demo, objects, payments, settings
 from .errors import ApiError
 
@@ -97,6 +98,19 @@ def dispute(object_id):
         return jsonify(payments.public(payments.dispute(db, charge, owner, reason)))
 
 
+@bp.post("/async")
+def set_async():
+    """{"seconds": N | null}: how long payments that confirm later take from now on (null: only
+    when settled through the control API)."""
+    seconds = control.body().get("seconds", "missing")
+    if seconds is not None and not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+                                    and seconds >= 0):
+        return control.bad('expected {"seconds": a non-negative number or null}')
+    with settings.store().tx() as db:
+        Store.put_setting(db, "async", {"seconds": seconds})
+    return jsonify({"seconds": seconds})
+
+
 @bp.post("/checkout/sessions/<session_id>/settle")
 def settle(session_id):
     """{"outcome"?: "succeeded"|"failed"}: a payment that was confirming ends now."""
@@ -125,7 +139,7 @@ def pay(session_id):
             return control.bad("no such Checkout Session", 404)
         if session["status"] != "open":
             return control.bad(f"the Checkout Session is {session['status']}", 409)
-        declined = payments.pay(db, session, owner, card, "", settings.cfg("ASYNC_SECONDS"))
+        declined = payments.pay(db, session, owner, card, "", settings.async_seconds(db))
     return jsonify({"session": payments.public(session), "declined": declined})
 
 

@@ -231,6 +231,10 @@ def settle_due(store) -> int:
     """The delivery thread's tick: settle every confirming payment whose time has come."""
     import json
 
+    with store.read() as db:  # idle most of the time: look before taking the write lock
+        if db.execute("SELECT 1 FROM objects WHERE due IS NOT NULL AND due<=? LIMIT 1",
+                      (time.time(),)).fetchone() is None:
+            return 0
     with store.tx() as db:
         rows = db.execute("SELECT doc, account FROM objects WHERE kind='checkout.session' AND due IS NOT NULL "
                           "AND due<=?", (time.time(),)).fetchall()

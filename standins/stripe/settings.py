@@ -40,3 +40,9 @@ def cfg(name: str):
 
 def store() -> Store:
     return current_app.extensions["standins.store"]
+
+
+def async_seconds(db):
+    """How long a confirming payment takes: the control API's choice, else config ASYNC_SECONDS."""
+    stored = Store.get_setting(db, "async", None)
+    return stored["seconds"] if stored is not None else cfg("ASYNC_SECONDS")

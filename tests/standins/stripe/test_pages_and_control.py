@@ -66,6 +66,19 @@ def test_control_calls_refuse_bad_input_with_a_message(client):
     assert client.post("/_control/charges/ch_nothing/dispute", json={"reason": "boredom"}).status_code == 400
     assert client.post("/_control/checkout/sessions/cs_nothing/settle").status_code == 404
     assert client.post("/_control/faults", json={"nonsense": 1}).status_code == 400
+    assert client.post("/_control/async", json={"seconds": "soon"}).status_code == 400
+
+
+def test_a_confirming_payment_settles_by_itself_when_its_time_comes(client):
+    from standins.stripe import payments
+
+    assert client.post("/_control/async", json={"seconds": 0}).get_json() == {"seconds": 0}
+    session = client.post("/v1/checkout/sessions", headers=KEY, data={
+        "mode": "payment", "success_url": "http://127.0.0.1:5000/ok", "line_items[0][quantity]": "1",
+        "line_items[0][price_data][currency]": "gbp", "line_items[0][price_data][unit_amount]": "100"}).get_json()
+    client.post(f"/_control/checkout/sessions/{session['id']}/pay", json={"card": "4000002500001001"})
+    assert payments.settle_due(client.application.extensions["standins.store"]) == 1  # the delivery thread's tick
+    assert client.get(f"/v1/checkout/sessions/{session['id']}", headers=KEY).get_json()["payment_status"] == "paid"
 
 
 def test_python_m_standins_serves_stripe_under_its_prefix(tmp_path):
