@@ -48,8 +48,8 @@ def missing(param: str) -> ApiError:
 
 
 def invalid(param: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_request_error", message, code="parameter_invalid_empty" if not message else
-                    "parameter_invalid_string", param=param)
+    """A parameter Stripe would refuse; which error code Stripe gives each case is not stated (guess: none)."""
+    return ApiError(400, "invalid_request_error", message, param=param)
 
 
 def no_such(kind: str, object_id: str, param: str = "id") -> ApiError:

@@ -91,3 +91,28 @@ def test_python_m_standins_serves_stripe_under_its_prefix(tmp_path):
         "line_items[0][price_data][currency]": "gbp", "line_items[0][price_data][unit_amount]": "100"}).get_json()
     assert session["url"] == f"http://localhost/stripe/checkout/pay/{session['id']}"  # the prefix is kept
     assert (tmp_path / "all.stripe.db").exists()
+
+
+@pytest.mark.parametrize("drop, change, param, words", [
+    ("mode", {}, "mode", "Missing required param: mode."),
+    ("success_url", {}, "success_url", "Missing required param: success_url."),
+    ("line_items[0][price_data][currency]", {}, "line_items[0][price_data][currency]", "Missing required param"),
+    (None, {"line_items[0][price_data][unit_amount]": "20"}, "line_items", "at least 0.50"),
+    (None, {"line_items[0][price_data][unit_amount]": "ten"}, "line_items[0][price_data][unit_amount]",
+     "Invalid integer: ten"),
+    (None, {"expires_at": "1"}, "expires_at", "between 30 minutes and 24 hours"),
+])
+def test_a_session_stripe_would_refuse_is_a_400_naming_the_param_and_saves_nothing(client, drop, change, param,
+                                                                                   words):
+    fields = {"mode": "payment", "success_url": "http://127.0.0.1:5000/ok", "line_items[0][quantity]": "1",
+              "line_items[0][price_data][currency]": "gbp", "line_items[0][price_data][unit_amount]": "1000",
+              **change}
+    fields.pop(drop, None)
+    answer = client.post("/v1/checkout/sessions", headers={**KEY, "Idempotency-Key": "k1"}, data=fields)
+    error = answer.get_json()["error"]
+    assert answer.status_code == 400 and error["param"] == param and words in error["message"]
+    assert client.get("/v1/checkout/sessions", headers=KEY).get_json()["data"] == []
+    # Not kept for the key: the corrected request runs.
+    fixed = {"mode": "payment", "success_url": "http://127.0.0.1:5000/ok", "line_items[0][quantity]": "1",
+             "line_items[0][price_data][currency]": "gbp", "line_items[0][price_data][unit_amount]": "1000"}
+    assert client.post("/v1/checkout/sessions", headers={**KEY, "Idempotency-Key": "k1"}, data=fixed).status_code == 200
