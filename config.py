@@ -67,6 +67,23 @@ class Config:
     XERO_MAX_IN_FLIGHT = int(os.environ.get("XERO_MAX_IN_FLIGHT") or 5)
     XERO_MAX_PER_MINUTE = int(os.environ.get("XERO_MAX_PER_MINUTE") or 60)
 
+    # FreshBooks (one app registered in FreshBooks' developer portal; each firm picks its business).
+    FRESHBOOKS_CLIENT_ID = os.environ.get("FRESHBOOKS_CLIENT_ID") or ""
+    FRESHBOOKS_CLIENT_SECRET = os.environ.get("FRESHBOOKS_CLIENT_SECRET") or ""
+    FRESHBOOKS_AUTH_URL = (os.environ.get("FRESHBOOKS_AUTH_URL") or "https://auth.freshbooks.com").rstrip("/")
+    FRESHBOOKS_API_URL = (os.environ.get("FRESHBOOKS_API_URL") or "https://api.freshbooks.com").rstrip("/")
+    FRESHBOOKS_APP_URL = (os.environ.get("FRESHBOOKS_APP_URL") or "https://my.freshbooks.com").rstrip("/")
+    # "View in FreshBooks" links: {account_id}, {kind} (client or invoice), {id}. FreshBooks
+    # documents no record URLs, so there are no links unless this is set.
+    FRESHBOOKS_RECORD_URL = os.environ.get("FRESHBOOKS_RECORD_URL") or ""
+    FRESHBOOKS_SCOPES = os.environ.get("FRESHBOOKS_SCOPES") or (
+        "user:profile:read user:clients:read user:clients:write user:invoices:read user:invoices:write "
+        "user:taxes:read")
+    FRESHBOOKS_HTTP_TIMEOUT = float(os.environ.get("FRESHBOOKS_HTTP_TIMEOUT") or 20)
+    # FreshBooks publishes no rate limits: stay well below anything plausible, per business.
+    FRESHBOOKS_MAX_IN_FLIGHT = int(os.environ.get("FRESHBOOKS_MAX_IN_FLIGHT") or 3)
+    FRESHBOOKS_MAX_PER_MINUTE = int(os.environ.get("FRESHBOOKS_MAX_PER_MINUTE") or 40)
+
     # Stripe Connect (the platform's keys; each firm connects its own account).
     STRIPE_CLIENT_ID = os.environ.get("STRIPE_CLIENT_ID") or ""  # ca_..., Connect settings
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or ""  # sk_test_... / sk_live_...
