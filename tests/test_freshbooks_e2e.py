@@ -222,3 +222,53 @@ def test_an_invoice_deleted_in_freshbooks_is_sent_again_as_a_new_draft(client, c
     invoices = business(freshbooks_standin)["invoices"]
     assert [(i["invoice_number"], i["vis_state"]) for i in invoices] == [("INV-0400", 1), ("INV-0400", 0)]
     assert ">Update<" in panel(client, "invoice", invoice.id)
+
+
+def wait_for_bulk(client, bulk_id, timeout=60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.get(f"/integrations/bulk/{bulk_id}/progress").get_data(as_text=True)
+        if 'data-bulk-state="finished"' in page:
+            return page
+        assert time.monotonic() < deadline, page
+        time.sleep(0.2)
+
+
+def test_bulk_send_of_invoices_brings_their_clients_once_each_despite_a_lost_answer(client, connected,
+                                                                                  freshbooks_standin):
+    from planman.models import BulkPush
+
+    customers = [make_client(connected, name=f"Customer {n}", email=f"c{n}@example.test") for n in range(3)]
+    for n in range(6):
+        make_invoice(connected, customers[n % 3], number=f"INV-{n:04d}")
+    freshbooks_standin.control("faults", drop_next_writes=1)
+
+    started = post_form(client, "/integrations/bulk", {"record_type": "invoice", "mode": "not_sent",
+                                                       "provider": "freshbooks"}, form_url="/integrations/bulk")
+    assert started.status_code == 302
+    page = wait_for_bulk(client, db.session.scalar(sa.select(BulkPush.id)))
+
+    assert 'class="bulk-sent">9<' in page and 'class="bulk-failed">0<' in page
+    held = business(freshbooks_standin)
+    assert sorted(c["organization"] for c in held["clients"]) == [f"Customer {n}" for n in range(3)]
+    assert sorted(i["invoice_number"] for i in held["invoices"]) == [f"INV-{n:04d}" for n in range(6)]
+    assert {i["v3_status"] for i in held["invoices"]} == {"draft"}
+
+
+def test_a_failed_push_is_listed_and_retried_from_the_list(client, connected, freshbooks_standin):
+    customer = make_client(connected, name="Acme Ltd", email="not-an-email@")  # the stand-in refuses it
+    press(client, "client", customer.id)
+    [failed] = wait_for_pushes(expected=1)
+    assert failed.state == "failed" and failed.error_fields == {"email": ["Invalid email address."]}
+    listed = client.get("/integrations/failed").get_data(as_text=True)
+    assert "Acme Ltd" in listed and "Invalid email address." in listed
+
+    customer = db.session.get(type(customer), customer.id)
+    customer.email = "ap@acme.test"
+    customer.revision += 1
+    db.session.commit()
+    retried = post_form(client, f"/integrations/pushes/{failed.id}/retry", {}, form_url="/integrations/failed")
+    assert retried.status_code == 302
+    pushes = wait_for_pushes(expected=2)
+    assert pushes[-1].state == "succeeded"
+    assert [c["email"] for c in business(freshbooks_standin)["clients"]] == ["ap@acme.test"]
