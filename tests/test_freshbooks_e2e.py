@@ -272,3 +272,31 @@ def test_a_failed_push_is_listed_and_retried_from_the_list(client, connected, fr
     pushes = wait_for_pushes(expected=2)
     assert pushes[-1].state == "succeeded"
     assert [c["email"] for c in business(freshbooks_standin)["clients"]] == ["ap@acme.test"]
+
+
+def test_a_lost_refresh_answer_asks_for_a_reconnect_which_keeps_the_links(client, connected, freshbooks_standin):
+    """FreshBooks spends a refresh token whatever becomes of its answer (no grace):
+    nothing can recover a pair nobody received, so PlanMan says to reconnect, plainly."""
+    customer = make_client(connected, name="Acme Ltd")
+    press(client, "client", customer.id)
+    wait_for_pushes(expected=1)
+    freshbooks_standin.control("expire_tokens")
+    freshbooks_standin.control("faults", drop_next_token_answers=1)
+
+    press(client, "client", customer.id)
+    pushes = wait_for_pushes(expected=2)
+
+    assert pushes[-1].state == "failed" and "reconnect" in pushes[-1].error_message.lower()
+    connection = db.session.scalar(sa.select(Connection).where(Connection.firm_id == connected.firm_id))
+    assert connection.state == "needs_reconnect"
+    assert "Reconnect" in panel(client, "client", customer.id)
+    stats = freshbooks_standin.stats()
+    assert stats["lost_responses"] == 1 and stats["invalid_grants"] >= 1
+
+    connect_freshbooks(client)  # the same business again: its links come back
+    page = panel(client, "client", customer.id)
+    assert ">Retry<" in page and "View in FreshBooks" in page
+    press(client, "client", customer.id)
+    pushes = wait_for_pushes(expected=3)
+    assert (pushes[-1].state, pushes[-1].outcome) == ("succeeded", "updated")
+    assert len(business(freshbooks_standin)["clients"]) == 1
