@@ -196,7 +196,7 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
         state.kind, state.message = "locked", provider.locked_message(record_type, state.link.remote_status)
     elif state.link is not None and provider.is_gone(record_type, state.link.remote_status):
         state.kind = "gone"
-        state.message = "This invoice was deleted in Xero. You can send it again as a new draft."
+        state.message = provider.gone_message(record_type, state.link.remote_status)
     elif latest is not None and latest.state == "failed" and (state.link is None or latest.finished_at and
                                                               latest.finished_at >= state.link.pushed_at):
         state.kind, state.message = "failed", latest.error_message

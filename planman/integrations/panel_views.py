@@ -130,7 +130,8 @@ def retry(push_id: int):
         return redirect(url_for(".failed_pushes"))
     connection = links.connection_for(current_user.firm_id, failed.provider)
     if connection is None or not connection.is_usable or connection.tenant_id != failed.tenant_id:
-        flash("Reconnect Xero before retrying.", "error")
+        provider = registry.get_provider(failed.provider)
+        flash(f"Reconnect {provider.label if provider else failed.provider} before retrying.", "error")
         return redirect(url_for(".failed_pushes"))
     link = links.find_link(connection, failed.record_type, failed.record_id)
     if link is not None and registry.get_provider(failed.provider).confirm_update(failed.record_type,

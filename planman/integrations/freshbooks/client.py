@@ -34,7 +34,7 @@ class Refused(ValidationFailed):
         self.status = status
         messages = [e["message"] for e in errors if e.get("message")] or [
             f"FreshBooks refused the request ({status})."]
-        super().__init__(messages, mapping.field_errors(record_type, errors))
+        super().__init__(messages, mapping.field_errors(record_type, errors), provider="FreshBooks")
 
     @property
     def errnos(self) -> set:
@@ -121,10 +121,11 @@ class FreshBooksClient:
             else:
                 response = self._http(method, url, headers, params, json)
         except requests.Timeout as exc:
-            raise TemporaryFailure("FreshBooks did not answer in time.", detail=f"{method} {url}: timeout") from exc
+            raise TemporaryFailure("FreshBooks did not answer in time.", detail=f"{method} {url}: timeout",
+                                   provider="FreshBooks") from exc
         except requests.ConnectionError as exc:
             raise TemporaryFailure("The connection to FreshBooks failed.",
-                                   detail=f"{method} {url}: {type(exc).__name__}") from exc
+                                   detail=f"{method} {url}: {type(exc).__name__}", provider="FreshBooks") from exc
 
         status = response.status_code
         if 200 <= status < 300:
@@ -140,25 +141,23 @@ class FreshBooksClient:
             reason = (errors[0]["message"] if errors else "") or str(status)
             if self.on_forbidden:
                 self.on_forbidden(reason)
-            raise NeedsReconnect("FreshBooks needs reconnecting: an admin must reconnect it under "
-                                 "Setup > Integrations.", detail=f"{method} {url}: {status} {reason}")
+            raise NeedsReconnect(detail=f"{method} {url}: {status} {reason}", provider="FreshBooks")
         if status == 404:
-            raise RemoteNotFound("The record no longer exists in FreshBooks.", detail=f"{method} {url}: 404")
+            raise RemoteNotFound(detail=f"{method} {url}: 404", provider="FreshBooks")
         if status == 429:
             retry_after = _float(response.headers.get("Retry-After"), DEFAULT_RETRY_AFTER)
             if self.throttle is not None:
                 self.throttle.block_for(retry_after)
-            raise RateLimited(retry_after, "freshbooks")
+            raise RateLimited(retry_after, "429", provider="FreshBooks")
         if status >= 500:
-            raise TemporaryFailure("FreshBooks could not be reached or had a problem on its side.",
-                                   detail=f"{method} {url}: {status}")
+            raise TemporaryFailure(detail=f"{method} {url}: {status}", provider="FreshBooks")
         if 400 <= status < 500 and errors:
             if any(e.get("errno") == 409 for e in errors):  # a concurrent modification: worth another attempt
                 raise TemporaryFailure("FreshBooks was changing the record at the same moment.",
-                                       detail=f"{method} {url}: errno 409")
+                                       detail=f"{method} {url}: errno 409", provider="FreshBooks")
             raise Refused(record_type, errors, status)
         raise TemporaryFailure(f"FreshBooks answered with an unexpected status ({status}).",
-                               detail=f"{method} {url}")
+                               detail=f"{method} {url}", provider="FreshBooks")
 
     def _http(self, method, url, headers, params, json):
         self.calls_made += 1

@@ -20,11 +20,11 @@ from flask import current_app, session
 
 from planman.extensions import db
 from planman.integrations import links
-from planman.integrations.base import BatchReport, Provider, PushResult, Tenant
+from planman.integrations import throttle as throttles
+from planman.integrations.base import BatchReport, Provider, PushResult, RateLimits, Tenant
 from planman.integrations.errors import IntegrationError, RecordLocked, RemoteNotFound, TemporaryFailure, ValidationFailed
 from planman.integrations.freshbooks import exporter, mapping
 from planman.integrations.freshbooks.client import FreshBooksClient
-from planman.integrations.throttle import TenantThrottle
 from planman.integrations.tokens import RefreshRejected, TokenManager, load_token, mark_needs_reconnect
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ class _FixedToken:
         return self._access_token
 
     def refresh_after_401(self, rejected: str) -> str:
-        raise IntegrationError("FreshBooks did not accept the new access token. Please try connecting again.")
+        raise IntegrationError("FreshBooks did not accept the new access token. Please try connecting again.",
+                               provider="FreshBooks")
 
 
 class _RedisStateCache:
@@ -86,9 +87,14 @@ class FreshBooksProvider(Provider):
     key = "freshbooks"
     label = "FreshBooks"
     summary = "Send clients to FreshBooks as clients and invoices as draft invoices."
-    connect_label = "Connect to FreshBooks"
-    tenant_kind = "business"
+    connect_label = "Connect to FreshBooks"  # the help pages' words
+    reconnect_label = "Reconnect to FreshBooks"
+    tenant_word = "business"
+    tenant_words = "businesses"
+    details_noun = "taxes"
+    revoke_hint = "the apps connected to your FreshBooks account"
     settings_template = "integrations/freshbooks/_settings.html"
+    tenant_detail_keys = ("freshbooks_taxes",)
 
     # -- set-up -------------------------------------------------------------
     def init_app(self, app) -> None:
@@ -161,23 +167,23 @@ class FreshBooksProvider(Provider):
         except OAuthError as error:
             if error.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
                 raise RefreshRejected(error.error) from error
-            raise TemporaryFailure("FreshBooks could not renew access.", detail=f"token refresh: {error.error}") from error
+            raise TemporaryFailure("FreshBooks could not renew access.", detail=f"token refresh: {error.error}",
+                                   provider=self.label) from error
         except Exception as error:  # timeouts, dropped connections, non-JSON pages
             raise TemporaryFailure("FreshBooks could not be reached to renew access.",
-                                   detail=f"token refresh: {type(error).__name__}") from error
+                                   detail=f"token refresh: {type(error).__name__}", provider=self.label) from error
 
     def _api(self, *, account_id, tokens, throttle, on_forbidden=None) -> FreshBooksClient:
         cfg = current_app.config
         return FreshBooksClient(api_url=cfg["FRESHBOOKS_API_URL"], account_id=account_id, tokens=tokens,
                                 throttle=throttle, timeout=cfg["FRESHBOOKS_HTTP_TIMEOUT"], on_forbidden=on_forbidden)
 
+    def rate_limits(self, config) -> RateLimits:
+        return RateLimits(in_flight=config["FRESHBOOKS_MAX_IN_FLIGHT"], per_minute=config["FRESHBOOKS_MAX_PER_MINUTE"],
+                          lease_seconds=config["FRESHBOOKS_HTTP_TIMEOUT"] + 5)
+
     def api_for(self, connection) -> FreshBooksClient:
-        cfg = current_app.config
-        throttle = TenantThrottle(
-            current_app.redis, self.key, connection.tenant_id,
-            max_in_flight=cfg["FRESHBOOKS_MAX_IN_FLIGHT"], max_per_minute=cfg["FRESHBOOKS_MAX_PER_MINUTE"],
-            lease_seconds=cfg["FRESHBOOKS_HTTP_TIMEOUT"] + 5,
-        )
+        throttle = throttles.for_connection(self, connection)
 
         def forbidden(reason: str) -> None:
             # Tokens replaced while this call was under way (an admin reconnected) say
