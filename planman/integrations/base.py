@@ -45,8 +45,13 @@ Subclass ``Provider`` and set, at least:
   ``settings(environ) -> dict`` and ``TEST_SETTINGS``; its keys become
   ``app.config`` keys (the provider's env names, e.g. ``ACME_MAX_IN_FLIGHT``).
 
+* Register it in ``registry.py``; add its ``PushDriver`` to
+  ``tests/contract/drivers.py`` so the contract suite runs against its stand-in.
+
 Templates that belong to one provider live under
 ``templates/integrations/<key>/``; shared templates use ``provider.*`` only.
+Methods below without a body of their own have a default that suits a
+provider without that feature; ``abstractmethod`` ones must be written.
 """
 from __future__ import annotations
 
@@ -295,6 +300,7 @@ class Provider(ABC):
         """The record's current status at the provider, for kinds that have one."""
         return None
 
+    # Records per export_batch call (bulk sends); 1 for APIs without batch endpoints.
     batch_size: int = 1
 
     def export_batch(self, connection, record_type: str, records: list, *, on_results, intent: str) -> BatchReport:

@@ -226,15 +226,15 @@ def test_another_firm_gets_404_for_this_firms_records(app, connected, driver, st
     from tests.helpers import IsolatedClient
 
     customer = make_client(connected, name=unique("Private"))
-    press_as_owner = make_client(connected, name=unique("Owner's"))
+    unsent = make_client(connected, name=unique("Owner's"))
     app.test_client_class = IsolatedClient
     other = app.test_client()
     signup(other)
     bulk_id = db.session.scalar(sa.select(sa.func.max(BulkPush.id)))
 
     assert panel(other, driver.key, "client", customer.id).status_code == 404
-    assert press(other, driver.key, "client", press_as_owner.id).status_code == 404
+    assert press(other, driver.key, "client", unsent.id).status_code == 404
     if bulk_id is not None:
         assert other.get(f"/integrations/bulk/{bulk_id}").status_code == 404
-    assert pushes_of("client", press_as_owner.id) == []
-    assert named(driver.clients(standin), press_as_owner.name) == []
+    assert pushes_of("client", unsent.id) == []
+    assert named(driver.clients(standin), unsent.name) == []
