@@ -300,3 +300,29 @@ def test_a_lost_refresh_answer_asks_for_a_reconnect_which_keeps_the_links(client
     pushes = wait_for_pushes(expected=3)
     assert (pushes[-1].state, pushes[-1].outcome) == ("succeeded", "updated")
     assert len(business(freshbooks_standin)["clients"]) == 1
+
+
+def test_bulk_sends_leave_invoices_the_customer_may_have_seen_for_a_person_to_confirm(client, connected,
+                                                                                    freshbooks_standin):
+    from planman.models import BulkPush
+
+    customer = make_client(connected, name="Acme Ltd")
+    invoice = make_invoice(connected, customer, number="INV-0500")
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=1)
+    [remote] = business(freshbooks_standin)["invoices"]
+    freshbooks_standin.control(f"invoices/{remote['id']}/status", status="viewed")
+    edit = client.get(f"/invoices/{invoice.id}/edit").get_data(as_text=True)
+    fields = form_fields(edit, f"/invoices/{invoice.id}/edit")
+    fields["reference"] = "PO-2"
+    assert client.post(f"/invoices/{invoice.id}/edit", data=fields).status_code == 302
+
+    post_form(client, "/integrations/bulk", {"record_type": "invoice", "mode": "changed", "provider": "freshbooks"},
+              form_url="/integrations/bulk")
+    page = wait_for_bulk(client, db.session.scalar(sa.select(BulkPush.id)))
+
+    assert 'class="bulk-failed">1<' in page and "bulk sends do not change it" in page
+    [still] = business(freshbooks_standin)["invoices"]
+    assert still["po_number"] in (None, "") and still["v3_status"] == "viewed"
+    html = panel(client, "invoice", invoice.id)
+    assert "Viewed" in html and "the customer may have seen it" in html and "anyway" in html
