@@ -361,3 +361,51 @@ def test_another_firms_records_are_404_on_freshbooks_panels(app, client, firm, f
         assert intruder.get(f"/integrations/freshbooks/{record_type}/{record_id}/panel").status_code == 404
         assert htmx_post(intruder, f"/integrations/freshbooks/{record_type}/{record_id}/panel", {}).status_code == 404
     assert db.session.scalar(sa.select(sa.func.count(PushJob.id))) == 0 and len(fb.calls) == 0
+
+
+def test_a_401_refreshes_once_and_retries_the_same_call(app, client, firm, fb):
+    admin, connection = firm
+    customer = make_client(admin, name="Acme Ltd")
+    answers = iter([(401, {}, json.dumps({"error": "unauthenticated"})), (200, {}, json.dumps(page("clients", [])))])
+    fb.add_callback("GET", f"{ACCOUNTING}/users/clients", callback=lambda request: next(answers))
+    fb.post(f"{API}/auth/oauth/token", json={"access_token": "access-2", "refresh_token": "refresh-2",
+                                             "expires_in": 43200, "token_type": "Bearer"})
+    fb.post(f"{ACCOUNTING}/users/clients", json=result(client=fb_client()))
+
+    press(client, "client", customer.id)
+    run_jobs(app)
+
+    lookups = [c.request for c in fb.calls if c.request.method == "GET"]
+    assert [r.headers["Authorization"] for r in lookups] == ["Bearer access-1", "Bearer access-2"]
+    assert db.session.scalar(sa.select(PushJob)).state == "succeeded"
+    assert load_token(db.session.get(Connection, connection.id))["refresh_token"] == "refresh-2"
+
+
+def test_access_denied_to_the_business_marks_the_connection_for_reconnecting(app, client, firm, fb):
+    admin, connection = firm
+    customer = make_client(admin, name="Acme Ltd")
+    fb.get(f"{ACCOUNTING}/users/clients", status=403, json={"response": {"errors": [
+        {"errno": 1003, "field": None, "message": "The server could not verify that you are authorized."}]}})
+
+    press(client, "client", customer.id)
+    run_jobs(app)
+
+    assert db.session.get(Connection, connection.id).state == "needs_reconnect"
+    push = db.session.scalar(sa.select(PushJob))
+    assert push.state == "failed" and "FreshBooks needs reconnecting" in push.error_message
+
+
+def test_disconnect_revokes_the_refresh_token_and_keeps_the_links(app, client, firm, fb):
+    admin, connection = firm
+    customer = make_client(admin, name="Acme Ltd")
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="freshbooks", tenant_id=ACCOUNT, record_type="client",
+                                record_id=customer.id, external_id="41"))
+    db.session.commit()
+    fb.post(f"{API}/auth/oauth/revoke", json={})
+
+    post_form(client, "/integrations/freshbooks/disconnect", {}, form_url="/integrations/freshbooks")
+
+    revoke = parse_qs(fb.calls[0].request.body)
+    assert revoke["token"] == ["refresh-1"] and revoke["client_secret"] == ["fb-secret"]
+    assert db.session.get(Connection, connection.id).state == "disconnected"
+    assert db.session.scalar(sa.select(sa.func.count(ExternalLink.id))) == 1

@@ -152,8 +152,10 @@ class FreshBooksProvider(Provider):
     # -- API access (workers) ------------------------------------------------------
     def _oauth_session(self) -> OAuth2Session:
         cfg = current_app.config
+        # FreshBooks takes the client's credentials in the body, at the token and revoke endpoints alike.
         return OAuth2Session(cfg["FRESHBOOKS_CLIENT_ID"], cfg["FRESHBOOKS_CLIENT_SECRET"],
-                             token_endpoint_auth_method="client_secret_post")
+                             token_endpoint_auth_method="client_secret_post",
+                             revocation_endpoint_auth_method="client_secret_post")
 
     def _refresh(self, refresh_token: str) -> dict:
         """One refresh. The refresh token dies with this call whatever happens to
