@@ -24,8 +24,9 @@ Subclass ``Provider`` and set, at least:
 * The connect flow: ``authorize_redirect`` and ``complete_authorization``
   (return the token and every ``Tenant`` the approval reaches; more than one
   and the shared tenant picker asks the admin which); ``disconnect``.
-* Settings: ``settings_template`` (extend ``integrations/_settings.html`` and
-  fill its ``fields`` block), ``settings_form``, ``save_settings``,
+* Settings: ``settings_form`` and ``save_settings`` (the shared card shows each
+  field of the form; for a layout of its own, a ``settings_template`` extends
+  ``integrations/_settings.html`` and fills its ``fields`` block),
   ``initial_settings``, ``default_choices``, ``tenant_detail_keys`` and
   ``choice_keys`` (which keys of ``Connection.settings`` are the tenant's
   loaded lists, and which are the admin's choices kept across a reconnect of
@@ -223,8 +224,9 @@ class Provider(ABC):
         raise NotImplementedError
 
     # -- settings (Setup > Integrations > <provider>) ---------------------------
-    # What the provider's page shows under the connection: extend
-    # "integrations/_settings.html" (loading, errors, Refresh) and fill its block.
+    # What the provider's page shows under the connection: the shared card
+    # (loading, errors, Refresh, each field of settings_form), or a template that
+    # extends "integrations/_settings.html" and fills its `fields` block.
     settings_template: str = "integrations/_settings.html"
     # Keys of Connection.settings: what load_tenant_details stores about the
     # tenant (dropped when another tenant is attached), and what the admin chose

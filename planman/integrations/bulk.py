@@ -46,11 +46,18 @@ JOB_TIMEOUT = 600
 WAIT_FOR_OTHER_PUSH = 3  # seconds between looks while an invoice waits for its client's push elsewhere
 PAUSE_AFTER = 120  # a wait longer than this is a pause the page announces (a daily limit)
 # Stop a bulk push while this many calls of the provider's daily allowance are
-# left, so people can still send single records today; look again an hour later
-# (providers do not say when their day window resets).
+# left (2% of a smaller published allowance), so people can still send single
+# records today; look again an hour later (providers do not say when their day
+# window resets).
 DAY_RESERVE = 100
 DAY_RESERVE_PAUSE = 3600
 SELECT_MODES = ("selected", "not_sent", "changed")
+
+
+def day_reserve(provider) -> int:
+    """Calls of the day's allowance a bulk send leaves for single pushes."""
+    per_day = provider.rate_limits(current_app.config).per_day
+    return min(DAY_RESERVE, max(1, per_day // 50)) if per_day else DAY_RESERVE
 
 
 def _label(bulk: BulkPush) -> str:
@@ -381,7 +388,7 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
     for pushed in _reload(waiting):  # the provider reported nothing for these: say so rather than spin
         push.finish(pushed, "failed", error=push.UNEXPECTED_MESSAGE, discard_pending=False, commit=False)
     db.session.commit()
-    if report.day_remaining is not None and report.day_remaining <= DAY_RESERVE:
+    if report.day_remaining is not None and report.day_remaining <= day_reserve(provider):
         return float(DAY_RESERVE_PAUSE)
     return None
 

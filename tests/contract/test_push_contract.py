@@ -96,7 +96,8 @@ def test_send_then_update_a_client(admin_client, connected, driver, standin):
 
     [after] = named(driver.clients(standin), name)
     assert (after.external_id, after.email) == (remote.external_id, "billing@acme.example.com")
-    assert "Changed since last sent" not in panel(admin_client, driver.key, "client", customer.id).get_data(as_text=True)
+    assert "Changed since last sent" not in panel(admin_client, driver.key, "client",
+                                                  customer.id).get_data(as_text=True)
 
 
 def test_send_then_update_an_invoice_which_stays_a_draft(admin_client, connected, driver, standin):
