@@ -409,3 +409,31 @@ def test_disconnect_revokes_the_refresh_token_and_keeps_the_links(app, client, f
     assert revoke["token"] == ["refresh-1"] and revoke["client_secret"] == ["fb-secret"]
     assert db.session.get(Connection, connection.id).state == "disconnected"
     assert db.session.scalar(sa.select(sa.func.count(ExternalLink.id))) == 1
+
+
+def test_an_invoice_the_customer_has_seen_is_not_retried_from_the_failed_list_without_the_question(app, client,
+                                                                                                  firm, fb):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-1")
+    linked(admin, customer, invoice, "draft")
+    fb.get(f"{ACCOUNTING}/invoices/invoices/77", json=result(invoice=fb_invoice(status="paid")))
+    press(client, "invoice", invoice.id)
+    run_jobs(app)
+    failed = db.session.scalar(sa.select(PushJob))
+    assert failed.state == "failed" and "became “Paid”" in failed.error_message
+    assert sent(fb, "PUT", "invoices") == []
+
+    answer = post_form(client, f"/integrations/pushes/{failed.id}/retry", {}, form_url="/integrations/failed")
+    assert answer.status_code == 302
+    assert db.session.scalar(sa.select(sa.func.count(PushJob.id))) == 1
+    html = panel(client, "invoice", invoice.id)
+    assert "the customer has paid it" in html and 'name="confirmed" value="paid"' in html
+    press(client, "invoice", invoice.id, confirmed="sent")  # an answer to another question
+    assert db.session.scalar(sa.select(sa.func.count(PushJob.id))) == 1
+
+    fb.put(f"{ACCOUNTING}/invoices/invoices/77", json=result(invoice=fb_invoice(status="paid")))
+    press(client, "invoice", invoice.id, confirmed="paid")
+    run_jobs(app)
+    assert len(sent(fb, "PUT", "/invoices/invoices/77")) == 1
+    assert db.session.scalars(sa.select(PushJob).order_by(PushJob.id)).all()[-1].outcome == "updated"
