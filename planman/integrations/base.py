@@ -354,6 +354,12 @@ class Provider(ABC):
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return ""
 
+    def confirm_update(self, record_type: str, remote_status: str) -> str:
+        """The question a person must answer before an Update changes a record in
+        this remote state (an invoice the customer may have seen), or "" for none.
+        The panel asks it and sends the status it asked about with the click."""
+        return ""
+
     def remote_notice(self, record_type: str, remote_status: str) -> str:
         """What a person should know (and do) about a record in this remote state,
         when it can still be updated but is not in use there (an archived contact)."""

@@ -152,8 +152,64 @@ class XeroDriver(PushDriver):
         return standin.stats()["lost_responses"]
 
 
-# Every push provider the suite runs against (FreshBooks' driver goes here too).
-DRIVERS: list[PushDriver] = [XeroDriver()]
+class FreshBooksDriver(PushDriver):
+    """FreshBooks through its stand-in: the consent page covers every business and
+    PlanMan's picker asks which (the UK one); nothing to choose in settings."""
+
+    key = "freshbooks"
+    prefix = "freshbooks"
+
+    def __init__(self):
+        from standins.freshbooks.demo import UK_ACCOUNT_ID
+
+        self.account_id = UK_ACCOUNT_ID
+
+    def config(self, standin_url: str) -> dict:
+        from tests.fixtures.services import freshbooks_config
+
+        # The bulk case sends 120 clients (a lookup and a create each): PlanMan's
+        # conservative default budget would take six minutes over it.
+        return {**freshbooks_config(standin_url), "FRESHBOOKS_MAX_PER_MINUTE": 600, "FRESHBOOKS_MAX_IN_FLIGHT": 5,
+                "FRESHBOOKS_RECORD_URL": f"{standin_url}/accounts/{{account_id}}/{{kind}}s/{{id}}"}
+
+    def connect(self, client, standin: Sandbox):
+        standin.control("limits", per_minute=1000)  # the stand-in's guessed limit, raised to match
+        start = post_form(client, "/integrations/freshbooks/connect", {}, form_url="/integrations/freshbooks")
+        picker = client.get(consent(start))
+        assert picker.status_code == 302 and picker.headers["Location"].endswith("/integrations/freshbooks/choose")
+        return post_form(client, "/integrations/freshbooks/choose", {"tenant_id": self.account_id})
+
+    def settle(self, firm_id: int) -> None:
+        wait_for(lambda: (connection_of(firm_id, self.key).settings or {}).get("details_state") == "loaded",
+                 timeout=20, what="FreshBooks' taxes to load")
+
+    def _business(self, standin: Sandbox) -> dict:
+        return next(a for a in standin.state()["accounts"] if a["account_id"] == self.account_id)
+
+    def clients(self, standin: Sandbox) -> list[RemoteClient]:
+        return [RemoteClient(str(c["id"]), c.get("organization") or "", c.get("email") or "")
+                for c in self._business(standin)["clients"] if c.get("vis_state", 0) != 1]
+
+    def invoices(self, standin: Sandbox) -> list[RemoteInvoice]:
+        return [RemoteInvoice(str(i["id"]), i.get("invoice_number") or "", i.get("v3_status") == "draft",
+                              Decimal(i["amount"]["amount"]), i.get("po_number") or "")
+                for i in self._business(standin)["invoices"] if i.get("vis_state", 0) != 1]
+
+    def refreshes(self, standin: Sandbox) -> int:
+        return standin.stats()["refreshes"]
+
+    def rate_limited(self, standin: Sandbox) -> int:
+        return standin.stats()["rate_limited"]
+
+    def server_errors(self, standin: Sandbox) -> int:
+        return standin.stats()["injected_5xx"]
+
+    def lost_responses(self, standin: Sandbox) -> int:
+        return standin.stats()["lost_responses"]
+
+
+# Every push provider the suite runs against.
+DRIVERS: list[PushDriver] = [XeroDriver(), FreshBooksDriver()]
 
 
 def connection_of(firm_id: int, provider_key: str) -> Connection:
