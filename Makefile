@@ -3,7 +3,7 @@
 .PHONY: help run reset test test-fast venv deps bench
 
 help:
-	@echo "make run        start PlanMan with Redis, an rq worker and the Xero stand-in (Ctrl-C stops all)"
+	@echo "make run        start PlanMan with Redis, an rq worker and the stand-ins (Xero, FreshBooks, Stripe) (Ctrl-C stops all)"
 	@echo "make reset      wipe the development databases (PlanMan's and the stand-ins') to start afresh"
 	@echo "make test       whole suite on SQLite, then all but browser tests on a throwaway PostgreSQL 15"
 	@echo "make test-fast  SQLite only, without slow tests (browser, many processes)"

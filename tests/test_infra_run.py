@@ -90,7 +90,8 @@ class Launcher:
 
 def test_run_command_starts_everything_and_ctrl_c_stops_it(tmp_path):
     env = {k: v for k, v in os.environ.items()
-           if k not in {"REDIS_URL", "XERO_CLIENT_ID", "DATABASE_URL", "TEST_DATABASE_URL", "FLASK_APP"}}
+           if k not in {"REDIS_URL", "XERO_CLIENT_ID", "DATABASE_URL", "TEST_DATABASE_URL", "FLASK_APP",
+                        "STRIPE_SECRET_KEY"}}
     env.update({"PLANMAN_INSTANCE_DIR": str(tmp_path / "instance"), "PORT": str(free_port())})
 
     for attempt in (1, 2):  # the second start finds the migrated, seeded database
@@ -104,6 +105,12 @@ def test_run_command_starts_everything_and_ctrl_c_stops_it(tmp_path):
             login = requests.get(f"{url}/login", timeout=5)
             assert login.status_code == 200 and "Log in" in login.text
             assert any("Xero stand-in running at http://127.0.0.1:" in line for line in launcher.output)
+            # Stripe's stand-in holds exactly one Connect endpoint for PlanMan's intake, also on the second start.
+            [stripe_url] = [re.search(r"Stripe stand-in running at (\S+);", line).group(1)
+                            for line in launcher.output if "Stripe stand-in running at" in line]
+            listed = requests.get(f"{stripe_url}/v1/webhook_endpoints", timeout=5,
+                                  headers={"Authorization": "Bearer sk_test_standin_platform"}).json()["data"]
+            assert [(e["url"], e["connect"]) for e in listed] == [(f"{url}/webhooks/stripe", True)]
             dashboard = launcher.wait_for(re.compile(r"Job dashboard \(operators\): (\S+) — user (\S+), password (\S+)"),
                                           timeout=10)
             assert requests.get(dashboard.group(1), timeout=5).status_code == 401  # a credential of its own
@@ -143,7 +150,8 @@ def test_run_command_restarts_a_worker_that_died(tmp_path):
     from rq import Worker
 
     env = {k: v for k, v in os.environ.items()
-           if k not in {"REDIS_URL", "XERO_CLIENT_ID", "DATABASE_URL", "TEST_DATABASE_URL", "FLASK_APP"}}
+           if k not in {"REDIS_URL", "XERO_CLIENT_ID", "DATABASE_URL", "TEST_DATABASE_URL", "FLASK_APP",
+                        "STRIPE_SECRET_KEY"}}
     env.update({"PLANMAN_INSTANCE_DIR": str(tmp_path / "instance"), "PORT": str(free_port())})
     launcher = Launcher(env)
     try:

@@ -147,6 +147,37 @@ def sync(payment_id: int) -> str:
     return ", ".join(outcomes) or "nothing to do"
 
 
+def retry(payment: Payment) -> int:
+    """A person's Retry: every ledger that failed to record (or reverse) this payment is tried
+    again from the start, after they fixed the cause (chose the account, approved the invoice,
+    reconnected). Answers how many were queued; a link already recorded or being recorded is
+    left alone (compare-and-set on "failed"), so a double click queues one try. Commits."""
+    queued = 0
+    for ledger_link in db.session.scalars(sa.select(PaymentLedgerLink).where(
+            PaymentLedgerLink.payment_id == payment.id, PaymentLedgerLink.state == "failed")).all():
+        if _wanted(payment, ledger_link) is None:
+            continue
+        queued += db.session.execute(
+            sa.update(PaymentLedgerLink).where(PaymentLedgerLink.id == ledger_link.id,
+                                               PaymentLedgerLink.state == "failed")
+            .values(state="queued", attempts=0, error="", updated_at=utcnow())
+            .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if queued:
+        enqueue(payment.id)
+    return queued
+
+
+def retryable(payments: list[Payment]) -> set[int]:
+    """Ids of the payments a ledger failed to record or reverse (the invoice page offers Retry)."""
+    if not payments:
+        return set()
+    by_id = {p.id: p for p in payments}
+    return {link.payment_id for link in db.session.scalars(sa.select(PaymentLedgerLink).where(
+        PaymentLedgerLink.payment_id.in_(list(by_id)), PaymentLedgerLink.state == "failed"))
+        if _wanted(by_id[link.payment_id], link) is not None}
+
+
 LEDGER_STATE_WORDS = {"queued": "Being recorded in {label}…", "recording": "Being recorded in {label}…",
                       "recorded": "Recorded in {label}", "reversed": "Reversed in {label}"}
 

@@ -3,7 +3,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from planman.models import Invoice, Payment
-from planman.payments import bp, links, services
+from planman.payments import bp, ledger, links, services
 from planman.payments.forms import PaymentForm
 from planman.tenancy import get_for_firm_or_404
 
@@ -49,6 +49,19 @@ def reverse(invoice_id: int, payment_id: int):
         flash(str(refused), "error")
     else:
         flash(f"Payment of {payment.amount:,.2f} {payment.currency} reversed.", "success")
+    return _invoice_page(invoice)
+
+
+@bp.post("/<int:invoice_id>/payments/<int:payment_id>/ledger-retry")
+def retry_ledger(invoice_id: int, payment_id: int):
+    invoice = get_for_firm_or_404(Invoice, invoice_id)
+    payment = get_for_firm_or_404(Payment, payment_id)
+    if payment.invoice_id != invoice.id:
+        abort(404)
+    if ledger.retry(payment):
+        flash("Trying again to record this payment in your ledger.", "success")
+    else:
+        flash("Nothing to retry: this payment is recorded, or being recorded, already.", "info")
     return _invoice_page(invoice)
 
 

@@ -20,6 +20,7 @@ class PaymentsView:
     payments: list
     sources: dict
     ledger_notes: dict
+    ledger_retryable: set
     link_url: str
     has_online_payments: bool
     method_labels: dict = field(default_factory=lambda: METHOD_LABELS)
@@ -40,6 +41,7 @@ def for_invoice(invoice: Invoice) -> PaymentsView:
         payments=payments,
         sources={payment.id: _source(payment) for payment in payments},
         ledger_notes=ledger.ledger_notes(payments),
+        ledger_retryable=ledger.retryable(payments),
         link_url=links.url_of(link) if link else "",
         has_online_payments=bool(payment_options(current_user.firm_id)),
     )

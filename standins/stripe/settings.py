@@ -1,0 +1,48 @@
+"""The Stripe stand-in's configuration defaults (the platform PlanMan is)."""
+from __future__ import annotations
+
+import os
+
+from flask import current_app
+
+from ..core.store import Store
+
+API_VERSION = "2026-10-28.endive"  # what stripe 16.1.0 pins (REFERENCE.md section 4)
+
+DEFAULTS = {
+    "DATABASE": "instance/standins.stripe.db",
+    # The platform's keys and Connect client id; env STRIPE_STANDIN_* or these.
+    "SECRET_KEY": None,        # "sk_test_standin_platform"
+    "PUBLISHABLE_KEY": "pk_test_standin_platform",
+    "CLIENT_ID": None,         # "ca_standin_planman"
+    "REDIRECT_URIS": None,     # None: any http://127.0.0.1:<port>/... or http://localhost:<port>/...
+    "CODE_SECONDS": 300,       # guess: Stripe does not state an authorization code's lifetime
+    # A bank-style payment that confirms later settles this many seconds after it
+    # was made (delivery thread), or only through the control API when None.
+    "ASYNC_SECONDS": 5,
+    "DELIVER_WEBHOOKS": None,  # None: a delivery thread unless TESTING
+    "TESTING": False,
+}
+
+
+def resolve(config: dict | None) -> dict:
+    cfg = {**DEFAULTS, **(config or {})}
+    cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or os.environ.get("STRIPE_STANDIN_SECRET_KEY") or "sk_test_standin_platform"
+    cfg["CLIENT_ID"] = cfg["CLIENT_ID"] or os.environ.get("STRIPE_STANDIN_CLIENT_ID") or "ca_standin_planman"
+    if cfg["TESTING"] and "ASYNC_SECONDS" not in (config or {}):
+        cfg["ASYNC_SECONDS"] = None  # tests settle async payments through the control API
+    return cfg
+
+
+def cfg(name: str):
+    return current_app.config["STRIPE_STANDIN"][name]
+
+
+def store() -> Store:
+    return current_app.extensions["standins.store"]
+
+
+def async_seconds(db):
+    """How long a confirming payment takes: the control API's choice, else config ASYNC_SECONDS."""
+    stored = Store.get_setting(db, "async", None)
+    return stored["seconds"] if stored is not None else cfg("ASYNC_SECONDS")
