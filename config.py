@@ -78,6 +78,24 @@ class Config:
     STRIPE_WEBHOOK_TOLERANCE = int(os.environ.get("STRIPE_WEBHOOK_TOLERANCE") or 300)
     STRIPE_HTTP_TIMEOUT = float(os.environ.get("STRIPE_HTTP_TIMEOUT") or 20)
 
+    # GoCardless (PlanMan's partner app; each firm connects its own account by OAuth).
+    GOCARDLESS_CLIENT_ID = os.environ.get("GOCARDLESS_CLIENT_ID") or ""
+    GOCARDLESS_CLIENT_SECRET = os.environ.get("GOCARDLESS_CLIENT_SECRET") or ""
+    GOCARDLESS_WEBHOOK_SECRET = os.environ.get("GOCARDLESS_WEBHOOK_SECRET") or ""  # the app's webhook secret
+    # "sandbox" or "live": picks the default API and Connect hosts below.
+    GOCARDLESS_ENVIRONMENT = os.environ.get("GOCARDLESS_ENVIRONMENT") or "sandbox"
+    GOCARDLESS_API_URL = (os.environ.get("GOCARDLESS_API_URL") or (
+        "https://api.gocardless.com" if GOCARDLESS_ENVIRONMENT == "live"
+        else "https://api-sandbox.gocardless.com")).rstrip("/")
+    GOCARDLESS_CONNECT_URL = (os.environ.get("GOCARDLESS_CONNECT_URL") or (
+        "https://connect.gocardless.com" if GOCARDLESS_ENVIRONMENT == "live"
+        else "https://connect-sandbox.gocardless.com")).rstrip("/")
+    # Where the hosted Billing Request Flow pages live (the CSP lets the pay button redirect there).
+    GOCARDLESS_PAY_URL = (os.environ.get("GOCARDLESS_PAY_URL") or (
+        "https://pay.gocardless.com" if GOCARDLESS_ENVIRONMENT == "live"
+        else "https://pay-sandbox.gocardless.com")).rstrip("/")
+    GOCARDLESS_HTTP_TIMEOUT = float(os.environ.get("GOCARDLESS_HTTP_TIMEOUT") or 20)
+
     # How many reverse proxies sit in front of PlanMan (0: none). Set it behind a
     # proxy so log-in throttling sees each person's address, not the proxy's.
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT") or 0)
@@ -133,3 +151,10 @@ class TestConfig(Config):
     STRIPE_API_URL = "https://api.stripe.com"
     STRIPE_CONNECT_URL = "https://connect.stripe.com"
     STRIPE_CHECKOUT_URL = "https://checkout.stripe.com"
+    GOCARDLESS_CLIENT_ID = "gc_test_planman"
+    GOCARDLESS_CLIENT_SECRET = "gc_test_planman_secret"
+    GOCARDLESS_WEBHOOK_SECRET = "gc_webhook_secret_test"
+    GOCARDLESS_ENVIRONMENT = "sandbox"
+    GOCARDLESS_API_URL = "https://api-sandbox.gocardless.com"
+    GOCARDLESS_CONNECT_URL = "https://connect-sandbox.gocardless.com"
+    GOCARDLESS_PAY_URL = "https://pay-sandbox.gocardless.com"

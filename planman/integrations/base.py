@@ -117,12 +117,22 @@ class Provider(ABC):
     # Payment providers: the client payment page ---------------------------------
     pay_button_label: str = ""  # e.g. "Pay by card"
 
+    def record_section(self, connection, record_type: str, record):
+        """What a connected payment provider adds to a client's or invoice's page:
+        ``(template, context)``, or None for nothing."""
+        return None
+
     def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "") -> str:
         """Where to send the client to pay ``amount`` of ``invoice`` (a URL).
         ``attempt`` is the same for resubmissions of one payment page's form
         (use it in idempotency keys); raise IntegrationError when the provider
         cannot start the payment (its message is shown to the client)."""
         raise NotImplementedError
+
+    @property
+    def connect_label(self) -> str:
+        """The connect button's words (some providers' guidelines name them)."""
+        return f"Connect To {self.label}"
 
     # What the provider's page shows under the connection (settings, account state).
     settings_template: str = "integrations/_settings.html"
