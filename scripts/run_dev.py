@@ -8,6 +8,9 @@ pass through to every process; the ones this script sets when missing:
   started on 127.0.0.1:6379, or on a free port when 6379 is taken.
 - ``XERO_CLIENT_ID``: otherwise the local Xero stand-in is started on
   127.0.0.1:5001 (or a free port) and XERO_* point at it.
+- ``GOCARDLESS_CLIENT_ID``: otherwise the GoCardless stand-in is started on
+  127.0.0.1:5002 (or a free port), at the root of its port, and GOCARDLESS_*
+  point at it.
 - ``PORT``: the web app's port, default 5000 (``PUBLIC_BASE_URL`` follows it
   unless set).
 """
@@ -260,6 +263,27 @@ def main() -> int:
                         "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret"})
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
 
+    # GoCardless: real credentials if given, otherwise its stand-in at the root of its own
+    # port (the gocardless-pro SDK cannot reach an API under a path prefix), delivering
+    # its signed webhooks to this PlanMan.
+    gocardless_url = None
+    if env.get("GOCARDLESS_CLIENT_ID"):
+        say(f"using GoCardless ({env.get('GOCARDLESS_ENVIRONMENT') or 'sandbox'}) as client {env['GOCARDLESS_CLIENT_ID']}")
+    else:
+        port = 5002 if port_free(5002) else free_port()
+        gocardless_url = f"http://{HOST}:{port}"
+        env.update({"GOCARDLESS_STANDIN_WEBHOOK_URL": f"{env['PUBLIC_BASE_URL']}/webhooks/gocardless",
+                    "GOCARDLESS_STANDIN_WEBHOOK_SECRET": "planman-dev-webhook-secret"})
+        gocardless = Child("gocardless", [sys.executable, "-m", "standins.gocardless", "--port", str(port),
+                                          "--db", str(instance_dir / "standins.db")], env)
+        children.append(gocardless)
+        wait_for(lambda: http_status(gocardless_url + "/") > 0, "the GoCardless stand-in to answer", gocardless)
+        env.update({"GOCARDLESS_API_URL": gocardless_url, "GOCARDLESS_CONNECT_URL": gocardless_url,
+                    "GOCARDLESS_PAY_URL": gocardless_url, "GOCARDLESS_CLIENT_ID": "planman-dev",
+                    "GOCARDLESS_CLIENT_SECRET": "planman-dev-secret",
+                    "GOCARDLESS_WEBHOOK_SECRET": "planman-dev-webhook-secret"})
+        say(f"GoCardless stand-in running at {gocardless_url} (mandates and payments; move them on there)")
+
     # The operators' job dashboard needs a credential of its own; in development, a known one.
     dashboard_login = None
     if not env.get("RQ_DASHBOARD_USERS"):
@@ -284,6 +308,8 @@ def main() -> int:
     say(f"PlanMan is running at {web_url} — {login_hint(seed_output)}")
     if sandbox_url:
         say(f"Xero stand-in: {sandbox_url}")
+    if gocardless_url:
+        say(f"GoCardless stand-in: {gocardless_url}")
     if dashboard_login:
         say(f"Job dashboard (operators): {web_url}/setup/rq — user {dashboard_login[0]}, "
             f"password {dashboard_login[1]}")

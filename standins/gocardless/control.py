@@ -22,7 +22,12 @@ VERIFICATION = ("action_required", "in_review", "successful")
 def seed(db, cfg: dict) -> None:
     """The demo organisations, and the partner app's one webhook endpoint when one is configured."""
     demo.seed(db)
-    if cfg.get("WEBHOOK_URL") and not webhooks.endpoints(db):
+    if not cfg.get("WEBHOOK_URL"):
+        return
+    if any(endpoint["id"] == "partner-app" for endpoint in webhooks.endpoints(db)):
+        # The app's webhook URL follows the configuration (PlanMan on another port, another secret).
+        webhooks.update_endpoint(db, "partner-app", url=cfg["WEBHOOK_URL"], secret=cfg["WEBHOOK_SECRET"])
+    else:
         webhooks.add_endpoint(db, url=cfg["WEBHOOK_URL"], secret=cfg["WEBHOOK_SECRET"], events=["*"],
                               endpoint_id="partner-app")
 

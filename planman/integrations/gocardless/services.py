@@ -225,10 +225,13 @@ def apply_payment(collection: GoCardlessCollection, payment: dict, *, details: O
         collection.failure_reason = mapping.failure_reason(details)
     if status == "charged_back" and collection.charged_back_on is None:
         collection.charged_back_on = date.today()
-    db.session.commit()
     state = mapping.payment_state(status)
     if state is None or not collection.payment_id:
+        db.session.commit()
         return
+    # The collection's new status commits with the payment's (recording it commits), so
+    # nobody sees "Paid" on a collection whose invoice is not paid yet.
+    db.session.flush()
     invoice = db.session.get(Invoice, collection.invoice_id)
     row = payments.record_provider_payment(
         invoice, provider=PROVIDER, provider_payment_id=collection.payment_id, amount=collection.amount,
