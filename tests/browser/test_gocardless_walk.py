@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from planman.extensions import db
 from planman.models import User
 from standins.gocardless import create_app as gocardless_standin
+from tests.browser.axe import assert_accessible
 from tests.browser.test_core_flows import sign_up, watch_csp
 from tests.fixtures.services import wait_until
 from tests.helpers import make_client, make_invoice
@@ -109,3 +110,16 @@ def test_connect_ask_authorise_collect_and_see_it_paid(app, live_server, workers
     expect(page.locator("h1 .badge")).to_have_text("PlanMan: Paid")
     expect(page.locator("#amount-due")).to_have_text("GBP 0.00")
     assert errors == []
+
+    # The pages this walk added, checked by axe (a context that lets the script in, same log-in).
+    audit = browser.new_context(bypass_csp=True, storage_state=page.context.storage_state())
+    try:
+        checker = audit.new_page()
+        for url, what in ((f"{live_server}/integrations/gocardless", "the GoCardless page"),
+                          (client_url, "a client with an active Direct Debit"),
+                          (invoice_url, "an invoice collected by Direct Debit"),
+                          (f"{live_server}/direct-debit/set-up", "the client's page after the hosted flow")):
+            checker.goto(url)
+            assert_accessible(checker, what)
+    finally:
+        audit.close()
