@@ -50,7 +50,11 @@ def _payment(provider, connection, event: dict) -> None:
     if collection is None:
         log.info("gocardless payment %s is not a collection of firm %s: ignored", payment_id, connection.firm_id)
         return
-    services.apply_payment(collection, payment, details=event.get("details") or {})
+    # Only a failure's own event says why it failed; another event re-reading a failed
+    # payment (a late "submitted") must not overwrite the reason.
+    failure = event.get("action") in ("failed", "late_failure_settled")
+    services.apply_payment(collection, payment, details=(event.get("details") or {}) if failure else None,
+                           when=mapping.parse_date(event.get("created_at")))
 
 
 def _mandate(provider, connection, event: dict) -> None:

@@ -4,6 +4,7 @@ for cron, for when Redis lost the scheduled job."""
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -41,17 +42,19 @@ def sweep() -> str:
 
 
 def schedule_sweep(delay: timedelta = timedelta(0)) -> bool:
+    """Queue a sweep now (a firm turned the setting on) or after ``delay``. Tomorrow's
+    sweep has one job id per day, so however many chains were started they meet
+    in one job a day; a sweep run twice collects nothing twice (one open
+    collection per invoice, and never an invoice collected before)."""
     queue = current_app.push_queue
+    target = "planman.integrations.gocardless.jobs.sweep"
+    options = {"result_ttl": 86400, "failure_ttl": 7 * 86400}
     try:
-        job = queue.fetch_job(SWEEP_JOB_ID)
-        if job is not None and job.get_status(refresh=True) in ("queued", "scheduled", "deferred") and delay:
-            return True
         if delay:
-            queue.enqueue_in(delay, "planman.integrations.gocardless.jobs.sweep", job_id=SWEEP_JOB_ID,
-                             result_ttl=86400, failure_ttl=7 * 86400)
+            day = (date.today() + delay).isoformat() if delay >= SWEEP_EVERY else uuid.uuid4().hex
+            queue.enqueue_in(delay, target, job_id=f"{SWEEP_JOB_ID}-{day}", **options)
         else:
-            queue.enqueue("planman.integrations.gocardless.jobs.sweep", job_id=SWEEP_JOB_ID, result_ttl=86400,
-                          failure_ttl=7 * 86400)
+            queue.enqueue(target, job_id=f"{SWEEP_JOB_ID}-now-{uuid.uuid4().hex[:12]}", **options)
     except RedisError:
         log.exception("could not schedule the GoCardless collection sweep")
         return False

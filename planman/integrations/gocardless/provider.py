@@ -123,7 +123,7 @@ class GoCardlessProvider(Provider):
     def start_payment(self, connection, invoice, amount: Decimal, *, return_url: str, attempt: str = "") -> str:
         mandate = services.mandate_for(invoice.client)
         try:
-            if mandate is not None and mandate.status == "active":
+            if mandate is not None and mandate.mandate_id and mandate.status in mapping.MANDATE_TAKES_PAYMENTS:
                 # Set up already: collect against it and say it is on its way.
                 services.collect(connection, invoice)
                 return f"{return_url}?returned={self.key}"

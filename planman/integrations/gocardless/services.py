@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Optional
 
 import gocardless_pro
@@ -12,10 +12,11 @@ import requests
 import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.integrations.errors import IntegrationError, TemporaryFailure
+from planman.integrations.errors import IntegrationError, NeedsReconnect, TemporaryFailure
 from planman.integrations.gocardless import client, mapping
 from planman.integrations.gocardless.models import GoCardlessCollection, GoCardlessMandate
-from planman.models import Client, Invoice, Payment
+from planman.integrations.tokens import mark_needs_reconnect
+from planman.models import Client, Firm, Invoice, utcnow
 from planman.payments import services as payments
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,8 @@ PROVIDER = "gocardless"
 # Errors worth asking again about, with the same Idempotency-Key.
 TRANSIENT = (requests.Timeout, requests.ConnectionError, gocardless_pro.errors.MalformedResponseError,
              gocardless_pro.errors.GoCardlessInternalError, gocardless_pro.errors.RateLimitError)
-NOT_ANSWERED = "GoCardless did not answer. Try again: it will not collect twice."
+NOT_ANSWERED = "GoCardless did not answer (or asked PlanMan to slow down). Try again: it will not collect twice."
+RECONNECT = "GoCardless no longer accepts PlanMan's access to this account: reconnect it under Setup > Integrations."
 # How far ahead of its due date automatic collection creates an invoice's payment,
 # so the payment can be charged on the due date (Bacs needs a few working days).
 AUTO_COLLECT_LEAD_DAYS = 10
@@ -59,12 +61,10 @@ def can_collect(invoice: Invoice, mandate: Optional[GoCardlessMandate]) -> bool:
 
 def ask_for_mandate(connection, client_row: Client, *, redirect_uri: str, exit_uri: str,
                     invoice: Optional[Invoice] = None) -> str:
-    """The hosted flow's URL where the client sets up their Direct Debit (a new
-    billing request, unless the last one is still waiting for the client)."""
+    """The hosted flow's URL where the client sets up their Direct Debit: a new
+    billing request each time (an earlier link keeps working until it expires;
+    whichever the client completes is theirs, by the client id in its metadata)."""
     mandate = mandate_for(client_row)
-    if mandate is not None and mandate.status == "requested" and mandate.flow_url and invoice is None \
-            and (mandate.flow_expires_at is None or mandate.flow_expires_at > _now()):
-        return mandate.flow_url
     if mandate is None:
         mandate = GoCardlessMandate(firm_id=client_row.firm_id, client_id=client_row.id,
                                     organisation_id=connection.tenant_id, requests_made=0, status="requested")
@@ -72,7 +72,7 @@ def ask_for_mandate(connection, client_row: Client, *, redirect_uri: str, exit_u
     mandate.requests_made = (mandate.requests_made or 0) + 1
     db.session.commit()
     key = f"planman-mandate-{mandate.id}-{mandate.requests_made}"
-    currency = (invoice.currency if invoice is not None else None) or _firm_currency(client_row.firm_id)
+    currency = invoice.currency if invoice is not None else (db.session.get(Firm, client_row.firm_id).currency or "GBP")
     gc = client.api(connection)
     try:
         billing_request = gc.billing_requests.create(
@@ -86,34 +86,27 @@ def ask_for_mandate(connection, client_row: Client, *, redirect_uri: str, exit_u
             headers={"Idempotency-Key": f"{key}-flow"})
     except TRANSIENT as error:
         raise TemporaryFailure("GoCardless did not answer. Try again in a moment.", detail=repr(error)) from None
+    except (gocardless_pro.errors.AuthenticationError, gocardless_pro.errors.PermissionsError):
+        _lost_access(connection)
     except gocardless_pro.errors.ApiError as error:
         raise IntegrationError(f"GoCardless refused: {error.message}", detail=str(error)) from None
     mandate.organisation_id = connection.tenant_id
     mandate.billing_request_id = billing_request.id
     mandate.flow_url = flow.authorisation_url or ""
-    expires = mapping.parse_date(flow.expires_at)
-    mandate.flow_expires_at = None if expires is None else _parse_time(flow.expires_at)
+    mandate.flow_expires_at = _parse_time(flow.expires_at) if flow.expires_at else None
     if mandate.status not in mapping.MANDATE_TAKES_PAYMENTS:
         mandate.status, mandate.status_detail = "requested", ""
     db.session.commit()
     return mandate.flow_url
 
 
-def _firm_currency(firm_id: int) -> str:
-    from planman.models import Firm
-
-    return db.session.get(Firm, firm_id).currency or "GBP"
-
-
-def _now():
-    from planman.models import utcnow
-
-    return utcnow()
+def _lost_access(connection):
+    """A 401/403: the firm revoked PlanMan in its dashboard. Every page says reconnect."""
+    mark_needs_reconnect(connection, RECONNECT)
+    raise NeedsReconnect(RECONNECT)
 
 
 def _parse_time(value):
-    from datetime import datetime, timezone
-
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
@@ -176,6 +169,10 @@ def _send(connection, collection: GoCardlessCollection, invoice: Invoice) -> Non
         collection.error = NOT_ANSWERED
         db.session.commit()
         raise TemporaryFailure(NOT_ANSWERED, detail=repr(error)) from None
+    except (gocardless_pro.errors.AuthenticationError, gocardless_pro.errors.PermissionsError):
+        collection.status, collection.failure_reason = "failed", "PlanMan's access to GoCardless was revoked"
+        db.session.commit()
+        _lost_access(connection)
     except gocardless_pro.errors.ApiError as error:
         log.info("gocardless refused collection %s: %s", collection.id, error)
         collection.status, collection.error = "failed", ""
@@ -198,6 +195,8 @@ def retry(connection, collection: GoCardlessCollection, invoice: Invoice, *, use
     new collection when the first was refused before it existed."""
     if collection.status != "failed":
         raise CollectRefused("Only a failed collection can be retried.")
+    if open_collection(invoice) is not None:
+        raise CollectRefused("This invoice is already being collected.")
     if not collection.payment_id:
         return collect(connection, invoice, user_id=user_id)
     collection.retries = (collection.retries or 0) + 1
@@ -208,6 +207,8 @@ def retry(connection, collection: GoCardlessCollection, invoice: Invoice, *, use
             headers={"Idempotency-Key": f"{collection.idempotency_key}-retry-{collection.retries}"})
     except TRANSIENT as error:
         raise TemporaryFailure("GoCardless did not answer. Try again in a moment.", detail=repr(error)) from None
+    except (gocardless_pro.errors.AuthenticationError, gocardless_pro.errors.PermissionsError):
+        _lost_access(connection)
     except gocardless_pro.errors.ApiError as error:
         raise CollectRefused(f"GoCardless did not retry the collection: {_refusal(error)}.") from None
     collection.failure_reason = ""
@@ -215,7 +216,8 @@ def retry(connection, collection: GoCardlessCollection, invoice: Invoice, *, use
     return collection
 
 
-def apply_payment(collection: GoCardlessCollection, payment: dict, *, details: Optional[dict] = None) -> None:
+def apply_payment(collection: GoCardlessCollection, payment: dict, *, details: Optional[dict] = None,
+                  when: Optional[date] = None) -> None:
     """Make the collection, and PlanMan's payment for it, say what GoCardless says."""
     status = payment.get("status") or collection.status
     collection.payment_id = payment.get("id") or collection.payment_id
@@ -224,7 +226,7 @@ def apply_payment(collection: GoCardlessCollection, payment: dict, *, details: O
     if status == "failed" and details:
         collection.failure_reason = mapping.failure_reason(details)
     if status == "charged_back" and collection.charged_back_on is None:
-        collection.charged_back_on = date.today()
+        collection.charged_back_on = when or date.today()
     state = mapping.payment_state(status)
     if state is None or not collection.payment_id:
         db.session.commit()

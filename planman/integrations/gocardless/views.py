@@ -76,7 +76,8 @@ def ask(client_id: int):
     except IntegrationError as error:
         flash(error.user_message, "error")
     else:
-        flash(f"Direct Debit link ready: send it to {client_row.name}.", "success")
+        flash(f"Direct Debit link ready: send it to {client_row.name}. An earlier link keeps working until "
+              f"it expires.", "success")
     return redirect(back)
 
 
@@ -119,7 +120,7 @@ def retry(invoice_id: int, collection_id: int):
 
 @bp.post("/integrations/gocardless/automatic-collection")
 @login_required
-def automatic(**_):
+def automatic():
     if not current_user.is_admin:
         abort(404)
     back = url_for("integrations.provider", provider_key=KEY)
