@@ -64,10 +64,10 @@ def deliver_all(gc) -> None:
     assert attempts and all(a["status"] == 200 for a in attempts), [(a["status"], a["error"]) for a in attempts]
 
 
-def test_connect_mandate_collect_and_paid_out_ends_paid_in_planman_and_once_in_xero(
-        app, live_server, client, workers_env, connected, sandbox, gc):
+def connect_and_mandate(live_server, client, admin, sandbox, gc):
+    """Connect with GoCardless and give the invoice's client an active mandate, all through the doors."""
     gc.control("webhooks/endpoints", url=f"{live_server}/webhooks/gocardless", secret=SECRET, events=["*"])
-    invoice, _ = sent_and_approved(client, connected, sandbox)
+    invoice, _ = sent_and_approved(client, admin, sandbox)
 
     # Setup > Integrations > GoCardless > Connect with GoCardless.
     assert ">Connect with GoCardless</button>" in html(client, "/integrations/gocardless")
@@ -102,7 +102,12 @@ def test_connect_mandate_collect_and_paid_out_ends_paid_in_planman_and_once_in_x
     gc.control(f"mandates/{mandate['id']}/advance")
     deliver_all(gc)
     wait_until(lambda: "Direct Debit active" in html(client, client_page), 30, "the mandate to become active")
+    return invoice
 
+
+def test_connect_mandate_collect_and_paid_out_ends_paid_in_planman_and_once_in_xero(
+        app, live_server, client, workers_env, connected, sandbox, gc):
+    invoice = connect_and_mandate(live_server, client, connected, sandbox, gc)
     # The invoice: Collect by Direct Debit, then time moves on in the stand-in to paid out.
     invoice_page = f"/invoices/{invoice.id}"
     assert ">Collect by Direct Debit</button>" in html(client, invoice_page)
@@ -119,3 +124,20 @@ def test_connect_mandate_collect_and_paid_out_ends_paid_in_planman_and_once_in_x
     wait_until(lambda: "Recorded in Xero" in html(client, invoice_page), 30, "the payment to reach Xero")
     [xero_payment] = organisation(sandbox)["payments"]
     assert xero_payment["Reference"] == payment["id"] and float(xero_payment["Amount"]) == 100.0
+
+
+def test_a_lost_answer_on_the_payment_create_ends_as_exactly_one_payment(
+        app, live_server, client, workers_env, connected, sandbox, gc):
+    invoice = connect_and_mandate(live_server, client, connected, sandbox, gc)
+    # The stand-in makes the payment, then drops the connection instead of answering.
+    gc.control("faults", drop_next_writes=1)
+    invoice_page = f"/invoices/{invoice.id}"
+    post_form(client, f"{invoice_page}/direct-debit", {}, form_url=invoice_page)
+    # The SDK asked again with the same Idempotency-Key; GoCardless's 409 named the payment; it was fetched.
+    stats = gc.http.get(f"{gc.url}/_control/stats").json()
+    assert stats["lost_responses"] == 1 and stats["idempotency_conflicts"] == 1
+    [payment] = gc.http.get(f"{gc.url}/_control/state").json()["organisations"][0]["payments"]
+    assert "Collecting — charged on" in html(client, invoice_page)
+    db.session.expire_all()
+    from planman.models import Payment
+    assert [p.provider_payment_id for p in db.session.scalars(sa.select(Payment))] == [payment["id"]]

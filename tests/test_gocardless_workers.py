@@ -19,7 +19,7 @@ from planman.extensions import db
 from planman.integrations.gocardless.models import GoCardlessCollection
 from planman.models import Invoice, Payment, WebhookEvent
 from tests.fixtures.services import wait_until
-from tests.gocardless_helpers import SECRET, active_mandate, connect, deliver, event, mandate, payment
+from tests.gocardless_helpers import SECRET, active_mandate, connect, deliver, event, mandate, payment, sign
 from tests.helpers import make_client, make_invoice, post_form, signup, tax_rate
 
 pytestmark = pytest.mark.integration
@@ -179,3 +179,20 @@ def test_a_cancelled_mandate_with_an_invoice_due_offers_no_collection(app, clien
     page = html(client, f"/invoices/{invoice.id}")
     assert ">Collect by Direct Debit</button>" not in page and "Direct Debit cancelled" in page
     assert not fake_gc.calls("POST", "/payments")
+
+
+def test_a_forged_delivery_is_refused_and_nothing_reaches_the_workers(app, client, user, acme, invoice, fake_gc,
+                                                                     rq_workers):
+    connect(user)
+    active_mandate(user, acme)
+    collect(client, invoice, fake_gc)
+    rq_workers.start(1)
+    fake_gc.resources["/payments/PM000A"] = payment(status="confirmed", invoice_id=invoice.id)
+    raw = json.dumps({"events": [event("EV1", "payments", "confirmed", {"payment": "PM000A"})]}).encode()
+    forged = client.post("/webhooks/gocardless", data=raw, content_type="application/json",
+                         headers={"Webhook-Signature": sign(raw, "a-guessed-secret")})
+    assert forged.status_code == 498
+    # A genuine delivery afterwards is processed, so the workers were there to see the forged one.
+    deliver(client, event("EV2", "payments", "submitted", {"payment": "PM000A"}))
+    wait_until(lambda: states() == {"EV2": "processed"}, 30, "the genuine event to be processed")
+    assert not fake_gc.calls("GET", "/payments/PM000A")[1:]  # one read, for the genuine event
