@@ -123,14 +123,14 @@ def callback(provider_key):
     flow = session.pop(FLOW_KEY, None)
     if not flow or flow.get("provider") != provider.key or flow.get("firm_id") != current_user.firm_id:
         flash(f"That {provider.label} sign-in was not started from this PlanMan account, or it has expired, "
-              f"so it was ignored. Click Connect To {provider.label} to try again.", "error")
+              f"so it was ignored. Click {provider.connect_label} to try again.", "error")
         return _provider_page(provider)
     try:
         token, tenants = provider.complete_authorization()
     except MismatchingStateError:
         log.info("%s callback: unknown or reused state", provider.key)
         flash(f"That {provider.label} sign-in link was already used or did not start here, so it was ignored. "
-              f"Nothing was changed; click Connect To {provider.label} to try again.", "error")
+              f"Nothing was changed; click {provider.connect_label} to try again.", "error")
         return _provider_page(provider)
     except OAuthError as error:
         log.info("%s callback: OAuth error %s", provider.key, error.error)
@@ -161,15 +161,15 @@ def _oauth_message(provider, error: str) -> str:
     label = provider.label
     if error == "access_denied":
         return f"You did not allow PlanMan to use {label}, so nothing was connected. " \
-               f"Click Connect To {label} when you are ready."
+               f"Click {provider.connect_label} when you are ready."
     if error in ("invalid_grant", "invalid_request"):
         return f"{label} did not accept that sign-in (it may have expired or been used already). " \
-               f"Nothing was changed; click Connect To {label} to try again."
+               f"Nothing was changed; click {provider.connect_label} to try again."
     if error in ("invalid_client", "unauthorized_client"):
         return f"{label} did not recognise this PlanMan server's app credentials. Nothing was changed; " \
                f"ask whoever runs PlanMan to check the {label} client id and secret."
     return f"{label} reported a problem ({error or 'unknown error'}) and nothing was connected. " \
-           f"Click Connect To {label} to try again."
+           f"Click {provider.connect_label} to try again."
 
 
 @bp.route("/<provider_key>/choose", methods=["GET", "POST"])
@@ -179,7 +179,7 @@ def choose(provider_key):
     connection = _connection(provider)
     tenants = connections.pending_tenants(connection)
     if not tenants:
-        flash(f"There is no {provider.label} organisation to choose. Click Connect To {provider.label} to start.",
+        flash(f"There is no {provider.label} organisation to choose. Click {provider.connect_label} to start.",
               "error")
         return _provider_page(provider)
     form = ChooseTenantForm()

@@ -102,7 +102,7 @@ def complete(provider: Provider, firm_id: int, user: User, token: dict, tenants:
     if not tenants:
         raise ConnectFailed(
             f"You did not give PlanMan access to any {provider.label} organisation, so nothing was connected. "
-            f"Click Connect To {provider.label} and tick the organisation this firm uses."
+            f"Click {provider.connect_label} and tick the organisation this firm uses."
         )
     connection = _get_or_create(firm_id, provider.key)
     if len(tenants) == 1:

@@ -12,7 +12,7 @@ import secrets
 from flask import Blueprint, jsonify, render_template, request
 
 from ..core import oauth
-from . import demo, settings
+from . import settings
 from .settings import cfg
 
 bp = Blueprint("auth", __name__)
@@ -98,5 +98,3 @@ def revoke():
 def organisations(db) -> list[dict]:
     return _organisations(db)
 
-
-__all__ = ["bp", "demo", "organisations"]

@@ -8,7 +8,6 @@ import hmac
 import json
 import logging
 import secrets
-from datetime import date
 from decimal import Decimal
 
 import gocardless_pro
@@ -17,13 +16,10 @@ from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from flask import current_app, redirect, request, session
 
 from planman.extensions import db
-from planman.integrations import connections
 from planman.integrations.base import Provider, Tenant, WebhookEventData, WebhookVerificationFailed
 from planman.integrations.errors import IntegrationError, TemporaryFailure
 from planman.integrations.gocardless import client, mapping, services
-from planman.integrations.gocardless.models import GoCardlessMandate
 from planman.integrations.tokens import load_token
-from planman.security import public_url
 
 log = logging.getLogger(__name__)
 

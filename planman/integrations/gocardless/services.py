@@ -16,7 +16,7 @@ from planman.integrations.errors import IntegrationError, NeedsReconnect, Tempor
 from planman.integrations.gocardless import client, mapping
 from planman.integrations.gocardless.models import GoCardlessCollection, GoCardlessMandate
 from planman.integrations.tokens import mark_needs_reconnect
-from planman.models import Client, Firm, Invoice, utcnow
+from planman.models import Client, Firm, Invoice
 from planman.payments import services as payments
 
 log = logging.getLogger(__name__)
