@@ -8,6 +8,8 @@ pass through to every process; the ones this script sets when missing:
   started on 127.0.0.1:6379, or on a free port when 6379 is taken.
 - ``XERO_CLIENT_ID``: otherwise the local Xero stand-in is started on
   127.0.0.1:5001 (or a free port) and XERO_* point at it.
+- ``FRESHBOOKS_CLIENT_ID``: otherwise (when the stand-ins run) the same process
+  stands in for FreshBooks under /freshbooks and FRESHBOOKS_* point at it.
 - ``GOCARDLESS_CLIENT_ID``: otherwise the GoCardless stand-in is started on
   127.0.0.1:5002 (or a free port), at the root of its port, and GOCARDLESS_*
   point at it.
@@ -260,7 +262,10 @@ def main() -> int:
             freshbooks_url = f"{standins_url}/freshbooks"
             env.update({"FRESHBOOKS_AUTH_URL": freshbooks_url, "FRESHBOOKS_API_URL": freshbooks_url,
                         "FRESHBOOKS_APP_URL": freshbooks_url, "FRESHBOOKS_CLIENT_ID": "planman-dev",
-                        "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret"})
+                        "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret",
+                        # "View in FreshBooks" opens the stand-in's page for the record.
+                        "FRESHBOOKS_RECORD_URL": freshbooks_url + "/accounts/{account_id}/{kind}s/{id}"})
+            say(f"FreshBooks stand-in running at {freshbooks_url} (see what it holds there)")
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
 
     # GoCardless: real credentials if given, otherwise its stand-in at the root of its own

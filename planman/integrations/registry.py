@@ -6,11 +6,12 @@ import importlib
 from flask import Flask
 
 from planman.integrations.base import Provider
+from planman.integrations.freshbooks.provider import FreshBooksProvider
 from planman.integrations.gocardless.provider import GoCardlessProvider
 from planman.integrations.stripe.provider import StripeProvider
 from planman.integrations.xero.provider import XeroProvider
 
-PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(), StripeProvider(),
+PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(), FreshBooksProvider(), StripeProvider(),
                                                                             GoCardlessProvider())}
 
 
