@@ -358,7 +358,7 @@ class PushJob(db.Model):
 PAYMENT_METHODS = ("card", "direct_debit", "bank_transfer", "other")
 # "reversed": a payment a user recorded and then took back (recorded in error,
 # or the transfer bounced); providers report "refunded" and "disputed".
-PAYMENT_STATES = ("pending", "succeeded", "failed", "refunded", "disputed", "reversed")
+PAYMENT_STATES = ("pending", "succeeded", "failed", "refunded", "disputed", "charged_back", "reversed")
 
 
 class Payment(db.Model):

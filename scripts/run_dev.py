@@ -14,6 +14,9 @@ pass through to every process; the ones this script sets when missing:
   (started for it if Xero's is not), and PlanMan's ``/webhooks/stripe`` is
   registered there as a Connect webhook endpoint whose signing secret becomes
   ``STRIPE_WEBHOOK_SECRET``.
+- ``GOCARDLESS_CLIENT_ID``: otherwise the GoCardless stand-in is started on
+  127.0.0.1:5002 (or a free port), at the root of its port, and GOCARDLESS_*
+  point at it.
 - ``PORT``: the web app's port, default 5000 (``PUBLIC_BASE_URL`` follows it
   unless set).
 """
@@ -314,6 +317,26 @@ def main() -> int:
         env["STRIPE_WEBHOOK_SECRET"] = register_stripe_webhook(
             stripe_url, env["STRIPE_SECRET_KEY"], f"{env['PUBLIC_BASE_URL']}/webhooks/stripe")
         say(f"Stripe stand-in running at {stripe_url}; webhooks go to {env['PUBLIC_BASE_URL']}/webhooks/stripe")
+    # GoCardless: real credentials if given, otherwise its stand-in at the root of its own
+    # port (the gocardless-pro SDK cannot reach an API under a path prefix), delivering
+    # its signed webhooks to this PlanMan.
+    gocardless_url = None
+    if env.get("GOCARDLESS_CLIENT_ID"):
+        say(f"using GoCardless ({env.get('GOCARDLESS_ENVIRONMENT') or 'sandbox'}) as client {env['GOCARDLESS_CLIENT_ID']}")
+    else:
+        port = 5002 if port_free(5002) else free_port()
+        gocardless_url = f"http://{HOST}:{port}"
+        env.update({"GOCARDLESS_STANDIN_WEBHOOK_URL": f"{env['PUBLIC_BASE_URL']}/webhooks/gocardless",
+                    "GOCARDLESS_STANDIN_WEBHOOK_SECRET": "planman-dev-webhook-secret"})
+        gocardless = Child("gocardless", [sys.executable, "-m", "standins.gocardless", "--port", str(port),
+                                          "--db", str(instance_dir / "standins.db")], env)
+        children.append(gocardless)
+        wait_for(lambda: http_status(gocardless_url + "/") > 0, "the GoCardless stand-in to answer", gocardless)
+        env.update({"GOCARDLESS_API_URL": gocardless_url, "GOCARDLESS_CONNECT_URL": gocardless_url,
+                    "GOCARDLESS_PAY_URL": gocardless_url, "GOCARDLESS_CLIENT_ID": "planman-dev",
+                    "GOCARDLESS_CLIENT_SECRET": "planman-dev-secret",
+                    "GOCARDLESS_WEBHOOK_SECRET": "planman-dev-webhook-secret"})
+        say(f"GoCardless stand-in running at {gocardless_url} (mandates and payments; move them on there)")
 
     # The operators' job dashboard needs a credential of its own; in development, a known one.
     dashboard_login = None
@@ -341,6 +364,8 @@ def main() -> int:
         say(f"Xero stand-in: {sandbox_url}")
     if stripe_url:
         say(f"Stripe stand-in: {stripe_url} (test card 4242 4242 4242 4242, any future expiry and CVC)")
+    if gocardless_url:
+        say(f"GoCardless stand-in: {gocardless_url}")
     if dashboard_login:
         say(f"Job dashboard (operators): {web_url}/setup/rq — user {dashboard_login[0]}, "
             f"password {dashboard_login[1]}")

@@ -216,6 +216,11 @@ class Provider(ABC):
     # Payment providers: the client payment page ---------------------------------
     pay_button_label: str = ""  # e.g. "Pay by card"
 
+    def record_section(self, connection, record_type: str, record):
+        """What a connected payment provider adds to a client's or invoice's page:
+        ``(template, context)``, or None for nothing."""
+        return None
+
     def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "") -> str:
         """Where to send the client to pay ``amount`` of ``invoice`` (a URL).
         ``attempt`` is the same for resubmissions of one payment page's form

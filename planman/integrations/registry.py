@@ -7,10 +7,12 @@ from flask import Flask
 
 from planman.integrations.base import Provider
 from planman.integrations.freshbooks.provider import FreshBooksProvider
+from planman.integrations.gocardless.provider import GoCardlessProvider
 from planman.integrations.stripe.provider import StripeProvider
 from planman.integrations.xero.provider import XeroProvider
 
-PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(), FreshBooksProvider(), StripeProvider())}
+PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(), FreshBooksProvider(), StripeProvider(),
+                                                                            GoCardlessProvider())}
 
 
 def init_app(app: Flask) -> None:
@@ -24,7 +26,8 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def integration_helpers():
         return {"integration_providers": lambda: configured_providers(app),
-                "integration_panel": _panel_for_template, "integration_warnings": _warnings_for_template}
+                "integration_panel": _panel_for_template, "integration_warnings": _warnings_for_template,
+                "payment_sections": _payment_sections}
 
 
 def configured_providers(app: Flask) -> list[Provider]:
@@ -43,6 +46,24 @@ def _panel_for_template(provider_key: str, record_type: str, record):
     if provider is None or not provider.is_configured(current_app):
         return None
     return panel_state(provider, record_type, record, current_user.firm_id)
+
+
+def _payment_sections(record_type: str, record) -> list[tuple[str, dict]]:
+    """The sections connected payment providers add to a client's or invoice's page."""
+    from flask_login import current_user
+
+    from planman.integrations.links import connection_for
+
+    sections = []
+    for provider in PROVIDERS.values():
+        if provider.kind != "payments":
+            continue
+        connection = connection_for(current_user.firm_id, provider.key)
+        if connection is not None and connection.is_usable:
+            section = provider.record_section(connection, record_type, record)
+            if section:
+                sections.append(section)
+    return sections
 
 
 def _warnings_for_template(record_type: str, record) -> list[str]:

@@ -26,7 +26,9 @@ MAX_ATTEMPTS = 3
 # A claim older than this was abandoned by a worker that died mid-call.
 STALE_CLAIM = timedelta(minutes=10)
 COUNTING = "succeeded"
-TAKEN_BACK = ("reversed", "refunded")
+# A payment that failed after it had counted (a late Direct Debit failure) or was
+# charged back is money the firm no longer has: the ledger's payment is reversed too.
+TAKEN_BACK = ("reversed", "refunded", "charged_back", "failed")
 
 
 def _ledger_targets(payment: Payment):

@@ -12,7 +12,7 @@ from planman.payments.forms import METHOD_LABELS
 from planman.payments.public import payment_options
 
 STATE_LABELS = {"pending": "Pending", "succeeded": "Received", "failed": "Failed", "refunded": "Refunded",
-                "disputed": "Disputed", "reversed": "Reversed"}
+                "disputed": "Disputed", "charged_back": "Charged back", "reversed": "Reversed"}
 
 
 @dataclass

@@ -16,7 +16,8 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from . import pages as core_pages
 
 # Prefix -> package. A new provider is one package and one line here.
-PROVIDERS = {"xero": "standins.xero", "freshbooks": "standins.freshbooks", "stripe": "standins.stripe"}
+PROVIDERS = {"xero": "standins.xero", "freshbooks": "standins.freshbooks", "stripe": "standins.stripe",
+             "gocardless": "standins.gocardless"}
 DEFAULT_DATABASE = "instance/standins.db"
 
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'

@@ -39,6 +39,7 @@ class Firm:
     rq_job_id: str
     bulk_id: int
     payment_id: int = 0
+    collection_id: int = 0
 
 
 def connect_directly(user, tenant_id):
@@ -84,8 +85,16 @@ def make_firm(app, tenant_id) -> Firm:
 
     payment = record_manual_payment(invoice, amount=Decimal("1.00"), paid_on=date(2026, 1, 6), method="other",
                                     reference="", note="", user_id=admin.id)
+    from planman.integrations.gocardless.models import GoCardlessCollection
+
+    # A failed Direct Debit collection, so its Retry would act.
+    collection = GoCardlessCollection(firm_id=admin.firm_id, invoice_id=invoice.id, mandate_id="MD1",
+                                      idempotency_key=f"key-{tenant_id}", payment_id=f"PM-{tenant_id[:8]}",
+                                      amount=Decimal("1.00"), currency="GBP", status="failed")
+    db.session.add(collection)
+    db.session.commit()
     return Firm(admin, browser, customer.id, invoice.id, tax_rate(admin, "VAT 20%").id, colleague.id,
-                failed.id, queued.id, queued.rq_job_id, bulk.id, payment.id)
+                failed.id, queued.id, queued.rq_job_id, bulk.id, payment.id, collection.id)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ OTHER_FIRMS_ID = {
     "job_id": lambda firm, args: firm.rq_job_id,
     "bulk_id": lambda firm, args: firm.bulk_id,
     "payment_id": lambda firm, args: firm.payment_id,
+    "collection_id": lambda firm, args: firm.collection_id,
 }
 
 # Parameters that name no firm's record, with the values to walk.
