@@ -1,5 +1,6 @@
 """Configuration classes. Every setting comes from an environment variable with a
 development default; tests subclass ``Config``."""
+import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -34,6 +35,23 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _provider_configs() -> list:
+    """Each provider package's own configuration module
+    (planman/integrations/<provider>/config.py: ``settings(environ)`` and
+    ``TEST_SETTINGS``), loaded by path: importing it through the ``planman``
+    package would import the app, which imports this file."""
+    modules = []
+    for path in sorted((BASE_DIR / "planman" / "integrations").glob("*/config.py")):
+        spec = importlib.util.spec_from_file_location(f"_planman_provider_config_{path.parent.name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+PROVIDER_CONFIGS = _provider_configs()
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_secret("secret_key", lambda: secrets.token_hex(32))
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'planman.db'}"
@@ -49,34 +67,8 @@ class Config:
     TOKEN_ENCRYPTION_KEY = os.environ.get("TOKEN_ENCRYPTION_KEY") or _instance_secret("token_key", _fernet_key)
 
     # The address people reach PlanMan at; used in links that leave a request
-    # (the "Go to PlanMan" link Xero shows on a pushed invoice).
+    # (the link back to PlanMan a ledger shows on a pushed invoice).
     PUBLIC_BASE_URL = (os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
-
-    XERO_CLIENT_ID = os.environ.get("XERO_CLIENT_ID") or ""
-    XERO_CLIENT_SECRET = os.environ.get("XERO_CLIENT_SECRET") or ""
-    XERO_LOGIN_URL = (os.environ.get("XERO_LOGIN_URL") or "https://login.xero.com").rstrip("/")
-    XERO_IDENTITY_URL = (os.environ.get("XERO_IDENTITY_URL") or "https://identity.xero.com").rstrip("/")
-    XERO_API_URL = (os.environ.get("XERO_API_URL") or "https://api.xero.com").rstrip("/")
-    # Where "View in Xero" links point (Xero's web app; the stand-in in development).
-    XERO_APP_URL = (os.environ.get("XERO_APP_URL") or "https://go.xero.com").rstrip("/")
-    XERO_SCOPES = os.environ.get("XERO_SCOPES") or (
-        "offline_access accounting.contacts accounting.invoices accounting.payments accounting.settings.read"
-    )
-    XERO_HTTP_TIMEOUT = float(os.environ.get("XERO_HTTP_TIMEOUT") or 20)
-    # Xero's per-organisation limits; lowered only to test the throttle.
-    XERO_MAX_IN_FLIGHT = int(os.environ.get("XERO_MAX_IN_FLIGHT") or 5)
-    XERO_MAX_PER_MINUTE = int(os.environ.get("XERO_MAX_PER_MINUTE") or 60)
-
-    # Stripe Connect (the platform's keys; each firm connects its own account).
-    STRIPE_CLIENT_ID = os.environ.get("STRIPE_CLIENT_ID") or ""  # ca_..., Connect settings
-    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or ""  # sk_test_... / sk_live_...
-    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or ""  # whsec_... of the Connect endpoint
-    STRIPE_API_URL = (os.environ.get("STRIPE_API_URL") or "https://api.stripe.com").rstrip("/")
-    STRIPE_CONNECT_URL = (os.environ.get("STRIPE_CONNECT_URL") or "https://connect.stripe.com").rstrip("/")
-    # Where Checkout pages live (allowed as a form redirect target by the CSP).
-    STRIPE_CHECKOUT_URL = (os.environ.get("STRIPE_CHECKOUT_URL") or "https://checkout.stripe.com").rstrip("/")
-    STRIPE_WEBHOOK_TOLERANCE = int(os.environ.get("STRIPE_WEBHOOK_TOLERANCE") or 300)
-    STRIPE_HTTP_TIMEOUT = float(os.environ.get("STRIPE_HTTP_TIMEOUT") or 20)
 
     # How many reverse proxies sit in front of PlanMan (0: none). Set it behind a
     # proxy so log-in throttling sees each person's address, not the proxy's.
@@ -116,20 +108,19 @@ class Config:
     LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS") or 300)
 
 
+for _module in PROVIDER_CONFIGS:  # each provider's settings, e.g. its client id and rate limits
+    for _key, _value in _module.settings(os.environ).items():
+        setattr(Config, _key, _value)
+
+
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     TOKEN_ENCRYPTION_KEY = "q5e1q7Qy6mMChQ0f1c8gRj0pH4jT0m0b2yXHcVYb8aY="
     PUBLIC_BASE_URL = "http://planman.test"
-    XERO_CLIENT_ID = "test-client-id"
-    XERO_CLIENT_SECRET = "test-client-secret"
-    XERO_LOGIN_URL = "https://login.xero.com"
-    XERO_IDENTITY_URL = "https://identity.xero.com"
-    XERO_API_URL = "https://api.xero.com"
-    STRIPE_CLIENT_ID = "ca_test_planman"
-    STRIPE_SECRET_KEY = "sk_test_planman_platform"
-    STRIPE_WEBHOOK_SECRET = "whsec_test_planman"
-    STRIPE_API_URL = "https://api.stripe.com"
-    STRIPE_CONNECT_URL = "https://connect.stripe.com"
-    STRIPE_CHECKOUT_URL = "https://checkout.stripe.com"
+
+
+for _module in PROVIDER_CONFIGS:
+    for _key, _value in getattr(_module, "TEST_SETTINGS", {}).items():
+        setattr(TestConfig, _key, _value)

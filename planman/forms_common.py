@@ -1,5 +1,5 @@
 """Form pieces shared by the core areas: text hygiene, decimal precision and the
-currency list Xero accepts."""
+currency list the ledgers accept."""
 from __future__ import annotations
 
 import re
@@ -8,8 +8,8 @@ from decimal import Decimal, InvalidOperation
 from wtforms import DecimalField
 from wtforms.validators import StopValidation, ValidationError
 
-# Xero's CurrencyCode enum (xero/spec/xero_accounting.yaml), copied once so the
-# app never parses the spec at runtime.
+# The ISO 4217 codes a ledger's API accepts (the CurrencyCode enum of the first
+# ledger's spec, under standins/), copied once so the app never parses a spec at runtime.
 CURRENCY_CODES: tuple[str, ...] = (
     "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
     "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BYR", "BZD",
@@ -27,7 +27,7 @@ CURRENCY_CODES: tuple[str, ...] = (
 )
 
 # C0/C1 control characters except tab, newline and carriage return, which a
-# multi-line field legitimately holds; Xero rejects or mangles the rest.
+# multi-line field legitimately holds; ledgers reject or mangle the rest.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK_RE = re.compile(r"[\t\r\n]")
 

@@ -79,7 +79,7 @@ def refresh_tenant_details(connection_id: int) -> str:
 
 
 def check_remote_status(link_id: int) -> str:
-    """Refresh one pushed record's status at the provider (e.g. an invoice paid in Xero)."""
+    """Refresh one pushed record's status at the provider (e.g. an invoice paid there)."""
     from planman.integrations import remote_status
 
     with _app().app_context():

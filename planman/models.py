@@ -80,7 +80,7 @@ class User(UserMixin, db.Model):
 
 
 def client_name_key(name: str) -> str:
-    """What makes two client names the same for Xero: case ignored in every
+    """What makes two client names the same for a ledger: case ignored in every
     script ("Ülf" is "ülf", "STRASSE" is "Straße"), as is how an accented letter
     was typed (composed or not) and surrounding space."""
     return unicodedata.normalize("NFC", (name or "").strip()).casefold()
@@ -92,7 +92,7 @@ def _name_key_default(context) -> str:
 
 
 def new_client_reference() -> str:
-    """A stable, firm-independent reference, sent to Xero as ContactNumber."""
+    """A stable, firm-independent reference, sent to ledgers as the contact's number."""
     return "PM-" + secrets.token_hex(5).upper()
 
 
@@ -102,7 +102,7 @@ class Client(db.Model):
     reference: so.Mapped[str] = so.mapped_column(sa.String(50), unique=True, default=new_client_reference)
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
     # client_name_key(name), kept by the validator below; unique per firm, so
-    # the database itself refuses two names Xero would take for one.
+    # the database itself refuses two names a ledger would take for one.
     name_key: so.Mapped[str] = so.mapped_column(sa.String(1024), default=_name_key_default)
     first_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
     last_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
@@ -215,7 +215,7 @@ CONNECTION_STATES = ("choosing", "connected", "needs_reconnect", "disconnected")
 
 
 class Connection(db.Model):
-    """A firm's link to one provider account (for Xero: one organisation)."""
+    """A firm's link to one provider account (its tenant: an organisation, a business)."""
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
@@ -264,7 +264,7 @@ class ExternalLink(db.Model):
     external_id: so.Mapped[str] = so.mapped_column(sa.String(64))
     external_number: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
     remote_status: so.Mapped[str] = so.mapped_column(sa.String(30), default="")
-    # Hash of the payload last pushed (what Xero was sent, for the record).
+    # Hash of the payload last pushed (what the provider was sent, for the record).
     fingerprint: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
     # The record's revision when it was pushed: a newer one => "changed since last sent".
     record_revision: so.Mapped[Optional[int]]

@@ -1,6 +1,6 @@
-"""Invoice arithmetic, done the way Xero does it (REFERENCE.md section 4):
+"""Invoice arithmetic, done the way the ledgers do it (each provider's REFERENCE.md, on totals):
 each line amount is rounded to 2 places, tax is computed and rounded per line,
-and the invoice tax is the sum of the line taxes. Equal inputs give Xero's totals."""
+and the invoice tax is the sum of the line taxes. Equal inputs give the ledger's totals."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -8,6 +8,8 @@ pass through to every process; the ones this script sets when missing:
   started on 127.0.0.1:6379, or on a free port when 6379 is taken.
 - ``XERO_CLIENT_ID``: otherwise the local Xero stand-in is started on
   127.0.0.1:5001 (or a free port) and XERO_* point at it.
+- ``FRESHBOOKS_CLIENT_ID``: otherwise (when the stand-ins run) the same process
+  stands in for FreshBooks under /freshbooks and FRESHBOOKS_* point at it.
 - ``PORT``: the web app's port, default 5000 (``PUBLIC_BASE_URL`` follows it
   unless set).
 """
@@ -257,7 +259,10 @@ def main() -> int:
             freshbooks_url = f"{standins_url}/freshbooks"
             env.update({"FRESHBOOKS_AUTH_URL": freshbooks_url, "FRESHBOOKS_API_URL": freshbooks_url,
                         "FRESHBOOKS_APP_URL": freshbooks_url, "FRESHBOOKS_CLIENT_ID": "planman-dev",
-                        "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret"})
+                        "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret",
+                        # "View in FreshBooks" opens the stand-in's page for the record.
+                        "FRESHBOOKS_RECORD_URL": freshbooks_url + "/accounts/{account_id}/{kind}s/{id}"})
+            say(f"FreshBooks stand-in running at {freshbooks_url} (see what it holds there)")
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
 
     # The operators' job dashboard needs a credential of its own; in development, a known one.

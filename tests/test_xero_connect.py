@@ -174,8 +174,8 @@ def test_scopes_are_configurable(app, client, admin, config_overrides):
 
 
 def test_unknown_provider_is_404(client, admin):
-    assert client.get("/integrations/freshbooks").status_code == 404
-    assert client.get("/integrations/freshbooks/callback").status_code == 404
+    assert client.get("/integrations/nonesuch").status_code == 404
+    assert client.get("/integrations/nonesuch/callback").status_code == 404
 
 
 # -- coming back --------------------------------------------------------------------------

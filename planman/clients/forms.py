@@ -6,24 +6,33 @@ from planman.clients.services import name_in_use
 from planman.forms_common import NoControlChars, strip_filter
 
 
-NAME_TAKEN = "Another client already has this name (Xero ignores upper and lower case). Client names must be unique."
+NAME_TAKEN = ("Another client already has this name (upper and lower case count as the same). "
+              "Client names must be unique.")
 
 
 def _text(label, max_length, *extra, multiline=False, required=False):
-    """A trimmed text field within Xero's limit for the matching contact field."""
+    """A trimmed text field within the ledgers' limit for the matching contact field."""
     validators = [DataRequired() if required else Optional(), Length(max=max_length), NoControlChars(multiline), *extra]
     field_class = TextAreaField if multiline else StringField
     return field_class(label, filters=[strip_filter], validators=validators)
 
 
 def _ascii_email(form, field):
-    # Xero refuses accented letters (umlauts) in EmailAddress (REFERENCE.md section 3).
+    # Some ledgers refuse accented letters (umlauts) in e-mail addresses; each
+    # says so (Provider.accepts_accented_emails), and is named in the message.
     if field.data and not field.data.isascii():
-        raise ValidationError("Xero does not accept accented letters in email addresses.")
+        from flask import current_app
+
+        from planman.integrations.registry import configured_providers
+
+        refusing = [p.label for p in configured_providers(current_app) if not p.accepts_accented_emails]
+        if refusing:
+            raise ValidationError(f"{' and '.join(refusing)} {'does' if len(refusing) == 1 else 'do'} not accept "
+                                  f"accented letters in email addresses.")
 
 
 class ClientForm(FlaskForm):
-    # Maximum lengths are Xero's (REFERENCE.md section 3), so a saved client always pushes.
+    # Maximum lengths are the strictest ledger's (its REFERENCE.md), so a saved client always pushes.
     name = _text("Name", 255, required=True)
     first_name = _text("Contact first name", 255)
     last_name = _text("Contact last name", 255)

@@ -42,8 +42,8 @@ def search_select(query: str) -> sa.Select:
 
 
 def name_in_use(name: str, exclude_id: int | None = None) -> bool:
-    """Xero insists on unique contact names, so a firm's client names are
-    unique, ignoring case the way Xero does (``client_name_key``)."""
+    """Ledgers insist on unique contact names, so a firm's client names are
+    unique, ignoring case the way they do (``client_name_key``)."""
     stmt = firm_select(Client).where(Client.name_key == client_name_key(name))
     if exclude_id is not None:
         stmt = stmt.where(Client.id != exclude_id)

@@ -1,1 +1,1 @@
-"""The integration layer: providers (Xero first), connections, links and pushes."""
+"""The integration layer: providers (see base.py), connections, links and pushes."""

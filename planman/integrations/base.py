@@ -1,8 +1,59 @@
-"""What every provider offers the integration layer.
+"""What every provider offers the integration layer, and what it declares.
 
-A provider (Xero now; FreshBooks, Sage, GoCardless, Stripe later) supplies its
-OAuth client, an API client, mappers and exporters. Connections, links, push
-jobs, panels and retries are shared and know nothing provider-specific."""
+A provider (a package ``planman/integrations/<key>/`` registered in
+``registry.py``) supplies its OAuth client, an API client, mappers and
+exporters, and *declares* everything it differs in: its name and connect
+button, the word for the account a firm connects to, its settings form, what
+it loads after connecting, its rate limits and batch size, its words for
+remote statuses, which remote states are locked, gone or closed, and how links
+to its site are built. Connections, links, push jobs, panels, retries, bulk
+sends and every message a person reads are shared: they ask the provider
+(``provider.label``, ``provider.tenant_word``, ``provider.rate_limits(...)``)
+and never name one. ``tests/test_provider_neutral.py`` greps the shared files
+for every registered provider's key and name and fails on a hit.
+
+Writing a push provider (a ledger that takes clients and invoices)
+-----------------------------------------------------------------------
+Subclass ``Provider`` and set, at least:
+
+* ``key`` ("acme"), ``label`` ("Acme Books"), ``summary``; ``connect_label`` /
+  ``reconnect_label`` if the provider's own wording differs from the default
+  "Connect to <label>"; ``tenant_word`` / ``tenant_words`` ("organisation",
+  "business"); ``revoke_hint`` (where a person removes PlanMan's access on the
+  provider's site); ``details_noun`` (what ``load_tenant_details`` loads).
+* The connect flow: ``authorize_redirect`` and ``complete_authorization``
+  (return the token and every ``Tenant`` the approval reaches; more than one
+  and the shared tenant picker asks the admin which); ``disconnect``.
+* Settings: ``settings_form`` and ``save_settings`` (the shared card shows each
+  field of the form; for a layout of its own, a ``settings_template`` extends
+  ``integrations/_settings.html`` and fills its ``fields`` block),
+  ``initial_settings``, ``default_choices``, ``tenant_detail_keys`` and
+  ``choice_keys`` (which keys of ``Connection.settings`` are the tenant's
+  loaded lists, and which are the admin's choices kept across a reconnect of
+  the same tenant); ``settings_problems`` (why invoices cannot be sent yet).
+* Calls: ``rate_limits(config)`` (build the call budget with
+  ``throttle.for_connection(provider, connection)``), ``batch_size`` and
+  ``export_batch`` when the API has batch endpoints, ``load_tenant_details``,
+  ``export``, ``void``, ``fetch_remote_status``.
+* Words: ``remote_status_label``, ``is_locked`` / ``is_gone`` / ``is_closed``
+  and their messages, ``remote_notice``, ``view_url``.
+* Errors: raise the classes of ``errors.py`` with ``provider=self.label`` so
+  their default messages carry the provider's name ("Acme Books asked us to
+  slow down..."); refresh tokens through ``tokens.TokenManager`` (serialised per
+  connection under a Redis lock, the rotated pair committed before use).
+* Configuration: ``planman/integrations/<key>/config.py`` (standard library
+  only: ``config.py`` reads it before the app exists) defines
+  ``settings(environ) -> dict`` and ``TEST_SETTINGS``; its keys become
+  ``app.config`` keys (the provider's env names, e.g. ``ACME_MAX_IN_FLIGHT``).
+
+* Register it in ``registry.py``; add its ``PushDriver`` to
+  ``tests/contract/drivers.py`` so the contract suite runs against its stand-in.
+
+Templates that belong to one provider live under
+``templates/integrations/<key>/``; shared templates use ``provider.*`` only.
+Methods below without a body of their own have a default that suits a
+provider without that feature; ``abstractmethod`` ones must be written.
+"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -39,12 +90,31 @@ class BatchReport:
 
 @dataclass
 class Tenant:
-    """An account an approval gave us access to (for Xero: an organisation)."""
+    """An account an approval gave us access to (what ``Provider.tenant_word`` names:
+    an organisation, a business). ``tenant_id`` keys links and settings, so
+    reconnecting the same tenant finds them again; ``name`` is what the admin
+    sees in the tenant picker and on every page; ``remote_connection_id`` is the
+    provider's id for the grant, when it has one (kept for ``disconnect``)."""
 
     tenant_id: str
     name: str
     remote_connection_id: str = ""
     kind: str = ""
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """A provider's call budget per tenant, enforced by ``throttle.TenantThrottle``
+    across every worker (Redis): at most ``in_flight`` calls at once and
+    ``per_minute`` in any sliding 60 seconds. ``per_day`` is the provider's
+    daily allowance where it publishes one (None: unpublished), for estimates;
+    bulk sends also pause when the provider's own answer says the day's
+    allowance is nearly used (``BatchReport.day_remaining``)."""
+
+    in_flight: int
+    per_minute: int
+    per_day: Optional[int] = None
+    lease_seconds: float = 30.0  # how long an in-flight slot lives if its worker dies
 
 
 def push_intent(push) -> str:
@@ -79,9 +149,38 @@ class PaymentNotSupported(Exception):
 
 
 class Provider(ABC):
-    key: str = ""
-    label: str = ""
-    summary: str = ""
+    # -- who it is (shared pages and messages are built from these) -------------
+    key: str = ""  # URL and database key, and its package's name: "acme"
+    label: str = ""  # its name as people write it: "Acme Books"
+    summary: str = ""  # one line on Setup > Integrations
+    # The account a firm connects to, in the provider's word, and its plural.
+    tenant_word: str = "account"
+    tenant_words: str = "accounts"
+    # What load_tenant_details loads, for "Loading…" and "could not be loaded".
+    details_noun: str = "details"
+    # Where a person removes PlanMan's access on the provider's site, when
+    # PlanMan could not revoke it itself ("Settings > Connected apps in Acme Books").
+    revoke_hint: str = ""
+    # Whether it takes e-mail addresses with accented letters (the client form
+    # refuses them, naming each configured provider that does not).
+    accepts_accented_emails: bool = True
+
+    @property
+    def connect_label(self) -> str:
+        """The connect button's exact words; a provider whose help pages spell it
+        otherwise sets a class attribute ("Connect To Acme Books")."""
+        return f"Connect to {self.label}"
+
+    @property
+    def reconnect_label(self) -> str:
+        return f"Reconnect to {self.label}"
+
+    @property
+    def connect_hint(self) -> str:
+        """What happens when the connect button is pressed (above the button)."""
+        return (f"You will be taken to a secure page on the {self.label} website. Log in, choose the "
+                f"{self.tenant_word} this firm uses and allow access; you will then come back here.")
+
     record_types: tuple[str, ...] = ("client", "invoice")
     # "ledger": takes pushes of clients and invoices, and records payments;
     # "payments": collects money for invoices (the client payment page offers it).
@@ -124,8 +223,43 @@ class Provider(ABC):
         cannot start the payment (its message is shown to the client)."""
         raise NotImplementedError
 
-    # What the provider's page shows under the connection (settings, account state).
+    # -- settings (Setup > Integrations > <provider>) ---------------------------
+    # What the provider's page shows under the connection: the shared card
+    # (loading, errors, Refresh, each field of settings_form), or a template that
+    # extends "integrations/_settings.html" and fills its `fields` block.
     settings_template: str = "integrations/_settings.html"
+    # Keys of Connection.settings: what load_tenant_details stores about the
+    # tenant (dropped when another tenant is attached), and what the admin chose
+    # (kept when the same tenant is connected again).
+    tenant_detail_keys: tuple[str, ...] = ()
+    choice_keys: tuple[str, ...] = ()
+
+    def settings_ready(self, connection) -> bool:
+        """Whether the loaded lists are there to build the settings form from."""
+        return True
+
+    def settings_form(self, connection, tax_rates: list, **kwargs):
+        """The admin's settings form (a FlaskForm, choices from what the provider
+        returned; a value outside them gets a message beside its field), or None
+        for a provider without settings. ``tax_rates`` are the firm's PlanMan rates."""
+        return None
+
+    def save_settings(self, connection, form) -> None:
+        """Store a validated ``settings_form`` into ``connection.settings`` (and commit)."""
+
+    def initial_settings(self) -> dict:
+        """Choices every new connection starts with (before the tenant's lists load)."""
+        return {}
+
+    def default_choices(self, settings: dict, tax_rates: list) -> dict:
+        """Fill in, after loading, the choices not made yet (or no longer valid)
+        from the tenant's lists; return ``settings``."""
+        return settings
+
+    # -- calls ------------------------------------------------------------------------
+    def rate_limits(self, config) -> RateLimits:
+        """The per-tenant call budget (read from the provider's own settings in ``config``)."""
+        return RateLimits(in_flight=1, per_minute=30)
 
     def init_app(self, app) -> None:
         """Register OAuth clients and the like on a new app."""
@@ -168,6 +302,7 @@ class Provider(ABC):
         """The record's current status at the provider, for kinds that have one."""
         return None
 
+    # Records per export_batch call (bulk sends); 1 for APIs without batch endpoints.
     batch_size: int = 1
 
     def export_batch(self, connection, record_type: str, records: list, *, on_results, intent: str) -> BatchReport:
@@ -185,16 +320,22 @@ class Provider(ABC):
         return BatchReport()
 
     # Presentation ------------------------------------------------------------
+    # ``remote_status`` is the provider's own status value as stored on the link
+    # (``PushResult.remote_status``, ``fetch_remote_status``); these say what it means.
     def view_url(self, connection, record_type: str, external_id: str) -> Optional[str]:
+        """The record's page on the provider's site ("View in <label>"), or None."""
         return None
 
     def remote_status_label(self, record_type: str, remote_status: str) -> str:
+        """The provider's word for the status, as its users know it ("Awaiting payment")."""
         return remote_status.title()
 
     def is_locked(self, record_type: str, remote_status: str) -> bool:
+        """Changed at the provider beyond what PlanMan may overwrite: no Update offered."""
         return False
 
     def is_gone(self, record_type: str, remote_status: str) -> bool:
+        """Deleted at the provider: "Send again" is offered."""
         return False
 
     def is_closed(self, record_type: str, remote_status: str) -> bool:
@@ -204,7 +345,19 @@ class Provider(ABC):
     def closed_message(self, record_type: str, remote_status: str) -> str:
         return f"Void in PlanMan and closed in {self.label}."
 
+    def gone_message(self, record_type: str, remote_status: str) -> str:
+        """What the panel says of a record deleted at the provider (Send again is offered)."""
+        noun = "invoice" if record_type == "invoice" else "client"
+        return f"This {noun} was deleted in {self.label}. You can send it again as a new draft." \
+            if record_type == "invoice" else f"This {noun} was deleted in {self.label}. You can send it again."
+
     def locked_message(self, record_type: str, remote_status: str) -> str:
+        return ""
+
+    def confirm_update(self, record_type: str, remote_status: str) -> str:
+        """The question a person must answer before an Update changes a record in
+        this remote state (an invoice the customer may have seen), or "" for none.
+        The panel asks it and sends the status it asked about with the click."""
         return ""
 
     def remote_notice(self, record_type: str, remote_status: str) -> str:

@@ -5,7 +5,7 @@ push.fail / the shared retry words).
 How a bulk push runs:
 - ``start_bulk`` records one BulkPush and one PushJob per record (a record
   already being pushed is joined, never pushed twice: the one-active-push
-  index settles it). Invoices whose client Xero does not know yet bring a
+  index settles it). Invoices whose client the provider does not know yet bring a
   client push into the same bulk.
 - One chain of RQ jobs (``run_step``) works through the bulk: client batches
   first, then invoice batches whose clients are linked. Each job sends batches
@@ -14,7 +14,7 @@ How a bulk push runs:
 - Trouble with a whole batch follows the single-push rules: throttled or
   rate limited -> the batch waits and the chain is rescheduled (never slept
   through); 5xx/timeouts -> retried with backoff, 3 attempts, then failed;
-  a long wait (Xero's daily limit) or the daily allowance running low ->
+  a long wait (the provider's daily limit) or the daily allowance running low ->
   the bulk pauses, ``paused_until`` says when it resumes.
 """
 from __future__ import annotations
@@ -44,14 +44,31 @@ log = logging.getLogger(__name__)
 STEP_SECONDS = 90  # one job sends batches this long, then a fresh job carries on
 JOB_TIMEOUT = 600
 WAIT_FOR_OTHER_PUSH = 3  # seconds between looks while an invoice waits for its client's push elsewhere
-PAUSE_AFTER = 120  # a wait longer than this is a pause the page announces (Xero's daily limit)
-# Stop a bulk push while this many calls of Xero's daily allowance are left,
-# so people can still send single records today; look again an hour later
-# (Xero does not say when its day window resets).
+PAUSE_AFTER = 120  # a wait longer than this is a pause the page announces (a daily limit)
+# Stop a bulk push while this many calls of the provider's daily allowance are
+# left (2% of a smaller published allowance), so people can still send single
+# records today; look again an hour later (providers do not say when their day
+# window resets).
 DAY_RESERVE = 100
 DAY_RESERVE_PAUSE = 3600
 SELECT_MODES = ("selected", "not_sent", "changed")
-PAUSED_NOTE = "Xero's daily limit for this organisation is nearly used up; sending resumes automatically."
+
+
+def day_reserve(provider) -> int:
+    """Calls of the day's allowance a bulk send leaves for single pushes."""
+    per_day = provider.rate_limits(current_app.config).per_day
+    return min(DAY_RESERVE, max(1, per_day // 50)) if per_day else DAY_RESERVE
+
+
+def _label(bulk: BulkPush) -> str:
+    provider = registry.get_provider(bulk.provider)
+    return provider.label if provider else bulk.provider
+
+
+def paused_note(provider) -> str:
+    return (f"{provider.label}'s daily limit for this {provider.tenant_word} is nearly used up; "
+            "sending resumes automatically.")
+
 DELETED_MESSAGE = "The record was deleted in PlanMan before it could be sent."
 
 
@@ -99,7 +116,7 @@ def start_bulk(connection: Connection, record_type: str, record_ids: list[int], 
     step_job_id = _new_step_id(bulk)
     ids = sorted(set(record_ids))
     if record_type == "invoice":
-        # Clients Xero does not know yet go first, as pushes of their own in this bulk.
+        # Clients the provider does not know yet go first, as pushes of their own in this bulk.
         client_ids: set[int] = set()
         for chunk in _chunks(ids):
             client_ids.update(db.session.scalars(sa.select(Invoice.client_id).where(
@@ -289,7 +306,7 @@ def _client_blocks(bulk: BulkPush, connection: Connection, invoice_push: PushJob
         return True
     if client_push is not None and client_push.state == "failed" and client_push.created_at >= bulk.created_at:
         push.finish(invoice_push, "failed", discard_pending=False,
-                    error=f"Its client could not be sent to Xero: {client_push.error_message}",
+                    error=f"Its client could not be sent to {_label(bulk)}: {client_push.error_message}",
                     fields=client_push.error_fields)
         return False
     pushed, joined = push.start_push(connection, "client", client_id, user_id=invoice_push.requested_by_id,
@@ -349,9 +366,9 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
         report = provider.export_batch(connection, record_type, [records[rid] for rid in sorted(waiting)],
                                        on_results=on_results, intent=bulk_intent(bulk))
     except Throttled as wait:
-        return _hold(waiting, wait.wait, push.THROTTLED_NOTE)
+        return _hold(waiting, wait.wait, push.throttled_note(provider))
     except RateLimited as error:
-        return _hold(waiting, error.retry_after, push.RATE_LIMITED_NOTE)
+        return _hold(waiting, error.retry_after, push.rate_limited_note(provider))
     except TemporaryFailure as error:
         log.warning("bulk %s: temporary failure: %s", bulk.id, error.detail or error.user_message)
         return _retry_or_fail(waiting, error)
@@ -371,7 +388,7 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
     for pushed in _reload(waiting):  # the provider reported nothing for these: say so rather than spin
         push.finish(pushed, "failed", error=push.UNEXPECTED_MESSAGE, discard_pending=False, commit=False)
     db.session.commit()
-    if report.day_remaining is not None and report.day_remaining <= DAY_RESERVE:
+    if report.day_remaining is not None and report.day_remaining <= day_reserve(provider):
         return float(DAY_RESERVE_PAUSE)
     return None
 
@@ -489,7 +506,7 @@ def progress(bulk: BulkPush) -> Progress:
     if result.finished:
         return result
     if bulk.paused_until and bulk.paused_until > utcnow():
-        result.paused_until, result.note = bulk.paused_until, PAUSED_NOTE
+        result.paused_until, result.note = bulk.paused_until, paused_note(registry.get_provider(bulk.provider))
     else:
         result.note = db.session.scalar(sa.select(PushJob.error_message).where(
             PushJob.bulk_push_id == bulk.id, PushJob.state == "retrying").limit(1)) or ""
@@ -502,7 +519,7 @@ def _estimate(bulk: BulkPush, result: Progress) -> int:
     budget (a lookup and a write per batch, at the provider's calls per minute)."""
     provider = registry.get_provider(bulk.provider)
     size = max(1, getattr(provider, "batch_size", 1))
-    per_minute = current_app.config.get("XERO_MAX_PER_MINUTE", 60) or 60
+    per_minute = provider.rate_limits(current_app.config).per_minute or 60
     by_budget = math.ceil(result.remaining / size) * 2 * 60 / per_minute
     first = db.session.scalar(sa.select(sa.func.min(PushJob.started_at)).where(PushJob.bulk_push_id == bulk.id))
     elapsed = (utcnow() - first).total_seconds() if first else 0
@@ -539,7 +556,7 @@ def failures(bulk: BulkPush) -> list[PushJob]:
 
 def retryable(bulk: BulkPush) -> list[PushJob]:
     """Failed pushes of the bulk's own kind worth another go: not locked or
-    blocked in Xero nor void in PlanMan, the record still there, and no later
+    blocked at the provider nor void in PlanMan, the record still there, and no later
     push of the record since."""
     newer = sa.orm.aliased(PushJob)
     superseded = sa.exists().where(newer.provider == PushJob.provider, newer.tenant_id == PushJob.tenant_id,

@@ -65,12 +65,15 @@ def bulk_sends():
 @bp.post("/bulk")
 @login_required
 def bulk_start():
-    """Send to Xero: the selected records, or all not yet sent, or all changed since last sent."""
+    """Send to a provider: the selected records, or all not yet sent, or all changed since last sent."""
     record_type = request.form.get("record_type", "")
     mode = request.form.get("mode", "selected")
     if record_type not in push.RECORD_MODELS or mode not in bulk.SELECT_MODES:
         abort(400)
-    provider = _provider(request.form.get("provider", "xero"))
+    # Without a provider named: the one the list pages offer (the firm's connected
+    # one), else the first that takes records (which then asks to be connected).
+    default = bulk_send_provider() or next(iter(registry.configured_providers(current_app)), None)
+    provider = _provider(request.form.get("provider") or (default.key if default else ""))
     connection = links.connection_for(current_user.firm_id, provider.key)
     if connection is None or not connection.is_usable:
         flash(f"Connect {provider.label} before sending (Setup > Integrations).", "error")
@@ -136,11 +139,13 @@ def bulk_progress(bulk_id: int):
 @bp.post("/bulk/<int:bulk_id>/retry")
 @login_required
 def bulk_retry(bulk_id: int):
-    """Retry failed: a new bulk send of just the records that failed (not those locked in Xero)."""
+    """Retry failed: a new bulk send of just the records that failed (not those locked at the provider)."""
     record = _bulk_or_404(bulk_id)
     connection = links.connection_for(current_user.firm_id, record.provider)
     if connection is None or not connection.is_usable or connection.tenant_id != record.tenant_id:
-        flash("Reconnect Xero to the same organisation before retrying.", "error")
+        provider = registry.get_provider(record.provider)
+        label, word = (provider.label, provider.tenant_word) if provider else (record.provider, "account")
+        flash(f"Reconnect {label} to the same {word} before retrying.", "error")
         return redirect(url_for(".bulk_push", bulk_id=record.id))
     started = bulk.retry_failed(record, connection, user_id=current_user.id)
     if started is None:

@@ -5,7 +5,8 @@ get the controls, and any other user's POST (or admin-only page) is a 404.
 The OAuth start is a POST so it carries the CSRF token; the callback checks
 Authlib's ``state`` (and PKCE verifier) and that the user coming back is an
 admin of the firm that started the flow. A failure anywhere before the
-organisation is stored leaves the database as it was."""
+tenant is stored leaves the database as it was. Every word that differs by
+provider comes from the provider (``connect_label``, ``tenant_word``, ...)."""
 from __future__ import annotations
 
 import logging
@@ -17,7 +18,7 @@ from flask_login import current_user, login_required
 
 from planman.integrations import connections, registry
 from planman.integrations.errors import IntegrationError
-from planman.integrations.forms import ChooseTenantForm, ConfirmForm, xero_settings_form
+from planman.integrations.forms import ChooseTenantForm, ConfirmForm
 from planman.integrations.views import bp
 from planman.tenancy import current_firm_id
 
@@ -83,7 +84,7 @@ def provider(provider_key):
 def _render_provider(provider, settings_form=None, status=200):
     connection = _connection(provider)
     if settings_form is None and current_user.is_admin and connection is not None and connection.is_usable:
-        settings_form = _settings_form(connection)
+        settings_form = _settings_form(provider, connection)
     return render_template(
         "integrations/provider.html", provider=provider, connection=connection, form=ConfirmForm(),
         settings_form=settings_form, details_state=connections.details_state(connection),
@@ -91,8 +92,9 @@ def _render_provider(provider, settings_form=None, status=200):
     ), status
 
 
-def _settings_form(connection, **kwargs):
-    return xero_settings_form(connection.settings or {}, connections.firm_tax_rates(connection.firm_id), **kwargs)
+def _settings_form(provider, connection, **kwargs):
+    """The provider's own settings form for the connection (None: it has none)."""
+    return provider.settings_form(connection, connections.firm_tax_rates(connection.firm_id), **kwargs)
 
 
 # -- connect --------------------------------------------------------------------------
@@ -107,10 +109,10 @@ def connect(provider_key):
     connection = _connection(provider)
     if connection is not None and connection.is_usable:
         flash(f"This firm is already connected to {connection.tenant_name or provider.label}. "
-              f"Disconnect first to connect another organisation.", "error")
+              f"Disconnect first to connect another {provider.tenant_word}.", "error")
         return _provider_page(provider)
     session[FLOW_KEY] = {"provider": provider.key, "firm_id": current_user.firm_id, "user_id": current_user.id}
-    # Xero matches the redirect URI exactly, so it is built from the configured
+    # Providers match the redirect URI exactly, so it is built from the configured
     # public address, never from the Host header of this request.
     redirect_uri = current_app.config["PUBLIC_BASE_URL"] + url_for("integrations.callback", provider_key=provider.key)
     return connections.start(provider, redirect_uri)
@@ -123,23 +125,23 @@ def callback(provider_key):
     flow = session.pop(FLOW_KEY, None)
     if not flow or flow.get("provider") != provider.key or flow.get("firm_id") != current_user.firm_id:
         flash(f"That {provider.label} sign-in was not started from this PlanMan account, or it has expired, "
-              f"so it was ignored. Click Connect To {provider.label} to try again.", "error")
+              f"so it was ignored. Click {provider.connect_label} to try again.", "error")
         return _provider_page(provider)
     try:
         token, tenants = provider.complete_authorization()
     except MismatchingStateError:
         log.info("%s callback: unknown or reused state", provider.key)
         flash(f"That {provider.label} sign-in link was already used or did not start here, so it was ignored. "
-              f"Nothing was changed; click Connect To {provider.label} to try again.", "error")
+              f"Nothing was changed; click {provider.connect_label} to try again.", "error")
         return _provider_page(provider)
     except OAuthError as error:
         log.info("%s callback: OAuth error %s", provider.key, error.error)
         flash(_oauth_message(provider, error.error), "error")
         return _provider_page(provider)
     except IntegrationError as error:
-        log.info("%s callback: listing organisations failed: %s", provider.key, error.detail or error.user_message)
-        flash(f"{provider.label} accepted the sign-in, but PlanMan could not read which organisations you "
-              f"approved ({error.user_message}) Nothing was changed; try again in a moment.", "error")
+        log.info("%s callback: listing tenants failed: %s", provider.key, error.detail or error.user_message)
+        flash(f"{provider.label} accepted the sign-in, but PlanMan could not read which {provider.tenant_words} "
+              f"you approved ({error.user_message}) Nothing was changed; try again in a moment.", "error")
         return _provider_page(provider)
     except requests.RequestException as error:
         log.info("%s callback: %s", provider.key, type(error).__name__)
@@ -158,18 +160,18 @@ def callback(provider_key):
 
 
 def _oauth_message(provider, error: str) -> str:
-    label = provider.label
+    label, connect = provider.label, provider.connect_label
     if error == "access_denied":
         return f"You did not allow PlanMan to use {label}, so nothing was connected. " \
-               f"Click Connect To {label} when you are ready."
+               f"Click {connect} when you are ready."
     if error in ("invalid_grant", "invalid_request"):
         return f"{label} did not accept that sign-in (it may have expired or been used already). " \
-               f"Nothing was changed; click Connect To {label} to try again."
+               f"Nothing was changed; click {connect} to try again."
     if error in ("invalid_client", "unauthorized_client"):
         return f"{label} did not recognise this PlanMan server's app credentials. Nothing was changed; " \
                f"ask whoever runs PlanMan to check the {label} client id and secret."
     return f"{label} reported a problem ({error or 'unknown error'}) and nothing was connected. " \
-           f"Click Connect To {label} to try again."
+           f"Click {connect} to try again."
 
 
 @bp.route("/<provider_key>/choose", methods=["GET", "POST"])
@@ -179,14 +181,13 @@ def choose(provider_key):
     connection = _connection(provider)
     tenants = connections.pending_tenants(connection)
     if not tenants:
-        flash(f"There is no {provider.label} organisation to choose. Click Connect To {provider.label} to start.",
-              "error")
+        flash(f"There is no {provider.label} {provider.tenant_word} to choose. "
+              f"Click {provider.connect_label} to start.", "error")
         return _provider_page(provider)
-    form = ChooseTenantForm()
-    form.tenant_id.choices = [(t.tenant_id, t.name or t.tenant_id) for t in tenants]
+    form = ChooseTenantForm(provider, tenants)
     if form.validate_on_submit():
         try:
-            connections.choose(connection, form.tenant_id.data, current_user)
+            connections.choose(provider, connection, form.tenant_id.data, current_user)
         except connections.ConnectFailed as error:
             flash(error.user_message, "error")
             return _provider_page(provider)
@@ -213,15 +214,14 @@ def settings(provider_key):
     connection, response = _connected_or_redirect(provider)
     if response:
         return response
-    if connections.details_state(connection) != "loaded":
-        flash(f"Settings can be chosen once {provider.label}'s accounts and tax rates have loaded.", "error")
+    if connections.details_state(connection) != "loaded" or not provider.settings_ready(connection):
+        flash(f"Settings can be chosen once {provider.label}'s {provider.details_noun} have loaded.", "error")
         return _provider_page(provider)
-    form = _settings_form(connection)
+    form = _settings_form(provider, connection)
+    if form is None:
+        abort(404)  # a provider without settings has nothing to save
     if form.validate_on_submit():
-        connections.save_settings(connection, sales_account_code=form.sales_account_code.data,
-                                  tax_types=form.tax_types(), no_tax_type=form.no_tax_type.data,
-                                  invoice_status=form.invoice_status.data,
-                                  payment_account_code=form.payment_account_code.data)
+        provider.save_settings(connection, form)
         flash(f"{provider.label} settings saved.", "success")
         return _provider_page(provider)
     return _render_provider(provider, settings_form=form, status=422)
@@ -230,10 +230,10 @@ def settings(provider_key):
 @bp.get("/<provider_key>/settings/details")
 @login_required
 def settings_details(provider_key):
-    """The settings area alone: HTMX polls it while Xero's lists load."""
+    """The settings area alone: HTMX polls it while the provider's lists load."""
     provider = _admin_provider_or_404(provider_key)
     connection = _connection(provider)
-    form = _settings_form(connection) if connection is not None and connection.is_usable else None
+    form = _settings_form(provider, connection) if connection is not None and connection.is_usable else None
     return render_template(provider.settings_template, provider=provider, connection=connection,
                            settings_form=form, details_state=connections.details_state(connection),
                            form=ConfirmForm())
@@ -265,7 +265,7 @@ def disconnect(provider_key):
     name = connection.tenant_name or provider.label
     problems = connections.disconnect(provider, connection)
     flash(f"Disconnected from {name}. Records already sent stay in {provider.label}, and their links come back "
-          f"if you connect the same organisation again.", "success")
+          f"if you connect the same {provider.tenant_word} again.", "success")
     for problem in problems:
         flash(problem, "warning")
     return _provider_page(provider)

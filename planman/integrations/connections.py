@@ -1,4 +1,4 @@
-"""Connecting a firm to a provider account (for Xero: one organisation).
+"""Connecting a firm to a provider account (its ``tenant_word``: an organisation, a business).
 
 Service functions, no request handling: the views in ``connect_views`` turn
 requests into these calls and their ``ConnectFailed`` into flash messages.
@@ -22,7 +22,6 @@ import logging
 import math
 from dataclasses import asdict
 from datetime import timedelta
-from decimal import Decimal
 from typing import Optional
 
 import click
@@ -41,23 +40,6 @@ from planman.models import Connection, TaxRate, User, utcnow
 log = logging.getLogger(__name__)
 
 REFRESH_JOB = "planman.jobs.refresh_tenant_details"
-
-# Status new invoices are pushed with (Xero's values, PlanMan's words).
-INVOICE_STATUS_CHOICES = [
-    ("DRAFT", "Draft"),
-    ("SUBMITTED", "Awaiting approval"),
-    ("AUTHORISED", "Awaiting payment"),
-]
-DEFAULT_INVOICE_STATUS = "DRAFT"
-DEFAULT_SALES_ACCOUNT = "200"
-DEFAULT_NO_TAX_TYPE = "NONE"
-
-# What a connection learns about its tenant (refresh_tenant_details); dropped
-# when another tenant is attached.
-TENANT_DETAIL_KEYS = ("xero_accounts", "xero_tax_rates", "base_currency", "currencies", "details_loaded_at")
-# What an admin chose for a tenant; kept when the same tenant is reconnected.
-CHOICE_KEYS = ("sales_account_code", "tax_types", "no_tax_type", "invoice_status")
-
 
 class ConnectFailed(Exception):
     """Connecting did not happen; ``user_message`` says why in plain words."""
@@ -97,12 +79,12 @@ def start(provider: Provider, redirect_uri: str):
 
 
 def complete(provider: Provider, firm_id: int, user: User, token: dict, tenants: list[Tenant]) -> Connection:
-    """Store what an approval gave us: one organisation attaches at once,
-    several wait in state "choosing" until an admin picks one."""
+    """Store what an approval gave us: one tenant attaches at once, several
+    wait in state "choosing" until an admin picks one."""
     if not tenants:
         raise ConnectFailed(
-            f"You did not give PlanMan access to any {provider.label} organisation, so nothing was connected. "
-            f"Click Connect To {provider.label} and tick the organisation this firm uses."
+            f"You did not give PlanMan access to any {provider.label} {provider.tenant_word}, so nothing was "
+            f"connected. Click {provider.connect_label} and tick the {provider.tenant_word} this firm uses."
         )
     connection = _get_or_create(firm_id, provider.key)
     if len(tenants) == 1:
@@ -119,7 +101,7 @@ def complete(provider: Provider, firm_id: int, user: User, token: dict, tenants:
     connection.connected_by_id = user.id
     store_token(connection, token)
     db.session.commit()
-    log.info("connection %s (%s) for firm %s: %d organisations to choose from",
+    log.info("connection %s (%s) for firm %s: %d tenants to choose from",
              connection.id, provider.key, firm_id, len(tenants))
     return connection
 
@@ -130,31 +112,35 @@ def pending_tenants(connection: Optional[Connection]) -> list[Tenant]:
     return [Tenant(**tenant) for tenant in connection.pending_tenants or []]
 
 
-def choose(connection: Connection, tenant_id: str, user: User) -> Connection:
-    """Attach the organisation an admin picked from the ones an approval covered."""
+def choose(provider: Provider, connection: Connection, tenant_id: str, user: User) -> Connection:
+    """Attach the tenant an admin picked from the ones an approval covered."""
     if connection.state != "choosing":
-        raise ConnectFailed("There is no organisation to choose any more. Click Connect To Xero to start again.")
+        raise ConnectFailed(f"There is no {provider.tenant_word} to choose any more. "
+                            f"Click {provider.connect_label} to start again.")
     tenant = next((t for t in pending_tenants(connection) if t.tenant_id == tenant_id), None)
     if tenant is None:
-        raise ConnectFailed("Choose one of the organisations you gave PlanMan access to.")
+        raise ConnectFailed(f"Choose one of the {provider.tenant_words} you gave PlanMan access to.")
     token = load_token(connection)
     if not token:
-        raise ConnectFailed("PlanMan no longer holds the access you approved. Click Connect To Xero to start again.")
+        raise ConnectFailed(f"PlanMan no longer holds the access you approved. "
+                            f"Click {provider.connect_label} to start again.")
     attach(connection, tenant, token, user)
     return connection
 
 
 def attach(connection: Connection, tenant: Tenant, token: dict, user: User) -> None:
-    """Make ``tenant`` the connection's organisation and start loading its details."""
+    """Make ``tenant`` the connection's tenant and start loading its details."""
+    provider = registry.get_provider(connection.provider)
     settings = dict(connection.settings or {})
     same_tenant = settings.get("tenant_id") == tenant.tenant_id
     if not same_tenant:
-        # Another organisation: its accounts and tax types are not ours to reuse.
-        for key in TENANT_DETAIL_KEYS + CHOICE_KEYS:
+        # Another tenant: its lists and the choices made from them are not ours to reuse.
+        for key in provider.tenant_detail_keys + provider.choice_keys + ("details_loaded_at",):
             settings.pop(key, None)
         connection.tenant_short_code = ""
     settings["tenant_id"] = tenant.tenant_id
-    settings.setdefault("invoice_status", DEFAULT_INVOICE_STATUS)
+    for key, value in provider.initial_settings().items():
+        settings.setdefault(key, value)
     settings["details_state"] = "loading"
     settings.pop("details_error", None)
 
@@ -175,7 +161,7 @@ def attach(connection: Connection, tenant: Tenant, token: dict, user: User) -> N
 
 
 def enqueue_refresh(connection: Connection) -> None:
-    """Load the organisation's details in a worker (the web process never calls the accounting API)."""
+    """Load the tenant's details in a worker (the web process never calls the accounting API)."""
     settings = dict(connection.settings or {})
     settings["details_state"] = "loading"
     settings.pop("details_error", None)
@@ -186,7 +172,14 @@ def enqueue_refresh(connection: Connection) -> None:
                                        failure_ttl=86400)
     except Exception as error:  # Redis down: say so on the page instead of polling for ever
         log.error("could not enqueue refresh of connection %s: %s", connection.id, type(error).__name__)
-        _details_failed(connection, "PlanMan could not start loading from Xero. Click Refresh from Xero to try again.")
+        label = _label(connection)
+        _details_failed(connection, f"PlanMan could not start loading from {label}. "
+                                    f"Click Refresh from {label} to try again.")
+
+
+def _label(connection: Connection) -> str:
+    provider = registry.get_provider(connection.provider)
+    return provider.label if provider else connection.provider
 
 
 def _details_failed(connection: Connection, message: str) -> None:
@@ -200,9 +193,10 @@ def _details_failed(connection: Connection, message: str) -> None:
 # -- worker side --------------------------------------------------------------
 
 def refresh_tenant_details(connection_id: int) -> str:
-    """RQ job body: fetch organisation, accounts and tax rates; fill in default choices.
+    """RQ job body: fetch the tenant's details (``provider.load_tenant_details``);
+    fill in default choices (``provider.default_choices``).
 
-    Returns "loaded", "failed", "rescheduled" (Xero's rate limit: the job runs
+    Returns "loaded", "failed", "rescheduled" (the provider's rate limit: the job runs
     again later, the page keeps saying "Loading") or "skipped" (connection gone
     or not connected)."""
     connection = db.session.get(Connection, connection_id)
@@ -231,23 +225,22 @@ def refresh_tenant_details(connection_id: int) -> str:
         db.session.rollback()
         log.exception("refresh of connection %s failed unexpectedly", connection_id)
         connection = db.session.get(Connection, connection_id)
-        _details_failed(connection, "Something unexpected went wrong while loading from Xero. "
-                                    "Click Refresh from Xero to try again.")
+        _details_failed(connection, f"Something unexpected went wrong while loading from {provider.label}. "
+                                    f"Click Refresh from {provider.label} to try again.")
         return "failed"
     settings = dict(connection.settings or {})
-    apply_default_choices(settings, firm_tax_rates(connection.firm_id))
+    provider.default_choices(settings, firm_tax_rates(connection.firm_id))
     settings["details_state"] = "loaded"
     settings["details_loaded_at"] = utcnow().isoformat(timespec="seconds")
     settings.pop("details_error", None)
     connection.settings = settings
     db.session.commit()
-    log.info("loaded tenant details for connection %s: %d accounts, %d tax rates", connection_id,
-             len(settings.get("xero_accounts") or []), len(settings.get("xero_tax_rates") or []))
+    log.info("loaded tenant details for connection %s (%s)", connection_id, connection.provider)
     return "loaded"
 
 
 def _reschedule_refresh(connection_id: int, delay: float) -> str:
-    """Run the job again once the per-organisation budget allows (never sleep in a worker)."""
+    """Run the job again once the per-tenant budget allows (never sleep in a worker)."""
     current_app.push_queue.enqueue_in(timedelta(seconds=max(1, math.ceil(delay))), REFRESH_JOB, connection_id,
                                       job_timeout=180, result_ttl=600, failure_ttl=86400)
     log.info("refresh of connection %s rescheduled in %.1fs (rate limit)", connection_id, delay)
@@ -258,83 +251,22 @@ def firm_tax_rates(firm_id: int) -> list[TaxRate]:
     return list(db.session.scalars(sa.select(TaxRate).where(TaxRate.firm_id == firm_id).order_by(TaxRate.name)))
 
 
-def apply_default_choices(settings: dict, tax_rates: list[TaxRate]) -> dict:
-    """Fill in choices not made yet (or no longer valid) from what Xero returned."""
-    from planman.integrations.xero.provider import suggest_tax_type
-
-    account_codes = {a["code"] for a in settings.get("xero_accounts") or []}
-    xero_rates = settings.get("xero_tax_rates") or []
-    tax_types = {r["type"] for r in xero_rates}
-
-    if settings.get("sales_account_code") not in account_codes:
-        if DEFAULT_SALES_ACCOUNT in account_codes:
-            settings["sales_account_code"] = DEFAULT_SALES_ACCOUNT
-        else:
-            settings.pop("sales_account_code", None)
-
-    chosen = dict(settings.get("tax_types") or {})
-    for rate in tax_rates:
-        key = str(rate.id)
-        if chosen.get(key) not in tax_types:
-            suggestion = suggest_tax_type(Decimal(rate.percent), xero_rates)
-            if suggestion:
-                chosen[key] = suggestion
-            else:
-                chosen.pop(key, None)
-    settings["tax_types"] = chosen
-
-    if settings.get("no_tax_type") not in tax_types:
-        if DEFAULT_NO_TAX_TYPE in tax_types:
-            settings["no_tax_type"] = DEFAULT_NO_TAX_TYPE
-        else:
-            settings.pop("no_tax_type", None)
-    if settings.get("invoice_status") not in dict(INVOICE_STATUS_CHOICES):
-        settings["invoice_status"] = DEFAULT_INVOICE_STATUS
-    payment_codes = {a["code"] for a in settings.get("xero_payment_accounts") or []}
-    if settings.get("payment_account_code") and settings["payment_account_code"] not in payment_codes:
-        settings.pop("payment_account_code")  # gone from Xero: the admin chooses again (never a guess)
-    return settings
-
-
-# -- settings --------------------------------------------------------------------
-
-def save_settings(connection: Connection, *, sales_account_code: str, tax_types: dict[str, str],
-                  no_tax_type: str, invoice_status: str, payment_account_code: str = "") -> None:
-    """Store an admin's choices (already validated against Xero's lists by the form)."""
-    settings = dict(connection.settings or {})
-    allowed_accounts = {a["code"] for a in settings.get("xero_accounts") or []}
-    allowed_types = {r["type"] for r in settings.get("xero_tax_rates") or []}
-    if sales_account_code not in allowed_accounts or no_tax_type not in allowed_types \
-            or invoice_status not in dict(INVOICE_STATUS_CHOICES) \
-            or any(value not in allowed_types for value in tax_types.values()) \
-            or payment_account_code not in {"", *(a["code"] for a in settings.get("xero_payment_accounts") or [])}:
-        raise ValueError("settings must come from the lists Xero returned")
-    settings.update(
-        sales_account_code=sales_account_code,
-        tax_types={str(key): value for key, value in tax_types.items()},
-        no_tax_type=no_tax_type,
-        invoice_status=invoice_status,
-        payment_account_code=payment_account_code,
-    )
-    connection.settings = settings
-    db.session.commit()
-
-
 # -- disconnect -------------------------------------------------------------------
 
 def disconnect(provider: Provider, connection: Connection) -> list[str]:
     """Tell the provider we are leaving, then forget the tokens. Returns problems worth showing.
 
     Links and settings stay: they belong to the tenant and come back if the same
-    organisation is connected again."""
+    tenant is connected again."""
     problems: list[str] = []
     if connection.token_ciphertext:
         try:
             problems = provider.disconnect(connection)
         except Exception:  # never keep tokens because the goodbye failed
             log.exception("provider disconnect failed for connection %s", connection.id)
-            problems = [f"PlanMan could not tell {provider.label} it was leaving; remove PlanMan under "
-                        f"Settings > Connected apps in {provider.label} to be sure."]
+            where = provider.revoke_hint or f"the {provider.label} website"
+            problems = [f"PlanMan could not tell {provider.label} it was leaving; remove PlanMan's access "
+                        f"under {where} to be sure."]
     connection.token_ciphertext = None
     connection.tenant_id = None
     connection.remote_connection_id = None

@@ -1,13 +1,19 @@
 """Provider-neutral errors. Each carries a message a person can act on; the
-exporter decides from the type whether to fail, retry or reschedule."""
+exporter decides from the type whether to fail, retry or reschedule.
+
+Default messages name the provider through ``{provider}``: raise them with
+``provider=<label>`` (``TemporaryFailure(detail=..., provider=self.label)``);
+without one they read "The accounting system ..."."""
 from __future__ import annotations
 
 
 class IntegrationError(Exception):
-    user_message = "The accounting system could not process this."
+    user_message = "{provider} could not process this."
 
-    def __init__(self, user_message: str | None = None, *, detail: str = ""):
-        self.user_message = user_message or self.user_message
+    def __init__(self, user_message: str | None = None, *, detail: str = "", provider: str = ""):
+        self.provider = provider
+        self.user_message = (user_message or self.user_message).replace("{provider}",
+                                                                        provider or "The accounting system")
         self.detail = detail  # for logs; never contains secrets
         super().__init__(self.user_message)
 
@@ -15,10 +21,10 @@ class IntegrationError(Exception):
 class ValidationFailed(IntegrationError):
     """The provider refused the data. Fixing the record is the way forward."""
 
-    def __init__(self, messages: list[str], field_errors: dict[str, list[str]] | None = None):
+    def __init__(self, messages: list[str], field_errors: dict[str, list[str]] | None = None, *, provider: str = ""):
         self.messages = messages or ["The data was refused."]
         self.field_errors = field_errors or {}
-        super().__init__(" ".join(self.messages))
+        super().__init__(" ".join(self.messages), provider=provider)
 
 
 class RecordLocked(IntegrationError):
@@ -45,29 +51,30 @@ class BlockedByDependency(IntegrationError):
 class RateLimited(IntegrationError):
     """Too many calls: try again after ``retry_after`` seconds, not before."""
 
-    user_message = "Xero asked us to slow down; the push will continue shortly."
+    user_message = "{provider} asked us to slow down; the push will continue shortly."
 
-    def __init__(self, retry_after: float, problem: str = ""):
+    def __init__(self, retry_after: float, problem: str = "", *, provider: str = ""):
         self.retry_after = max(1.0, float(retry_after))
         self.problem = problem
-        super().__init__(detail=f"rate limited ({problem or 'unknown'}), retry after {self.retry_after}s")
+        super().__init__(detail=f"rate limited ({problem or 'unknown'}), retry after {self.retry_after}s",
+                         provider=provider)
 
 
 class TemporaryFailure(IntegrationError):
     """A 5xx, a timeout or a dropped connection: worth retrying with backoff."""
 
-    user_message = "Xero could not be reached or had a problem on its side."
+    user_message = "{provider} could not be reached or had a problem on its side."
 
 
 class NeedsReconnect(IntegrationError):
     """The connection no longer works until an admin reconnects it."""
 
-    user_message = "Xero needs reconnecting: an admin must reconnect it under Setup > Integrations."
+    user_message = "{provider} needs reconnecting: an admin must reconnect it under Setup > Integrations."
 
 
 class NotConnected(IntegrationError):
-    user_message = "This firm is not connected to Xero."
+    user_message = "This firm is not connected to {provider}."
 
 
 class RemoteNotFound(IntegrationError):
-    user_message = "The record no longer exists in Xero."
+    user_message = "The record no longer exists in {provider}."

@@ -45,6 +45,7 @@ class PanelState:
     settings_problems: tuple[str, ...] = ()
     total_mismatch: str = ""  # the provider's total differs from PlanMan's for what was sent
     warnings: tuple[str, ...] = ()  # what the provider would refuse about the record
+    confirm: str = ""  # the question the provider asks before this Update (Provider.confirm_update)
 
     @property
     def button(self) -> Optional[str]:
@@ -195,7 +196,7 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
         state.kind, state.message = "locked", provider.locked_message(record_type, state.link.remote_status)
     elif state.link is not None and provider.is_gone(record_type, state.link.remote_status):
         state.kind = "gone"
-        state.message = "This invoice was deleted in Xero. You can send it again as a new draft."
+        state.message = provider.gone_message(record_type, state.link.remote_status)
     elif latest is not None and latest.state == "failed" and (state.link is None or latest.finished_at and
                                                               latest.finished_at >= state.link.pushed_at):
         state.kind, state.message = "failed", latest.error_message
@@ -208,6 +209,8 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
 
     if state.kind == "sent":
         state.notice = provider.remote_notice(record_type, state.link.remote_status)
+    if state.kind in ("sent", "failed") and state.link is not None:
+        state.confirm = provider.confirm_update(record_type, state.link.remote_status)
     if record_type == "invoice" and record.status == "paid" and state.kind in ("sent", "never_sent"):
         state.notice = PAID_NOTICE.format(label=provider.label)
     if state.kind in ("sent", "locked") and record_type == "invoice" and remote_status.is_stale(state.link):

@@ -75,11 +75,21 @@ def push_record(provider_key: str, record_type: str, record_id: int):
     provider = _provider_or_404(provider_key)
     record = _record_or_404(record_type, record_id)
     connection = links.connection_for(current_user.firm_id, provider.key)
-    if connection is not None and connection.is_usable:
+    if connection is not None and connection.is_usable and _confirmed(provider, connection, record_type, record.id):
         push.start_push(connection, record_type, record.id, user_id=current_user.id)
     if request.headers.get("HX-Request"):
         return render_panel(provider, record_type, record)
     return redirect(url_for(RECORD_PAGES[record_type], **{f"{record_type}_id": record.id}, panel=provider.key))
+
+
+def _confirmed(provider, connection, record_type: str, record_id: int) -> bool:
+    """An Update the provider asks about goes ahead only when the click answered
+    that question for the remote state it is in now (a page shown before the
+    record changed remotely shows the question instead)."""
+    link = links.find_link(connection, record_type, record_id)
+    if link is None or not provider.confirm_update(record_type, link.remote_status):
+        return True
+    return request.form.get("confirmed") == link.remote_status
 
 
 def _admin_only():
@@ -120,7 +130,14 @@ def retry(push_id: int):
         return redirect(url_for(".failed_pushes"))
     connection = links.connection_for(current_user.firm_id, failed.provider)
     if connection is None or not connection.is_usable or connection.tenant_id != failed.tenant_id:
-        flash("Reconnect Xero before retrying.", "error")
+        provider = registry.get_provider(failed.provider)
+        flash(f"Reconnect {provider.label if provider else failed.provider} before retrying.", "error")
+        return redirect(url_for(".failed_pushes"))
+    link = links.find_link(connection, failed.record_type, failed.record_id)
+    if link is not None and registry.get_provider(failed.provider).confirm_update(failed.record_type,
+                                                                                  link.remote_status):
+        flash("That record needs a confirmation before it is updated: open it and answer the question in its panel.",
+              "error")
         return redirect(url_for(".failed_pushes"))
     push.start_push(connection, failed.record_type, failed.record_id, user_id=current_user.id)
     flash("Retrying: the push has been queued.", "success")

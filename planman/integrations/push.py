@@ -167,9 +167,9 @@ def run_push(push_id: int) -> str:
         if result.record_revision is None:
             result.record_revision = revision
     except Throttled as wait:
-        return _reschedule(push, wait.wait, counts_as_attempt=False, note=THROTTLED_NOTE)
+        return _reschedule(push, wait.wait, counts_as_attempt=False, note=throttled_note(provider))
     except RateLimited as error:
-        return _reschedule(push, error.retry_after, counts_as_attempt=False, note=RATE_LIMITED_NOTE)
+        return _reschedule(push, error.retry_after, counts_as_attempt=False, note=rate_limited_note(provider))
     except TemporaryFailure as error:
         log.warning("push %s: temporary failure: %s", push_id, error.detail or error.user_message)
         if push.attempts < MAX_ATTEMPTS:
@@ -187,8 +187,16 @@ def run_push(push_id: int) -> str:
 
 # The words and endings below are shared with bulk pushes (bulk.py), so a
 # record sent in a batch ends exactly as it would have ended on its own.
-THROTTLED_NOTE = "Waiting for Xero's rate limit."
-RATE_LIMITED_NOTE = "Xero asked us to slow down; the push will continue automatically."
+def throttled_note(provider) -> str:
+    """Our own call budget for the tenant is spent (throttle.py): the push waits its turn."""
+    return f"Waiting for {provider.label}'s rate limit."
+
+
+def rate_limited_note(provider) -> str:
+    """The provider answered 429: every worker waits out its Retry-After."""
+    return f"{provider.label} asked us to slow down; the push will continue automatically."
+
+
 UNEXPECTED_MESSAGE = "Something unexpected went wrong while sending. Retry; if it keeps happening, contact support."
 
 
@@ -207,7 +215,8 @@ def connection_problem(provider, connection: Optional[Connection], tenant_id: st
         return (f"{provider.label if provider else 'The connection'} needs reconnecting: an admin must reconnect it "
                 "under Setup > Integrations, then retry.")
     if provider is None or connection is None or connection.tenant_id != tenant_id or connection.state != "connected":
-        return "This firm is no longer connected to that organisation, so nothing was sent."
+        return f"This firm is no longer connected to that {provider.tenant_word if provider else 'account'}, " \
+               "so nothing was sent."
     return None
 
 

@@ -6,10 +6,11 @@ import importlib
 from flask import Flask
 
 from planman.integrations.base import Provider
+from planman.integrations.freshbooks.provider import FreshBooksProvider
 from planman.integrations.stripe.provider import StripeProvider
 from planman.integrations.xero.provider import XeroProvider
 
-PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(), StripeProvider())}
+PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(), FreshBooksProvider(), StripeProvider())}
 
 
 def init_app(app: Flask) -> None:

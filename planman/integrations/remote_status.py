@@ -1,5 +1,5 @@
 """Keeping a pushed record's remote status current (an invoice approved or paid
-in Xero) without the web process ever calling the provider: opening a panel
+at the provider) without the web process ever calling the provider: opening a panel
 asks a worker to check, at most once per ``MAX_AGE`` per record."""
 from __future__ import annotations
 

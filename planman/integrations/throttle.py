@@ -1,11 +1,11 @@
 """A per-tenant call budget shared by every worker process, kept in Redis.
 
-Xero allows per organisation at most 5 calls in flight and 60 a minute
-(REFERENCE.md section 6). ``acquire`` either grants a slot at once or says how
-long to wait, so a job can reschedule itself instead of sleeping in a worker.
-In-flight slots are leases that expire on their own, so a killed worker cannot
-leak them; the minute budget is a sliding log, so no 60-second window on
-Xero's clock can ever see more than the limit from us."""
+Each provider declares its limits (``Provider.rate_limits``: calls in flight
+and per minute, per tenant). ``acquire`` either grants a slot at once or says
+how long to wait, so a job can reschedule itself instead of sleeping in a
+worker. In-flight slots are leases that expire on their own, so a killed
+worker cannot leak them; the minute budget is a sliding log, so no 60-second
+window on the provider's clock can ever see more than the limit from us."""
 from __future__ import annotations
 
 import time
@@ -100,3 +100,12 @@ class TenantThrottle:
 
     def blocked_for(self) -> float:
         return max(0.0, float(self.redis.get(self.keys[2]) or 0) - time.time())
+
+
+def for_connection(provider, connection) -> TenantThrottle:
+    """The call budget of ``connection``'s tenant, from the limits ``provider`` declares."""
+    from flask import current_app
+
+    limits = provider.rate_limits(current_app.config)
+    return TenantThrottle(current_app.redis, provider.key, connection.tenant_id, max_in_flight=limits.in_flight,
+                          max_per_minute=limits.per_minute, lease_seconds=limits.lease_seconds)

@@ -77,11 +77,19 @@ class TokenManager:
         try:
             token = load_token(self.connection)
         except TokenDecryptError:
-            mark_needs_reconnect(self.connection, "The stored Xero tokens could not be decrypted with the current key.")
-            raise NeedsReconnect()
+            mark_needs_reconnect(self.connection, f"The stored {self._label()} tokens could not be decrypted with the "
+                                                  "current key.")
+            raise NeedsReconnect(provider=self._label())
         if not token or self.connection.state != "connected":
-            raise NeedsReconnect()
+            raise NeedsReconnect(provider=self._label())
         return token
+
+    def _label(self) -> str:
+        """The provider's name, for messages (the registry imports this module, hence the late import)."""
+        from planman.integrations.registry import get_provider
+
+        provider = get_provider(self.connection.provider)
+        return provider.label if provider else self.connection.provider
 
     def _reload(self) -> None:
         # Another process may have rotated the token since we loaded this row.
@@ -92,7 +100,8 @@ class TokenManager:
             f"lock:token-refresh:{self.connection.id}", timeout=self.LOCK_TIMEOUT, blocking_timeout=self.LOCK_TIMEOUT
         )
         if not lock.acquire():
-            raise TemporaryFailure("Timed out waiting for another process to refresh the Xero token.")
+            raise TemporaryFailure(f"Timed out waiting for another process to refresh the {self._label()} token.",
+                                   provider=self._label())
         try:
             self._reload()
             token = self._current()
@@ -103,8 +112,9 @@ class TokenManager:
             try:
                 new_token = self._refresh(token["refresh_token"])
             except RefreshRejected as exc:
-                mark_needs_reconnect(self.connection, f"Xero refused to renew access ({exc}). Please reconnect.")
-                raise NeedsReconnect() from exc
+                mark_needs_reconnect(self.connection, f"{self._label()} refused to renew access ({exc}). "
+                                                      "Please reconnect.")
+                raise NeedsReconnect(provider=self._label()) from exc
             if not new_token.get("refresh_token"):
                 new_token["refresh_token"] = token["refresh_token"]
             store_token(self.connection, new_token)

@@ -67,7 +67,7 @@ STATUS_WORDS = {"part_paid": "Part paid"}
 @bp.app_template_filter("status_badge")
 def status_badge(status: str, owner: str = "") -> Markup:
     """An invoice status as a coloured badge; ``owner`` says whose status it
-    is where another system's sits near ("PlanMan: Draft" by "In Xero: ...")."""
+    is where another system's sits near ("PlanMan: Draft" by the ledger's own word)."""
     words = STATUS_WORDS.get(status) or status.capitalize()
     if owner:
         words = f"{owner}: {words}"

@@ -1,5 +1,4 @@
-"""Payments recorded in the connected ledger (Xero now; FreshBooks or Sage
-later), exactly once, through what the ledger provider declares.
+"""Payments recorded in the connected ledger (any provider of kind "ledger"), exactly once, through what the ledger provider declares.
 
 When a payment changes on an invoice that was sent to a connected ledger, a
 ``PaymentLedgerLink`` row (one per payment and ledger tenant, unique) says what

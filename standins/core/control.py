@@ -9,7 +9,8 @@ from flask import Blueprint, jsonify, request
 
 from .store import Store, current
 
-FAULT_KEYS = {"fail_next", "fail_status", "drop_next_writes", "latency_ms", "rate_limit_next", "retry_after",
+FAULT_KEYS = {"fail_next", "fail_status", "drop_next_writes", "drop_next_token_answers", "latency_ms",
+              "rate_limit_next", "retry_after",
               "random", "expire_tokens_every"}
 LIMIT_KEYS = ("in_flight", "per_minute", "per_day", "app_per_minute")
 

@@ -57,6 +57,17 @@ def plan(db, is_write: bool) -> dict:
     return out
 
 
+def take_token_answer_drop(db) -> bool:
+    """Consume one ``drop_next_token_answers`` fault: the token endpoint does its
+    work (a refresh token is spent, a new pair issued) and its answer is lost."""
+    faults = Store.get_setting(db, "faults", {})
+    if faults.get("drop_next_token_answers", 0) <= 0:
+        return False
+    faults["drop_next_token_answers"] -= 1
+    Store.put_setting(db, "faults", faults)
+    return True
+
+
 class LostResponse(ConnectionError):
     """Raised instead of answering when there is no socket to drop (in-process test client)."""
 

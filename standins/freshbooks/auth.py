@@ -12,7 +12,7 @@ import time
 
 from flask import Blueprint, jsonify, render_template, request
 
-from ..core import oauth
+from ..core import faults, oauth
 from ..core.store import Store
 from . import demo, errors, settings
 from .settings import cfg
@@ -95,6 +95,7 @@ def token():
         return oauth.error("invalid_grant", 400, problem) if problem else jsonify(body)
     if grant_type == "refresh_token":
         with settings.store().tx() as db:
+            lose_answer = faults.take_token_answer_drop(db)
             row = oauth.find_refresh_token(db, form.get("refresh_token", ""))
             verdict = oauth.refresh_verdict(row, lifetime=cfg("REFRESH_TOKEN_SECONDS"),
                                             grace=settings.lifetimes(db)["refresh_grace_seconds"])
@@ -108,6 +109,8 @@ def token():
         if verdict is None:
             return oauth.error("invalid_grant", 400, "The provided authorization grant is invalid, expired, "
                                                      "revoked, or was issued to another client.")
+        if lose_answer:  # committed: the old refresh token is spent, the new pair never arrives
+            faults.drop_connection(settings.store())
         return jsonify(body)
     return oauth.error("unsupported_grant_type", 400)
 

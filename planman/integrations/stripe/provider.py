@@ -35,6 +35,10 @@ class StripeProvider(Provider):
     summary = "Let your clients pay your invoices by credit and debit card, with your own Stripe account."
     kind = "payments"
     record_types = ()
+    connect_label = "Connect To Stripe"
+    reconnect_label = "Reconnect To Stripe"
+    tenant_word, tenant_words = "account", "accounts"
+    details_noun = "account details"
     accepts_webhooks = True
     webhook_max_bytes = 512 * 1024
     pay_button_label = "Pay by card"

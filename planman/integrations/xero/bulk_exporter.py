@@ -55,7 +55,7 @@ def _answers(sent: int, elements: list[dict]) -> list[dict]:
     # Xero answers a batch element for element, in order; anything else cannot
     # be attributed safely, so the batch is retried (its lookups then find what was saved).
     if len(elements) != sent:
-        raise TemporaryFailure(detail=f"batch of {sent} answered with {len(elements)} elements")
+        raise TemporaryFailure(detail=f"batch of {sent} answered with {len(elements)} elements", provider="Xero")
     return elements
 
 

@@ -23,6 +23,8 @@ from planman.integrations.tokens import TokenManager
 
 log = logging.getLogger(__name__)
 
+NAME = "Xero"  # what messages call it (errors.py fills {provider} with it)
+
 ACCOUNTING_PATH = "/api.xro/2.0"
 SEARCH_PAGE_SIZE = 100  # Xero's own page size
 SEARCH_MAX_PAGES = 5  # a name found in more than 500 contacts' text is not worth more calls
@@ -145,7 +147,7 @@ class XeroClient:
         body = self._accounting("GET", f"/Invoices/{invoice_id}", params={"unitdp": "4"})
         invoices = body.get("Invoices") or []
         if not invoices:
-            raise RemoteNotFound()
+            raise RemoteNotFound(provider=NAME)
         return invoices[0]
 
     def create_invoices(self, invoices: list[dict], idempotency_key: str) -> list[dict]:
@@ -177,7 +179,7 @@ class XeroClient:
     def get_payment(self, payment_id: str) -> dict:
         payments = self._accounting("GET", f"/Payments/{payment_id}").get("Payments") or []
         if not payments:
-            raise RemoteNotFound()
+            raise RemoteNotFound(provider=NAME)
         return payments[0]
 
     def create_payment(self, payment: dict, idempotency_key: str) -> dict:
@@ -226,21 +228,21 @@ class XeroClient:
             reason = _forbidden_reason(response)
             if self.on_tenant_forbidden:
                 self.on_tenant_forbidden(reason)
-            raise NeedsReconnect(detail=f"{method} {url}: {status} {reason}")
+            raise NeedsReconnect(detail=f"{method} {url}: {status} {reason}", provider=NAME)
         if status == 404:
-            raise RemoteNotFound(detail=f"{method} {url}: 404")
+            raise RemoteNotFound(detail=f"{method} {url}: 404", provider=NAME)
         if status == 429:
             retry_after = _float(response.headers.get("Retry-After"), default=1.0)
             if self.throttle is not None:
                 self.throttle.block_for(retry_after)
-            raise RateLimited(retry_after, response.headers.get("X-Rate-Limit-Problem", ""))
+            raise RateLimited(retry_after, response.headers.get("X-Rate-Limit-Problem", ""), provider=NAME)
         if status == 400:
             body = _json_or_none(response)
             if isinstance(body, dict) and body.get("Type") == "QueryParseException":
                 raise QueryRefused([f"Xero could not run PlanMan's search for this record ({body.get('Message') or 'syntax error'})."])
             raise ValidationFailed(validation_messages(body) or ["Xero refused the request."])
         if status >= 500 or status == 412:
-            raise TemporaryFailure(detail=f"{method} {url}: {status}")
+            raise TemporaryFailure(detail=f"{method} {url}: {status}", provider=NAME)
         raise TemporaryFailure(f"Xero answered with an unexpected status ({status}).", detail=f"{method} {url}")
 
     def _http(self, method, url, headers, params, json):

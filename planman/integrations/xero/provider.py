@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from decimal import Decimal
 from typing import Optional
 
 from authlib.integrations.base_client import OAuthError
@@ -14,11 +13,11 @@ from flask import current_app, session
 
 from planman.extensions import db
 from planman.integrations import links
-from planman.integrations.base import BatchReport, Provider, PushResult, Tenant
+from planman.integrations.base import BatchReport, Provider, PushResult, RateLimits, Tenant
 from planman.integrations.errors import IntegrationError, RemoteNotFound, TemporaryFailure
-from planman.integrations.throttle import TenantThrottle
+from planman.integrations import throttle as throttles
 from planman.integrations.tokens import RefreshRejected, TokenManager, load_token, mark_needs_reconnect
-from planman.integrations.xero import bulk_exporter, exporter, mapping, payments
+from planman.integrations.xero import bulk_exporter, exporter, mapping, payments, settings as xero_settings
 from planman.integrations.xero.client import XeroClient
 
 log = logging.getLogger(__name__)
@@ -66,6 +65,16 @@ class XeroProvider(Provider):
     key = "xero"
     label = "Xero"
     summary = "Send clients to Xero as contacts and invoices as draft sales invoices."
+    connect_label = "Connect To Xero"  # the help pages' words
+    reconnect_label = "Reconnect To Xero"
+    tenant_word = "organisation"
+    tenant_words = "organisations"
+    details_noun = "accounts and tax rates"
+    revoke_hint = "Settings > Connected apps in Xero"
+    accepts_accented_emails = False  # EmailAddress (REFERENCE.md section 3)
+    settings_template = "integrations/xero/_settings.html"
+    tenant_detail_keys = xero_settings.TENANT_DETAIL_KEYS
+    choice_keys = xero_settings.CHOICE_KEYS
 
     # -- set-up -------------------------------------------------------------
     def init_app(self, app) -> None:
@@ -154,7 +163,7 @@ class XeroProvider(Provider):
         except OAuthError as error:
             if error.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
                 raise RefreshRejected(error.error) from error
-            raise TemporaryFailure(detail=f"token refresh: {error.error}") from error
+            raise TemporaryFailure(detail=f"token refresh: {error.error}", provider=self.label) from error
         except Exception as error:  # timeouts, connection errors, non-JSON 5xx pages
             raise TemporaryFailure("Xero could not be reached to renew access.",
                                    detail=f"token refresh: {type(error).__name__}") from error
@@ -164,13 +173,12 @@ class XeroProvider(Provider):
         return XeroClient(api_url=cfg["XERO_API_URL"], tenant_id=tenant_id, tokens=tokens, throttle=throttle,
                           timeout=cfg["XERO_HTTP_TIMEOUT"], on_tenant_forbidden=on_tenant_forbidden)
 
+    def rate_limits(self, config) -> RateLimits:
+        return RateLimits(in_flight=config["XERO_MAX_IN_FLIGHT"], per_minute=config["XERO_MAX_PER_MINUTE"],
+                          per_day=config.get("XERO_MAX_PER_DAY", 5000), lease_seconds=config["XERO_HTTP_TIMEOUT"] + 5)
+
     def api_for(self, connection) -> XeroClient:
-        cfg = current_app.config
-        throttle = TenantThrottle(
-            current_app.redis, self.key, connection.tenant_id,
-            max_in_flight=cfg["XERO_MAX_IN_FLIGHT"], max_per_minute=cfg["XERO_MAX_PER_MINUTE"],
-            lease_seconds=cfg["XERO_HTTP_TIMEOUT"] + 5,
-        )
+        throttle = throttles.for_connection(self, connection)
 
         def forbidden(reason: str) -> None:
             # A 403 for tokens that have since been replaced (an admin reconnected
@@ -210,9 +218,9 @@ class XeroProvider(Provider):
         connection.tenant_name = organisation.get("Name") or connection.tenant_name
         connection.tenant_short_code = organisation.get("ShortCode") or ""
         settings = dict(connection.settings or {})
-        settings["xero_accounts"] = accounts
-        settings["xero_payment_accounts"] = mapping.payment_accounts(xero_accounts)
-        settings["xero_tax_rates"] = tax_rates
+        settings[xero_settings.ACCOUNTS_KEY] = accounts
+        settings[xero_settings.PAYMENT_ACCOUNTS_KEY] = mapping.payment_accounts(xero_accounts)
+        settings[xero_settings.TAX_RATES_KEY] = tax_rates
         settings["base_currency"] = organisation.get("BaseCurrency", "")
         settings["currencies"] = currencies
         connection.settings = settings
@@ -307,6 +315,25 @@ class XeroProvider(Provider):
         return [problem] if problem else []
 
 
+    # -- settings (planman/integrations/xero/settings.py) ------------------------
+    def settings_ready(self, connection) -> bool:
+        return (connection.settings or {}).get(xero_settings.ACCOUNTS_KEY) is not None
+
+    def settings_form(self, connection, tax_rates: list, **kwargs):
+        return xero_settings.xero_settings_form(connection.settings or {}, tax_rates, **kwargs)
+
+    def save_settings(self, connection, form) -> None:
+        xero_settings.save_settings(connection, sales_account_code=form.sales_account_code.data,
+                                    tax_types=form.tax_types(), no_tax_type=form.no_tax_type.data,
+                                    invoice_status=form.invoice_status.data,
+                                    payment_account_code=form.payment_account_code.data)
+
+    def initial_settings(self) -> dict:
+        return {"invoice_status": xero_settings.DEFAULT_INVOICE_STATUS}
+
+    def default_choices(self, settings: dict, tax_rates: list) -> dict:
+        return xero_settings.apply_default_choices(settings, tax_rates)
+
     def settings_problems(self, connection) -> list[str]:
         settings = connection.settings or {}
         problems = []
@@ -335,15 +362,3 @@ def authentication_event_id(access_token: str) -> str:
 def invoice_url(invoice) -> str:
     """The PlanMan page Xero links back to ("Go to PlanMan")."""
     return f"{current_app.config['PUBLIC_BASE_URL']}/invoices/{invoice.id}"
-
-
-def suggest_tax_type(percent: Decimal, xero_tax_rates: list[dict]) -> str:
-    """The Xero tax type whose rate equals a PlanMan rate, if exactly one does."""
-    matches = []
-    for rate in xero_tax_rates:
-        try:
-            if Decimal(str(rate.get("rate"))) == Decimal(percent):
-                matches.append(rate["type"])
-        except Exception:
-            continue
-    return matches[0] if len(matches) == 1 else ""

@@ -126,3 +126,19 @@ def test_two_workers_refreshing_with_one_token_at_once_get_one_new_pair(fb_app, 
     thread.join(5)
     assert sorted(statuses) == [200, 400, 400, 400]
     assert fb.get("/_control/stats").get_json()["rotations"] == 1
+
+
+def test_a_lost_refresh_answer_spends_the_refresh_token_all_the_same(fb):
+    import pytest
+
+    from standins.core.faults import LostResponse
+
+    first = connect(fb)
+    assert fb.post("/_control/faults", json={"drop_next_token_answers": 1}).status_code == 200
+    with pytest.raises(LostResponse):
+        token_request(fb, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    # The rotation happened; the caller never heard of the new pair, and the old token is dead.
+    retried = token_request(fb, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert retried.status_code == 400 and retried.get_json()["error"] == "invalid_grant"
+    stats = fb.get("/_control/stats").get_json()
+    assert stats["rotations"] == 1 and stats["lost_responses"] == 1

@@ -1,0 +1,1 @@
+"""FreshBooks: push clients and invoices (see provider.py)."""
