@@ -27,7 +27,7 @@ from config import TestConfig  # noqa: E402
 from planman import create_app  # noqa: E402
 from planman.extensions import db  # noqa: E402
 from tests.browser import scenes as scene_data  # noqa: E402
-from tests.fixtures.services import CHROMIUM_ARGS, CHROMIUM_PATH  # noqa: E402
+from tests.fixtures.services import chromium_launch_args  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 WIDTH = 1280
@@ -61,7 +61,7 @@ def main() -> None:
             built = scene_data.build(app.push_queue)
             db.session.remove()
             with scene_data.serve(app) as url, sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=list(CHROMIUM_ARGS))
+                browser = playwright.chromium.launch(**chromium_launch_args())
                 try:
                     photograph(browser, url, built)
                 finally:

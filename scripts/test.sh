@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
-# The test suite, twice: everything on SQLite, then everything but the browser
-# tests on a throwaway PostgreSQL 15. `scripts/test.sh fast` runs SQLite only
-# without the slow tests. Extra arguments go to pytest (e.g. -k name).
+# The test suite, twice: everything on SQLite, then on a throwaway PostgreSQL 15
+# every test that uses PlanMan's database except the browser tests.
+# `scripts/test.sh fast` runs SQLite only without the slow tests. Extra
+# arguments go to pytest (e.g. -k name).
+#
+# Each run is spread over PYTEST_WORKERS pytest-xdist processes (default: twice
+# the cores, at least 2). Most slow tests wait (on rq workers, the stand-in, a
+# browser) rather than compute, so more processes than cores pays. Every
+# process has its own database (SQLite file, or PostgreSQL database
+# <name>_gwN: tests/conftest.py), Redis server, stand-ins and Chromium (session
+# fixtures), so tests never see each other's data. PYTEST_WORKERS=0 runs in
+# one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-# --durations: keep an eye on what makes the suite slow (it must stay well under 15 min).
-PYTEST=("$VENV/bin/python" -m pytest --durations=10)
+WORKERS=${PYTEST_WORKERS:-$(( $(nproc 2>/dev/null || echo 1) * 2 ))}
+[ "$WORKERS" = 0 ] || [ "$WORKERS" -ge 2 ] || WORKERS=2
+# --durations: keep an eye on what makes the suite slow. worksteal: an idle
+# process takes half of a busy one's queue, so one long test (the fault soak)
+# does not leave the others idle at the end.
+PYTEST=("$VENV/bin/python" -m pytest --durations=15)
+[ "$WORKERS" = 0 ] || PYTEST+=(-n "$WORKERS" --dist worksteal)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 mode=full
@@ -23,7 +37,7 @@ run_pytest() {
   local envs=()
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
-  printf '\n==> %s: pytest' "$label"; [ "$#" -eq 0 ] || printf ' %q' "$@"; printf '\n'
+  printf '\n==> %s (%s): pytest' "$label" "$([ "$WORKERS" = 0 ] && echo "1 process" || echo "$WORKERS processes")"; [ "$#" -eq 0 ] || printf ' %q' "$@"; printf '\n'
   local t0=$SECONDS rc=0
   env "${envs[@]}" "${PYTEST[@]}" "$@" || rc=$?
   local took=$((SECONDS - t0)) verdict
@@ -33,7 +47,7 @@ run_pytest() {
     *) verdict="FAILED (pytest exit $rc)" ;;
   esac
   [ "$rc" -eq 0 ] || status=1
-  results+=("$(printf '%-34s %-28s %4ss' "$label" "$verdict" "$took")")
+  results+=("$(printf '%-38s %-28s %4ss' "$label" "$verdict" "$took")")
 }
 
 summary() {
@@ -81,14 +95,21 @@ pg_start() {
 }
 
 # --- the runs ---------------------------------------------------------------
+# The PostgreSQL run takes the tests marked `database`: those that depend on the
+# database_url fixture, the only way a test reaches PlanMan's database (the
+# marker is given in tests/conftest.py). The others (stand-ins' own tests, pure
+# mapping and money, `make run`/`make reset` on their own SQLite) run the same
+# on any database and run once, on SQLite. Browser tests are left out too: what
+# they add (HTML, HTMX, JavaScript) does not depend on the database, and every
+# query behind their pages is also reached through the test client.
 if [ "$mode" = fast ]; then
   run_pytest "SQLite, not slow" -u TEST_DATABASE_URL -- -m "not slow" "$@"
 else
   run_pytest "SQLite, all tests" -u TEST_DATABASE_URL -- "$@"
   if pg_start; then
-    run_pytest "PostgreSQL 15, all but browser" \
+    run_pytest "PostgreSQL 15, database, not browser" \
       "TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/planman_test" \
-      -- -m "not browser" "$@"
+      -- -m "database and not browser" "$@"
   else
     status=1
     results+=("PostgreSQL 15                      FAILED (server did not start)")

@@ -74,7 +74,7 @@ class TestIntake:
         (sign(b"another body"), 401),                          # signed, but not this body
         (sign(delivery(event("evt_1")), secret=b"guess"), 401),  # another secret
         (sign(delivery(event("evt_1")), timestamp=int(time.time()) - 3600), 401),  # replayed an hour later
-    ])
+    ], ids=["unsigned", "malformed", "another body", "another secret", "replayed"])  # stable ids: xdist workers must agree
     def test_an_unsigned_or_forged_delivery_is_refused_and_nothing_kept(self, app, client, signature, status):
         response = post(client, delivery(event("evt_1")), signature=signature)
         assert response.status_code == status

@@ -9,15 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.services import chromium_launch_args
-
 BROWSER_DIR = Path(__file__).resolve().parent
 
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """Launch /usr/bin/chromium headless, without sandbox or background traffic."""
-    return chromium_launch_args(browser_type_launch_args)
+# How Chromium is launched lives in one place: tests/fixtures/services.py
+# (``browser_type_launch_args``, ``chromium_launch_args``).
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,8 +6,6 @@ Rows are written straight to the database as pushes would leave them (no
 worker or Xero needed): the pages read nothing else."""
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -19,6 +17,7 @@ from planman.extensions import db
 from planman.integrations.tokens import store_token
 from planman.models import (BulkPush, Client, Connection, ExternalLink, Invoice, InvoiceLine, PushJob, TaxRate,
                             utcnow)
+from tests.fixtures.services import serve_app
 
 PASSWORD = "browser-password"
 TENANT = "8a3b2c1d-0000-4000-8000-000000000001"
@@ -44,22 +43,9 @@ class Scenes:
     panels: dict[str, tuple[str, str]] = field(default_factory=dict)  # state -> (path, login)
 
 
-@contextmanager
-def serve(app):
-    """``app`` over HTTP on a free port, for as long as the block runs."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["PUBLIC_BASE_URL"] = url
-    thread = threading.Thread(target=server.serve_forever, name="scenes", daemon=True)
-    thread.start()
-    try:
-        yield url
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+# ``app`` over HTTP on a free port for as long as the block runs (the same
+# server as the ``live_server`` fixture).
+serve = serve_app
 
 
 def _firm(firm_name: str, email: str, user_name: str):
