@@ -66,6 +66,10 @@ class Config:
     # Xero's per-organisation limits; lowered only to test the throttle.
     XERO_MAX_IN_FLIGHT = int(os.environ.get("XERO_MAX_IN_FLIGHT") or 5)
     XERO_MAX_PER_MINUTE = int(os.environ.get("XERO_MAX_PER_MINUTE") or 60)
+    # The webhook key of the Xero app's webhook subscription (developer.xero.com >
+    # the app > Webhooks): deliveries it does not sign are refused. Empty: no webhooks,
+    # the catch-up job (flask reconcile-ledgers) alone reads changes back.
+    XERO_WEBHOOK_KEY = os.environ.get("XERO_WEBHOOK_KEY") or ""
 
     # Stripe Connect (the platform's keys; each firm connects its own account).
     STRIPE_CLIENT_ID = os.environ.get("STRIPE_CLIENT_ID") or ""  # ca_..., Connect settings
@@ -127,6 +131,7 @@ class TestConfig(Config):
     XERO_LOGIN_URL = "https://login.xero.com"
     XERO_IDENTITY_URL = "https://identity.xero.com"
     XERO_API_URL = "https://api.xero.com"
+    XERO_WEBHOOK_KEY = "test-xero-webhook-key"
     STRIPE_CLIENT_ID = "ca_test_planman"
     STRIPE_SECRET_KEY = "sk_test_planman_platform"
     STRIPE_WEBHOOK_SECRET = "whsec_test_planman"
