@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import accounting, control, demo, identity, pages, settings, specval
+from . import accounting, control, demo, identity, pages, settings, specval, webhooks
 from .store import Store
 
 __all__ = ["TITLE", "create_app", "demo", "overview"]
@@ -29,6 +29,8 @@ def create_app(config: dict | None = None) -> Flask:
     specval.api("xero-identity.yaml")
     for blueprint in (identity.bp, accounting.bp, control.bp, pages.bp):
         app.register_blueprint(blueprint)
+    if cfg.get("WEBHOOK_SENDER", not app.config["TESTING"]):
+        webhooks.start_sender(store)  # tests send with POST /_control/webhooks/deliver instead
     return app
 
 

@@ -13,7 +13,8 @@ from flask import Blueprint, jsonify, request
 
 from ..core import control
 from ..core.store import Store
-from . import contacts, demo, invoices, payments, settings
+from . import bookkeeper
+from . import contacts, demo, invoices, payments, settings, webhooks
 
 bp = Blueprint("control", __name__, url_prefix="/_control")
 
@@ -88,13 +89,77 @@ def set_currencies(tenant_id):
 @bp.post("/contacts/<contact_id>/archive")
 def archive_contact(contact_id):
     with settings.store().tx() as db:
-        tenant_id = _find(db, "contacts", "contact_id", contact_id)
-        if not tenant_id:
-            return _bad("contact not found", 404)
-        doc = contacts.get(db, tenant_id, contact_id)
-        doc["ContactStatus"] = "ARCHIVED"
-        contacts.save(db, tenant_id, doc)
-    return jsonify(doc)
+        doc = bookkeeper.archive_contact(db, contact_id)
+    return jsonify(doc) if doc else _bad("contact not found", 404)
+
+
+@bp.post("/contacts/<contact_id>/rename")
+def rename_contact(contact_id):
+    name = (_body().get("name") or "").strip()
+    if not name or len(name) > 255:
+        return _bad('expected {"name": "..."} (1 to 255 characters)')
+    with settings.store().tx() as db:
+        doc, error = bookkeeper.rename_contact(db, contact_id, name)
+    return (_bad(error, 404 if doc is None and error == bookkeeper.NO_CONTACT else 400) if error
+            else jsonify(doc))
+
+
+@bp.post("/invoices/<invoice_id>/payments")
+def pay_invoice(invoice_id):
+    """A bookkeeper records a payment in Xero: {"amount"?, "date"?, "reference"?, "account_code"?} (Xero's rules apply)."""
+    with settings.store().tx() as db:
+        doc, errors = bookkeeper.pay(db, invoice_id, _body())
+    return jsonify(doc) if not errors else _bad("; ".join(errors), 404 if errors == [bookkeeper.NO_INVOICE] else 400)
+
+
+@bp.post("/payments/<payment_id>/delete")
+def delete_payment(payment_id):
+    with settings.store().tx() as db:
+        doc, errors = bookkeeper.remove_payment(db, payment_id)
+    return jsonify(doc) if not errors else _bad("; ".join(errors), 404 if errors == [bookkeeper.NO_PAYMENT] else 400)
+
+
+# -- webhooks (webhooks.py) ---------------------------------------------------------------
+
+@bp.get("/webhooks")
+def get_webhooks():
+    with settings.store().read() as db:
+        return jsonify(webhooks.overview(db))
+
+
+@bp.post("/webhooks")
+def set_webhooks():
+    """{"url", "key"} (runs intent to receive when either changes), and any of the delivery controls."""
+    sent = _body()
+    unknown = set(sent) - {"url", "key", *webhooks.CONTROL_KEYS}
+    if unknown:
+        return _bad(f"unknown webhook setting(s): {', '.join(sorted(unknown))}")
+    if "url" in sent and not str(sent["url"]).startswith(("http://", "https://")):
+        return _bad("url must be an http(s) URL")
+    webhooks.configure(settings.store(), sent)
+    with settings.store().read() as db:
+        return jsonify(webhooks.overview(db))
+
+
+@bp.post("/webhooks/intent")
+def webhook_intent():
+    """Run intent to receive again (how a disabled subscription is turned back on)."""
+    webhooks.intent_to_receive(settings.store())
+    with settings.store().read() as db:
+        return jsonify(webhooks.overview(db))
+
+
+@bp.post("/webhooks/deliver")
+def webhook_deliver():
+    """Send what is due now (tests; a server's own thread does this every quarter second)."""
+    return jsonify({"sent": webhooks.deliver_due(settings.store())})
+
+
+@bp.post("/webhooks/drop")
+def webhook_drop():
+    """Lose every event and delivery not yet delivered (as when Xero gives up on a subscription)."""
+    with settings.store().tx() as db:
+        return jsonify(webhooks.drop_undelivered(db))
 
 
 @bp.get("/state")
