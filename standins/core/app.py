@@ -13,6 +13,8 @@ from pathlib import Path
 from flask import Flask, Response, render_template
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from . import pages as core_pages
+
 # Prefix -> package. A new provider is one package and one line here.
 PROVIDERS = {"xero": "standins.xero", "freshbooks": "standins.freshbooks"}
 DEFAULT_DATABASE = "instance/standins.db"
@@ -20,6 +22,29 @@ DEFAULT_DATABASE = "instance/standins.db"
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
            '<rect width="16" height="16" rx="3" fill="#2f6f4f"/>'
            '<text x="8" y="12" font-size="10" text-anchor="middle" fill="#fff" font-family="sans-serif">S</text></svg>')
+
+
+def provider_app(import_name: str, *, config_key: str, cfg: dict, store, seed, blueprints,
+                 webhooks=None) -> Flask:
+    """The Flask app of one provider's stand-in, built the same way for every provider.
+
+    cfg: the provider's resolved settings (kept in app.config[config_key]);
+    store: its core.store.Store; seed(db): its demo records, written on a new or
+    reset file; blueprints: its routes (the core's page layout is added first);
+    webhooks: a core.webhooks.Deliveries when the provider sends webhooks (delivered by a
+    thread unless TESTING; cfg DELIVER_WEBHOOKS True/False decides otherwise)."""
+    app = Flask(import_name)
+    app.config[config_key] = cfg
+    app.config["TESTING"] = bool(cfg.get("TESTING"))
+    app.json.sort_keys = False
+    with store.tx() as db:
+        seed(db)
+    app.extensions["standins.store"] = store
+    for blueprint in (core_pages.bp, *blueprints):
+        app.register_blueprint(blueprint)
+    if webhooks is not None:
+        webhooks.init_app(app, background=cfg.get("DELIVER_WEBHOOKS"))
+    return app
 
 
 def provider_database(database: str, name: str) -> str:

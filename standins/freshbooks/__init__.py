@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..core import pages as core_pages
+from ..core.app import provider_app
 from . import accounting, auth, control, demo, pages, settings
 from .store import Store
 
@@ -17,18 +17,9 @@ TITLE = "FreshBooks"
 
 def create_app(config: dict | None = None) -> Flask:
     """config keys: see settings.DEFAULTS (DATABASE, CLIENT_ID, ACCESS_TOKEN_SECONDS, LIMIT_*, ...)."""
-    app = Flask(__name__)
     cfg = settings.resolve(config)
-    app.config["FRESHBOOKS_STANDIN"] = cfg
-    app.config["TESTING"] = bool(cfg.get("TESTING"))
-    app.json.sort_keys = False
-    store = Store(cfg["DATABASE"])
-    with store.tx() as db:
-        demo.seed(db)
-    app.extensions["standins.store"] = store
-    for blueprint in (core_pages.bp, auth.bp, accounting.bp, control.bp, pages.bp):
-        app.register_blueprint(blueprint)
-    return app
+    return provider_app(__name__, config_key="FRESHBOOKS_STANDIN", cfg=cfg, store=Store(cfg["DATABASE"]),
+                        seed=demo.seed, blueprints=(auth.bp, accounting.bp, control.bp, pages.bp))
 
 
 def overview(app: Flask) -> list[dict]:

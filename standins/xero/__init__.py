@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from ..core.app import provider_app
 from . import accounting, control, demo, identity, pages, settings, specval, webhooks
 from .store import Store
 
@@ -16,22 +17,12 @@ TITLE = "Xero"
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the stand-in. config keys: see settings.DEFAULTS (DATABASE, CLIENT_ID, ...)."""
-    app = Flask(__name__)
-    cfg = settings.resolve(config)
-    app.config["XERO_SANDBOX"] = cfg
-    app.config["TESTING"] = bool(cfg.get("TESTING"))
-    app.json.sort_keys = False
-    store = Store(cfg["DATABASE"])
-    with store.tx() as db:
-        demo.seed(db)
-    app.extensions["standins.store"] = store
     specval.api()  # load the specs now, not inside the first client's request
     specval.api("xero-identity.yaml")
-    for blueprint in (identity.bp, accounting.bp, control.bp, pages.bp):
-        app.register_blueprint(blueprint)
-    if cfg.get("WEBHOOK_SENDER", not app.config["TESTING"]):
-        webhooks.start_sender(store)  # tests send with POST /_control/webhooks/deliver instead
-    return app
+    cfg = settings.resolve(config)
+    # Webhooks go out from a thread unless TESTING (tests flush: POST /_control/webhooks/flush).
+    return provider_app(__name__, config_key="XERO_SANDBOX", cfg=cfg, store=Store(cfg["DATABASE"]), seed=demo.seed,
+                        blueprints=(identity.bp, accounting.bp, control.bp, pages.bp), webhooks=webhooks.deliveries())
 
 
 def overview(app: Flask) -> list[dict]:

@@ -12,6 +12,7 @@ import time
 from flask import Blueprint, jsonify, request
 
 from ..core import control
+from ..core import webhooks as core_webhooks
 from ..core.store import Store
 from . import bookkeeper
 from . import contacts, demo, invoices, payments, settings, webhooks
@@ -119,25 +120,27 @@ def delete_payment(payment_id):
     return jsonify(doc) if not errors else _bad("; ".join(errors), 404 if errors == [bookkeeper.NO_PAYMENT] else 400)
 
 
-# -- webhooks (webhooks.py) ---------------------------------------------------------------
+# -- webhooks (webhooks.py; the switches, flush and deliveries are the core's) --------------
 
-@bp.get("/webhooks")
-def get_webhooks():
-    with settings.store().read() as db:
+core_webhooks.add_control_routes(bp)
+
+
+@bp.get("/webhooks/subscription")
+def get_subscription():
+    with settings.store().tx() as db:
         return jsonify(webhooks.overview(db))
 
 
-@bp.post("/webhooks")
-def set_webhooks():
-    """{"url", "key"} (runs intent to receive when either changes), and any of the delivery controls."""
+@bp.post("/webhooks/subscription")
+def set_subscription():
+    """{"url", "key"}: set the subscription and run intent to receive."""
     sent = _body()
-    unknown = set(sent) - {"url", "key", *webhooks.CONTROL_KEYS}
-    if unknown:
-        return _bad(f"unknown webhook setting(s): {', '.join(sorted(unknown))}")
-    if "url" in sent and not str(sent["url"]).startswith(("http://", "https://")):
-        return _bad("url must be an http(s) URL")
-    webhooks.configure(settings.store(), sent)
-    with settings.store().read() as db:
+    url, key = sent.get("url"), sent.get("key")
+    if set(sent) - {"url", "key"} or not isinstance(url, str) or not url.startswith(("http://", "https://")) \
+            or not isinstance(key, str) or not key:
+        return _bad('expected {"url": "http(s)://...", "key": "the webhook key"}')
+    webhooks.subscribe(settings.store(), url, key)
+    with settings.store().tx() as db:
         return jsonify(webhooks.overview(db))
 
 
@@ -145,21 +148,15 @@ def set_webhooks():
 def webhook_intent():
     """Run intent to receive again (how a disabled subscription is turned back on)."""
     webhooks.intent_to_receive(settings.store())
-    with settings.store().read() as db:
+    with settings.store().tx() as db:
         return jsonify(webhooks.overview(db))
-
-
-@bp.post("/webhooks/deliver")
-def webhook_deliver():
-    """Send what is due now (tests; a server's own thread does this every quarter second)."""
-    return jsonify({"sent": webhooks.deliver_due(settings.store())})
 
 
 @bp.post("/webhooks/drop")
 def webhook_drop():
-    """Lose every event and delivery not yet delivered (as when Xero gives up on a subscription)."""
+    """Lose every delivery not yet made (as when Xero gives up on a subscription)."""
     with settings.store().tx() as db:
-        return jsonify(webhooks.drop_undelivered(db))
+        return jsonify({"dropped": webhooks.drop_queued(db)})
 
 
 @bp.get("/state")

@@ -58,6 +58,7 @@ def organisation(tenant_id):
         # Newest first: the invoice just pushed is at the top.
         invs = [invoices.render(db, tid, d, True) for d in reversed(invoices.all_invoices(db, tid))]
         people = sorted(contacts.all_contacts(db, tid), key=lambda c: c["Name"].casefold())
+    with settings.store().tx() as db:
         hooks = webhooks.overview(db)
     return render_template("organisation.html", org=json.loads(row["doc"]), invoices=invs, contacts=people,
                            tenant_id=tid, webhooks=hooks, message=request.args.get("message", ""),
