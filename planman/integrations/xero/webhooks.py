@@ -30,9 +30,12 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-xero-signature"
 CATEGORIES = ("INVOICE", "CONTACT")
-# Only one worker at a time fetches and applies one Xero record: the later
-# fetch is then always the later write.
-RECORD_LOCK_SECONDS = 60
+# Only one worker at a time fetches and applies one Xero record, so the later
+# fetch is always the later write. The lock outlives a call to Xero by a little
+# (a worker killed mid-call holds it no longer than that); waiting for it is short,
+# and then the event is retried.
+LOCK_MARGIN_SECONDS = 5
+LOCK_WAIT_SECONDS = 5
 
 
 def signature(key: str, raw_body: bytes) -> str:
@@ -84,8 +87,9 @@ def handle(provider, event, connection) -> None:
     if reconcile.link_for(connection, record_type, resource_id) is None:
         log.info("xero event %s: %s %s was not sent from PlanMan: ignored", event.event_id, category, resource_id)
         return
-    lock = current_app.redis.lock(f"xero-record:{connection.tenant_id}:{resource_id}", timeout=RECORD_LOCK_SECONDS,
-                                  blocking_timeout=RECORD_LOCK_SECONDS / 2)
+    lock = current_app.redis.lock(f"xero-record:{connection.tenant_id}:{resource_id}",
+                                  timeout=2 * current_app.config["XERO_HTTP_TIMEOUT"] + LOCK_MARGIN_SECONDS,
+                                  blocking_timeout=LOCK_WAIT_SECONDS)
     if not lock.acquire():
         raise TemporaryFailure(detail=f"another worker is applying {category} {resource_id}")
     try:
