@@ -8,12 +8,12 @@ import sqlalchemy as sa
 
 from config import TestConfig
 from planman.extensions import db
-from planman.models import Connection, ExternalLink, Invoice, Payment
+from planman.models import Connection, ExternalLink, Invoice, Payment, WebhookEvent
 from standins.xero.demo import UK_TENANT_ID
 from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
 from tests.fixtures.services import wait_until
 from tests.helpers import make_client, make_invoice
-from tests.integration_helpers import wait_for_pushes
+from tests.integration_helpers import choose_settings, wait_for_pushes
 from tests.test_push_e2e import organisation, press
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -38,6 +38,11 @@ def invoice_link() -> ExternalLink:
     return db.session.scalar(sa.select(ExternalLink).where(ExternalLink.record_type == "invoice"))
 
 
+def invoice_status(invoice) -> str:
+    db.session.expire_all()
+    return db.session.get(Invoice, invoice.id).status
+
+
 def test_approved_then_paid_in_xero_shows_approved_and_paid_with_no_panel_opened(client, connected, sandbox,
                                                                                  live_server):
     intent = subscribe(sandbox, live_server)
@@ -58,7 +63,7 @@ def test_approved_then_paid_in_xero_shows_approved_and_paid_with_no_panel_opened
 
     bookkeeper(sandbox, f"invoices/{remote['InvoiceID']}/pay", amount=f"{remote['Total']:.2f}",
                reference="BACS 1700")
-    wait_until(lambda: invoice_link().remote_status == "PAID" and db.session.get(Invoice, invoice.id).status == "paid",
+    wait_until(lambda: invoice_link().remote_status == "PAID" and invoice_status(invoice) == "paid",
                30, "PlanMan to hear of the payment")
     [payment] = db.session.scalars(sa.select(Payment)).all()
     [xero_payment] = organisation(sandbox)["payments"]
@@ -95,4 +100,30 @@ def test_a_payment_removed_and_a_contact_renamed_in_xero_show_in_planman(client,
     wait_until(lambda: "Renamed in Xero" in panel(), 30, "the rename to show on the client's panel")
     bookkeeper(sandbox, f"contacts/{contact['ContactID']}/archive")
     wait_until(lambda: "This contact is archived in Xero" in panel(), 30, "the archive to show")
+    assert sandbox.violations() == []
+
+
+def test_when_xero_stops_delivering_the_catch_up_job_reads_the_payment_back(app, client, connected, sandbox,
+                                                                           live_server):
+    assert subscribe(sandbox, live_server)["status"] == "active"
+    choose_settings(connected.firm_id, invoice_status="AUTHORISED")
+    invoice = make_invoice(connected, make_client(connected, name="Acme Ltd"), number="INV-1702",
+                           lines=((1, "100.00", None),), status="sent")
+    press(client, "invoice", invoice.id)
+    wait_for_pushes(expected=1)
+    [remote] = organisation(sandbox)["invoices"]
+    wait_until(lambda: db.session.scalar(sa.select(WebhookEvent.id)) is not None, 30, "the push's own event")
+
+    sandbox.control("webhooks", paused=True)  # Xero stops delivering...
+    bookkeeper(sandbox, f"invoices/{remote['InvoiceID']}/pay", amount=f"{remote['Total']:.2f}", reference="Late")
+    assert sandbox.control("webhooks/drop")["dropped"] >= 1  # ...and gives up on what it held
+    assert invoice_status(invoice) == "sent"
+
+    result = app.test_cli_runner().invoke(args=["reconcile-ledgers"])  # what cron runs
+    assert "1 catch-up job(s) queued." in result.output
+    wait_until(lambda: invoice_status(invoice) == "paid", 30, "the catch-up to read the payment")
+    assert invoice_link().remote_status == "PAID"
+    assert [(p.provider, p.reference) for p in db.session.scalars(sa.select(Payment))] == [("xero", "Late")]
+    wait_until(lambda: "Changes made in Xero were last read back" in client.get("/integrations/xero").get_data(
+        as_text=True), 30, "the catch-up to finish")  # it records how far it got once every page is applied
     assert sandbox.violations() == []

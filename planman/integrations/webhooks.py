@@ -25,6 +25,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, request
+from redis.exceptions import LockError
 
 from planman import jobs
 from planman.extensions import csrf, db
@@ -209,4 +210,7 @@ def catch_up(connection_id: int) -> str:
     try:
         return provider.catch_up(connection)
     finally:
-        lock.release()
+        try:
+            lock.release()
+        except LockError:  # it ran out during a long run: nothing left to release
+            pass

@@ -21,6 +21,7 @@ import json
 import logging
 
 from flask import current_app
+from redis.exceptions import LockError
 
 from planman.integrations.base import WebhookEventData, WebhookVerificationFailed
 from planman.integrations.errors import RemoteNotFound, TemporaryFailure
@@ -108,5 +109,5 @@ def handle(provider, event, connection) -> None:
     finally:
         try:
             lock.release()
-        except Exception:  # noqa: BLE001  (the lock ran out: nothing to release)
+        except LockError:  # it ran out: nothing left to release
             pass
