@@ -227,6 +227,16 @@ class TestDeliveries:
             ExternalLink.record_type == "invoice")) == "PAID"
         assert db.session.get(Invoice, invoice.id).status == "paid"
 
+    def test_an_event_older_than_what_was_read_back_costs_no_call(self, app, client, invoice, connection,
+                                                                    xero_api):
+        xero_api.add("GET", f"/Invoices/{INVOICE_ID}", json={"Invoices": [xero_invoice(
+            "PAID", [xero_payment()], updated="/Date(1796205600000+0000)/")]})  # 2026-12-02 10:00 UTC
+        post(client, delivery(xero_event(at="2026-12-02T10:00:00.000")))
+        post(client, delivery(xero_event(at="2026-12-02T09:59:58.000")))  # the approval, two seconds before
+        assert run_webhook_jobs(app) == ["processed", "processed"]
+        assert len(xero_api.calls) == 1
+        assert payments() == [("xero", XERO_PAYMENT, "120.00", "succeeded", "BACS 0412")]
+
     def test_events_in_any_order_end_in_xeros_latest_state(self, app, client, invoice, connection, xero_api):
         """The approval's event arrives after the payment's, and its fetch answers with an
         older copy (a read that raced the payment): the older copy changes nothing."""
@@ -326,7 +336,8 @@ class TestDeliveries:
 
         xero_api.add("GET", f"/Contacts/{CONTACT_ID}", json={"Contacts": [
             contact | {"ContactStatus": "ARCHIVED", "UpdatedDateUTC": xero_ms(utcnow() + timedelta(seconds=5))}]})
-        post(client, delivery(xero_event(CONTACT_ID, "CONTACT", at="2026-12-02T10:09:00.000")))
+        post(client, delivery(xero_event(CONTACT_ID, "CONTACT",
+                                         at=(utcnow() + timedelta(seconds=5)).isoformat(timespec="milliseconds"))))
         assert run_webhook_jobs(app) == ["processed"]
         assert "This contact is archived in Xero" in panel(client, "client", invoice.client_id)
         assert xero_api.check_all() == []

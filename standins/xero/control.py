@@ -14,8 +14,7 @@ from flask import Blueprint, jsonify, request
 from ..core import control
 from ..core import webhooks as core_webhooks
 from ..core.store import Store
-from . import bookkeeper
-from . import contacts, demo, invoices, payments, settings, webhooks
+from . import bookkeeper, contacts, demo, invoices, payments, settings, webhooks
 
 bp = Blueprint("control", __name__, url_prefix="/_control")
 

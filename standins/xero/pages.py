@@ -9,7 +9,7 @@ import re
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from . import bookkeeper, contacts, invoices, payments, settings, webhooks
+from . import bookkeeper, contacts, invoices, settings, webhooks
 from .xdates import ms_of
 
 bp = Blueprint("pages", __name__)

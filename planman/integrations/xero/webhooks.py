@@ -85,8 +85,15 @@ def handle(provider, event, connection) -> None:
         log.info("xero event %s: %s is not one PlanMan acts on", event.event_id, event.event_type)
         return
     record_type = "invoice" if category == "INVOICE" else "client"
-    if reconcile.link_for(connection, record_type, resource_id) is None:
+    link = reconcile.link_for(connection, record_type, resource_id)
+    if link is None:
         log.info("xero event %s: %s %s was not sent from PlanMan: ignored", event.event_id, category, resource_id)
+        return
+    happened = reconcile.xero_time(data.get("eventDateUtc"))
+    if happened and link.remote_updated_at and happened < link.remote_updated_at:
+        # What PlanMan last read of it was changed after this event (both times are Xero's
+        # clock): a late, repeated or replayed event with nothing new to fetch.
+        log.info("xero event %s: %s %s was read back after it already", event.event_id, category, resource_id)
         return
     lock = current_app.redis.lock(f"xero-record:{connection.tenant_id}:{resource_id}",
                                   timeout=2 * current_app.config["XERO_HTTP_TIMEOUT"] + LOCK_MARGIN_SECONDS,
