@@ -102,6 +102,13 @@ def process_webhook_event(event_row_id: int) -> str:
         return webhooks.process(event_row_id)
 
 
+def catch_up_connection(connection_id: int) -> str:
+    """Read back what changed at a provider since the last catch-up (planman.integrations.webhooks)."""
+    from planman.integrations import webhooks
+
+    with _app().app_context():
+        return webhooks.catch_up(connection_id)
+
 
 def record_payment_in_ledger(payment_id: int) -> str:
     """Make each connected ledger match one payment, exactly once (planman.payments.ledger)."""

@@ -233,6 +233,11 @@ class Connection(db.Model):
     settings: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
     connected_at: so.Mapped[Optional[datetime]]
     connected_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
+    # When the provider's last webhook event for this account arrived (the Setup page says so).
+    last_event_at: so.Mapped[Optional[datetime]]
+    # Changes made at the provider up to this time have been read back by the
+    # catch-up job (the next one asks only for what changed since).
+    caught_up_to: so.Mapped[Optional[datetime]]
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 
     connected_by: so.Mapped[Optional[User]] = so.relationship()
@@ -278,6 +283,11 @@ class ExternalLink(db.Model):
     remote_total: so.Mapped[Optional[Decimal]] = so.mapped_column(sa.Numeric(24, 2))
     # When remote_status was last read from the provider (pushes and status checks).
     status_checked_at: so.Mapped[Optional[datetime]]
+    # The record's name at the provider, as last read back (a contact renamed there).
+    remote_name: so.Mapped[str] = so.mapped_column(sa.String(255), default="", server_default="")
+    # The provider's own last-modified time of what was last read back: an older
+    # read (events come in any order) never overwrites a newer one.
+    remote_updated_at: so.Mapped[Optional[datetime]]
     pushed_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     pushed_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
 

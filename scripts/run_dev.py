@@ -19,6 +19,10 @@ pass through to every process; the ones this script sets when missing:
   point at it.
 - ``PORT``: the web app's port, default 5000 (``PUBLIC_BASE_URL`` follows it
   unless set).
+- ``XERO_WEBHOOK_KEY``: with the stand-in, a development key; the stand-in's
+  webhook subscription is pointed at this PlanMan once it answers.
+- ``RECONCILE_INTERVAL_SECONDS``: how often ``flask reconcile-ledgers`` (the
+  catch-up with changes no webhook reported) is queued, default 300.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import json
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -203,6 +208,54 @@ def run_step(name: str, argv: list[str], env: dict) -> str:
     return "\n".join(output)
 
 
+def subscribe_webhooks(sandbox_url: str, web_url: str, key: str) -> str:
+    """Point the stand-in's webhook subscription at PlanMan (it runs intent to receive); its status."""
+    request = urllib.request.Request(
+        f"{sandbox_url}/_control/webhooks/subscription", method="POST",
+        data=json.dumps({"url": f"{web_url}/webhooks/xero", "key": key}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.load(response)
+    return answer.get("status", "?") + (f" ({answer['reason']})" if answer.get("reason") else "")
+
+
+class Periodic:
+    """A one-off command run every ``interval`` seconds (never two at once); its
+    failures are reported, never fatal (the next run tries again)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, interval: float):
+        self.name, self.argv, self.env, self.interval = name, argv, env, interval
+        self.next_at = time.monotonic() + interval
+        self.proc = None
+
+    def tick(self, now: float) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        if self.proc is not None and self.proc.returncode != 0:
+            say(f"{self.name} failed (exit {self.proc.returncode}); trying again in {self.interval:.0f}s")
+        self.proc = None
+        if now >= self.next_at:
+            self.next_at = now + self.interval
+            self.proc = subprocess.Popen(self.argv, cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+
+    def _pump(self, proc) -> None:
+        for raw in iter(proc.stdout.readline, b""):
+            with _print_lock:
+                print(f"[{self.name}] {raw.decode(errors='replace').rstrip()}", flush=True)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+periodic: list[Periodic] = []
+
+
 def login_hint(seed_output: str) -> str:
     """Find the demo login in seed-demo's output (an e-mail and a password)."""
     email = re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", seed_output)
@@ -298,6 +351,7 @@ def main() -> int:
             "XERO_APP_URL": sandbox_url,  # "View in Xero" opens the stand-in's page for the record
             "XERO_CLIENT_ID": "planman-dev", "XERO_CLIENT_SECRET": "planman-dev-secret",
         })
+        env.setdefault("XERO_WEBHOOK_KEY", "planman-dev-webhook-key")  # the stand-in signs with it
         if not env.get("FRESHBOOKS_CLIENT_ID"):  # the same process stands in for FreshBooks
             freshbooks_url = f"{standins_url}/freshbooks"
             env.update({"FRESHBOOKS_AUTH_URL": freshbooks_url, "FRESHBOOKS_API_URL": freshbooks_url,
@@ -359,6 +413,16 @@ def main() -> int:
     web_url = f"http://{HOST}:{web_port}"
     wait_for(lambda: http_status(web_url + "/healthz") == 200, "the web app to answer /healthz", web)
 
+    if sandbox_url:
+        try:
+            status = subscribe_webhooks(sandbox_url, web_url, env["XERO_WEBHOOK_KEY"])
+            say(f"Xero stand-in's webhooks deliver to {web_url}/webhooks/xero: {status}")
+        except (OSError, ValueError) as error:
+            say(f"could not set up the Xero stand-in's webhooks ({error}); the catch-up job still reads changes back")
+    # What no webhook reported (none configured, or Xero stopped delivering) is caught up on a schedule.
+    periodic.append(Periodic("reconcile", flask + ["reconcile-ledgers"], env,
+                             float(env.get("RECONCILE_INTERVAL_SECONDS") or 300)))
+
     say(f"PlanMan is running at {web_url} — {login_hint(seed_output)}")
     if sandbox_url:
         say(f"Xero stand-in: {sandbox_url}")
@@ -372,7 +436,10 @@ def main() -> int:
     say("Press Ctrl-C to stop everything.")
 
     while True:  # a dead worker comes back; anything else dying stops the rest
-        supervise_once(children, time.monotonic())
+        now = time.monotonic()
+        supervise_once(children, now)
+        for job in periodic:
+            job.tick(now)
         time.sleep(0.5)
 
 
@@ -396,6 +463,8 @@ if __name__ == "__main__":
         # Ignore further Ctrl-C while cleaning up so nothing is left behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for job in periodic:
+            job.stop()
         stop_all()
         say("stopped")
     sys.exit(code)

@@ -22,7 +22,7 @@ from planman.integrations import registry, webhooks
 from planman.models import Connection, Payment, WebhookEvent, utcnow
 from tests.fixtures.services import _signal_group, wait_until
 from tests.helpers import make_client, make_invoice, signup, tax_rate  # noqa: F401
-from tests.webhook_provider import SIGNATURE_HEADER, SPEC, TestPayProvider, delivery, sign
+from tests.webhook_provider import SIGNATURE_HEADER, SPEC, OfflineProvider, TestPayProvider, delivery, sign
 
 
 @pytest.fixture(autouse=True)
@@ -91,8 +91,12 @@ class TestIntake:
         assert post(client, body).status_code == 413
         assert stored() == []
 
-    def test_a_provider_without_webhooks_or_an_unknown_one_is_404(self, client):
-        for key in ("xero", "nobody"):
+    def test_a_provider_without_webhooks_or_an_unknown_one_is_404(self, client, monkeypatch):
+        class Quiet(OfflineProvider):
+            key, label = "quiet", "Quiet"  # accepts_webhooks stays False
+
+        monkeypatch.setitem(registry.PROVIDERS, "quiet", Quiet())
+        for key in ("quiet", "nobody"):
             assert client.post(f"/webhooks/{key}", data=b"{}").status_code == 404
 
     def test_a_failing_event_is_kept_and_retried_then_marked_failed(self, app, client):

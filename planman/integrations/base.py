@@ -189,6 +189,8 @@ class Provider(ABC):
     # Webhooks (planman.integrations.webhooks) -----------------------------
     accepts_webhooks: bool = False
     webhook_max_bytes: int = 256 * 1024
+    # Answer deliveries with an empty body (some providers require it).
+    webhook_empty_answers: bool = False
 
     def verify_webhook(self, raw_body: bytes, headers) -> list[WebhookEventData]:
         """Check the delivery's signature on the raw body, then read its events;
@@ -200,6 +202,15 @@ class Provider(ABC):
         for its account, or None for events about no account). Called in a
         worker, in any order and possibly more than once: make it idempotent.
         Raise to have it retried."""
+        raise NotImplementedError
+
+    # Catching up with changes made at the provider (``flask reconcile-ledgers``) --
+    catches_up: bool = False
+
+    def catch_up(self, connection) -> str:
+        """Read back what changed at the provider since ``connection.caught_up_to``
+        (what webhooks would have said, had they arrived); return a summary.
+        Called in a worker; raise to leave the watermark where it was."""
         raise NotImplementedError
 
     # Ledgers: payments received, recorded in the ledger ---------------------

@@ -14,7 +14,7 @@ from planman.extensions import db
 from planman.integrations import links, push, remote_status
 from planman.integrations.base import Provider
 from planman.integrations.push import progress_token
-from planman.models import Connection, ExternalLink, PushJob
+from planman.models import Connection, ExternalLink, PushJob, client_name_key
 
 
 CHIPS = {
@@ -157,6 +157,17 @@ def total_mismatch(provider: Provider, link: ExternalLink, record, changed_since
 
 
 
+def renamed_notice(provider: Provider, link: ExternalLink, record) -> str:
+    """Plain words when the record was renamed at the provider after PlanMan last sent it."""
+    theirs, ours = link.remote_name, getattr(record, "name", None)
+    if not theirs or ours is None or client_name_key(theirs) == client_name_key(ours):
+        return ""
+    if link.remote_updated_at is None or link.remote_updated_at < link.pushed_at:
+        return ""  # read before PlanMan's last push, which sent PlanMan's name
+    return (f"Renamed in {provider.label}: it is “{theirs}” there and “{ours}” here. Update sends PlanMan's name "
+            f"back to {provider.label}; or rename it here to match.")
+
+
 def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> PanelState:
     row = db.session.execute(_connection_link_and_latest_push(), {
         "firm_id": firm_id, "provider": provider.key, "record_type": record_type, "record_id": record.id,
@@ -209,6 +220,8 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
 
     if state.kind == "sent":
         state.notice = provider.remote_notice(record_type, state.link.remote_status)
+        if not state.notice:
+            state.notice = renamed_notice(provider, state.link, record)
     if state.kind in ("sent", "failed") and state.link is not None:
         state.confirm = provider.confirm_update(record_type, state.link.remote_status)
     if record_type == "invoice" and record.status == "paid" and state.kind in ("sent", "never_sent"):

@@ -25,6 +25,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, request
+from redis.exceptions import LockError
 
 from planman import jobs
 from planman.extensions import csrf, db
@@ -50,11 +51,13 @@ def receive(provider_key: str):
         events = provider.verify_webhook(raw, request.headers)
     except WebhookVerificationFailed as refused:
         log.warning("%s webhook refused: %s", provider_key, refused)
-        return {"error": str(refused)}, refused.status
+        return ("", refused.status) if provider.webhook_empty_answers else ({"error": str(refused)}, refused.status)
     new_ids = store(provider_key, events)
     for event_id in new_ids:
         enqueue(event_id)
     requeue_stale(provider_key)
+    if provider.webhook_empty_answers:
+        return "", 200
     return {"received": len(events), "new": len(new_ids)}, 200
 
 
@@ -128,6 +131,9 @@ def process(row_id: int) -> str:
                             event.provider, event.event_id, event.account)
                 return _finish(event, "dropped", "No firm holds this account.")
             event.firm_id = connection.firm_id
+            if connection.last_event_at is None or connection.last_event_at < event.received_at:
+                connection.last_event_at = event.received_at  # "events last arrived" on the Setup page
+                db.session.commit()
         provider.handle_webhook_event(event, connection)
     except Exception as error:  # noqa: BLE001  (any failure: retried, then recorded)
         db.session.rollback()
@@ -173,3 +179,38 @@ def register_cli(app) -> None:
     def requeue_command():
         """Queue again webhook events whose worker died (run it from cron, e.g. every minute)."""
         click.echo(f"{requeue_stale()} webhook event(s) queued again.")
+
+    @app.cli.command("reconcile-ledgers")
+    def reconcile_command():
+        """Queue a catch-up with every connected provider that offers one, for changes
+        no webhook told us about (run it from cron, e.g. every 15 minutes)."""
+        click.echo(f"{catch_up_all()} catch-up job(s) queued.")
+
+
+def catch_up_all() -> int:
+    """Queue one catch-up job per usable connection whose provider catches up."""
+    keys = [provider.key for provider in registry.all_providers() if provider.catches_up]
+    if not keys:
+        return 0
+    ids = list(db.session.scalars(sa.select(Connection.id).where(Connection.provider.in_(keys),
+                                                                 Connection.is_usable).order_by(Connection.id)))
+    return sum(jobs.enqueue("catch_up_connection", connection_id,
+                            job_id=f"catch-up-{connection_id}-{uuid.uuid4().hex[:12]}") for connection_id in ids)
+
+
+def catch_up(connection_id: int) -> str:
+    """The job: one connection's catch-up, never two at once for one connection."""
+    connection = db.session.get(Connection, connection_id)
+    provider = registry.get_provider(connection.provider) if connection else None
+    if connection is None or provider is None or not provider.catches_up or not connection.is_usable:
+        return "not connected"
+    lock = current_app.redis.lock(f"catch-up:{connection_id}", timeout=jobs.JOB_TIMEOUT, blocking=False)
+    if not lock.acquire():
+        return "already catching up"
+    try:
+        return provider.catch_up(connection)
+    finally:
+        try:
+            lock.release()
+        except LockError:  # it ran out during a long run: nothing left to release
+            pass

@@ -56,6 +56,9 @@ def queue_for(payment: Payment) -> list[PaymentLedgerLink]:
         ledger_link = db.session.scalar(sa.select(PaymentLedgerLink).where(
             PaymentLedgerLink.payment_id == payment.id, PaymentLedgerLink.provider == provider.key,
             PaymentLedgerLink.tenant_id == connection.tenant_id))
+        if payment.provider == provider.key:
+            _mirror(payment, ledger_link, connection)  # read back from this ledger: nothing to send it
+            continue
         if ledger_link is None:
             if payment.state != COUNTING:
                 continue  # never recorded there, so nothing to take back
@@ -68,6 +71,17 @@ def queue_for(payment: Payment) -> list[PaymentLedgerLink]:
             ledger_link.state, ledger_link.attempts, ledger_link.error = "queued", 0, ""
         queued.append(ledger_link)
     return queued
+
+
+def _mirror(payment: Payment, ledger_link, connection) -> None:
+    """A payment the ledger itself reported (recorded there by a bookkeeper) is
+    in it already: its link says so, and no job ever writes it back."""
+    if ledger_link is None:
+        ledger_link = PaymentLedgerLink(firm_id=payment.firm_id, payment_id=payment.id, provider=payment.provider,
+                                        tenant_id=connection.tenant_id, external_id=payment.provider_payment_id)
+        db.session.add(ledger_link)
+    ledger_link.state = "reversed" if payment.state in TAKEN_BACK else "recorded"
+    ledger_link.error = ""
 
 
 def _wanted(payment: Payment, ledger_link: PaymentLedgerLink):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..core.app import provider_app
-from . import accounting, control, demo, identity, pages, settings, specval
+from . import accounting, control, demo, identity, pages, settings, specval, webhooks
 from .store import Store
 
 __all__ = ["TITLE", "create_app", "demo", "overview"]
@@ -20,8 +20,9 @@ def create_app(config: dict | None = None) -> Flask:
     specval.api()  # load the specs now, not inside the first client's request
     specval.api("xero-identity.yaml")
     cfg = settings.resolve(config)
+    # Webhooks go out from a thread unless TESTING (tests flush: POST /_control/webhooks/flush).
     return provider_app(__name__, config_key="XERO_SANDBOX", cfg=cfg, store=Store(cfg["DATABASE"]), seed=demo.seed,
-                        blueprints=(identity.bp, accounting.bp, control.bp, pages.bp))
+                        blueprints=(identity.bp, accounting.bp, control.bp, pages.bp), webhooks=webhooks.deliveries())
 
 
 def overview(app: Flask) -> list[dict]:

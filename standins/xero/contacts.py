@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 
+from . import webhooks
 from .xdates import ms_date, now_ms
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -49,6 +50,7 @@ def save(db, tenant_id: str, doc: dict) -> None:
     doc["UpdatedDateUTC"] = ms_date(stamp)
     exists = db.execute("SELECT 1 FROM contacts WHERE tenant_id=? AND contact_id=?",
                         (tenant_id, doc["ContactID"])).fetchone()
+    webhooks.record(db, tenant_id, "CONTACT", doc["ContactID"], "UPDATE" if exists else "CREATE")
     if exists:
         db.execute("UPDATE contacts SET doc=?, updated=? WHERE tenant_id=? AND contact_id=?",
                    (json.dumps(doc), stamp / 1000, tenant_id, doc["ContactID"]))

@@ -12,8 +12,9 @@ import time
 from flask import Blueprint, jsonify, request
 
 from ..core import control
+from ..core import webhooks as core_webhooks
 from ..core.store import Store
-from . import contacts, demo, invoices, payments, settings
+from . import bookkeeper, contacts, demo, invoices, payments, settings, webhooks
 
 bp = Blueprint("control", __name__, url_prefix="/_control")
 
@@ -88,13 +89,73 @@ def set_currencies(tenant_id):
 @bp.post("/contacts/<contact_id>/archive")
 def archive_contact(contact_id):
     with settings.store().tx() as db:
-        tenant_id = _find(db, "contacts", "contact_id", contact_id)
-        if not tenant_id:
-            return _bad("contact not found", 404)
-        doc = contacts.get(db, tenant_id, contact_id)
-        doc["ContactStatus"] = "ARCHIVED"
-        contacts.save(db, tenant_id, doc)
-    return jsonify(doc)
+        doc = bookkeeper.archive_contact(db, contact_id)
+    return jsonify(doc) if doc else _bad("contact not found", 404)
+
+
+@bp.post("/contacts/<contact_id>/rename")
+def rename_contact(contact_id):
+    name = (_body().get("name") or "").strip()
+    if not name or len(name) > 255:
+        return _bad('expected {"name": "..."} (1 to 255 characters)')
+    with settings.store().tx() as db:
+        doc, error = bookkeeper.rename_contact(db, contact_id, name)
+    return (_bad(error, 404 if doc is None and error == bookkeeper.NO_CONTACT else 400) if error
+            else jsonify(doc))
+
+
+@bp.post("/invoices/<invoice_id>/payments")
+def pay_invoice(invoice_id):
+    """A bookkeeper records a payment in Xero: {"amount"?, "date"?, "reference"?, "account_code"?} (Xero's rules apply)."""
+    with settings.store().tx() as db:
+        doc, errors = bookkeeper.pay(db, invoice_id, _body())
+    return jsonify(doc) if not errors else _bad("; ".join(errors), 404 if errors == [bookkeeper.NO_INVOICE] else 400)
+
+
+@bp.post("/payments/<payment_id>/delete")
+def delete_payment(payment_id):
+    with settings.store().tx() as db:
+        doc, errors = bookkeeper.remove_payment(db, payment_id)
+    return jsonify(doc) if not errors else _bad("; ".join(errors), 404 if errors == [bookkeeper.NO_PAYMENT] else 400)
+
+
+# -- webhooks (webhooks.py; the switches, flush and deliveries are the core's) --------------
+
+core_webhooks.add_control_routes(bp)
+
+
+@bp.get("/webhooks/subscription")
+def get_subscription():
+    with settings.store().tx() as db:
+        return jsonify(webhooks.overview(db))
+
+
+@bp.post("/webhooks/subscription")
+def set_subscription():
+    """{"url", "key"}: set the subscription and run intent to receive."""
+    sent = _body()
+    url, key = sent.get("url"), sent.get("key")
+    if set(sent) - {"url", "key"} or not isinstance(url, str) or not url.startswith(("http://", "https://")) \
+            or not isinstance(key, str) or not key:
+        return _bad('expected {"url": "http(s)://...", "key": "the webhook key"}')
+    webhooks.subscribe(settings.store(), url, key)
+    with settings.store().tx() as db:
+        return jsonify(webhooks.overview(db))
+
+
+@bp.post("/webhooks/intent")
+def webhook_intent():
+    """Run intent to receive again (how a disabled subscription is turned back on)."""
+    webhooks.intent_to_receive(settings.store())
+    with settings.store().tx() as db:
+        return jsonify(webhooks.overview(db))
+
+
+@bp.post("/webhooks/drop")
+def webhook_drop():
+    """Lose every delivery not yet made (as when Xero gives up on a subscription)."""
+    with settings.store().tx() as db:
+        return jsonify({"dropped": webhooks.drop_queued(db)})
 
 
 @bp.get("/state")

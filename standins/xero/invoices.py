@@ -11,7 +11,7 @@ import json
 import uuid
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from . import contacts
+from . import contacts, webhooks
 from ..core.store import Store
 from .xdates import date_fields, ms_date, now_ms, parse_date
 
@@ -55,7 +55,10 @@ def get(db, tenant_id: str, invoice_id: str) -> dict | None:
 def save(db, tenant_id: str, doc: dict) -> None:
     stamp = now_ms()
     doc["UpdatedDateUTC"] = ms_date(stamp)
-    if db.execute("SELECT 1 FROM invoices WHERE tenant_id=? AND invoice_id=?", (tenant_id, doc["InvoiceID"])).fetchone():
+    exists = db.execute("SELECT 1 FROM invoices WHERE tenant_id=? AND invoice_id=?",
+                        (tenant_id, doc["InvoiceID"])).fetchone()
+    webhooks.record(db, tenant_id, "INVOICE", doc["InvoiceID"], "UPDATE" if exists else "CREATE")
+    if exists:
         db.execute("UPDATE invoices SET doc=?, updated=? WHERE tenant_id=? AND invoice_id=?",
                    (json.dumps(doc), stamp / 1000, tenant_id, doc["InvoiceID"]))
     else:
@@ -391,6 +394,10 @@ def render(db, tenant_id: str, doc: dict, unitdp4: bool) -> dict:
     for field in ("Date", "DueDate"):
         if doc.get(field):
             out[field], out[f"{field}String"] = date_fields(parse_date(doc[field]))
+    for payment in out.get("Payments") or []:
+        day = parse_date(payment.get("Date"))
+        if day:
+            payment["Date"] = date_fields(day)[0]  # Xero's JSON date, as on the payment itself
     if not unitdp4:
         for line in out["LineItems"]:
             line["UnitAmount"] = float(q(dec(line["UnitAmount"])))

@@ -9,7 +9,7 @@ import re
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from . import contacts, invoices, settings
+from . import bookkeeper, contacts, invoices, settings, webhooks
 from .xdates import ms_of
 
 bp = Blueprint("pages", __name__)
@@ -58,7 +58,60 @@ def organisation(tenant_id):
         # Newest first: the invoice just pushed is at the top.
         invs = [invoices.render(db, tid, d, True) for d in reversed(invoices.all_invoices(db, tid))]
         people = sorted(contacts.all_contacts(db, tid), key=lambda c: c["Name"].casefold())
-    return render_template("organisation.html", org=json.loads(row["doc"]), invoices=invs, contacts=people)
+    with settings.store().tx() as db:
+        hooks = webhooks.overview(db)
+    return render_template("organisation.html", org=json.loads(row["doc"]), invoices=invs, contacts=people,
+                           tenant_id=tid, webhooks=hooks, message=request.args.get("message", ""),
+                           error=request.args.get("error", ""))
+
+
+def _back(tenant_id: str, error: str = "", message: str = ""):
+    return redirect(url_for(".organisation", tenant_id=tenant_id, error=error or None, message=message or None))
+
+
+# A bookkeeper's actions, as in Xero's own screens (the same as the control API's; no log-in: a dev tool).
+
+@bp.post("/orgs/<tenant_id>/invoices/<invoice_id>/status")
+def invoice_status(tenant_id, invoice_id):
+    status = request.form.get("status", "")
+    if status not in ("AUTHORISED", "VOIDED", "DELETED"):
+        return _back(tenant_id, error="Choose approve, void or delete.")
+    with settings.store().tx() as db:
+        doc = bookkeeper.set_status(db, invoice_id, status)
+    return _back(tenant_id, message=f"Invoice {doc.get('InvoiceNumber', '')} is now {status}." if doc else "",
+                 error="" if doc else bookkeeper.NO_INVOICE)
+
+
+@bp.post("/orgs/<tenant_id>/invoices/<invoice_id>/pay")
+def pay_invoice(tenant_id, invoice_id):
+    with settings.store().tx() as db:
+        doc, errors = bookkeeper.pay(db, invoice_id, {"amount": request.form.get("amount", "").strip(),
+                                                      "reference": request.form.get("reference", "").strip()})
+    return _back(tenant_id, error="; ".join(errors), message=f"Payment of {doc['Amount']:.2f} recorded." if doc else "")
+
+
+@bp.post("/orgs/<tenant_id>/payments/<payment_id>/delete")
+def remove_payment(tenant_id, payment_id):
+    with settings.store().tx() as db:
+        doc, errors = bookkeeper.remove_payment(db, payment_id)
+    return _back(tenant_id, error="; ".join(errors), message="Payment removed." if doc else "")
+
+
+@bp.post("/orgs/<tenant_id>/contacts/<contact_id>/archive")
+def archive_contact(tenant_id, contact_id):
+    with settings.store().tx() as db:
+        doc = bookkeeper.archive_contact(db, contact_id)
+    return _back(tenant_id, error="" if doc else bookkeeper.NO_CONTACT, message=f"{doc['Name']} archived." if doc else "")
+
+
+@bp.post("/orgs/<tenant_id>/contacts/<contact_id>/rename")
+def rename_contact(tenant_id, contact_id):
+    name = request.form.get("name", "").strip()
+    if not name or len(name) > 255:
+        return _back(tenant_id, error="A contact's name is 1 to 255 characters.")
+    with settings.store().tx() as db:
+        doc, error = bookkeeper.rename_contact(db, contact_id, name)
+    return _back(tenant_id, error=error, message="" if error else f"Renamed to {name}.")
 
 
 @bp.get("/organisationlogin/default.aspx")

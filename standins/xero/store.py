@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..core.store import SCHEMA as CORE_SCHEMA
 from ..core.store import Store as CoreStore
+from .webhooks import SCHEMA as WEBHOOK_SCHEMA
 
 XERO_SCHEMA = """
 CREATE TABLE IF NOT EXISTS organisations (
@@ -25,7 +26,7 @@ CREATE TABLE IF NOT EXISTS connections (
 
 
 class Store(CoreStore):
-    SCHEMA = CORE_SCHEMA + XERO_SCHEMA
+    SCHEMA = CORE_SCHEMA + XERO_SCHEMA + WEBHOOK_SCHEMA
     # State files from before users were modelled (issue 11) lack these columns.
     UPGRADES = (("grants", "user_email", "TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test'"),
                 ("codes", "user_email", "TEXT NOT NULL DEFAULT 'demo@xero-stand-in.test'"))

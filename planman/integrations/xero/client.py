@@ -101,6 +101,23 @@ class XeroClient:
             params["IDs"] = ",".join(ids)
         return self._accounting("GET", "/Contacts", params=params).get("Contacts") or []
 
+    def get_contact(self, contact_id: str) -> dict:
+        """One contact, archived or not."""
+        contacts = self._accounting("GET", f"/Contacts/{contact_id}").get("Contacts") or []
+        if not contacts:
+            raise RemoteNotFound()
+        return contacts[0]
+
+    def modified_since(self, collection: str, since, page: int, **params) -> list[dict]:
+        """One page (100) of the invoices or contacts created or changed after
+        ``since`` (a UTC datetime), oldest change first: Xero's If-Modified-Since header."""
+        query = {"page": str(page), "order": "UpdatedDateUTC ASC", **params}
+        if collection == "Invoices":
+            query["unitdp"] = "4"
+        body = self._accounting("GET", f"/{collection}", params=query,
+                                headers={"If-Modified-Since": since.strftime("%Y-%m-%dT%H:%M:%S+00:00")})
+        return body.get(collection) or []
+
     def search_contacts(self, term: str) -> list[dict]:
         """Active contacts whose name, names, number or e-mail contain ``term``,
         ignoring case (``searchTerm``): finds names no ``where`` filter can hold."""
@@ -195,9 +212,11 @@ class XeroClient:
     def _accounting(self, method: str, path: str, **kwargs) -> dict:
         return self._send(method, f"{self.api_url}{ACCOUNTING_PATH}{path}", tenant=True, **kwargs) or {}
 
-    def _send(self, method, url, *, tenant, params=None, json=None, idempotency_key=None, _retried=False):
+    def _send(self, method, url, *, tenant, params=None, json=None, idempotency_key=None, headers=None,
+              _retried=False):
+        extra_headers = headers
         access_token = self.tokens.access_token()
-        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+        headers = {**(extra_headers or {}), "Authorization": f"Bearer {access_token}", "Accept": "application/json"}
         if tenant:
             headers["xero-tenant-id"] = self.tenant_id
         if idempotency_key:
@@ -223,7 +242,7 @@ class XeroClient:
             # Expired or revoked access token: refresh once (under the shared lock) and retry.
             self.tokens.refresh_after_401(access_token)
             return self._send(method, url, tenant=tenant, params=params, json=json,
-                              idempotency_key=idempotency_key, _retried=True)
+                              idempotency_key=idempotency_key, headers=extra_headers, _retried=True)
         if status in (401, 403):
             reason = _forbidden_reason(response)
             if self.on_tenant_forbidden:

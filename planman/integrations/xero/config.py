@@ -25,6 +25,10 @@ def settings(environ=os.environ) -> dict:
         "XERO_MAX_IN_FLIGHT": int(env("XERO_MAX_IN_FLIGHT") or 5),
         "XERO_MAX_PER_MINUTE": int(env("XERO_MAX_PER_MINUTE") or 60),
         "XERO_MAX_PER_DAY": int(env("XERO_MAX_PER_DAY") or 5000),
+        # The webhook key of the Xero app's webhook subscription (developer.xero.com >
+        # the app > Webhooks): deliveries it does not sign are refused. Empty: no webhooks,
+        # the catch-up job (flask reconcile-ledgers) alone reads changes back.
+        "XERO_WEBHOOK_KEY": env("XERO_WEBHOOK_KEY") or "",
     }
 
 
@@ -35,4 +39,5 @@ TEST_SETTINGS = {
     "XERO_LOGIN_URL": "https://login.xero.com",
     "XERO_IDENTITY_URL": "https://identity.xero.com",
     "XERO_API_URL": "https://api.xero.com",
+    "XERO_WEBHOOK_KEY": "test-xero-webhook-key",
 }

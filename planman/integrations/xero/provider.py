@@ -17,7 +17,9 @@ from planman.integrations.base import BatchReport, Provider, PushResult, RateLim
 from planman.integrations.errors import IntegrationError, RemoteNotFound, TemporaryFailure
 from planman.integrations import throttle as throttles
 from planman.integrations.tokens import RefreshRejected, TokenManager, load_token, mark_needs_reconnect
-from planman.integrations.xero import bulk_exporter, exporter, mapping, payments, settings as xero_settings
+from planman.integrations.throttle import Throttled
+from planman.integrations.xero import bulk_exporter, exporter, mapping, payments, reconcile, webhooks
+from planman.integrations.xero import settings as xero_settings
 from planman.integrations.xero.client import XeroClient
 
 log = logging.getLogger(__name__)
@@ -274,6 +276,23 @@ class XeroProvider(Provider):
 
     def reverse_payment(self, connection, invoice_link, payment, ledger_payment_id: str) -> None:
         payments.reverse_payment(self.api_for(connection), payment, ledger_payment_id)
+
+    # -- read back from Xero: webhooks (xero/webhooks.py) and catch-up (xero/reconcile.py) --
+    accepts_webhooks = True
+    webhook_empty_answers = True  # Xero: "200, empty body"
+    catches_up = True
+
+    def verify_webhook(self, raw_body: bytes, headers):
+        return webhooks.verify(raw_body, headers, current_app.config["XERO_WEBHOOK_KEY"])
+
+    def handle_webhook_event(self, event, connection) -> None:
+        webhooks.handle(self, event, connection)
+
+    def catch_up(self, connection) -> str:
+        try:
+            return reconcile.catch_up(self.api_for(connection), connection)
+        except Throttled as throttled:
+            return f"Xero's limits are in use ({throttled}); the next run carries on"
 
     # -- presentation ----------------------------------------------------------
     def view_url(self, connection, record_type: str, external_id: str) -> Optional[str]:
