@@ -265,3 +265,22 @@ def test_voiding_a_sent_invoice_offers_void_in_xero_deleting_drafts_voiding_appr
         page = panel(client, "invoice", invoice.id)
         assert ">Void in Xero<" not in page and ">Update<" not in page and ">Send" not in page
     assert sandbox.violations() == []
+
+
+def test_invoices_of_a_new_client_sent_at_once_by_two_workers_make_one_contact(client, connected, sandbox):
+    """Each invoice push first creates its client at the provider when it is not
+    there yet; pushed side by side they take turns at that step, so the second
+    finds the contact the first made instead of creating it again (Xero refuses a
+    second contact of the same name, which used to fail one of the invoices)."""
+    customer = make_client(connected, name="Side By Side Ltd")
+    invoices = [make_invoice(connected, customer, number=f"INV-SBS{n}") for n in range(4)]
+    sandbox.control("faults", latency_ms=400)  # every call takes a while: the workers' lookups overlap
+    for invoice in invoices:
+        press(client, "invoice", invoice.id)
+    pushes = wait_for_pushes(expected=4)
+
+    assert [(p.state, p.error_message or "") for p in pushes] == [("succeeded", "")] * 4
+    contacts = [c for c in organisation(sandbox)["contacts"] if c["Name"] == "Side By Side Ltd"]
+    assert len(contacts) == 1
+    assert sorted(i["InvoiceNumber"] for i in remote_invoices(sandbox)
+                  if i["Contact"]["ContactID"] == contacts[0]["ContactID"]) == [f"INV-SBS{n}" for n in range(4)]

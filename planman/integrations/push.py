@@ -14,11 +14,13 @@ import hashlib
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
+from contextlib import contextmanager
 from functools import cache
 from typing import Optional
 
 import sqlalchemy as sa
 from flask import current_app
+from redis.exceptions import LockError
 from rq.job import Job, JobStatus
 from sqlalchemy.exc import IntegrityError
 
@@ -162,8 +164,9 @@ def run_push(push_id: int) -> str:
             result = provider.void(connection, push.record_type, link, intent=push_intent(push))
             result.record_revision = revision
         else:
-            result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id,
-                                     intent=push_intent(push))
+            with _creating_dependency(provider, connection, push.record_type, record):
+                result = provider.export(connection, push.record_type, record, user_id=push.requested_by_id,
+                                         intent=push_intent(push))
         if result.record_revision is None:
             result.record_revision = revision
     except Throttled as wait:
@@ -183,6 +186,30 @@ def run_push(push_id: int) -> str:
         return _finish(push, "failed", error=UNEXPECTED_MESSAGE)
 
     return succeed(connection, push, result)
+
+
+@contextmanager
+def _creating_dependency(provider, connection: Connection, record_type: str, record):
+    """Two invoices of a client not yet at the provider, pushed by two workers at
+    once, would each create the client there (a duplicate, or a refusal of the
+    second). While the client may still be created, pushes of it and of its
+    records take turns; once it is linked they run side by side again."""
+    dependency_type, attribute = DEPENDENCIES.get(record_type, (record_type, "id"))
+    if dependency_type != record_type and links.find_link(connection, dependency_type, getattr(record, attribute)):
+        yield
+        return
+    lock = current_app.redis.lock(f"lock:push-create:{connection.id}:{dependency_type}:{getattr(record, attribute)}",
+                                  timeout=jobs.JOB_TIMEOUT, blocking_timeout=jobs.JOB_TIMEOUT)
+    if not lock.acquire():
+        raise TemporaryFailure("Timed out waiting for another push of the same client.", provider=provider.label)
+    try:
+        db.session.expire_all()  # what the other push linked while this one waited
+        yield
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            pass  # expired while a slow call ran: nothing left to release
 
 
 # The words and endings below are shared with bulk pushes (bulk.py), so a
