@@ -218,8 +218,11 @@ def test_disconnecting_in_the_stripe_dashboard_disconnects_the_firm(client, firm
 
     def disconnected():
         db.session.expire_all()
-        return db.session.scalar(sa.select(Connection.state).where(Connection.provider == "stripe")) == "disconnected"
+        return db.session.scalar(sa.select(Connection.state).where(
+            Connection.provider == "stripe", Connection.firm_id == firm.firm_id)) == "disconnected"
     wait_until(disconnected, 30, "account.application.deauthorized to disconnect the firm")
+    wait_until(lambda: "Not connected" in client.get("/integrations/stripe").get_data(as_text=True), 10,
+               "the Stripe page to say so")
     html = client.get("/integrations/stripe").get_data(as_text=True)
     assert "Not connected" in html and "Disconnected from Stripe&#39;s side (in the Stripe dashboard)." in html
     assert "Pay by card" not in requests.get(link, timeout=10).text
