@@ -15,7 +15,7 @@ from flask import current_app
 
 from planman.extensions import db
 from planman.integrations.crypto import TokenDecryptError, decrypt_json, encrypt_json
-from planman.integrations.errors import NeedsReconnect, TemporaryFailure
+from planman.integrations.errors import IntegrationError, NeedsReconnect, TemporaryFailure
 from planman.models import Connection
 
 log = logging.getLogger(__name__)
@@ -128,3 +128,19 @@ class TokenManager:
                 lock.release()
             except Exception:  # lock expired: nothing to release
                 pass
+
+
+class FixedToken:
+    """A token just received in a connect callback: nothing to refresh yet, so a
+    401 means the provider refused the token it has just issued."""
+
+    def __init__(self, access_token: str, provider_label: str):
+        self._access_token = access_token
+        self._provider_label = provider_label
+
+    def access_token(self) -> str:
+        return self._access_token
+
+    def refresh_after_401(self, rejected: str) -> str:
+        raise IntegrationError(f"{self._provider_label} did not accept the new access token. "
+                               "Please try connecting again.", provider=self._provider_label)

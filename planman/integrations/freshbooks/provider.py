@@ -16,53 +16,22 @@ from typing import Optional
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.requests_client import OAuth2Session
-from flask import current_app, session
+from flask import current_app
 
 from planman.extensions import db
 from planman.integrations import links
 from planman.integrations import throttle as throttles
 from planman.integrations.base import BatchReport, Provider, PushResult, RateLimits, Tenant
-from planman.integrations.errors import IntegrationError, RecordLocked, RemoteNotFound, TemporaryFailure, ValidationFailed
+from planman.integrations.errors import RecordLocked, RemoteNotFound, TemporaryFailure, ValidationFailed
 from planman.integrations.freshbooks import exporter, mapping
 from planman.integrations.freshbooks.client import FreshBooksClient
-from planman.integrations.tokens import RefreshRejected, TokenManager, load_token, mark_needs_reconnect
+from planman.integrations.oauth_state import RedisStateCache
+from planman.integrations.tokens import FixedToken, RefreshRejected, TokenManager, load_token, mark_needs_reconnect
 
 log = logging.getLogger(__name__)
 
 # Memberships that cannot use the accounting API: the identity is someone's customer there.
 NOT_A_BUSINESS_OF_THEIRS = {"client"}
-
-
-class _FixedToken:
-    """A token just received in the callback: nothing to refresh yet."""
-
-    def __init__(self, access_token: str):
-        self._access_token = access_token
-
-    def access_token(self) -> str:
-        return self._access_token
-
-    def refresh_after_401(self, rejected: str) -> str:
-        raise IntegrationError("FreshBooks did not accept the new access token. Please try connecting again.",
-                               provider="FreshBooks")
-
-
-class _RedisStateCache:
-    """Where Authlib keeps a pending authorisation (state, redirect URI): server-side
-    and deleted on first use, so a replayed old cookie cannot reuse a state."""
-
-    prefix = "oauth-state:"
-
-    def get(self, key):
-        value = current_app.redis.get(self.prefix + key)
-        return value.decode() if isinstance(value, bytes) else value
-
-    def set(self, key, value, expires=None):
-        current_app.redis.set(self.prefix + key, value, ex=int(expires or 3600))
-
-    def delete(self, key):
-        if key in session:  # only the browser that started the flow may end it
-            current_app.redis.delete(self.prefix + key)
 
 
 def callback_url() -> str:
@@ -99,7 +68,7 @@ class FreshBooksProvider(Provider):
     # -- set-up -------------------------------------------------------------
     def init_app(self, app) -> None:
         cfg = app.config
-        oauth = OAuth(app, cache=_RedisStateCache())
+        oauth = OAuth(app, cache=RedisStateCache())
         oauth.register(
             "freshbooks",
             client_id=cfg["FRESHBOOKS_CLIENT_ID"],
@@ -128,7 +97,7 @@ class FreshBooksProvider(Provider):
 
     def complete_authorization(self) -> tuple[dict, list[Tenant]]:
         token = self._oauth_client().authorize_access_token()
-        api = self._api(account_id=None, tokens=_FixedToken(token["access_token"]), throttle=None)
+        api = self._api(account_id=None, tokens=FixedToken(token["access_token"], self.label), throttle=None)
         return token, memberships_to_tenants(api.me())
 
     def disconnect(self, connection) -> list[str]:

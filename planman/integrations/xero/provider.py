@@ -9,14 +9,15 @@ from typing import Optional
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.requests_client import OAuth2Session
-from flask import current_app, session
+from flask import current_app
 
 from planman.extensions import db
 from planman.integrations import links
 from planman.integrations.base import BatchReport, Provider, PushResult, RateLimits, Tenant
 from planman.integrations.errors import IntegrationError, RemoteNotFound, TemporaryFailure
 from planman.integrations import throttle as throttles
-from planman.integrations.tokens import RefreshRejected, TokenManager, load_token, mark_needs_reconnect
+from planman.integrations.oauth_state import RedisStateCache
+from planman.integrations.tokens import FixedToken, RefreshRejected, TokenManager, load_token, mark_needs_reconnect
 from planman.integrations.throttle import Throttled
 from planman.integrations.xero import bulk_exporter, exporter, mapping, payments, reconcile, webhooks
 from planman.integrations.xero import settings as xero_settings
@@ -25,42 +26,6 @@ from planman.integrations.xero.client import XeroClient
 log = logging.getLogger(__name__)
 
 REVENUE_ACCOUNT_TYPES = {"REVENUE", "SALES", "OTHERINCOME"}
-
-
-class _FixedToken:
-    """A token just received in the callback: nothing to refresh yet."""
-
-    def __init__(self, access_token: str):
-        self._access_token = access_token
-
-    def access_token(self) -> str:
-        return self._access_token
-
-    def refresh_after_401(self, rejected: str) -> str:
-        raise IntegrationError("Xero did not accept the new access token. Please try connecting again.")
-
-
-class _RedisStateCache:
-    """Where Authlib keeps a pending authorisation (state, PKCE verifier, redirect URI).
-
-    Server-side and deleted on first use, so the verifier never sits in the
-    session cookie and a replayed old cookie cannot reuse a state."""
-
-    prefix = "oauth-state:"
-
-    def get(self, key):
-        value = current_app.redis.get(self.prefix + key)
-        return value.decode() if isinstance(value, bytes) else value
-
-    def set(self, key, value, expires=None):
-        current_app.redis.set(self.prefix + key, value, ex=int(expires or 3600))
-
-    def delete(self, key):
-        # Authlib clears a presented state whoever presents it; only the browser
-        # that started the flow (its session holds the key) may end it, so a
-        # leaked callback URL cannot cancel someone else's sign-in.
-        if key in session:
-            current_app.redis.delete(self.prefix + key)
 
 
 class XeroProvider(Provider):
@@ -80,7 +45,7 @@ class XeroProvider(Provider):
 
     # -- set-up -------------------------------------------------------------
     def init_app(self, app) -> None:
-        oauth = OAuth(app, cache=_RedisStateCache())
+        oauth = OAuth(app, cache=RedisStateCache())
         cfg = app.config
         oauth.register(
             "xero",
@@ -110,7 +75,7 @@ class XeroProvider(Provider):
 
     def complete_authorization(self) -> tuple[dict, list[Tenant]]:
         token = self._oauth_client().authorize_access_token()
-        api = self._api(tenant_id=None, tokens=_FixedToken(token["access_token"]), throttle=None)
+        api = self._api(tenant_id=None, tokens=FixedToken(token["access_token"], self.label), throttle=None)
         # /connections lists every organisation the user ever connected to this
         # app; offer only those this approval added (REFERENCE.md section 1).
         event = authentication_event_id(token["access_token"])
@@ -132,7 +97,7 @@ class XeroProvider(Provider):
             problems.append("PlanMan could not read its stored Xero tokens, so it could not revoke them.")
         if token and connection.remote_connection_id:
             try:
-                api = self._api(tenant_id=None, tokens=_FixedToken(token["access_token"]), throttle=None)
+                api = self._api(tenant_id=None, tokens=FixedToken(token["access_token"], self.label), throttle=None)
                 api.delete_connection(connection.remote_connection_id)
             except IntegrationError as error:
                 log.info("xero disconnect: DELETE /connections failed: %s", error.detail or error)
