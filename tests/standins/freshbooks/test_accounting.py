@@ -150,8 +150,11 @@ def test_injected_429_and_5xx_and_the_rate_limit(fb, api):
     assert api.get("/users/clients").status_code == 503
     assert api.get("/users/clients").status_code == 200
     fb.post("/_control/limits", json={"per_minute": 1})
-    assert api.get("/users/clients").status_code == 429
-    assert fb.get("/_control/stats").get_json()["rate_limited"] == 2
+    # Minute windows are fixed: if one turned since the call above, the first
+    # call here is the window's one allowed call and the second is refused.
+    statuses = [api.get("/users/clients").status_code for _ in range(2)]
+    assert statuses in ([429, 429], [200, 429])
+    assert fb.get("/_control/stats").get_json()["rate_limited"] == 1 + statuses.count(429)
 
 
 def test_a_lost_answer_still_creates_the_client_which_a_lookup_then_finds(fb, api):
