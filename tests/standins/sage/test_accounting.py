@@ -300,3 +300,11 @@ def test_updated_or_created_since(api):
     assert ok(api.get("/contacts", query_string={"updated_or_created_since": "2999-01-01T00:00:00Z"}))["$total"] == 0
     assert only_error(api.get("/contacts", query_string={"updated_or_created_since": "soon"}))["$source"] == \
         "updated_or_created_since"
+
+
+def test_a_readonly_token_reads_but_cannot_write(sage):
+    api = Api(sage, connect(sage, scope="readonly")["access_token"])
+    assert api.get("/contacts").status_code == 200
+    r = api.post("/contacts", {"contact": {"name": "X", "contact_type_ids": ["CUSTOMER"]}})
+    assert only_error(r, 403)["$dataCode"] == "AccessDenied"
+    assert ok(api.get("/contacts"))["$total"] == 0
