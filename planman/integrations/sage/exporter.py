@@ -21,10 +21,16 @@ from planman.integrations.sage import mapping
 from planman.integrations.sage.client import Refused, SageClient
 
 
-def _invoice_result(remote: dict, outcome: str, digest: str, **extra) -> PushResult:
+def _invoice_result(remote: dict, outcome: str, digest: str, invoice=None, **extra) -> PushResult:
     return PushResult(str(remote.get("id") or ""), outcome, digest, remote_status=mapping.invoice_status(remote),
                       external_number=str(remote.get("invoice_number") or ""),
-                      remote_total=mapping.money(remote.get("total_amount")), **extra)
+                      remote_total=mapping.money(remote.get("total_amount")),
+                      line_ids=mapping.line_ids(invoice, remote) if invoice is not None else None, **extra)
+
+
+def _update(api: SageClient, invoice, current: dict, payload: dict, line_ids, outcome: str, digest: str):
+    update = mapping.update_payload(payload, invoice, line_ids, current)
+    return _invoice_result(api.update_invoice(str(current["id"]), update), outcome, digest, invoice)
 
 
 # -- contacts -----------------------------------------------------------------------
@@ -101,7 +107,7 @@ def _export_invoice(api: SageClient, invoice, link, payload: dict, digest: str, 
             status = mapping.invoice_status(current)
             if status in mapping.LOCKED_STATUSES or status == "VOID":
                 raise RecordLocked(mapping.locked_invoice_message(status), status, link.external_id)
-            return _invoice_result(api.update_invoice(link.external_id, payload), "updated", digest)
+            return _update(api, invoice, current, payload, link.line_ids, "updated", digest)
 
     # Lookup before create: a live invoice with our number.
     same = [i for i in api.find_invoices(invoice.number)
@@ -117,10 +123,10 @@ def _export_invoice(api: SageClient, invoice, link, payload: dict, digest: str, 
             # Posted in Sage already: linked as it stands, never overwritten by a lookup.
             # Revision 0 was never sent, so the panel offers Update (refused when paid).
             return _invoice_result(found, outcome, "", record_revision=0)
-        return _invoice_result(api.update_invoice(str(found["id"]), payload), outcome, digest)
+        return _update(api, invoice, api.get_invoice(str(found["id"])), payload, None, outcome, digest)
 
     marks.note("invoice", invoice.id)
-    return _invoice_result(api.create_invoice(payload), "created", digest)
+    return _invoice_result(api.create_invoice(payload), "created", digest, invoice)
 
 
 def void_invoice(api: SageClient, link) -> PushResult:

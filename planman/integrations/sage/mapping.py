@@ -12,7 +12,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from planman.integrations.errors import ValidationFailed
-from planman.money import LineInput, line_totals, round_money
+from planman.money import LineInput, line_totals
 
 CUSTOMER = "CUSTOMER"
 
@@ -33,8 +33,7 @@ SOURCE_FIELDS = {
     "invoice": {"invoice_number": "number", "date": "issue_date", "due_date": "due_date", "reference": "reference",
                 "contact_id": "client", "currency_id": "currency", "invoice_lines": "lines",
                 "description": "lines", "quantity": "lines", "unit_price": "lines", "ledger_account_id": "lines",
-                "tax_rate_id": "lines", "discount_amount": "lines", "net_amount": "lines", "tax_amount": "lines",
-                "total_amount": "lines", "unit_price_includes_tax": "amounts_are"},
+                "tax_rate_id": "lines", "tax_amount": "lines"},
 }
 
 
@@ -132,20 +131,43 @@ NO_TAX_RATE = "Choose the Sage tax rate for the tax rate “{name}” under Setu
 NO_NO_TAX_RATE = "Choose the Sage tax rate for lines without a tax rate under Setup > Integrations > Sage."
 
 
+INCLUSIVE_REFUSED = (
+    "Sage works out each line's amount as quantity × unit price before tax, but this invoice's amounts include "
+    "tax. Change “Amounts are” to “Tax exclusive” (or “No tax”) to send it to Sage.")
+DISCOUNT_REFUSED = (
+    "Sage takes no discount on a line from PlanMan, and line {n} has a {percent}% discount. Remove the line's "
+    "discount (or lower its unit price instead) to send it to Sage.")
+
+
+def invoice_problems(invoice) -> list[str]:
+    """What Sage cannot hold about this invoice as it stands, said before sending."""
+    problems = [INCLUSIVE_REFUSED] if invoice.amounts_are == "inclusive" else []
+    for n, line in enumerate(invoice.lines, start=1):
+        if line.discount_percent:
+            problems.append(DISCOUNT_REFUSED.format(n=n, percent=format(Decimal(line.discount_percent).normalize(),
+                                                                          "f")))
+    return problems
+
+
 def invoice_payload(invoice, *, contact_id: str, settings: dict) -> dict:
     """A Sage sales invoice for a PlanMan invoice, created as a draft.
 
     ``settings`` is the connection's: ``ledger_account_id`` (an INCOME account),
     ``tax_rates`` (PlanMan tax rate id -> Sage tax rate id, as strings) and
     ``no_tax_rate_id`` (lines without a rate, and invoices of "no tax"). Each
-    line carries PlanMan's own net, tax and total (Decimal, rounded per line as
-    PlanMan shows them), so Sage holds the amounts the invoice says; missing
-    mappings are refused here, before any call."""
+    line carries PlanMan's own tax (Decimal, rounded per line as PlanMan
+    shows it), so Sage holds the amounts the invoice says; what Sage cannot
+    hold and missing mappings are refused here, before any call."""
+    problems = invoice_problems(invoice)
+    if problems:
+        fields = {"amounts_are": [INCLUSIVE_REFUSED]} if invoice.amounts_are == "inclusive" else {}
+        if any(line.discount_percent for line in invoice.lines):
+            fields["lines"] = [p for p in problems if p != INCLUSIVE_REFUSED]
+        raise ValidationFailed(problems, fields)
     ledger_account = settings.get("ledger_account_id")
     if not ledger_account:
         raise ValidationFailed([NO_LEDGER_ACCOUNT], {"settings": ["No income account chosen."]})
     mapped = settings.get("tax_rates") or {}
-    inclusive = invoice.amounts_are == "inclusive"
     lines = []
     for line in invoice.lines:
         with_tax = invoice.amounts_are != "no_tax" and line.tax_rate is not None
@@ -158,22 +180,15 @@ def invoice_payload(invoice, *, contact_id: str, settings: dict) -> dict:
             tax_rate_id = settings.get("no_tax_rate_id")
             if not tax_rate_id:
                 raise ValidationFailed([NO_NO_TAX_RATE], {"settings": ["No tax rate chosen for untaxed lines."]})
-        gross = round_money(line.quantity * line.unit_price)
         totals = line_totals(LineInput(quantity=line.quantity, unit_price=line.unit_price,
-                                       discount_percent=line.discount_percent or Decimal("0"),
-                                       tax_percent=line.tax_rate.percent if with_tax else None), invoice.amounts_are)
-        net = totals.amount - totals.tax if inclusive else totals.amount
+                                       tax_percent=line.tax_rate.percent if with_tax else None), "exclusive")
         lines.append({
             "description": _text(line.description) or "-",
             "ledger_account_id": ledger_account,
             "quantity": decimal_string(line.quantity),
             "unit_price": decimal_string(line.unit_price),
-            "unit_price_includes_tax": inclusive,
-            "discount_amount": decimal_string(gross - totals.amount),
             "tax_rate_id": tax_rate_id,
-            "net_amount": decimal_string(net),
             "tax_amount": decimal_string(totals.tax),
-            "total_amount": decimal_string(net + totals.tax),
         })
     return {
         "contact_id": contact_id,
@@ -185,6 +200,31 @@ def invoice_payload(invoice, *, contact_id: str, settings: dict) -> dict:
         "status_id": "DRAFT",  # PlanMan never posts an invoice: an accountant releases it in Sage
         "invoice_lines": lines,
     }
+
+
+def update_payload(payload: dict, invoice, line_ids: dict | None, remote: dict) -> dict:
+    """``payload`` as an update of the Sage invoice ``remote``. Sage merges lines by
+    id on PUT (a line without one is added, unmentioned ones stay), so each line
+    PlanMan sent before goes with its Sage id, and every other line Sage holds is
+    removed: the invoice ends with exactly PlanMan's lines. ``status_id`` cannot
+    change on PUT and is left out."""
+    held = [str(item.get("id")) for item in remote.get("invoice_lines") or [] if item.get("id")]
+    known = {str(key): str(value) for key, value in (line_ids or {}).items() if str(value) in held}
+    lines, kept = [], set()
+    for line, item in zip(invoice.lines, payload["invoice_lines"]):
+        sage_id = known.get(str(line.id))
+        lines.append({"id": sage_id, **item} if sage_id else dict(item))
+        kept.add(sage_id)
+    lines += [{"id": sage_id, "_destroy": True} for sage_id in held if sage_id not in kept]
+    return {**{k: v for k, v in payload.items() if k != "status_id"}, "invoice_lines": lines}
+
+
+def line_ids(invoice, answer: dict) -> dict[str, str]:
+    """Sage's id of each PlanMan line, from Sage's answer (lines in the order sent,
+    paired only where the descriptions agree)."""
+    pairs = zip(invoice.lines, answer.get("invoice_lines") or [])
+    return {str(line.id): str(item["id"]) for line, item in pairs
+            if item.get("id") and _text(item.get("description")) == (_text(line.description) or "-")}
 
 
 def invoice_body(payload: dict) -> dict:

@@ -222,6 +222,9 @@ class SageProvider(Provider):
     def locked_message(self, record_type: str, remote_status: str) -> str:
         return mapping.locked_invoice_message(remote_status)
 
+    def record_warnings(self, connection, record_type: str, record) -> list[str]:
+        return mapping.invoice_problems(record) if record_type == "invoice" else []
+
     # -- settings (planman/integrations/sage/settings.py) ------------------------
     def settings_ready(self, connection) -> bool:
         return (connection.settings or {}).get(sage_settings.LEDGER_ACCOUNTS_KEY) is not None

@@ -24,17 +24,10 @@ NO_TAX_SUGGESTIONS = ("GB_NO_TAX", "IE_NO_TAX", "GB_ZERO", "IE_ZERO")
 
 
 def ledger_accounts(items: list[dict]) -> list[dict]:
-    """The INCOME accounts a sales invoice line may use, as pickers show them."""
-    found = []
-    for item in items:
-        kind = (item.get("ledger_account_type") or {}).get("id") if isinstance(item.get("ledger_account_type"),
-                                                                              dict) else None
-        if not item.get("id") or item.get("visible_in_sales") is False or (kind and kind not in ("SALES",
-                                                                                                  "OTHER_INCOME")):
-            continue
-        found.append({"id": str(item["id"]), "code": str(item.get("nominal_code") or ""),
-                      "name": item.get("name") or item.get("displayed_as") or ""})
-    return found
+    """The INCOME accounts a sales invoice line may use (``visible_in=sales``), as pickers show them."""
+    return [{"id": str(item["id"]), "code": str(item.get("nominal_code") or ""),
+             "name": item.get("name") or item.get("displayed_as") or ""}
+            for item in items if item.get("id") and item.get("visible_in_sales") is not False]
 
 
 def tax_rates(items: list[dict]) -> list[dict]:
