@@ -26,8 +26,11 @@ def a_client(**fields):
     return SimpleNamespace(**{**values, **fields})
 
 
+_line_ids = iter(range(100, 10_000))
+
+
 def line(quantity, price, rate=None, discount="0", description="Consulting"):
-    return SimpleNamespace(id=id(rate), description=description, quantity=Decimal(quantity),
+    return SimpleNamespace(id=next(_line_ids), description=description, quantity=Decimal(quantity),
                            unit_price=Decimal(price), discount_percent=Decimal(discount), tax_rate=rate,
                            tax_rate_id=rate.id if rate else None)
 
@@ -61,7 +64,7 @@ def test_a_contact_found_in_sage_gets_only_what_planman_holds():
                        "credit_days": 14, "main_contact_person": {"email": "ap@acme.test"}}
 
 
-def test_an_invoice_line_names_the_income_account_and_the_sage_tax_rate_with_planmans_amounts():
+def test_an_invoice_line_names_the_income_account_and_the_sage_tax_rate_with_planmans_tax():
     payload = mapping.invoice_payload(an_invoice([line("3", "33.33", VAT), line("1", "0.05", REDUCED),
                                                   line("2", "19.99")]), contact_id="c-1", settings=SETTINGS)
     assert {k: v for k, v in payload.items() if k != "invoice_lines"} == {
@@ -69,19 +72,32 @@ def test_an_invoice_line_names_the_income_account_and_the_sage_tax_rate_with_pla
         "reference": "PO-1", "currency_id": "GBP", "status_id": "DRAFT"}
     first, second, third = payload["invoice_lines"]
     assert first == {"description": "Consulting", "ledger_account_id": "acc-4000", "quantity": "3.00",
-                     "unit_price": "33.33", "unit_price_includes_tax": False, "discount_amount": "0.00",
-                     "tax_rate_id": "GB_STANDARD", "net_amount": "99.99", "tax_amount": "20.00",
-                     "total_amount": "119.99"}
-    assert (second["tax_rate_id"], second["net_amount"], second["tax_amount"]) == ("GB_REDUCED", "0.05", "0.00")
-    assert (third["tax_rate_id"], third["tax_amount"], third["total_amount"]) == ("GB_NO_TAX", "0.00", "39.98")
-    assert sum(Decimal(item["total_amount"]) for item in payload["invoice_lines"]) == Decimal("160.02")
+                     "unit_price": "33.33", "tax_rate_id": "GB_STANDARD", "tax_amount": "20.00"}
+    assert (second["tax_rate_id"], second["tax_amount"]) == ("GB_REDUCED", "0.00")
+    assert (third["tax_rate_id"], third["tax_amount"]) == ("GB_NO_TAX", "0.00")
 
 
-def test_tax_inclusive_and_discounted_lines_keep_planmans_figures():
-    [item] = mapping.invoice_payload(an_invoice([line("1", "120.00", VAT, discount="10")], amounts_are="inclusive"),
-                                     contact_id="c-1", settings=SETTINGS)["invoice_lines"]
-    assert item["unit_price_includes_tax"] is True and item["discount_amount"] == "12.00"
-    assert (item["net_amount"], item["tax_amount"], item["total_amount"]) == ("90.00", "18.00", "108.00")
+@pytest.mark.parametrize("invoice, field", [
+    (an_invoice([line("1", "120.00", VAT)], amounts_are="inclusive"), "amounts_are"),
+    (an_invoice([line("1", "120.00", VAT, discount="10")]), "lines"),
+])
+def test_what_sage_cannot_hold_is_refused_beside_its_field(invoice, field):
+    with pytest.raises(ValidationFailed) as refused:
+        mapping.invoice_payload(invoice, contact_id="c-1", settings=SETTINGS)
+    assert field in refused.value.field_errors and mapping.invoice_problems(invoice)
+
+
+def test_an_update_sends_sages_line_ids_and_removes_every_other_line():
+    invoice = an_invoice([line("1", "10", VAT, description="Kept"), line("2", "5", VAT, description="New")])
+    payload = mapping.invoice_payload(invoice, contact_id="c-1", settings=SETTINGS)
+    kept, new = invoice.lines
+    remote = {"id": "inv-1", "invoice_lines": [{"id": "L1"}, {"id": "L2"}]}
+    update = mapping.update_payload(payload, invoice, {str(kept.id): "L1", str(new.id): "GONE"}, remote)
+    assert "status_id" not in update
+    assert [(i.get("id"), i.get("description"), i.get("_destroy")) for i in update["invoice_lines"]] == [
+        ("L1", "Kept", None), (None, "New", None), ("L2", None, True)]
+    answer = {"invoice_lines": [{"id": "L1", "description": "Kept"}, {"id": "L3", "description": "New"}]}
+    assert mapping.line_ids(invoice, answer) == {str(kept.id): "L1", str(new.id): "L3"}
 
 
 def test_an_invoice_of_no_tax_uses_the_no_tax_rate_on_every_line():
@@ -127,11 +143,11 @@ def test_settings_suggest_the_sage_rate_of_equal_percentage_and_the_only_income_
     loaded = {sage_settings.LEDGER_ACCOUNTS_KEY: [{"id": "acc-4000", "code": "4000", "name": "Sales"}],
               sage_settings.TAX_RATES_KEY: sage_settings.tax_rates([
                   {"id": "GB_STANDARD", "name": "Standard", "percentage": "20.0"},
-                  {"id": "GB_REDUCED", "name": "Reduced", "percentage": "5.0"},
+                  {"id": "GB_LOWER", "name": "Lower", "percentage": "5.0"},
                   {"id": "GB_ZERO", "name": "Zero", "percentage": "0.0"},
                   {"id": "GB_NO_TAX", "name": "No VAT", "percentage": "0.0"}])}
     chosen = sage_settings.apply_default_choices(loaded, [VAT, REDUCED, SimpleNamespace(id=3, name="Zero",
                                                                                        percent=Decimal("0"))])
     assert chosen["ledger_account_id"] == "acc-4000"
-    assert chosen["tax_rates"] == {"1": "GB_STANDARD", "2": "GB_REDUCED"}  # two rates at 0%: the admin picks
+    assert chosen["tax_rates"] == {"1": "GB_STANDARD", "2": "GB_LOWER"}  # two rates at 0%: the admin picks
     assert chosen["no_tax_rate_id"] == "GB_NO_TAX"
