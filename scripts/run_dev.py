@@ -23,6 +23,10 @@ pass through to every process; the ones this script sets when missing:
   webhook subscription is pointed at this PlanMan once it answers.
 - ``RECONCILE_INTERVAL_SECONDS``: how often ``flask reconcile-ledgers`` (the
   catch-up with changes no webhook reported) is queued, default 300.
+- ``SAGE_CLIENT_ID``: otherwise (when the stand-ins run) the same process
+  stands in for Sage Accounting under /sage and SAGE_* point at it.
+- ``KEEPALIVE_INTERVAL_SECONDS``: how often ``flask keep-connections-alive``
+  (renewing refresh tokens that would die unused) is queued, default 3600.
 """
 from __future__ import annotations
 
@@ -360,6 +364,14 @@ def main() -> int:
                         # "View in FreshBooks" opens the stand-in's page for the record.
                         "FRESHBOOKS_RECORD_URL": freshbooks_url + "/accounts/{account_id}/{kind}s/{id}"})
             say(f"FreshBooks stand-in running at {freshbooks_url} (see what it holds there)")
+        if not env.get("SAGE_CLIENT_ID"):  # and for Sage Accounting (GB and IE businesses)
+            sage_url = f"{standins_url}/sage"
+            env.update({"SAGE_AUTH_URL": f"{sage_url}/oauth2/auth/central", "SAGE_TOKEN_URL": sage_url,
+                        "SAGE_API_URL": f"{sage_url}/v3.1", "SAGE_CLIENT_ID": "planman-dev",
+                        "SAGE_CLIENT_SECRET": "planman-dev-secret",
+                        # "View in Sage" opens the stand-in's page for the record.
+                        "SAGE_RECORD_URL": sage_url + "/businesses/{business_id}/{kind}s/{id}"})
+            say(f"Sage stand-in running at {sage_url} (see what it holds there)")
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
 
     # Stripe: real keys if given, otherwise the stand-in, with PlanMan's webhook endpoint registered.
@@ -422,6 +434,9 @@ def main() -> int:
     # What no webhook reported (none configured, or Xero stopped delivering) is caught up on a schedule.
     periodic.append(Periodic("reconcile", flask + ["reconcile-ledgers"], env,
                              float(env.get("RECONCILE_INTERVAL_SECONDS") or 300)))
+    # Refresh tokens that die unused (Sage's, after 31 days) are renewed before half their life.
+    periodic.append(Periodic("keep-alive", flask + ["keep-connections-alive"], env,
+                             float(env.get("KEEPALIVE_INTERVAL_SECONDS") or 3600)))
 
     say(f"PlanMan is running at {web_url} — {login_hint(seed_output)}")
     if sandbox_url:
