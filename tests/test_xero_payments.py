@@ -340,3 +340,30 @@ def test_a_method_account_gone_from_xero_is_dropped_so_its_payments_fall_back(ap
     assert xero_settings.payment_account_for(chosen, "direct_debit") == "090"
     assert xero_settings.payment_account_for(chosen, "card") == "855"
     assert xero_settings.payment_account_for(chosen, "bank_transfer") == "090"
+
+
+# -- what the integration panel says of a paid invoice ------------------------------------------
+
+def xero_panel(client, invoice) -> str:
+    return client.get(f"/integrations/xero/invoice/{invoice.id}/panel").get_data(as_text=True)
+
+
+def test_the_panel_of_an_invoice_paid_after_it_was_sent_says_the_payment_is_recorded_in_xero(
+        app, client, user, invoice, xero_api):
+    connect(user, invoice)
+    record(client, invoice, amount=str(invoice.total))
+    db.session.expire_all()
+    assert db.session.get(type(invoice), invoice.id).status == "paid"
+    html = xero_panel(client, invoice)
+    assert "Its payment is recorded in Xero by PlanMan: under Payments, each says whether Xero has it." in html
+    assert "does not send payments" not in html and "does not record payments" not in html
+
+
+def test_the_panel_of_an_invoice_paid_before_it_was_sent_says_to_record_the_payment_in_xero(
+        app, client, user, invoice, xero_api):
+    record(client, invoice, amount=str(invoice.total))  # paid while Xero was not connected
+    connect(user, invoice)  # then connected, and the invoice sent
+    html = xero_panel(client, invoice)
+    assert ("Its payment was received before the invoice reached Xero (or while Xero was not connected), so "
+            "PlanMan did not record it there: record it in Xero.") in html
+    assert run_ledger_jobs(app) == [] and len(xero_api.calls) == 0  # and indeed nothing went to Xero
