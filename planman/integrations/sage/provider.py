@@ -173,8 +173,9 @@ class SageProvider(Provider):
         settings = dict(connection.settings or {})
         settings[sage_settings.LEDGER_ACCOUNTS_KEY] = sage_settings.ledger_accounts(api.income_ledger_accounts())
         settings[sage_settings.TAX_RATES_KEY] = sage_settings.tax_rates(api.tax_rates())
-        settings["sage_country"] = str((business.get("country") or {}).get("id") or "") \
-            if isinstance(business.get("country"), dict) else str(business.get("country") or "")
+        # Country and currency decide which tax rates and accounts exist (REFERENCE.md section 2).
+        settings["sage_country"] = _id_of(business.get("country"))
+        settings["sage_currency"] = _id_of(business.get("currency"))
         connection.tenant_name = business.get("name") or connection.tenant_name
         connection.settings = settings
 
@@ -247,6 +248,11 @@ class SageProvider(Provider):
         if not settings.get("no_tax_rate_id"):
             problems.append("Choose the Sage tax rate for lines without a tax rate.")
         return problems
+
+
+def _id_of(value) -> str:
+    """Sage's ``{id, displayed_as}`` reference (or a bare id) as its id."""
+    return str((value.get("id") if isinstance(value, dict) else value) or "")
 
 
 def _origin(url: str) -> str:
