@@ -75,9 +75,10 @@ def create_app(config_class: type = Config) -> Flask:
     from planman.cli import register_cli
 
     register_cli(app)
-    from planman.integrations import webhooks
+    from planman.integrations import keepalive, webhooks
 
     webhooks.register_cli(app)
+    keepalive.register_cli(app)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app

@@ -116,3 +116,11 @@ def record_payment_in_ledger(payment_id: int) -> str:
 
     with _app().app_context():
         return ledger.sync(payment_id)
+
+
+def keep_connection_alive(connection_id: int) -> str:
+    """Renew the tokens of a connection whose refresh token would die unused (planman.integrations.keepalive)."""
+    from planman.integrations import keepalive
+
+    with _app().app_context():
+        return keepalive.keep_alive(connection_id)

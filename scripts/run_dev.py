@@ -23,6 +23,10 @@ pass through to every process; the ones this script sets when missing:
   webhook subscription is pointed at this PlanMan once it answers.
 - ``RECONCILE_INTERVAL_SECONDS``: how often ``flask reconcile-ledgers`` (the
   catch-up with changes no webhook reported) is queued, default 300.
+- ``SAGE_CLIENT_ID``: otherwise the same stand-ins process serves Sage
+  Accounting under /sage and SAGE_* point at it, whatever the others use.
+- ``KEEPALIVE_INTERVAL_SECONDS``: how often ``flask keep-connections-alive``
+  (renewing refresh tokens that would die unused) is queued, default 3600.
 """
 from __future__ import annotations
 
@@ -334,8 +338,8 @@ def main() -> int:
     # each provider on its own, so real Xero credentials still leave FreshBooks on its stand-in.
     sandbox_url = stripe_url = standins_url = None
     need_xero, need_stripe = not env.get("XERO_CLIENT_ID"), not env.get("STRIPE_SECRET_KEY")
-    need_freshbooks = not env.get("FRESHBOOKS_CLIENT_ID")
-    if need_xero or need_freshbooks or need_stripe:
+    need_freshbooks, need_sage = not env.get("FRESHBOOKS_CLIENT_ID"), not env.get("SAGE_CLIENT_ID")
+    if need_xero or need_freshbooks or need_sage or need_stripe:
         port = 5001 if port_free(5001) else free_port()
         standins_url = f"http://{HOST}:{port}"
         standins = Child("standins", [sys.executable, "-m", "standins", "--port", str(port),
@@ -368,6 +372,19 @@ def main() -> int:
                     # "View in FreshBooks" opens the stand-in's page for the record.
                     "FRESHBOOKS_RECORD_URL": freshbooks_url + "/accounts/{account_id}/{kind}s/{id}"})
         say(f"FreshBooks stand-in running at {freshbooks_url} (see what it holds there)")
+
+    # Sage: real credentials if given, otherwise the local stand-in (GB and IE businesses).
+    if not need_sage:
+        say(f"using Sage at {env.get('SAGE_API_URL') or 'https://api.accounting.sage.com/v3.1'} "
+            f"as client {env['SAGE_CLIENT_ID']}")
+    else:
+        sage_url = f"{standins_url}/sage"
+        env.update({"SAGE_AUTH_URL": f"{sage_url}/oauth2/auth/central", "SAGE_TOKEN_URL": sage_url,
+                    "SAGE_API_URL": f"{sage_url}/v3.1", "SAGE_CLIENT_ID": "planman-dev",
+                    "SAGE_CLIENT_SECRET": "planman-dev-secret",
+                    # "View in Sage" opens the stand-in's page for the record.
+                    "SAGE_RECORD_URL": sage_url + "/businesses/{business_id}/{kind}s/{id}"})
+        say(f"Sage stand-in running at {sage_url} (see what it holds there)")
 
     # Stripe: real keys if given, otherwise the stand-in, with PlanMan's webhook endpoint registered.
     if not need_stripe:
@@ -429,6 +446,9 @@ def main() -> int:
     # What no webhook reported (none configured, or Xero stopped delivering) is caught up on a schedule.
     periodic.append(Periodic("reconcile", flask + ["reconcile-ledgers"], env,
                              float(env.get("RECONCILE_INTERVAL_SECONDS") or 300)))
+    # Refresh tokens that die unused (Sage's, after 31 days) are renewed before half their life.
+    periodic.append(Periodic("keep-alive", flask + ["keep-connections-alive"], env,
+                             float(env.get("KEEPALIVE_INTERVAL_SECONDS") or 3600)))
 
     say(f"PlanMan is running at {web_url} — {login_hint(seed_output)}")
     if sandbox_url:

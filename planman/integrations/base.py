@@ -37,6 +37,8 @@ Subclass ``Provider`` and set, at least:
   ``export``, ``void``, ``fetch_remote_status``.
 * Words: ``remote_status_label``, ``is_locked`` / ``is_gone`` / ``is_closed``
   and their messages, ``remote_notice``, ``view_url``.
+* Tokens whose refresh token dies unused: ``refresh_token_lifetime`` and
+  ``renew_tokens`` (the keep-alive job, ``planman/integrations/keepalive.py``).
 * Errors: raise the classes of ``errors.py`` with ``provider=self.label`` so
   their default messages carry the provider's name ("Acme Books asked us to
   slow down..."); refresh tokens through ``tokens.TokenManager`` (serialised per
@@ -276,6 +278,20 @@ class Provider(ABC):
         """Fill in, after loading, the choices not made yet (or no longer valid)
         from the tenant's lists; return ``settings``."""
         return settings
+
+    # -- tokens that die unused (``flask keep-connections-alive``) ---------------------
+    def refresh_token_lifetime(self, config) -> Optional[float]:
+        """Seconds an unused refresh token lives when the token answer does not say
+        (``refresh_token_expires_in``), or None: it lives until revoked. A provider
+        that returns a number here is refreshed by the keep-alive job before half
+        of that has passed, so a firm that sends nothing for weeks stays connected."""
+        return None
+
+    def renew_tokens(self, connection) -> None:
+        """Refresh the connection's tokens now, under the shared lock
+        (``TokenManager(connection, refresh).renew()``); raise ``NeedsReconnect``
+        when the provider refuses. Needed when ``refresh_token_lifetime`` is set."""
+        raise NotImplementedError
 
     # -- calls ------------------------------------------------------------------------
     def rate_limits(self, config) -> RateLimits:

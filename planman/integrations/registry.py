@@ -8,11 +8,12 @@ from flask import Flask
 from planman.integrations.base import Provider
 from planman.integrations.freshbooks.provider import FreshBooksProvider
 from planman.integrations.gocardless.provider import GoCardlessProvider
+from planman.integrations.sage.provider import SageProvider
 from planman.integrations.stripe.provider import StripeProvider
 from planman.integrations.xero.provider import XeroProvider
 
-PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(), FreshBooksProvider(), StripeProvider(),
-                                                                            GoCardlessProvider())}
+PROVIDERS: dict[str, Provider] = {provider.key: provider for provider in (XeroProvider(), FreshBooksProvider(), SageProvider(),
+                                                                            StripeProvider(), GoCardlessProvider())}
 
 
 def init_app(app: Flask) -> None:

@@ -30,15 +30,21 @@ class RefreshRejected(Exception):
 
 def store_token(connection: Connection, token: dict) -> None:
     """Encrypt and attach a token response to the connection (caller commits)."""
-    expires_at = token.get("expires_at") or time.time() + float(token.get("expires_in") or 1800)
-    connection.token_ciphertext = encrypt_json(
-        {
-            "access_token": token["access_token"],
-            "refresh_token": token.get("refresh_token"),
-            "expires_at": float(expires_at),
-            "scope": token.get("scope", ""),
-        }
-    )
+    now = time.time()
+    expires_at = token.get("expires_at") or now + float(token.get("expires_in") or 1800)
+    stored = {
+        "access_token": token["access_token"],
+        "refresh_token": token.get("refresh_token"),
+        "expires_at": float(expires_at),
+        "scope": token.get("scope", ""),
+        # When this refresh token was issued, and when it dies unused if the provider
+        # says (the keep-alive job renews it before then: keepalive.py).
+        "issued_at": float(token.get("issued_at") or now),
+    }
+    if token.get("refresh_expires_at") or token.get("refresh_token_expires_in"):
+        stored["refresh_expires_at"] = float(token.get("refresh_expires_at")
+                                             or now + float(token["refresh_token_expires_in"]))
+    connection.token_ciphertext = encrypt_json(stored)
 
 
 def load_token(connection: Connection) -> dict | None:
@@ -68,6 +74,11 @@ class TokenManager:
         if token["expires_at"] - time.time() > REFRESH_MARGIN_SECONDS:
             return token["access_token"]
         return self._refresh_under_lock(stale_access_token=token["access_token"])
+
+    def renew(self) -> None:
+        """Rotate the pair now, whatever the access token's expiry (the keep-alive job:
+        a refresh token that dies unused is renewed by using it)."""
+        self._refresh_under_lock(stale_access_token=self._current()["access_token"], force=True)
 
     def refresh_after_401(self, rejected_access_token: str) -> str:
         """The provider said the token is invalid: refresh unless someone already did."""
@@ -115,8 +126,11 @@ class TokenManager:
                 mark_needs_reconnect(self.connection, f"{self._label()} refused to renew access ({exc}). "
                                                       "Please reconnect.")
                 raise NeedsReconnect(provider=self._label()) from exc
-            if not new_token.get("refresh_token"):
+            if not new_token.get("refresh_token"):  # not rotated: the old one ages on
                 new_token["refresh_token"] = token["refresh_token"]
+                for key in ("issued_at", "refresh_expires_at"):
+                    if token.get(key):
+                        new_token.setdefault(key, token[key])
             store_token(self.connection, new_token)
             # Commit before the new access token is used: if this process dies
             # now, the rotated refresh token is already safe in the database.

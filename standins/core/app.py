@@ -17,7 +17,7 @@ from . import pages as core_pages
 
 # Prefix -> package. A new provider is one package and one line here.
 PROVIDERS = {"xero": "standins.xero", "freshbooks": "standins.freshbooks", "stripe": "standins.stripe",
-             "gocardless": "standins.gocardless"}
+             "gocardless": "standins.gocardless", "sage": "standins.sage"}
 DEFAULT_DATABASE = "instance/standins.db"
 
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'

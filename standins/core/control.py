@@ -28,7 +28,7 @@ def counters(db) -> dict:
 
 
 def add_common_routes(bp: Blueprint, *, limits, lifetimes, lifetime_keys: tuple[str, ...]) -> None:
-    """faults (GET, POST), faults/clear, expire_tokens, limits, lifetimes, violations.
+    """faults (GET, POST), faults/clear, expire_tokens, age_tokens, limits, lifetimes, violations.
 
     limits(db) / lifetimes(db) answer the values in force (config defaults overlaid by the stored changes)."""
 
@@ -61,6 +61,20 @@ def add_common_routes(bp: Blueprint, *, limits, lifetimes, lifetime_keys: tuple[
         with current().tx() as db:
             count = db.execute("UPDATE access_tokens SET expires=0").rowcount
         return jsonify({"expired": count})
+
+    @bp.post("/age_tokens")
+    def age_tokens():
+        """{"seconds": N}: every code and token is N seconds older, as if that time had passed with no
+        call (a refresh token idle for its whole lifetime dies) without a test having to wait."""
+        seconds = body().get("seconds")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+            return bad("expected {\"seconds\": a non-negative number}")
+        with current().tx() as db:
+            db.execute("UPDATE codes SET created=created-?", (seconds,))
+            db.execute("UPDATE access_tokens SET expires=expires-?", (seconds,))
+            refresh = db.execute("UPDATE refresh_tokens SET created=created-?, used_at=used_at-?",
+                                 (seconds, seconds)).rowcount
+        return jsonify({"aged_seconds": seconds, "refresh_tokens": refresh})
 
     def set_numbers(name: str, allowed: tuple[str, ...], in_force):
         sent = body()

@@ -16,6 +16,8 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Response, jsonify, redirect, request
 
+from .store import Store
+
 
 def error(error_code: str, status: int, description: str | None = None):
     body = {"error": error_code}
@@ -142,3 +144,36 @@ def drop_grant_tokens(db, grant_id: str) -> None:
     db.execute("UPDATE grants SET revoked=1 WHERE grant_id=?", (grant_id,))
     db.execute("DELETE FROM access_tokens WHERE grant_id=?", (grant_id,))
     db.execute("DELETE FROM refresh_tokens WHERE grant_id=?", (grant_id,))
+
+
+def exchange_code(db, form, *, code_lifetime: float, issue, verifier: str | None = None):
+    """grant_type=authorization_code inside the caller's write transaction: (answer dict, None) with
+    issue(db, grant_id, code_row) making the answer, or (None, problem) for invalid_grant."""
+    row, problem = take_code(db, form.get("code", ""), form.get("redirect_uri"), verifier, code_lifetime)
+    if problem:
+        Store.bump(db, "invalid_grants")
+        return None, problem
+    return issue(db, new_grant(db, row), row), None
+
+
+def refresh(db, token: str, *, lifetime: float, grace: float | None, issue):
+    """grant_type=refresh_token inside the caller's write transaction: the answer dict made by
+    issue(db, grant_id, token_row), or None for invalid_grant. A first use spends the token
+    (rotation); a reuse within `grace` answers a fresh pair and spends nothing more."""
+    row = find_refresh_token(db, token)
+    verdict = refresh_verdict(row, lifetime=lifetime, grace=grace)
+    if verdict is None:
+        Store.bump(db, "invalid_grants")
+        return None
+    Store.bump(db, "refreshes")
+    Store.bump(db, "rotations" if verdict == "rotate" else "grace_refreshes")
+    if verdict == "rotate":
+        mark_used(db, row["token"])
+    return issue(db, row["grant_id"], row)
+
+
+def grant_of_token(db, token: str):
+    """The grant id an access or refresh token belongs to (for revocation), or None."""
+    row = (db.execute("SELECT grant_id FROM refresh_tokens WHERE token=?", (token or "",)).fetchone()
+           or db.execute("SELECT grant_id FROM access_tokens WHERE token=?", (token or "",)).fetchone())
+    return row["grant_id"] if row else None

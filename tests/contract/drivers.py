@@ -208,8 +208,70 @@ class FreshBooksDriver(PushDriver):
         return standin.stats()["lost_responses"]
 
 
+class SageDriver(PushDriver):
+    """Sage through its stand-in: the consent page picks the lead business, the token
+    reaches the user's two (GB and IE), so PlanMan's picker asks which (GB); the
+    worker loads income accounts and tax rates, of which the only choice left
+    open (several income accounts) is made here."""
+
+    key = "sage"
+    prefix = "sage"
+
+    def __init__(self):
+        from standins.sage.demo import GB_BUSINESS_ID
+
+        self.business_id = GB_BUSINESS_ID
+
+    def config(self, standin_url: str) -> dict:
+        from tests.fixtures.services import sage_config
+
+        # The bulk case sends 120 clients (a lookup and a create each) within PlanMan's budget.
+        return {**sage_config(standin_url), "SAGE_MAX_PER_MINUTE": 600, "SAGE_MAX_IN_FLIGHT": 5}
+
+    def connect(self, client, standin: Sandbox):
+        standin.control("limits", per_minute=1000)
+        start = post_form(client, "/integrations/sage/connect", {}, form_url="/integrations/sage")
+        picker = client.get(consent(start, choose=[self.business_id], field="business_id"))
+        assert picker.status_code == 302 and picker.headers["Location"].endswith("/integrations/sage/choose")
+        return post_form(client, "/integrations/sage/choose", {"tenant_id": self.business_id})
+
+    def settle(self, firm_id: int) -> None:
+        from standins.sage.demo import ledger_account_id
+
+        connection = wait_for(lambda: (c := connection_of(firm_id, self.key)) and
+                              (c.settings or {}).get("details_state") == "loaded" and c,
+                              timeout=20, what="Sage's income accounts and tax rates to load")
+        connection.settings = {**connection.settings,
+                               "ledger_account_id": ledger_account_id(self.business_id, "4000")}
+        db.session.commit()
+
+    def _business(self, standin: Sandbox) -> dict:
+        return next(b for b in standin.state()["businesses"] if b["id"] == self.business_id)
+
+    def clients(self, standin: Sandbox) -> list[RemoteClient]:
+        return [RemoteClient(c["id"], c.get("name") or "", (c.get("main_contact_person") or {}).get("email") or "")
+                for c in self._business(standin)["contacts"]]
+
+    def invoices(self, standin: Sandbox) -> list[RemoteInvoice]:
+        return [RemoteInvoice(i["id"], i.get("invoice_number") or "", (i.get("status") or {}).get("id") == "DRAFT",
+                              Decimal(str(i["total_amount"])), i.get("reference") or "")
+                for i in self._business(standin)["sales_invoices"]]
+
+    def refreshes(self, standin: Sandbox) -> int:
+        return standin.stats()["refreshes"]
+
+    def rate_limited(self, standin: Sandbox) -> int:
+        return standin.stats()["rate_limited"]
+
+    def server_errors(self, standin: Sandbox) -> int:
+        return standin.stats()["injected_5xx"]
+
+    def lost_responses(self, standin: Sandbox) -> int:
+        return standin.stats()["lost_responses"]
+
+
 # Every push provider the suite runs against.
-DRIVERS: list[PushDriver] = [XeroDriver(), FreshBooksDriver()]
+DRIVERS: list[PushDriver] = [XeroDriver(), FreshBooksDriver(), SageDriver()]
 
 
 def connection_of(firm_id: int, provider_key: str) -> Connection:

@@ -14,30 +14,11 @@ from typing import Optional
 from planman.extensions import db
 from planman.integrations import links
 from planman.integrations.base import PushResult
+from planman.integrations.create_marks import CreateMarks
 from planman.integrations.errors import BlockedByDependency, RecordLocked, RemoteNotFound, ValidationFailed
 from planman.integrations.freshbooks import mapping
 from planman.integrations.freshbooks.client import FreshBooksClient, Refused
 from planman.integrations.records import at_one_revision
-
-CREATE_MARK_SECONDS = 7 * 24 * 3600  # longer than any push retries
-
-
-class CreateMarks:
-    """Creates sent to one FreshBooks account, remembered in Redis for a week."""
-
-    def __init__(self, redis, account_id: str):
-        self.redis = redis
-        self.prefix = f"freshbooks:create-sent:{account_id}"
-
-    def note(self, record_type: str, record_id: int) -> None:
-        self.redis.set(f"{self.prefix}:{record_type}:{record_id}", "1", ex=CREATE_MARK_SECONDS)
-
-    def sent_before(self, record_type: str, record_id: int) -> bool:
-        try:
-            return bool(self.redis.exists(f"{self.prefix}:{record_type}:{record_id}"))
-        except Exception:  # Redis trouble only costs the word "created": the record is still linked
-            return False
-
 
 DELETED_CLIENT = (
     "This client was deleted in FreshBooks, so FreshBooks takes no changes to it. Restore it in FreshBooks "

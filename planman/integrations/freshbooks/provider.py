@@ -22,6 +22,7 @@ from planman.extensions import db
 from planman.integrations import links
 from planman.integrations import throttle as throttles
 from planman.integrations.base import BatchReport, Provider, PushResult, RateLimits, Tenant
+from planman.integrations.create_marks import CreateMarks
 from planman.integrations.errors import RecordLocked, RemoteNotFound, TemporaryFailure, ValidationFailed
 from planman.integrations.freshbooks import exporter, mapping
 from planman.integrations.freshbooks.client import FreshBooksClient
@@ -169,8 +170,8 @@ class FreshBooksProvider(Provider):
         return self._api(account_id=connection.tenant_id, tokens=TokenManager(connection, self._refresh),
                          throttle=throttle, on_forbidden=forbidden)
 
-    def _marks(self, connection) -> exporter.CreateMarks:
-        return exporter.CreateMarks(current_app.redis, connection.tenant_id)
+    def _marks(self, connection) -> CreateMarks:
+        return CreateMarks(current_app.redis, self.key, connection.tenant_id)
 
     def load_tenant_details(self, connection) -> None:
         """The business's saved taxes (shown on the settings page) and its currency."""

@@ -1,0 +1,1 @@
+"""Sage Accounting: push clients and invoices (see provider.py)."""

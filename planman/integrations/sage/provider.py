@@ -1,0 +1,262 @@
+"""Sage Accounting as a provider: its OAuth client, API client factory, exporters and words.
+
+Sage's differences from the friendly path (REFERENCE.md section 9): 5-minute
+access tokens and rotating refresh tokens that die after 31 days unused, so
+nearly every job refreshes (the shared TokenManager: one lock per connection,
+the new pair committed before use) and a quiet firm is kept alive by the
+keep-alive job (``refresh_token_lifetime``); a token belongs to a user who may
+reach several businesses, so the business is picked after consent and sent as
+``X-Business`` on every call (client.py checks the echo); invoice lines need
+an INCOME ledger account and a Sage tax rate (settings.py); no idempotency
+keys (exporter.py looks up before it creates); paid and part-paid invoices
+are not edited."""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.flask_client import OAuth
+from authlib.integrations.requests_client import OAuth2Session
+from flask import current_app
+
+from planman.extensions import db
+from planman.integrations import links
+from planman.integrations import throttle as throttles
+from planman.integrations.base import Provider, PushResult, RateLimits, Tenant
+from planman.integrations.create_marks import CreateMarks
+from planman.integrations.errors import RemoteNotFound, TemporaryFailure
+from planman.integrations.oauth_state import RedisStateCache
+from planman.integrations.sage import exporter, mapping
+from planman.integrations.sage import settings as sage_settings
+from planman.integrations.sage.client import SageClient
+from planman.integrations.tokens import FixedToken, RefreshRejected, TokenManager, load_token, mark_needs_reconnect
+
+log = logging.getLogger(__name__)
+
+
+def businesses_to_tenants(items: list[dict]) -> list[Tenant]:
+    """The businesses a Sage user reaches (``GET /businesses``), as tenants."""
+    return [Tenant(tenant_id=str(b["id"]), name=b.get("name") or b.get("displayed_as") or "", kind="business")
+            for b in items if b.get("id")]
+
+
+class SageProvider(Provider):
+    key = "sage"
+    label = "Sage"
+    summary = "Send clients to Sage Accounting as customers and invoices as draft sales invoices."
+    connect_label = "Connect to Sage"  # the help page's words
+    reconnect_label = "Reconnect to Sage"
+    tenant_word = "business"
+    tenant_words = "businesses"
+    details_noun = "income accounts and tax rates"
+    revoke_hint = "Settings > Connected apps in Sage Accounting"
+    settings_template = "integrations/sage/_settings.html"
+    tenant_detail_keys = sage_settings.TENANT_DETAIL_KEYS
+    choice_keys = sage_settings.CHOICE_KEYS
+
+    # -- set-up -------------------------------------------------------------
+    def init_app(self, app) -> None:
+        cfg = app.config
+        oauth = OAuth(app, cache=RedisStateCache())
+        oauth.register(
+            "sage",
+            client_id=cfg["SAGE_CLIENT_ID"],
+            client_secret=cfg["SAGE_CLIENT_SECRET"],
+            authorize_url=cfg["SAGE_AUTH_URL"],
+            access_token_url=f"{cfg['SAGE_TOKEN_URL']}/token",
+            client_kwargs={
+                # No PKCE: Sage documents none (REFERENCE.md section 1).
+                "scope": cfg["SAGE_SCOPES"],
+                "token_endpoint_auth_method": "client_secret_post",
+                "timeout": cfg["SAGE_HTTP_TIMEOUT"],
+            },
+        )
+        app.extensions["sage_oauth"] = oauth
+        app.config.setdefault("CSP_FORM_ACTION_ORIGINS", set()).add(_origin(cfg["SAGE_AUTH_URL"]))
+
+    def is_configured(self, app) -> bool:
+        return bool(app.config.get("SAGE_CLIENT_ID") and app.config.get("SAGE_CLIENT_SECRET"))
+
+    def _oauth_client(self):
+        return current_app.extensions["sage_oauth"].sage
+
+    # -- connect flow (web process) ---------------------------------------------
+    def authorize_redirect(self, redirect_uri: str):
+        # filter=apiv3.1 offers only the countries of API v3.1 in Sage's picker.
+        return self._oauth_client().authorize_redirect(redirect_uri, filter="apiv3.1")
+
+    def complete_authorization(self) -> tuple[dict, list[Tenant]]:
+        token = self._oauth_client().authorize_access_token()
+        api = self._api(business_id=None, tokens=FixedToken(token["access_token"], self.label), throttle=None)
+        return token, businesses_to_tenants(api.businesses())
+
+    def disconnect(self, connection) -> list[str]:
+        try:
+            token = load_token(connection)
+        except Exception:  # undecryptable: nothing we can revoke
+            return ["PlanMan could not read its stored Sage tokens, so it could not revoke them."]
+        if not token:
+            return []
+        cfg = current_app.config
+        try:
+            self._oauth_session().revoke_token(f"{cfg['SAGE_TOKEN_URL']}/revoke",
+                                               token=token.get("refresh_token") or token["access_token"],
+                                               timeout=cfg["SAGE_HTTP_TIMEOUT"])
+        except Exception as error:  # network trouble must not keep the tokens alive here
+            log.info("sage disconnect: revocation failed: %s", type(error).__name__)
+            return [f"Sage could not be reached to revoke access; remove PlanMan under {self.revoke_hint} to be sure."]
+        return []
+
+    # -- tokens --------------------------------------------------------------------
+    def _oauth_session(self) -> OAuth2Session:
+        cfg = current_app.config
+        return OAuth2Session(cfg["SAGE_CLIENT_ID"], cfg["SAGE_CLIENT_SECRET"],
+                             token_endpoint_auth_method="client_secret_post",
+                             revocation_endpoint_auth_method="client_secret_post")
+
+    def _refresh(self, refresh_token: str) -> dict:
+        """One refresh: Sage rotates the refresh token on every use, so the
+        TokenManager calls this under the connection's lock and commits the new
+        pair before anything uses it."""
+        cfg = current_app.config
+        try:
+            return dict(self._oauth_session().refresh_token(f"{cfg['SAGE_TOKEN_URL']}/token",
+                                                            refresh_token=refresh_token,
+                                                            timeout=cfg["SAGE_HTTP_TIMEOUT"]))
+        except OAuthError as error:
+            if error.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
+                raise RefreshRejected(error.error) from error
+            raise TemporaryFailure("Sage could not renew access.", detail=f"token refresh: {error.error}",
+                                   provider=self.label) from error
+        except Exception as error:  # timeouts, dropped connections, non-JSON pages
+            raise TemporaryFailure("Sage could not be reached to renew access.",
+                                   detail=f"token refresh: {type(error).__name__}", provider=self.label) from error
+
+    def refresh_token_lifetime(self, config) -> Optional[float]:
+        return config["SAGE_REFRESH_TOKEN_DAYS"] * 86400
+
+    def renew_tokens(self, connection) -> None:
+        TokenManager(connection, self._refresh).renew()
+
+    # -- API access (workers) ------------------------------------------------------
+    def _api(self, *, business_id, tokens, throttle, on_forbidden=None) -> SageClient:
+        cfg = current_app.config
+        return SageClient(api_url=cfg["SAGE_API_URL"], business_id=business_id, tokens=tokens, throttle=throttle,
+                          timeout=cfg["SAGE_HTTP_TIMEOUT"], on_forbidden=on_forbidden)
+
+    def rate_limits(self, config) -> RateLimits:
+        return RateLimits(in_flight=config["SAGE_MAX_IN_FLIGHT"], per_minute=config["SAGE_MAX_PER_MINUTE"],
+                          lease_seconds=config["SAGE_HTTP_TIMEOUT"] + 5)
+
+    def api_for(self, connection) -> SageClient:
+        def forbidden(reason: str) -> None:
+            # Tokens replaced while this call was under way (an admin reconnected) say
+            # nothing about the new ones: leave the connection to the next call.
+            used = connection.token_ciphertext
+            db.session.refresh(connection)
+            if connection.token_ciphertext != used or connection.state != "connected":
+                return
+            mark_needs_reconnect(connection, f"Sage no longer gives PlanMan access to "
+                                             f"{connection.tenant_name or 'the business'} ({reason}).")
+
+        return self._api(business_id=connection.tenant_id, tokens=TokenManager(connection, self._refresh),
+                         throttle=throttles.for_connection(self, connection), on_forbidden=forbidden)
+
+    def _marks(self, connection) -> CreateMarks:
+        return CreateMarks(current_app.redis, self.key, connection.tenant_id)
+
+    def load_tenant_details(self, connection) -> None:
+        """The business's INCOME ledger accounts and tax rates (the settings pickers)."""
+        api = self.api_for(connection)
+        business = api.business()
+        settings = dict(connection.settings or {})
+        settings[sage_settings.LEDGER_ACCOUNTS_KEY] = sage_settings.ledger_accounts(api.income_ledger_accounts())
+        settings[sage_settings.TAX_RATES_KEY] = sage_settings.tax_rates(api.tax_rates())
+        # Country and currency decide which tax rates and accounts exist (REFERENCE.md section 2).
+        settings["sage_country"] = _id_of(business.get("country"))
+        settings["sage_currency"] = _id_of(business.get("currency"))
+        connection.tenant_name = business.get("name") or connection.tenant_name
+        connection.settings = settings
+
+    def export(self, connection, record_type: str, record, *, user_id: Optional[int], intent: str) -> PushResult:
+        api = self.api_for(connection)
+        if record_type == "client":
+            return exporter.export_client(api, record, links.find_link(connection, "client", record.id),
+                                          self._marks(connection))
+        return exporter.export_invoice(api, connection, record, self._marks(connection), user_id=user_id)
+
+    def void(self, connection, record_type: str, link, *, intent: str) -> PushResult:
+        return exporter.void_invoice(self.api_for(connection), link)
+
+    def fetch_remote_status(self, connection, record_type: str, external_id: str) -> Optional[str]:
+        if record_type != "invoice":
+            return None
+        try:
+            return mapping.invoice_status(self.api_for(connection).get_invoice(external_id))
+        except RemoteNotFound:
+            return "DELETED"
+
+    # -- presentation --------------------------------------------------------------
+    def view_url(self, connection, record_type: str, external_id: str) -> Optional[str]:
+        return mapping.record_url(current_app.config["SAGE_RECORD_URL"], connection.tenant_id, record_type,
+                                  external_id)
+
+    def remote_status_label(self, record_type: str, remote_status: str) -> str:
+        if record_type == "invoice":
+            return mapping.INVOICE_STATUS_LABELS.get(remote_status, remote_status.replace("_", " ").title())
+        return remote_status.title()
+
+    def is_locked(self, record_type: str, remote_status: str) -> bool:
+        return record_type == "invoice" and remote_status in mapping.LOCKED_STATUSES | {"VOID"}
+
+    def is_gone(self, record_type: str, remote_status: str) -> bool:
+        return record_type == "invoice" and remote_status == "DELETED"
+
+    def is_closed(self, record_type: str, remote_status: str) -> bool:
+        return record_type == "invoice" and remote_status in mapping.CLOSED_STATUSES
+
+    def closed_message(self, record_type: str, remote_status: str) -> str:
+        done = "deleted in Sage (it was still a draft there)" if remote_status == "DELETED" else "voided in Sage"
+        return f"This invoice is void in PlanMan and {done}."
+
+    def locked_message(self, record_type: str, remote_status: str) -> str:
+        return mapping.locked_invoice_message(remote_status)
+
+    def record_warnings(self, connection, record_type: str, record) -> list[str]:
+        return mapping.invoice_problems(record) if record_type == "invoice" else []
+
+    # -- settings (planman/integrations/sage/settings.py) ------------------------
+    def settings_ready(self, connection) -> bool:
+        return (connection.settings or {}).get(sage_settings.LEDGER_ACCOUNTS_KEY) is not None
+
+    def settings_form(self, connection, tax_rates: list, **kwargs):
+        return sage_settings.sage_settings_form(connection.settings or {}, tax_rates, **kwargs)
+
+    def save_settings(self, connection, form) -> None:
+        sage_settings.save_settings(connection, ledger_account_id=form.ledger_account_id.data, rates=form.rates(),
+                                    no_tax_rate_id=form.no_tax_rate_id.data)
+
+    def default_choices(self, settings: dict, tax_rates: list) -> dict:
+        return sage_settings.apply_default_choices(settings, tax_rates)
+
+    def settings_problems(self, connection) -> list[str]:
+        settings = connection.settings or {}
+        problems = []
+        if not settings.get("ledger_account_id"):
+            problems.append("Choose the income account invoice lines are posted to.")
+        if not settings.get("no_tax_rate_id"):
+            problems.append("Choose the Sage tax rate for lines without a tax rate.")
+        return problems
+
+
+def _id_of(value) -> str:
+    """Sage's ``{id, displayed_as}`` reference (or a bare id) as its id."""
+    return str((value.get("id") if isinstance(value, dict) else value) or "")
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

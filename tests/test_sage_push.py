@@ -1,0 +1,189 @@
+"""Sage Send / Update through PlanMan's own doors, with Sage played by `responses`:
+requests are captured as Sage would receive them; RQ jobs run in-process."""
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+import sqlalchemy as sa
+from rq import SimpleWorker
+
+from planman.extensions import db
+from planman.integrations.tokens import store_token
+from planman.models import Connection, ExternalLink, PushJob
+from tests.helpers import client, htmx_post, make_client, make_invoice, signup  # noqa: F401
+
+API = "https://api.sage.test/v3.1"
+TOKEN = "https://oauth.sage.test"
+BUSINESS = "2473af58f118554eb7792a3965854c22"
+
+
+@pytest.fixture
+def config_overrides():
+    return {"SAGE_CLIENT_ID": "sage-client", "SAGE_CLIENT_SECRET": "sage-secret",
+            "SAGE_AUTH_URL": "https://www.sage.test/oauth2/auth/central", "SAGE_TOKEN_URL": TOKEN,
+            "SAGE_API_URL": API}
+
+
+@pytest.fixture
+def sage():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def firm(client):
+    admin = signup(client)
+    connection = Connection(firm_id=admin.firm_id, provider="sage", state="connected", tenant_id=BUSINESS,
+                            tenant_name="Demo Bookkeeping Ltd (GB)",
+                            settings={"ledger_account_id": "acc-4000", "no_tax_rate_id": "GB_NO_TAX",
+                                      "tax_rates": {}, "details_state": "loaded"})
+    store_token(connection, {"access_token": "access-1", "refresh_token": "refresh-1", "expires_in": 300,
+                             "refresh_token_expires_in": 2678400})
+    db.session.add(connection)
+    db.session.commit()
+    return admin, connection
+
+
+def press(client, record_type, record_id):
+    return htmx_post(client, f"/integrations/sage/{record_type}/{record_id}/panel", {})
+
+
+def panel(client, record_type, record_id):
+    return client.get(f"/integrations/sage/{record_type}/{record_id}/panel").get_data(as_text=True)
+
+
+def run_jobs(app):
+    SimpleWorker([app.push_queue], connection=app.redis).work(burst=True)
+
+
+def listing(items):
+    return {"$total": len(items), "$page": 1, "$next": None, "$back": None, "$itemsPerPage": 200, "$items": items}
+
+
+def echo(business=BUSINESS):
+    return {"X-Business": business}
+
+
+def sent(mock, method, pattern):
+    return [json.loads(c.request.body) for c in mock.calls
+            if c.request.method == method and re.search(pattern, c.request.url)]
+
+
+def test_send_a_client_looks_up_its_reference_then_creates_a_customer_with_x_business(app, client, firm, sage):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd", email="ap@acme.test")
+    sage.get(f"{API}/contacts", json=listing([{"id": "c-9", "name": "Acme Ltd", "reference": customer.reference + "X"}]),
+             headers=echo())
+    sage.post(f"{API}/contacts", json={"id": "c-1", "name": "Acme Ltd"}, status=201, headers=echo())
+
+    press(client, "client", customer.id)
+    run_jobs(app)
+
+    lookup = sage.calls[0].request
+    assert parse_qs(urlsplit(lookup.url).query)["search"] == [customer.reference]
+    assert all(c.request.headers["X-Business"] == BUSINESS for c in sage.calls)
+    [body] = sent(sage, "POST", "/contacts$")
+    assert body["contact"]["contact_type_ids"] == ["CUSTOMER"] and body["contact"]["reference"] == customer.reference
+    link = db.session.scalar(sa.select(ExternalLink))
+    assert link.external_id == "c-1" and ">Update<" in panel(client, "client", customer.id)
+
+
+def test_an_answer_for_another_business_stops_the_push_and_records_nothing(app, client, firm, sage):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    sage.get(f"{API}/contacts", json=listing([]), headers=echo("9be11c1cc69157f4ba4f5ecb0d8205ae"))
+
+    press(client, "client", customer.id)
+    run_jobs(app)
+
+    push = db.session.scalar(sa.select(PushJob))
+    assert push.state == "failed" and "different business" in push.error_message
+    assert sent(sage, "POST", "/contacts") == [] and db.session.scalar(sa.select(ExternalLink)) is None
+
+
+def test_sages_error_array_is_shown_beside_the_field_its_source_names(app, client, firm, sage):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd", email="ap@acme")
+    sage.get(f"{API}/contacts", json=listing([]), headers=echo())
+    sage.post(f"{API}/contacts", status=422, headers=echo(), json=[
+        {"$severity": "error", "$dataCode": "RecordInvalid", "$message": "Email is not a valid address",
+         "$source": "main_contact_person.email"}])
+
+    press(client, "client", customer.id)
+    run_jobs(app)
+
+    push = db.session.scalar(sa.select(PushJob))
+    assert push.state == "failed" and push.error_fields == {"email": ["Email is not a valid address"]}
+    assert "Email is not a valid address" in panel(client, "client", customer.id)
+
+
+def test_a_429_waits_for_retry_after_instead_of_calling_again(app, client, firm, sage):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    sage.get(f"{API}/contacts", status=429, headers={"Retry-After": "42", **echo()},
+             json=[{"$severity": "error", "$dataCode": "TooManyRequests", "$message": "Too many requests"}])
+
+    press(client, "client", customer.id)
+    run_jobs(app)
+
+    push = db.session.scalar(sa.select(PushJob))
+    assert push.state == "retrying" and 40 <= (push.next_attempt_at - push.started_at).total_seconds() <= 45
+    assert len(sage.calls) == 1
+
+
+def test_a_paid_invoice_in_sage_is_not_edited_and_the_panel_says_why(app, client, firm, sage):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-1")
+    for record_type, record_id, external in (("client", customer.id, "c-1"), ("invoice", invoice.id, "i-1")):
+        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="sage", tenant_id=BUSINESS,
+                                    record_type=record_type, record_id=record_id, external_id=external,
+                                    remote_status="DRAFT" if record_type == "invoice" else "", record_revision=0))
+    db.session.commit()
+    sage.get(f"{API}/sales_invoices/i-1", headers=echo(),
+             json={"id": "i-1", "invoice_number": "INV-1", "status": {"id": "PAID", "displayed_as": "Paid"}})
+
+    press(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    assert sent(sage, "PUT", "sales_invoices") == []
+    push = db.session.scalar(sa.select(PushJob))
+    assert push.state == "failed" and push.outcome == "locked"
+    assert "a payment is recorded against it" in panel(client, "invoice", invoice.id)
+
+
+def test_an_invoice_number_used_for_another_contact_is_refused_beside_the_number(app, client, firm, sage):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-1")
+    sage.get(f"{API}/contacts", json=listing([]), headers=echo())
+    sage.post(f"{API}/contacts", json={"id": "c-1"}, status=201, headers=echo())
+    sage.get(f"{API}/sales_invoices", headers=echo(), json=listing([
+        {"id": "i-9", "invoice_number": "INV-1", "contact": {"id": "someone-else"}, "status": {"id": "DRAFT"}}]))
+
+    press(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    push = db.session.scalar(sa.select(PushJob).where(PushJob.record_type == "invoice"))
+    assert push.state == "failed" and "number" in push.error_fields
+    assert sent(sage, "POST", "/sales_invoices") == [] and sent(sage, "PUT", "/sales_invoices") == []
+
+
+def test_a_refused_refresh_reads_needs_reconnecting(app, client, firm, sage):
+    admin, connection = firm
+    store_token(connection, {"access_token": "access-1", "refresh_token": "refresh-1", "expires_in": 10})
+    db.session.commit()
+    customer = make_client(admin, name="Acme Ltd")
+    sage.post(f"{TOKEN}/token", status=400, json={"error": "invalid_grant"})
+
+    press(client, "client", customer.id)
+    run_jobs(app)
+
+    assert db.session.get(Connection, connection.id).state == "needs_reconnect"
+    refresh = parse_qs(sage.calls[0].request.body)
+    assert refresh["grant_type"] == ["refresh_token"] and refresh["client_secret"] == ["sage-secret"]
+    assert "Reconnect" in panel(client, "client", customer.id)
