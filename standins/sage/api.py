@@ -71,7 +71,7 @@ def guard():
         if request.method in WRITES and grant["scope"] == "readonly":
             return errors.error(403, "AccessDenied", "This token has read-only access.")  # guess
         call = core_guard.admit(db, account, settings.limits(db), request.method in WRITES)
-    if call["retry_after"]:
+    if call["refused"]:
         return errors.too_many(call["retry_after"])
     core_guard.pause(call)
     if call["fail_status"]:
