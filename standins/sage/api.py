@@ -147,6 +147,18 @@ def invalid(error: errors.Invalid):
     return error.response
 
 
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def unknown_path(error):
+    """Paths and methods the stand-in does not serve answer Sage's error array under /v3.1 (REF 5 lists
+    404 and 405), and the usual page elsewhere."""
+    if not request.path.startswith(bp.url_prefix + "/"):
+        return error
+    if error.code == 405:
+        return errors.error(405, "MethodNotAllowed", f"{request.method} is not allowed here.")  # guess: wording
+    return errors.not_found()
+
+
 def business_row(db, business_id: str | None = None):
     return db.execute("SELECT * FROM businesses WHERE id=?", (business_id or g.business_id,)).fetchone()
 
