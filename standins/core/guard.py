@@ -19,21 +19,22 @@ from .store import Store, current
 
 
 def admit(db, account: str, limits: dict, is_write: bool) -> dict:
-    """{"retry_after": seconds when refused (429) else None, "problem": the limit hit, "fail_status",
-    "latency_ms", "drop", "remaining"}; sets g.in_flight_id and g.drop for finish/release."""
+    """{"refused": a 429, "retry_after": seconds (None for the in-flight limit), "problem": the limit hit
+    ("injected", "minute", "day", "appminute", "concurrent"), "fail_status", "latency_ms", "drop",
+    "remaining"}; sets g.in_flight_id and g.drop for finish/release."""
     g.in_flight_id, g.drop = None, False
     Store.bump(db, f"calls:{account}")
     plan = faults.plan(db, is_write)
-    call = {**plan, "retry_after": None, "problem": None, "remaining": None}
+    call = {**plan, "refused": False, "retry_after": None, "problem": None, "remaining": None}
     if plan["rate_limit"]:
         Store.bump(db, "rate_limited")
         Store.bump(db, "rate_limited:injected")
-        return {**call, "retry_after": plan["rate_limit"], "problem": "injected",
+        return {**call, "refused": True, "retry_after": plan["rate_limit"], "problem": "injected",
                 "remaining": ratelimit.remaining(db, account, limits)}
     admitted = ratelimit.admit(db, account, limits)
     call["remaining"] = admitted["remaining"]
     if not admitted["ok"]:
-        return {**call, "retry_after": admitted["retry_after"] or 1, "problem": admitted["problem"]}
+        return {**call, "refused": True, "retry_after": admitted["retry_after"], "problem": admitted["problem"]}
     g.in_flight_id = admitted["in_flight_id"]
     if plan["fail_status"]:
         Store.bump(db, "injected_5xx")

@@ -8,12 +8,11 @@ a lookup (search[...]) finds."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 
 from flask import Blueprint, Response, g, request
 
-from ..core import faults, ratelimit
+from ..core import guard as core_guard
 from ..core.store import Store
 from . import auth, errors, records, settings
 from .settings import cfg
@@ -38,7 +37,6 @@ def _account(_endpoint, values):
 
 @bp.before_request
 def guard():
-    g.in_flight_id, g.drop = None, False
     with settings.store().tx() as db:
         grant, refusal = auth.bearer(db)
         if refusal:
@@ -47,40 +45,18 @@ def guard():
             Store.bump(db, "forbidden")
             return errors.error(errors.ACCESS_DENIED, "The server could not verify that you are authorized to "
                                 "access the URL requested.", status=403)
-        Store.bump(db, f"calls:{g.account_id}")
-        plan = faults.plan(db, request.method in ("POST", "PUT", "DELETE"))
-        limits = settings.limits(db)
-        if plan["rate_limit"]:
-            Store.bump(db, "rate_limited")
-            Store.bump(db, "rate_limited:injected")
-            return _too_many(plan["rate_limit"])
-        admitted = ratelimit.admit(db, g.account_id, limits)
-        if not admitted["ok"]:
-            return _too_many(admitted["retry_after"])
-        g.in_flight_id = admitted["in_flight_id"]
-        if plan["fail_status"]:
-            Store.bump(db, "injected_5xx")
-    if plan["latency_ms"]:
-        time.sleep(plan["latency_ms"] / 1000)
-    if plan["fail_status"]:
-        return errors.error(plan["fail_status"], "Injected failure (stand-in fault injection).",
-                            status=plan["fail_status"])
-    g.drop = plan["drop"]
+        call = core_guard.admit(db, g.account_id, settings.limits(db), request.method in ("POST", "PUT", "DELETE"))
+    if call["refused"]:
+        return _too_many(call["retry_after"])
+    core_guard.pause(call)
+    if call["fail_status"]:
+        return errors.error(call["fail_status"], "Injected failure (stand-in fault injection).",
+                            status=call["fail_status"])
     return None
 
 
-@bp.after_request
-def finish(response):
-    if g.get("drop") and response.status_code < 500:
-        faults.drop_connection(settings.store())
-    return response
-
-
-@bp.teardown_request
-def release(_exc):
-    if g.get("in_flight_id"):
-        with settings.store().tx() as db:
-            ratelimit.release(db, g.in_flight_id)
+bp.after_request(core_guard.finish)
+bp.teardown_request(core_guard.release)
 
 
 # -- helpers ---------------------------------------------------------------------

@@ -13,7 +13,6 @@ import time
 from flask import Blueprint, jsonify, render_template, request
 
 from ..core import faults, oauth
-from ..core.store import Store
 from . import demo, errors, settings
 from .settings import cfg
 
@@ -70,12 +69,13 @@ def _client_ok(form: dict) -> bool:
             and secrets.compare_digest(form.get("client_secret") or "", cfg("CLIENT_SECRET")))
 
 
-def _issue(db, grant_id: str, scope: str) -> dict:
+def _issue(db, grant_id: str, row) -> dict:
     lifetime = settings.lifetimes(db)["access_token_seconds"]
     access = secrets.token_hex(32)
     oauth.save_access_token(db, access, grant_id, lifetime)
     return {"access_token": access, "token_type": "Bearer", "expires_in": int(lifetime),
-            "refresh_token": oauth.new_refresh_token(db, grant_id), "scope": scope, "created_at": int(time.time())}
+            "refresh_token": oauth.new_refresh_token(db, grant_id), "scope": row["scope"],
+            "created_at": int(time.time())}
 
 
 @bp.post("/auth/oauth/token")
@@ -86,27 +86,14 @@ def token():
     grant_type = form.get("grant_type")
     if grant_type == "authorization_code":
         with settings.store().tx() as db:
-            row, problem = oauth.take_code(db, form.get("code", ""), form.get("redirect_uri"), None,
-                                           cfg("CODE_SECONDS"))
-            if problem:
-                Store.bump(db, "invalid_grants")
-            else:
-                body = _issue(db, oauth.new_grant(db, row), row["scope"])
+            body, problem = oauth.exchange_code(db, form, code_lifetime=cfg("CODE_SECONDS"), issue=_issue)
         return oauth.error("invalid_grant", 400, problem) if problem else jsonify(body)
     if grant_type == "refresh_token":
         with settings.store().tx() as db:
             lose_answer = faults.take_token_answer_drop(db)
-            row = oauth.find_refresh_token(db, form.get("refresh_token", ""))
-            verdict = oauth.refresh_verdict(row, lifetime=cfg("REFRESH_TOKEN_SECONDS"),
-                                            grace=settings.lifetimes(db)["refresh_grace_seconds"])
-            if verdict is None:
-                Store.bump(db, "invalid_grants")
-            else:
-                Store.bump(db, "refreshes")
-                Store.bump(db, "rotations" if verdict == "rotate" else "grace_refreshes")
-                oauth.mark_used(db, row["token"])
-                body = _issue(db, row["grant_id"], row["scope"])
-        if verdict is None:
+            body = oauth.refresh(db, form.get("refresh_token", ""), lifetime=cfg("REFRESH_TOKEN_SECONDS"),
+                                 grace=settings.lifetimes(db)["refresh_grace_seconds"], issue=_issue)
+        if body is None:
             return oauth.error("invalid_grant", 400, "The provided authorization grant is invalid, expired, "
                                                      "revoked, or was issued to another client.")
         if lose_answer:  # committed: the old refresh token is spent, the new pair never arrives
@@ -122,11 +109,9 @@ def revoke():
     if not _client_ok(form):
         return oauth.error("invalid_client", 401, "Client authentication failed.")
     with settings.store().tx() as db:
-        token_ = form.get("token", "")
-        row = (db.execute("SELECT grant_id FROM refresh_tokens WHERE token=?", (token_,)).fetchone()
-               or db.execute("SELECT grant_id FROM access_tokens WHERE token=?", (token_,)).fetchone())
-        if row:
-            oauth.drop_grant_tokens(db, row["grant_id"])
+        grant_id = oauth.grant_of_token(db, form.get("token", ""))
+        if grant_id:
+            oauth.drop_grant_tokens(db, grant_id)
     return jsonify({}), 200
 
 

@@ -71,7 +71,7 @@ def guard():
         if request.method in WRITES and grant["scope"] == "readonly":
             return errors.error(403, "AccessDenied", "This token has read-only access.")  # guess
         call = core_guard.admit(db, account, settings.limits(db), request.method in WRITES)
-    if call["retry_after"]:
+    if call["refused"]:
         return errors.too_many(call["retry_after"])
     core_guard.pause(call)
     if call["fail_status"]:
@@ -145,6 +145,18 @@ def since(items: list[dict]) -> list[dict]:
 @bp.errorhandler(errors.Invalid)
 def invalid(error: errors.Invalid):
     return error.response
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def unknown_path(error):
+    """Paths and methods the stand-in does not serve answer Sage's error array under /v3.1 (REF 5 lists
+    404 and 405), and the usual page elsewhere."""
+    if not request.path.startswith(bp.url_prefix + "/"):
+        return error
+    if error.code == 405:
+        return errors.error(405, "MethodNotAllowed", f"{request.method} is not allowed here.")  # guess: wording
+    return errors.not_found()
 
 
 def business_row(db, business_id: str | None = None):

@@ -57,7 +57,7 @@ def _nested(sent: dict, key: str, fields: tuple) -> dict | None:
     return {f: records.text(value.get(f), f"{key}.{f}") for f in fields if f in value}
 
 
-def apply(db, doc: dict, sent: dict, business: dict, creating: bool) -> None:
+def apply(db, doc: dict, sent: dict, creating: bool) -> None:
     """Validate what was sent onto doc (raises Invalid). Fields left out keep their value (guess)."""
     for field, max_length in TEXT_FIELDS.items():
         if field in sent:
@@ -147,7 +147,7 @@ def create_contact():
                "credit_days": None, "main_address": None, "main_contact_person": None,
                "default_sales_ledger_account": None, "default_sales_tax_rate": None, "balance": "0.00",
                "deletable": True}
-        apply(db, doc, sent, business, creating=True)
+        apply(db, doc, sent, creating=True)
         db.execute("INSERT INTO contacts(id, business_id, doc) VALUES (?, ?, ?)",
                    (contact_id, g.business_id, json.dumps(doc)))
     return errors.answer(doc, 201)
@@ -160,7 +160,7 @@ def update_contact(contact_id):
         doc = one_contact(db, contact_id)
         if doc is None:
             return errors.not_found("Contact")
-        apply(db, doc, sent, {}, creating=False)
+        apply(db, doc, sent, creating=False)
         _save(db, doc)
     return errors.answer(doc)
 

@@ -308,3 +308,10 @@ def test_a_readonly_token_reads_but_cannot_write(sage):
     r = api.post("/contacts", {"contact": {"name": "X", "contact_type_ids": ["CUSTOMER"]}})
     assert only_error(r, 403)["$dataCode"] == "AccessDenied"
     assert ok(api.get("/contacts"))["$total"] == 0
+
+
+def test_unknown_paths_and_methods_answer_the_error_array(sage, api):
+    assert only_error(api.get("/products"), 404)["$dataCode"] == "RecordNotFound"
+    assert only_error(api.client.patch("/v3.1/contacts", headers=api.headers()), 405)["$dataCode"] == \
+        "MethodNotAllowed"
+    assert "<html" in sage.get("/nowhere").get_data(as_text=True).lower()
