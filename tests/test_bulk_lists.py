@@ -81,3 +81,26 @@ def test_nothing_selected_says_so_and_stays_on_the_list(app, client):
     assert response.status_code == 302 and response.headers["Location"].startswith("/clients/")
     assert "Select at least one client to send." in client.get(response.headers["Location"]).get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(BulkPush.id))) == 0
+
+
+@pytest.mark.parametrize("config_overrides", [{"FRESHBOOKS_CLIENT_ID": "fb-client", "FRESHBOOKS_CLIENT_SECRET": "fb"}])
+def test_with_two_ledgers_connected_the_list_asks_where_to_send(app, client, config_overrides):
+    from tests.test_freshbooks_push import connect as connect_freshbooks
+
+    admin = signup(client)
+    _connect(admin)
+    customer = make_client(admin, name="Acme Ltd")
+    page = client.get("/clients/").get_data(as_text=True)
+    assert "Send selected to Xero" in page and 'name="provider"' in page and "<select" not in page
+
+    connect_freshbooks(admin)
+    page = client.get("/clients/").get_data(as_text=True)
+    assert re.search(r'<label for="bulk-send-client-provider">Send to</label>', page)
+    options = re.findall(r'<option value="(\w+)">([^<]+)</option>', page)
+    assert options == [("xero", "Xero"), ("freshbooks", "FreshBooks")]
+
+    fields = form_fields(page, "/integrations/bulk")
+    response = client.post("/integrations/bulk", data={**fields, "provider": "freshbooks", "mode": "selected",
+                                                       "ids": [str(customer.id)]})
+    bulk = db.session.scalar(sa.select(BulkPush))
+    assert response.status_code == 302 and bulk.provider == "freshbooks"

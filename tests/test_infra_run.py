@@ -152,10 +152,16 @@ def test_run_command_restarts_a_worker_that_died(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in {"REDIS_URL", "XERO_CLIENT_ID", "DATABASE_URL", "TEST_DATABASE_URL", "FLASK_APP",
                         "STRIPE_SECRET_KEY"}}
-    env.update({"PLANMAN_INSTANCE_DIR": str(tmp_path / "instance"), "PORT": str(free_port())})
+    # With Xero's credentials given (never called here), FreshBooks still gets its stand-in.
+    env.update({"PLANMAN_INSTANCE_DIR": str(tmp_path / "instance"), "PORT": str(free_port()),
+                "XERO_CLIENT_ID": "firm-own-xero-app", "XERO_CLIENT_SECRET": "not-used-in-this-test"})
     launcher = Launcher(env)
     try:
         launcher.wait_for(READY, timeout=90)
+        assert any("using Xero at https://api.xero.com as client firm-own-xero-app" in line
+                   for line in launcher.output)
+        assert not any("Xero stand-in running" in line for line in launcher.output)
+        assert any("FreshBooks stand-in running at http://127.0.0.1:" in line for line in launcher.output)
         redis_url = next(re.search(r"embedded Redis on (\S+)", line).group(1)
                          for line in launcher.output if "embedded Redis on" in line)
         [first] = _worker_pids(launcher.proc.pid)

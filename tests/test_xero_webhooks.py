@@ -166,6 +166,21 @@ class TestDeliveries:
         assert "Awaiting payment" in html
         assert xero_api.check_all() == [] and len(xero_api.calls) == 1  # the panel asks Xero nothing more
 
+    def test_a_rate_limited_event_waits_for_xero_without_using_up_its_attempts(self, app, client, invoice,
+                                                                                 connection, xero_api):
+        xero_api.add("GET", f"/Invoices/{INVOICE_ID}", status=429, headers={"Retry-After": "1"},
+                     json={"Title": "Too many requests"})
+        post(client, delivery(xero_event()))
+        [row_id] = [job.args[0] for job in app.push_queue.get_jobs()
+                    if job.func_name == "planman.jobs.process_webhook_event"]
+        for _ in range(intake.MAX_ATTEMPTS + 1):  # more 429s than a failing event gets tries
+            assert jobs.process_webhook_event(row_id) == "rate limited, will retry"
+            assert stored() == [("INVOICE.UPDATE", "queued")]
+            waiting = app.push_queue.scheduled_job_registry.get_job_ids()
+            assert any("rate-limited" in job_id for job_id in waiting)
+        event = db.session.scalar(sa.select(WebhookEvent))
+        assert event.attempts == 0 and event.error == "Waiting 1s for Xero's rate limit."
+
     @pytest.mark.parametrize("status, words", [("VOIDED", "Voided"), ("DELETED", "deleted in Xero")])
     def test_an_invoice_voided_or_deleted_in_xero_shows_so(self, app, client, invoice, connection, xero_api,
                                                            status, words):

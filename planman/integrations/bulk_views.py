@@ -23,20 +23,25 @@ MAX_SELECTED = 10000  # ids accepted from one form post
 
 @bp.app_context_processor
 def _bulk_send_helpers():
-    return {"bulk_send_provider": bulk_send_provider}
+    return {"bulk_send_provider": bulk_send_provider, "bulk_send_providers": bulk_send_providers}
+
+
+def bulk_send_providers() -> list:
+    """The providers the list pages' "Send to …" can go to: configured and
+    connected for the user's firm, in registry order (the first is the default).
+    Looked up once per request, however many rows ask."""
+    if "bulk_send_providers" not in g:
+        g.bulk_send_providers = []
+        if current_user.is_authenticated:
+            usable = links.usable_provider_keys(current_user.firm_id)
+            g.bulk_send_providers = [
+                provider for provider in registry.configured_providers(current_app) if provider.key in usable]
+    return g.bulk_send_providers
 
 
 def bulk_send_provider():
-    """The provider the list pages' "Send to …" goes to: configured and connected
-    for the user's firm, or None (then the list pages show no selection).
-    Looked up once per request, however many rows ask."""
-    if "bulk_send_provider" not in g:
-        g.bulk_send_provider = None
-        if current_user.is_authenticated:
-            usable = links.usable_provider_keys(current_user.firm_id)
-            g.bulk_send_provider = next(
-                (provider for provider in registry.configured_providers(current_app) if provider.key in usable), None)
-    return g.bulk_send_provider
+    """The default of bulk_send_providers(), or None (then the list pages show no selection)."""
+    return next(iter(bulk_send_providers()), None)
 
 
 def _provider(key: str):

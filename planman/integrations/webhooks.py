@@ -31,6 +31,7 @@ from planman import jobs
 from planman.extensions import csrf, db
 from planman.integrations import registry
 from planman.integrations.base import WebhookEventData, WebhookVerificationFailed
+from planman.integrations.errors import RateLimited
 from planman.models import Connection, WebhookEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,16 @@ def process(row_id: int) -> str:
                 connection.last_event_at = event.received_at  # "events last arrived" on the Setup page
                 db.session.commit()
         provider.handle_webhook_event(event, connection)
+    except RateLimited as limited:
+        # Not the event's fault: wait as long as the provider asks, without using up an
+        # attempt, so a busy month end cannot turn good events into failed ones.
+        db.session.rollback()
+        event = db.session.get(WebhookEvent, row_id)
+        event.attempts = max(event.attempts - 1, 0)
+        event.error, event.lease_until = f"Waiting {limited.retry_after:.0f}s for {provider.label}'s rate limit.", None
+        db.session.commit()
+        enqueue(row_id, delay=limited.retry_after + 1, why="rate-limited")
+        return "rate limited, will retry"
     except Exception as error:  # noqa: BLE001  (any failure: retried, then recorded)
         db.session.rollback()
         log.exception("%s webhook event %s failed", event.provider, event.event_id)
