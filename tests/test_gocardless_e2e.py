@@ -105,7 +105,7 @@ def connect_and_mandate(live_server, client, admin, sandbox, gc):
     return invoice
 
 
-def test_connect_mandate_collect_and_paid_out_ends_paid_in_planman_and_once_in_xero(
+def test_connect_mandate_collect_and_paid_out_ends_paid_in_planman_and_once_in_xeros_direct_debit_account(
         app, live_server, client, workers_env, connected, sandbox, gc):
     invoice = connect_and_mandate(live_server, client, connected, sandbox, gc)
     # The invoice: Collect by Direct Debit, then time moves on in the stand-in to paid out.
@@ -124,6 +124,8 @@ def test_connect_mandate_collect_and_paid_out_ends_paid_in_planman_and_once_in_x
     wait_until(lambda: "Recorded in Xero" in html(client, invoice_page), 30, "the payment to reach Xero")
     [xero_payment] = organisation(sandbox)["payments"]
     assert xero_payment["Reference"] == payment["id"] and float(xero_payment["Amount"]) == 100.0
+    # Into the account chosen for Direct Debit, not the one for payments recorded by hand (090).
+    assert xero_payment["Account"]["Code"] == "856"
 
 
 def test_a_lost_answer_on_the_payment_create_ends_as_exactly_one_payment(

@@ -163,6 +163,23 @@ def attempt_of(html: str) -> str:
 
 
 class TestPayByCard:
+    def test_no_pay_by_card_while_the_accounts_charges_are_not_enabled(self, app, client, user, invoice,
+                                                                         stripe_api):
+        connect(user, charges_enabled=False)
+        browser, path, html = pay_page(app, client, invoice)
+        assert ">Pay by card</button>" not in html
+        assert "Online payment is not set up for this invoice" in html  # how else to pay, instead
+        # A hand-made POST (the form is not there: its token is taken from the log-in page) is refused too.
+        token = csrf_token_from(browser.get("/login").get_data(as_text=True))
+        refused = browser.post(f"{path}/stripe", data={"csrf_token": token, "attempt": "a" * 32})
+        assert refused.status_code == 404 and len(stripe_api.calls) == 0
+        firm_page = client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+        assert "Online payment is not set up, so the page tells your client how else to pay." in firm_page
+
+        deliver(client, stripe_event("evt_acct", "account.updated", account(charges_enabled=True)))
+        process_all()
+        assert ">Pay by card</button>" in browser.get(path).get_data(as_text=True)
+
     def test_the_button_creates_a_session_on_the_firms_account(self, app, client, user, invoice, stripe_api):
         connect(user)
         stripe_api.post(f"{API}/v1/checkout/sessions", json={"id": "cs_test_1", "object": "checkout.session",

@@ -33,12 +33,14 @@ def app(integration_app):
 
 @pytest.fixture
 def firm(client, sandbox, stripe_standin, live_server, rq_workers):
-    """A firm connected to Xero (invoices sent as Awaiting payment, payments into Stripe clearing)
+    """A firm connected to Xero (invoices sent as Awaiting payment, card payments into Stripe clearing,
+    those recorded by hand into the bank account)
     and to Stripe's demo UK account, with PlanMan's webhook endpoint registered and 2 workers."""
     rq_workers.start(2)
     admin = signup(client, firm_name="Reid & Co Accountants")
     assert connect_xero(client, sandbox).status_code in (200, 302)
-    choose_settings(admin.firm_id, invoice_status="AUTHORISED", payment_account_code="855")
+    choose_settings(admin.firm_id, invoice_status="AUTHORISED", payment_account_code="090",
+                    card_payment_account_code="855")
     connection = connect_stripe(client, admin.firm_id, UK_ACCOUNT_ID)
     assert connection.tenant_id == UK_ACCOUNT_ID and connection.settings["stripe_account"]["charges_enabled"]
     register_webhook(client.application, stripe_standin.url, live_server)

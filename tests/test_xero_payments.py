@@ -243,3 +243,127 @@ def test_the_admin_picks_the_payment_account_from_xeros_bank_and_payment_account
     db.session.expire_all()
     settings = db.session.scalar(sa.select(Connection)).settings
     assert (settings["payment_account_code"], settings["invoice_status"]) == ("855", "AUTHORISED")
+
+
+# -- an account per payment method ----------------------------------------------------------
+
+def _provider_payment(invoice, method: str) -> Payment:
+    """A payment a payment provider reported (card or Direct Debit), as its webhook handler records it."""
+    from planman.payments import services
+
+    return services.record_provider_payment(invoice, provider="payments-provider", provider_payment_id=f"PAY-{method}",
+                                            amount=invoice.total, method=method, state="succeeded")
+
+
+@pytest.mark.parametrize("method, settings, account", [
+    ("card", {"card_payment_account_code": "855", "direct_debit_payment_account_code": "856"}, "855"),
+    ("direct_debit", {"card_payment_account_code": "855", "direct_debit_payment_account_code": "856"}, "856"),
+    # A connection made before there was a choice per method: the account for payments received.
+    ("direct_debit", {}, "090"),
+    ("card", {"card_payment_account_code": ""}, "090"),
+])
+def test_each_payment_method_is_recorded_in_its_own_account(app, client, user, invoice, xero_api, method, settings,
+                                                            account):
+    connect(user, invoice, payment_account_code="090", **settings)
+    xero_api.add("GET", "/Payments", json={"Payments": []})
+    xero_api.add("GET", f"/Invoices/{INVOICE_ID}", json=xero_invoice())
+    xero_api.add("PUT", "/Payments", json={"Payments": [xero_payment("x")]})
+    _provider_payment(invoice, method)
+    assert run_ledger_jobs(app) == ["xero: recorded"]
+    [create] = xero_api.requests_to("PUT", "/Payments")
+    assert json.loads(create.body)["Payments"][0]["Account"] == {"Code": account}
+
+
+def test_without_any_account_for_its_method_a_direct_debit_payment_is_not_recorded(app, client, user, invoice,
+                                                                                    xero_api):
+    connect(user, invoice, payment_account_code="", card_payment_account_code="855")
+    _provider_payment(invoice, "direct_debit")
+    assert run_ledger_jobs(app) == ["xero: failed"]
+    assert "Not recorded in Xero: choose the account for payments received" in page(client, invoice)
+    assert len(xero_api.calls) == 0
+
+
+PAYMENT_ACCOUNTS = [{"code": "090", "name": "Business Bank Account"}, {"code": "855", "name": "Stripe clearing"},
+                    {"code": "856", "name": "GoCardless clearing"}]
+
+
+def _settings_form(client, user):
+    connected(user, settings={**loaded_settings(UK), "payment_account_code": "090",
+                              "xero_payment_accounts": PAYMENT_ACCOUNTS})
+    page_html = client.get("/integrations/xero").get_data(as_text=True)
+    form = {**form_fields(page_html, "/integrations/xero/settings"), "invoice_status": "AUTHORISED"}
+    return page_html, {k: (v or "NONE") if k.startswith("tax_type_") else v for k, v in form.items()}
+
+
+def test_the_admin_picks_an_account_for_card_and_for_direct_debit_payments(client, user):
+    page_html, form = _settings_form(client, user)
+    assert "Account for card payments" in page_html and "Account for Direct Debit payments" in page_html
+    assert page_html.count("Same as payments received</option>") == 2
+    assert "keep recording into the account for payments received until you pick one" in page_html
+    # Unset on a connection made before: both say so, and nothing changes until the admin picks.
+    assert (form["card_payment_account_code"], form["direct_debit_payment_account_code"]) == ("", "")
+
+    good = post_form(client, "/integrations/xero/settings",
+                     {**form, "card_payment_account_code": "855", "direct_debit_payment_account_code": "856"},
+                     form_url="/integrations/xero", follow_redirects=True)
+    assert "Xero settings saved." in good.get_data(as_text=True)
+    db.session.expire_all()
+    settings = db.session.scalar(sa.select(Connection)).settings
+    assert (settings["payment_account_code"], settings["card_payment_account_code"],
+            settings["direct_debit_payment_account_code"]) == ("090", "855", "856")
+    again = client.get("/integrations/xero").get_data(as_text=True)
+    assert form_fields(again, "/integrations/xero/settings")["direct_debit_payment_account_code"] == "856"
+
+
+@pytest.mark.parametrize("field, value", [("card_payment_account_code", "200"),  # a sales account
+                                          ("direct_debit_payment_account_code", "999"),  # not in Xero at all
+                                          ("direct_debit_payment_account_code", "<script>")])
+def test_an_account_xero_does_not_take_payments_into_is_refused_beside_its_field(client, user, field, value):
+    _, form = _settings_form(client, user)
+    bad = post_form(client, "/integrations/xero/settings", {**form, field: value}, form_url="/integrations/xero")
+    assert bad.status_code == 422
+    body = bad.get_data(as_text=True)
+    assert (f'<small class="error" id="{field}-error">Choose one of the bank or payment accounts your Xero '
+            f'organisation has.</small>') in body
+    assert "<script>" not in body
+    db.session.expire_all()
+    assert field not in db.session.scalar(sa.select(Connection)).settings
+
+
+def test_a_method_account_gone_from_xero_is_dropped_so_its_payments_fall_back(app, user):
+    from planman.integrations.xero import settings as xero_settings
+
+    chosen = xero_settings.apply_default_choices(
+        {"xero_payment_accounts": PAYMENT_ACCOUNTS[:2], "payment_account_code": "090",
+         "card_payment_account_code": "855", "direct_debit_payment_account_code": "856"}, [])
+    assert "direct_debit_payment_account_code" not in chosen and chosen["card_payment_account_code"] == "855"
+    assert xero_settings.payment_account_for(chosen, "direct_debit") == "090"
+    assert xero_settings.payment_account_for(chosen, "card") == "855"
+    assert xero_settings.payment_account_for(chosen, "bank_transfer") == "090"
+
+
+# -- what the integration panel says of a paid invoice ------------------------------------------
+
+def xero_panel(client, invoice) -> str:
+    return client.get(f"/integrations/xero/invoice/{invoice.id}/panel").get_data(as_text=True)
+
+
+def test_the_panel_of_an_invoice_paid_after_it_was_sent_says_the_payment_is_recorded_in_xero(
+        app, client, user, invoice, xero_api):
+    connect(user, invoice)
+    record(client, invoice, amount=str(invoice.total))
+    db.session.expire_all()
+    assert db.session.get(type(invoice), invoice.id).status == "paid"
+    html = xero_panel(client, invoice)
+    assert "Its payment is recorded in Xero by PlanMan: under Payments, each says whether Xero has it." in html
+    assert "does not send payments" not in html and "does not record payments" not in html
+
+
+def test_the_panel_of_an_invoice_paid_before_it_was_sent_says_to_record_the_payment_in_xero(
+        app, client, user, invoice, xero_api):
+    record(client, invoice, amount=str(invoice.total))  # paid while Xero was not connected
+    connect(user, invoice)  # then connected, and the invoice sent
+    html = xero_panel(client, invoice)
+    assert ("Its payment was received before the invoice reached Xero (or while Xero was not connected), so "
+            "PlanMan did not record it there: record it in Xero.") in html
+    assert run_ledger_jobs(app) == [] and len(xero_api.calls) == 0  # and indeed nothing went to Xero

@@ -19,11 +19,14 @@ pytestmark = pytest.mark.integration
 
 
 def sent_and_approved(client, admin, sandbox):
-    """An invoice sent to the stand-in as "Awaiting payment", with Stripe clearing for payments."""
-    connection = choose_settings(admin.firm_id, invoice_status="AUTHORISED", payment_account_code="855")
-    # What the settings picker offers, as the worker loaded it from the stand-in.
+    """An invoice sent to the stand-in as "Awaiting payment"; payments recorded by hand go to the bank
+    account, card payments to Stripe clearing and Direct Debit ones to GoCardless clearing."""
+    connection = choose_settings(admin.firm_id, invoice_status="AUTHORISED", payment_account_code="090",
+                                 card_payment_account_code="855", direct_debit_payment_account_code="856")
+    # What the settings pickers offer, as the worker loaded it from the stand-in.
     assert connection.settings["xero_payment_accounts"] == [
-        {"code": "090", "name": "Business Bank Account"}, {"code": "855", "name": "Stripe clearing"}]
+        {"code": "090", "name": "Business Bank Account"}, {"code": "855", "name": "Stripe clearing"},
+        {"code": "856", "name": "GoCardless clearing"}]
     invoice = make_invoice(admin, make_client(admin, name="Acme Ltd"), number="INV-1600",
                            lines=((1, "100.00", None),), status="sent")
     press(client, "invoice", invoice.id)
@@ -38,13 +41,14 @@ def recorded(client, invoice):
     return "Recorded in Xero" in page(client, invoice)
 
 
-def test_a_manual_payment_ends_as_one_xero_payment(client, connected, sandbox):
+def test_a_manual_payment_ends_as_one_xero_payment_in_the_account_for_payments_received(client, connected,
+                                                                                          sandbox):
     invoice, remote = sent_and_approved(client, connected, sandbox)
     record(client, invoice, amount="40.00", paid_on="2026-02-01")
     wait_until(lambda: recorded(client, invoice), 30, "the payment to be recorded in Xero")
 
     [payment] = organisation(sandbox)["payments"]
-    assert (payment["Amount"], payment["Status"], payment["Account"]["Code"]) == (40.0, "AUTHORISED", "855")
+    assert (payment["Amount"], payment["Status"], payment["Account"]["Code"]) == (40.0, "AUTHORISED", "090")
     assert payment["Invoice"]["InvoiceID"] == remote["InvoiceID"]
     assert db.session.scalar(sa.select(PaymentLedgerLink.external_id)) == payment["PaymentID"]
     [after] = organisation(sandbox)["invoices"]

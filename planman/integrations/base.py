@@ -230,6 +230,11 @@ class Provider(ABC):
     # Payment providers: the client payment page ---------------------------------
     pay_button_label: str = ""  # e.g. "Pay by card"
 
+    def takes_payments(self, connection) -> bool:
+        """Whether the client payment page may offer this provider now; False while the
+        provider would refuse (the firm's account there is not set up to take payments yet)."""
+        return True
+
     def record_section(self, connection, record_type: str, record):
         """What a connected payment provider adds to a client's or invoice's page:
         ``(template, context)``, or None for nothing."""

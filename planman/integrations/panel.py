@@ -113,9 +113,26 @@ def _connection_link_and_latest_push() -> sa.Select:
     )
 
 
-# What "paid" in PlanMan means for a push today (README, Design): nothing yet.
-PAID_NOTICE = ("Marked paid in PlanMan. PlanMan does not send payments to {label} yet, so the invoice is sent and "
-               "updated as any other: record the payment in {label}.")
+def paid_notice(provider: Provider, connection: Connection, invoice) -> str:
+    """What happened to a paid invoice's payments at this ledger, in words."""
+    from planman.payments import ledger  # the payments layer sits beside this one, not below it
+
+    label = provider.label
+    if type(provider).record_payment is Provider.record_payment:  # the provider does not declare it
+        return (f"Marked paid in PlanMan. PlanMan does not record payments in {label} yet, so the invoice is "
+                f"sent and updated as any other: record the payment in {label}.")
+    counting, not_sent = ledger.payments_not_sent(invoice.id, provider.key, connection.tenant_id)
+    if not counting:
+        return (f"Marked paid in PlanMan without a payment recorded there, so nothing was recorded in {label}: "
+                f"record the payment in {label}.")
+    if not_sent:
+        them = "it" if not_sent == 1 else "them"
+        which = ("Its payment was" if counting == 1 else "Its payments were" if not_sent == counting
+                 else f"{not_sent} of its {counting} payments {'was' if not_sent == 1 else 'were'}")
+        return (f"Marked paid in PlanMan. {which} received before the invoice reached {label} (or while {label} "
+                f"was not connected), so PlanMan did not record {them} there: record {them} in {label}.")
+    return (f"Marked paid in PlanMan. Its {'payment is' if counting == 1 else 'payments are'} recorded in {label} "
+            f"by PlanMan: under Payments, each says whether {label} has it.")
 
 
 def _void_rules(state: PanelState, provider: Provider, latest: Optional[PushJob]) -> None:
@@ -225,7 +242,7 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
     if state.kind in ("sent", "failed") and state.link is not None:
         state.confirm = provider.confirm_update(record_type, state.link.remote_status)
     if record_type == "invoice" and record.status == "paid" and state.kind in ("sent", "never_sent"):
-        state.notice = PAID_NOTICE.format(label=provider.label)
+        state.notice = paid_notice(provider, connection, record)
     if state.kind in ("sent", "locked") and record_type == "invoice" and remote_status.is_stale(state.link):
         state.checking_status = remote_status.request_check(state.link)
     return state

@@ -73,6 +73,20 @@ def queue_for(payment: Payment) -> list[PaymentLedgerLink]:
     return queued
 
 
+def payments_not_sent(invoice_id: int, provider_key: str, tenant_id: str) -> tuple[int, int]:
+    """(payments counting towards the invoice, how many of them this ledger was never
+    asked to record): a payment changed before the invoice reached the ledger, or while
+    it was not connected, is never sent there."""
+    counting = db.session.scalars(sa.select(Payment.id).where(Payment.invoice_id == invoice_id,
+                                                             Payment.state == COUNTING)).all()
+    if not counting:
+        return 0, 0
+    linked = set(db.session.scalars(sa.select(PaymentLedgerLink.payment_id).where(
+        PaymentLedgerLink.payment_id.in_(counting), PaymentLedgerLink.provider == provider_key,
+        PaymentLedgerLink.tenant_id == tenant_id)))
+    return len(counting), len(set(counting) - linked)
+
+
 def _mirror(payment: Payment, ledger_link, connection) -> None:
     """A payment the ledger itself reported (recorded there by a bookkeeper) is
     in it already: its link says so, and no job ever writes it back."""

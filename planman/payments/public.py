@@ -29,13 +29,13 @@ def private_page(response):
 
 
 def payment_options(firm_id: int) -> list:
-    """(provider, connection) for every payment provider the firm has connected."""
+    """(provider, connection) for every payment provider the firm has connected that takes payments now."""
     options = []
     for provider in registry.all_providers():
         if provider.kind != "payments":
             continue
         connection = connection_for(firm_id, provider.key)
-        if connection is not None and connection.is_usable:
+        if connection is not None and connection.is_usable and provider.takes_payments(connection):
             options.append((provider, connection))
     return options
 

@@ -136,18 +136,22 @@ def record_provider_payment(invoice: Invoice, *, provider: str, provider_payment
 def set_payment_state(payment: Payment, state: str) -> None:
     """Move a payment to ``state``; only "succeeded" counts towards the amount
     paid. The state changes by compare-and-set, so a report handled twice at
-    once moves the money once. Commits."""
-    old = payment.state
-    if old == state:
-        db.session.commit()
-        return
-    changed = db.session.execute(
-        sa.update(Payment).where(Payment.id == payment.id, Payment.state == old).values(state=state)
-        .execution_options(synchronize_session=False)).rowcount
-    if not changed:
-        db.session.rollback()
-        db.session.refresh(payment)
-        return set_payment_state(payment, state)
+    once moves the money once. Commits the caller's other changes (a Direct
+    Debit collection's status, a note) in the same transaction as the payment's
+    and its invoice's."""
+    while True:
+        old = payment.state
+        if old == state:
+            db.session.commit()
+            return
+        changed = db.session.execute(
+            sa.update(Payment).where(Payment.id == payment.id, Payment.state == old).values(state=state)
+            .execution_options(synchronize_session=False)).rowcount
+        if changed:
+            break
+        # Another worker moved it after this one read it: move on from what it is now. Never a
+        # rollback here: that would drop the caller's changes and commit the payment's without them.
+        db.session.refresh(payment, ["state"])
     delta = payment.amount if state == "succeeded" else (-payment.amount if old == "succeeded" else ZERO)
     if delta:
         _move_amount_paid(payment.invoice_id, delta, refuse_overpayment=False)

@@ -73,11 +73,15 @@ def _accounts(tenant_id, sales_tax, expense_tax, none_tax, currency):
         _account(tenant_id, "800", "Accounts Payable", "CURRLIAB", "LIABILITY", none_tax, system="CREDITORS"),
         _account(tenant_id, "855", "Stripe clearing", "CURRLIAB", "LIABILITY", none_tax,
                  description="Card payments collected by Stripe, awaiting payout"),
+        _account(tenant_id, "856", "GoCardless clearing", "CURRLIAB", "LIABILITY", none_tax,
+                 description="Direct Debit payments collected by GoCardless, awaiting payout"),
         _account(tenant_id, "860", "Rounding", "CURRLIAB", "LIABILITY", none_tax, system="ROUNDING",
                  description="An account for rounding differences"),
     ]
     accounts[0]["CurrencyCode"] = currency
-    next(a for a in accounts if a["Code"] == "855")["EnablePaymentsToAccount"] = True  # a clearing account
+    for account in accounts:
+        if account["Code"] in ("855", "856"):
+            account["EnablePaymentsToAccount"] = True  # clearing accounts
     return accounts
 
 

@@ -167,6 +167,11 @@ class StripeProvider(Provider):
             return
         handler(self, connection, obj)
 
+    def takes_payments(self, connection) -> bool:
+        # Stripe refuses card payments until the account's charges are enabled (known once loaded).
+        account = (connection.settings or {}).get("stripe_account")
+        return bool(account and account.get("charges_enabled"))
+
     # -- presentation ---------------------------------------------------------------------
     def settings_problems(self, connection) -> list[str]:
         account = (connection.settings or {}).get("stripe_account")

@@ -235,7 +235,8 @@ class XeroProvider(Provider):
 
     # -- payments received (planman.payments.ledger) -------------------------
     def record_payment(self, connection, invoice_link, payment) -> str:
-        account_code = (connection.settings or {}).get("payment_account_code")
+        # The account for the payment's method (a card clearing account, a Direct Debit one), else the one for all.
+        account_code = xero_settings.payment_account_for(connection.settings or {}, payment.method)
         if not account_code:
             raise payments.PaymentRefused(mapping.NO_PAYMENT_ACCOUNT)
         return payments.record_payment(self.api_for(connection), invoice_link.external_id, account_code, payment)
@@ -311,7 +312,8 @@ class XeroProvider(Provider):
         xero_settings.save_settings(connection, sales_account_code=form.sales_account_code.data,
                                     tax_types=form.tax_types(), no_tax_type=form.no_tax_type.data,
                                     invoice_status=form.invoice_status.data,
-                                    payment_account_code=form.payment_account_code.data)
+                                    payment_account_code=form.payment_account_code.data,
+                                    method_accounts=form.method_accounts())
 
     def initial_settings(self) -> dict:
         return {"invoice_status": xero_settings.DEFAULT_INVOICE_STATUS}

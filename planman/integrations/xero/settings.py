@@ -32,8 +32,20 @@ PAYMENT_ACCOUNTS_KEY = "xero_payment_accounts"
 # What a connection learns about its tenant (refresh_tenant_details); dropped
 # when another tenant is attached.
 TENANT_DETAIL_KEYS = (ACCOUNTS_KEY, TAX_RATES_KEY, PAYMENT_ACCOUNTS_KEY, "base_currency", "currencies")
+# The account a payment of each method (Payment.method) is recorded into, when the
+# admin chose one; any other method, or one not chosen, goes into "payment_account_code"
+# (the account every payment went into before these existed).
+METHOD_ACCOUNT_KEYS = {"card": "card_payment_account_code", "direct_debit": "direct_debit_payment_account_code"}
+
 # What an admin chose for a tenant; kept when the same tenant is reconnected.
-CHOICE_KEYS = ("sales_account_code", "tax_types", "no_tax_type", "invoice_status", "payment_account_code")
+CHOICE_KEYS = ("sales_account_code", "tax_types", "no_tax_type", "invoice_status", "payment_account_code",
+               *METHOD_ACCOUNT_KEYS.values())
+
+
+def payment_account_for(settings: dict, method: str) -> str:
+    """The account code a payment of ``method`` is recorded into, or "" (none chosen)."""
+    key = METHOD_ACCOUNT_KEYS.get(method)
+    return (key and settings.get(key)) or settings.get("payment_account_code") or ""
 
 
 def apply_default_choices(settings: dict, tax_rates: list) -> dict:
@@ -67,21 +79,28 @@ def apply_default_choices(settings: dict, tax_rates: list) -> dict:
     if settings.get("invoice_status") not in dict(INVOICE_STATUS_CHOICES):
         settings["invoice_status"] = DEFAULT_INVOICE_STATUS
     payment_codes = {a["code"] for a in settings.get(PAYMENT_ACCOUNTS_KEY) or []}
-    if settings.get("payment_account_code") and settings["payment_account_code"] not in payment_codes:
-        settings.pop("payment_account_code")  # gone from Xero: the admin chooses again (never a guess)
+    for key in ("payment_account_code", *METHOD_ACCOUNT_KEYS.values()):
+        if settings.get(key) and settings[key] not in payment_codes:
+            settings.pop(key)  # gone from Xero: the admin chooses again (never a guess)
     return settings
 
 
 def save_settings(connection, *, sales_account_code: str, tax_types: dict[str, str],
-                  no_tax_type: str, invoice_status: str, payment_account_code: str = "") -> None:
-    """Store an admin's choices (already validated against Xero's lists by the form)."""
+                  no_tax_type: str, invoice_status: str, payment_account_code: str = "",
+                  method_accounts: dict[str, str] | None = None) -> None:
+    """Store an admin's choices (already validated against Xero's lists by the form).
+    ``method_accounts``: the account chosen for each payment method ("" = the account above)."""
     settings = dict(connection.settings or {})
     allowed_accounts = {a["code"] for a in settings.get(ACCOUNTS_KEY) or []}
     allowed_types = {r["type"] for r in settings.get(TAX_RATES_KEY) or []}
+    payment_codes = {"", *(a["code"] for a in settings.get(PAYMENT_ACCOUNTS_KEY) or [])}
+    method_accounts = method_accounts or {}
     if sales_account_code not in allowed_accounts or no_tax_type not in allowed_types \
             or invoice_status not in dict(INVOICE_STATUS_CHOICES) \
             or any(value not in allowed_types for value in tax_types.values()) \
-            or payment_account_code not in {"", *(a["code"] for a in settings.get(PAYMENT_ACCOUNTS_KEY) or [])}:
+            or payment_account_code not in payment_codes \
+            or any(method not in METHOD_ACCOUNT_KEYS or code not in payment_codes
+                   for method, code in method_accounts.items()):
         raise ValueError("settings must come from the lists Xero returned")
     settings.update(
         sales_account_code=sales_account_code,
@@ -89,6 +108,7 @@ def save_settings(connection, *, sales_account_code: str, tax_types: dict[str, s
         no_tax_type=no_tax_type,
         invoice_status=invoice_status,
         payment_account_code=payment_account_code,
+        **{METHOD_ACCOUNT_KEYS[method]: code for method, code in method_accounts.items()},
     )
     connection.settings = settings
     db.session.commit()
@@ -109,6 +129,8 @@ class XeroSettingsForm(FlaskForm):
     no_tax_type = SelectField("Tax type for lines without a tax rate", validate_choice=False)
     invoice_status = SelectField("Status of invoices sent to Xero", validate_choice=False)
     payment_account_code = SelectField("Account for payments received", validate_choice=False)
+    card_payment_account_code = SelectField("Account for card payments", validate_choice=False)
+    direct_debit_payment_account_code = SelectField("Account for Direct Debit payments", validate_choice=False)
 
     tax_rate_fields: list[tuple[object, str]]  # (PlanMan TaxRate, field name)
 
@@ -118,6 +140,10 @@ class XeroSettingsForm(FlaskForm):
 
     def tax_types(self) -> dict[str, str]:
         return {str(rate.id): self[name].data for rate, name in self.tax_rate_fields}
+
+    def method_accounts(self) -> dict[str, str]:
+        """The account chosen for each payment method ("" = the account for payments received)."""
+        return {method: self[key].data or "" for method, key in METHOD_ACCOUNT_KEYS.items()}
 
     xero_rates: dict[str, dict]  # Xero TaxType -> its name and percentage
 
@@ -163,6 +189,7 @@ def xero_settings_form(settings: dict, tax_rates: list, **kwargs) -> XeroSetting
         "no_tax_type": settings.get("no_tax_type") or "",
         "invoice_status": settings.get("invoice_status") or "DRAFT",
         "payment_account_code": settings.get("payment_account_code") or "",
+        **{key: settings.get(key) or "" for key in METHOD_ACCOUNT_KEYS.values()},
         **{name: chosen_tax_types.get(str(rate.id), "") for rate, name in fields},
     }
     form = Form(data=data, **kwargs)
@@ -185,6 +212,10 @@ def xero_settings_form(settings: dict, tax_rates: list, **kwargs) -> XeroSetting
             raise ValidationError("Choose one of the bank or payment accounts your Xero organisation has.")
 
     form.payment_account_code.validators = [payment_account_known]
+    # Unset, a method's payments go where they went before there was a choice: the account above.
+    for key in METHOD_ACCOUNT_KEYS.values():
+        form[key].choices = [("", "Same as payments received")] + payment_accounts
+        form[key].validators = [payment_account_known]
     for _rate, name in fields:
         form[name].choices = [("", "Choose a tax type…")] + tax_choices
     return form
