@@ -9,7 +9,7 @@ help:
 	@echo "make test-fast  SQLite only, without slow tests (browser, many processes)"
 	@echo "make venv       create .venv and install requirements-dev.txt"
 	@echo "make deps       install missing Debian packages (redis-server, chromium, postgresql, wrk)"
-	@echo "make bench      benchmarks: bulk send to the Xero stand-in, then pages under load (a few minutes)"
+	@echo "make bench      benchmarks: bulk send to the Xero stand-in, pages under load, 50 firms at once (several minutes)"
 
 venv:
 	@bash scripts/bootstrap.sh venv
@@ -34,4 +34,5 @@ test-fast: venv
 bench: venv deps
 	@cd benchmarks && status=0; \
 	  ../.venv/bin/python bulk_push.py || status=1; echo; \
-	  ../.venv/bin/python pages_load.py || status=1; exit $$status
+	  ../.venv/bin/python pages_load.py || status=1; echo; \
+	  ../.venv/bin/python scale.py || status=1; exit $$status

@@ -57,7 +57,14 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'planman.db'}"
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}  # create_app drops it for SQLite
     REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    # Two queues, taken in this order by every worker (`rq worker planman planman-bulk`):
+    # a person's Send, status checks and connect-time loading on RQ_QUEUE, bulk
+    # sends' batches on RQ_BULK_QUEUE, so a click never waits behind a bulk send.
     RQ_QUEUE = os.environ.get("RQ_QUEUE") or "planman"
+    RQ_BULK_QUEUE = os.environ.get("RQ_BULK_QUEUE") or f"{RQ_QUEUE}-bulk"
+    # Share of each tenant's (and the app's) call budget that bulk sends leave
+    # unused, so a single Send is not throttled behind a bulk send of the same firm.
+    THROTTLE_INTERACTIVE_RESERVE = float(os.environ.get("THROTTLE_INTERACTIVE_RESERVE") or 0.1)
     # Operators who may open the job queue dashboard (/setup/rq), every firm's jobs:
     # "name:werkzeug-password-hash,..." checked by HTTP basic auth; empty: no dashboard.
     RQ_DASHBOARD_USERS = os.environ.get("RQ_DASHBOARD_USERS") or ""

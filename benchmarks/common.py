@@ -46,10 +46,11 @@ class Services:
         wait_until(client.ping, 10, "redis to answer", process)
         return f"redis://127.0.0.1:{port}/0"
 
-    def sandbox(self) -> Sandbox:
+    def sandbox(self, **environment) -> Sandbox:
+        """The stand-ins, with ``environment`` (e.g. STANDINS_LATENCY) added to theirs."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **environment}
         process = self._start("standins", [sys.executable, "-m", "standins", "--port", str(port),
                                            "--db", str(self.dir / "standins.db")], env=env)
         wait_until(lambda: _http_answers(url), 30, "the stand-ins", process)
@@ -81,9 +82,11 @@ class Services:
         from redis import Redis
         from rq import Worker
 
-        for index in range(n):
-            self._start(f"rq worker {index + 1}", [str(BIN_DIR / "rq"), "worker", "--with-scheduler", "--url",
-                                                  self.env["REDIS_URL"], self.env["RQ_QUEUE"]])
+        queues = [self.env["RQ_QUEUE"], self.env.get("RQ_BULK_QUEUE") or f"{self.env['RQ_QUEUE']}-bulk"]
+        for index in range(n):  # as production runs them: PlanMan's worker, interactive queue first
+            self._start(f"rq worker {index + 1}", [str(BIN_DIR / "rq"), "worker", "--with-scheduler",
+                                                  "--worker-class", "planman.worker.PlanManWorker", "--url",
+                                                  self.env["REDIS_URL"], *queues])
         connection = Redis.from_url(self.env["REDIS_URL"])
         wait_until(lambda: len(Worker.all(connection=connection)) >= n, 30, f"{n} rq workers to register")
 

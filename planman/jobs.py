@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
+from rq import Queue
 
 log = logging.getLogger(__name__)
 _worker_app = None
@@ -22,10 +23,25 @@ HEARTBEAT_SECONDS = 10
 QUEUE_UNAVAILABLE = "The job queue is not available right now, so nothing was sent. Try again shortly."
 
 
-def enqueue(function: str, record_id: int, *, job_id: str, delay: float = 0, timeout: int = JOB_TIMEOUT) -> bool:
+def bulk_queue(app=None) -> Queue:
+    """The queue of bulk work (a bulk send's batches, catch-ups): workers take
+    it only when the interactive queue (``app.push_queue``) is empty."""
+    app = app or current_app
+    return Queue(app.config["RQ_BULK_QUEUE"], connection=app.redis)
+
+
+def queues(app=None) -> list[Queue]:
+    """Every queue PlanMan uses, in the order a worker must take them."""
+    app = app or current_app
+    return [app.push_queue, bulk_queue(app)]
+
+
+def enqueue(function: str, record_id: int, *, job_id: str, delay: float = 0, timeout: int = JOB_TIMEOUT,
+            bulk: bool = False) -> bool:
     """Queue ``planman.jobs.<function>(record_id)`` now, or after ``delay`` seconds
-    through the RQ scheduler. False (and logged) when Redis cannot take it."""
-    queue = current_app.push_queue
+    through the RQ scheduler; on the bulk queue when ``bulk``, else on the
+    interactive one. False (and logged) when Redis cannot take it."""
+    queue = bulk_queue() if bulk else current_app.push_queue
     options = dict(job_id=job_id, job_timeout=timeout, result_ttl=3600, failure_ttl=7 * 86400)
     target = f"planman.jobs.{function}"
     try:
@@ -87,7 +103,7 @@ def check_remote_status(link_id: int) -> str:
 
 
 def run_bulk_step(bulk_id: int) -> str:
-    """Send the next batches of a bulk push, then hand over to a fresh job."""
+    """Send the next batch of a bulk push, then queue the rest behind other firms' work."""
     from planman.integrations import bulk
 
     with _app().app_context():

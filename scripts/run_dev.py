@@ -427,10 +427,12 @@ def main() -> int:
     run_step("db upgrade", flask + ["db", "upgrade"], env)
     seed_output = run_step("seed-demo", flask + ["seed-demo"], env)
 
+    # Interactive queue first, then bulk: a click is taken before the next bulk batch.
     queue = env.get("RQ_QUEUE") or "planman"
+    bulk_queue = env.get("RQ_BULK_QUEUE") or f"{queue}-bulk"
     children.append(Child("worker", [str(BIN_DIR / "rq"), "worker", "--with-scheduler",
                                      "--worker-class", "planman.worker.PlanManWorker", "--url",
-                                     env["REDIS_URL"], queue], env, restart=True))
+                                     env["REDIS_URL"], queue, bulk_queue], env, restart=True))
     web = Child("web", flask + ["run", "--host", HOST, "--port", str(web_port), "--no-reload",
                                 "--no-debugger"], env)
     children.append(web)

@@ -13,6 +13,7 @@ import responses
 import sqlalchemy as sa
 from rq import SimpleWorker
 
+from planman import jobs
 from planman.extensions import db
 from planman.integrations.tokens import load_token, store_token
 from planman.models import Connection, ExternalLink, PushJob
@@ -61,7 +62,7 @@ def panel(client, record_type, record_id):
 
 
 def run_jobs(app):
-    SimpleWorker([app.push_queue], connection=app.redis).work(burst=True)
+    SimpleWorker(jobs.queues(app), connection=app.redis).work(burst=True)
 
 
 def result(**body):

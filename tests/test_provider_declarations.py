@@ -14,6 +14,7 @@ from rq import SimpleWorker
 from wtforms import SelectField
 from wtforms.validators import AnyOf
 
+from planman import jobs
 from planman.extensions import db
 from planman.integrations import registry
 from planman.integrations.base import PushResult, RateLimits, Tenant
@@ -93,7 +94,7 @@ def acme(monkeypatch):
 
 
 def run_jobs(app):
-    SimpleWorker([app.push_queue], connection=app.redis).work(burst=True)
+    SimpleWorker(jobs.queues(app), connection=app.redis).work(burst=True)
 
 
 def page(client, url="/integrations/acme") -> str:

@@ -14,6 +14,7 @@ import responses
 import sqlalchemy as sa
 from rq import SimpleWorker
 
+from planman import jobs
 from planman.extensions import db
 from planman.integrations import push
 from planman.integrations.tokens import load_token, store_token
@@ -65,17 +66,18 @@ def send(client, record_type, record_id):
 
 
 def run_jobs(app):
-    SimpleWorker([app.push_queue], connection=app.redis).work(burst=True)
+    SimpleWorker(jobs.queues(app), connection=app.redis).work(burst=True)
 
 
 def run_scheduled_now(app):
     """Move jobs the push rescheduled into the queue and run them (the scheduler's job)."""
     from rq.registry import ScheduledJobRegistry
 
-    registry = ScheduledJobRegistry(queue=app.push_queue)
-    for job_id in registry.get_job_ids():
-        registry.remove(job_id)
-        app.push_queue.enqueue_job(app.push_queue.fetch_job(job_id))
+    for queue in jobs.queues(app):
+        registry = ScheduledJobRegistry(queue=queue)
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id)
+            queue.enqueue_job(queue.fetch_job(job_id))
     run_jobs(app)
 
 

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from rq import SimpleWorker
 
+from planman import jobs
 from planman.extensions import db
 from planman.integrations import connections
 from planman.integrations.tokens import load_token, store_token
@@ -89,7 +90,7 @@ def come_back(client, **params):
 
 
 def run_jobs(app):
-    SimpleWorker([app.push_queue], connection=app.redis).work(burst=True)
+    SimpleWorker(jobs.queues(app), connection=app.redis).work(burst=True)
 
 
 def the_connection(user) -> Connection | None:

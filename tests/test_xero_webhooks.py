@@ -378,7 +378,7 @@ class TestCatchUp:
             {"ContactID": CONTACT_ID, "Name": "Acme Ltd", "ContactStatus": "ARCHIVED",
              "UpdatedDateUTC": xero_ms(utcnow())}]})
         assert intake.catch_up_all() == 1
-        [job] = [j for j in app.push_queue.get_jobs() if j.func_name == "planman.jobs.catch_up_connection"]
+        [job] = [j for j in jobs.bulk_queue(app).get_jobs() if j.func_name == "planman.jobs.catch_up_connection"]
         result = jobs.catch_up_connection(*job.args)
         assert result.startswith("read back 101 invoice(s) and 1 contact(s)")
 

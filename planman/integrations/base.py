@@ -108,7 +108,9 @@ class Tenant:
 class RateLimits:
     """A provider's call budget per tenant, enforced by ``throttle.TenantThrottle``
     across every worker (Redis): at most ``in_flight`` calls at once and
-    ``per_minute`` in any sliding 60 seconds. ``per_day`` is the provider's
+    ``per_minute`` in any sliding 60 seconds; ``app_per_minute`` is the
+    provider's limit for the whole application across all tenants (None: no
+    such limit). ``per_day`` is the provider's
     daily allowance where it publishes one (None: unpublished), for estimates;
     bulk sends also pause when the provider's own answer says the day's
     allowance is nearly used (``BatchReport.day_remaining``)."""
@@ -117,6 +119,7 @@ class RateLimits:
     per_minute: int
     per_day: Optional[int] = None
     lease_seconds: float = 30.0  # how long an in-flight slot lives if its worker dies
+    app_per_minute: Optional[int] = None
 
 
 def push_intent(push) -> str:

@@ -7,10 +7,13 @@ How a bulk push runs:
   already being pushed is joined, never pushed twice: the one-active-push
   index settles it). Invoices whose client the provider does not know yet bring a
   client push into the same bulk.
-- One chain of RQ jobs (``run_step``) works through the bulk: client batches
-  first, then invoice batches whose clients are linked. Each job sends batches
-  for up to STEP_SECONDS and hands over to a fresh job, so no job holds a
-  worker for long and a lost worker loses at most one step.
+- One chain of RQ jobs (``run_step``) on the bulk queue works through the
+  bulk: client batches first, then invoice batches whose clients are linked.
+  Each job sends one batch and queues the next step at the back of the bulk
+  queue, so bulk sends of different firms take turns batch by batch (a firm's
+  first batch waits for at most one batch of each other bulk send under way),
+  a person's Send on the interactive queue waits for at most one batch, and a
+  lost worker loses at most one step.
 - Trouble with a whole batch follows the single-push rules: throttled or
   rate limited -> the batch waits and the chain is rescheduled (never slept
   through); 5xx/timeouts -> retried with backoff, 3 attempts, then failed;
@@ -32,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from planman import jobs
 from planman.extensions import db
-from planman.integrations import links, push, registry
+from planman.integrations import links, push, registry, throttle
 from planman.integrations.base import bulk_intent
 from planman.integrations.records import KeptChanging, load_at_one_revision
 from planman.integrations.errors import IntegrationError, RateLimited, TemporaryFailure
@@ -41,7 +44,7 @@ from planman.models import ACTIVE_PUSH_STATES, BulkPush, Connection, ExternalLin
 
 log = logging.getLogger(__name__)
 
-STEP_SECONDS = 90  # one job sends batches this long, then a fresh job carries on
+BATCHES_PER_STEP = 1  # then the next step queues behind every other bulk send's (round robin)
 JOB_TIMEOUT = 600
 WAIT_FOR_OTHER_PUSH = 3  # seconds between looks while an invoice waits for its client's push elsewhere
 PAUSE_AFTER = 120  # a wait longer than this is a pause the page announces (a daily limit)
@@ -189,7 +192,7 @@ def _enqueue_step(bulk: BulkPush, delay: float = 0, job_id: Optional[str] = None
     db.session.execute(sa.update(PushJob).where(_owned(bulk), PushJob.state.in_(ACTIVE_PUSH_STATES))
                        .values(rq_job_id=job_id).execution_options(synchronize_session=False))
     db.session.commit()
-    if not jobs.enqueue("run_bulk_step", bulk.id, job_id=job_id, delay=delay, timeout=JOB_TIMEOUT):
+    if not jobs.enqueue("run_bulk_step", bulk.id, job_id=job_id, delay=delay, timeout=JOB_TIMEOUT, bulk=True):
         _fail_remaining(bulk, jobs.QUEUE_UNAVAILABLE)
         return False
     return True
@@ -212,8 +215,7 @@ def run_step(bulk_id: int) -> str:
         bulk.paused_until = None
         db.session.commit()
 
-    deadline = utcnow() + timedelta(seconds=STEP_SECONDS)
-    while utcnow() < deadline:
+    for _ in range(BATCHES_PER_STEP):
         work = _next_batch(bulk, connection)
         if work is None:
             return "finished" if _finish_if_done(bulk) else "waiting"
@@ -221,7 +223,8 @@ def run_step(bulk_id: int) -> str:
             _enqueue_step(bulk, delay=work)
             return "waiting"
         record_type, pushes = work
-        wait = _send_batch(bulk, connection, record_type, pushes)
+        with throttle.bulk_calls():  # leaves the tenant's reserve to single pushes
+            wait = _send_batch(bulk, connection, record_type, pushes)
         if wait is not None:
             if wait > PAUSE_AFTER:
                 bulk = db.session.get(BulkPush, bulk_id)

@@ -205,7 +205,8 @@ def catch_up_all() -> int:
         return 0
     ids = list(db.session.scalars(sa.select(Connection.id).where(Connection.provider.in_(keys),
                                                                  Connection.is_usable).order_by(Connection.id)))
-    return sum(jobs.enqueue("catch_up_connection", connection_id,
+    # Nobody waits on a catch-up: it takes its turn with bulk work, not before a click.
+    return sum(jobs.enqueue("catch_up_connection", connection_id, bulk=True,
                             job_id=f"catch-up-{connection_id}-{uuid.uuid4().hex[:12]}") for connection_id in ids)
 
 

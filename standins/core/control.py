@@ -5,8 +5,11 @@ A provider's control blueprint calls `add_common_routes` and adds its own
 development tools bound to 127.0.0.1."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from flask import Blueprint, jsonify, request
 
+from . import latency
 from .store import Store, current
 
 FAULT_KEYS = {"fail_next", "fail_status", "drop_next_writes", "drop_next_token_answers", "latency_ms",
@@ -27,10 +30,26 @@ def counters(db) -> dict:
     return {r["name"]: r["value"] for r in db.execute("SELECT name, value FROM counters")}
 
 
-def add_common_routes(bp: Blueprint, *, limits, lifetimes, lifetime_keys: tuple[str, ...]) -> None:
-    """faults (GET, POST), faults/clear, expire_tokens, age_tokens, limits, lifetimes, violations.
+def add_common_routes(bp: Blueprint, *, limits, lifetimes, lifetime_keys: tuple[str, ...],
+                      latency_estimate: latency.Model | None = None) -> None:
+    """faults (GET, POST), faults/clear, expire_tokens, age_tokens, limits, lifetimes, violations,
+    and latency (GET, POST) for a provider that applies the latency model (its estimate given).
 
     limits(db) / lifetimes(db) answer the values in force (config defaults overlaid by the stored changes)."""
+    if latency_estimate is not None:
+        @bp.get("/latency")
+        def get_latency():
+            with current().read() as db:
+                return jsonify(asdict(latency.in_force(db, latency_estimate)))
+
+        @bp.post("/latency")
+        def set_latency():
+            sent = body()
+            problem = latency.valid_changes(sent)
+            if problem:
+                return bad(problem)
+            with current().tx() as db:
+                return jsonify(asdict(latency.store(db, sent, latency_estimate)))
 
     @bp.get("/faults")
     def get_faults():

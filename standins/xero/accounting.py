@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from flask import Blueprint, Response, g, request
 
-from ..core import faults, ratelimit
+from ..core import faults, latency, ratelimit
 from ..core.store import Store
 from . import contacts, identity, invoices, payments, query, settings, specval
 from .settings import cfg
@@ -103,6 +103,7 @@ def _admit(db) -> tuple[Response | None, dict | None]:
     if not admitted["ok"]:
         return _too_many(admitted["problem"], admitted["retry_after"], {}), None
     g.in_flight_id = admitted["in_flight_id"]
+    g.latency = latency.in_force(db, settings.LATENCY_ESTIMATE)
     if plan["fail_status"]:
         Store.bump(db, "injected_5xx")
     return None, plan
@@ -110,7 +111,7 @@ def _admit(db) -> tuple[Response | None, dict | None]:
 
 @bp.before_request
 def guard():
-    g.in_flight_id, g.rate_headers, g.drop = None, {}, False
+    g.in_flight_id, g.rate_headers, g.drop, g.started = None, {}, False, time.monotonic()
     with settings.store().tx() as db:
         refusal, plan = _admit(db)
     if refusal is not None:
@@ -139,6 +140,8 @@ def guard():
 @bp.after_request
 def finish(response: Response):
     response.headers.update({k: str(v) for k, v in g.get("rate_headers", {}).items()})
+    if g.get("in_flight_id") and g.get("latency") and g.latency.enabled:  # Xero's time, while in flight
+        latency.pause(g.latency, latency.records_in(response.get_data()))
     if g.get("drop") and response.status_code < 500:
         faults.drop_connection(settings.store())
     return response
@@ -149,6 +152,7 @@ def release(_exc):
     if g.get("in_flight_id"):
         with settings.store().tx() as db:
             ratelimit.release(db, g.in_flight_id)
+            Store.bump(db, "busy_ms", int((time.monotonic() - g.started) * 1000))
 
 
 # -- shared helpers ----------------------------------------------------------

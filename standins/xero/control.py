@@ -22,7 +22,8 @@ INVOICE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELET
 
 _body, _bad = control.body, control.bad
 control.add_common_routes(bp, limits=settings.limits, lifetimes=settings.lifetimes,
-                          lifetime_keys=("access_token_seconds", "refresh_grace_seconds"))
+                          lifetime_keys=("access_token_seconds", "refresh_grace_seconds"),
+                          latency_estimate=settings.LATENCY_ESTIMATE)
 
 
 def reset_state(store: Store) -> None:
@@ -71,6 +72,16 @@ def invoice_line(invoice_id, line_item_id):
         doc = invoices.set_line_fields(db, tenant_id, invoice_id, line_item_id, body) if tenant_id else None
         rendered = invoices.render(db, tenant_id, doc, True) if doc else None
     return jsonify(rendered) if rendered else _bad("invoice or line not found", 404)
+
+
+@bp.post("/organisations")
+def add_organisation():
+    """Another organisation to connect to: {"name": "..."} (the same name gives the same one)."""
+    name = (_body().get("name") or "").strip()
+    if not name or len(name) > 255:
+        return _bad('expected {"name": "..."} (1 to 255 characters)')
+    with settings.store().tx() as db:
+        return jsonify(demo.add_organisation(db, name))
 
 
 @bp.post("/organisations/<tenant_id>/currencies")
@@ -194,4 +205,6 @@ def stats():
         "spec_violations": counters.get("spec_violations", 0),
         "forbidden": counters.get("forbidden", 0),
         "in_flight": in_flight,
+        # Time spent answering admitted calls, latency included: what a worker waits on.
+        "busy_seconds": counters.get("busy_ms", 0) / 1000,
     })

@@ -131,11 +131,28 @@ def organisations() -> list[dict]:
     ]
 
 
+def add_organisation(db, name: str) -> dict:
+    """Another organisation like the UK demo one (GBP, UK VAT rates, the same
+    account codes), for runs that need many (a benchmark's fifty firms)."""
+    tenant_id = str(uuid.uuid5(uuid.UUID(UK_TENANT_ID), f"organisation:{name}"))
+    short_code = "!" + tenant_id.replace("-", "")[:5]
+    row = dict(tenant_id=tenant_id, short_code=short_code,
+               doc=_organisation(tenant_id, name, short_code, "GBP", "GB", "UK", "GMTSTANDARDTIME"),
+               accounts=_accounts(tenant_id, "OUTPUT2", "INPUT2", "NONE", "GBP"),
+               tax_rates=UK_TAX_RATES, branding_themes=_branding(tenant_id))
+    _insert(db, row)
+    return {"tenantId": tenant_id, "name": name, "shortCode": short_code}
+
+
+def _insert(db, org: dict) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO organisations(tenant_id, short_code, doc, accounts, tax_rates, branding_themes) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (org["tenant_id"], org["short_code"], json.dumps(org["doc"]), json.dumps(org["accounts"]),
+         json.dumps(org["tax_rates"]), json.dumps(org["branding_themes"])))
+
+
 def seed(db) -> None:
     """Insert the demo organisations if they are missing (db is inside a transaction)."""
     for org in organisations():
-        db.execute(
-            "INSERT OR IGNORE INTO organisations(tenant_id, short_code, doc, accounts, tax_rates, branding_themes) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (org["tenant_id"], org["short_code"], json.dumps(org["doc"]), json.dumps(org["accounts"]),
-             json.dumps(org["tax_rates"]), json.dumps(org["branding_themes"])))
+        _insert(db, org)

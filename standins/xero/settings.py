@@ -9,6 +9,7 @@ import os
 from flask import current_app
 
 from ..core.control import limits_in_force
+from ..core.latency import Model
 from ..core.store import Store
 
 DEFAULTS = {
@@ -26,6 +27,13 @@ DEFAULTS = {
     "LIMIT_PER_DAY": 5000,
     "LIMIT_APP_PER_MINUTE": 10000,
 }
+
+# How long Xero takes to answer, when the latency model is on (core/latency.py).
+# Estimates: Xero publishes no response times, only that large inserts "can
+# take quite a while" and batches of about 50 are practical (REFERENCE.md
+# section 2, [S15]). 400 ms a call and 30 ms a record puts a batch of 50
+# invoices at about 1.9 s.
+LATENCY_ESTIMATE = Model(base_ms=400, per_record_ms=30, jitter=0.25)
 
 
 def resolve(config: dict | None) -> dict:

@@ -71,6 +71,7 @@ def workers(app, database_url, contract_config, tmp_path_factory):
     env.update({key: str(value) for key, value in contract_config.items()})
     env.update({"DATABASE_URL": database_url, "SECRET_KEY": TestConfig.SECRET_KEY,
                 "TOKEN_ENCRYPTION_KEY": TestConfig.TOKEN_ENCRYPTION_KEY, "RQ_QUEUE": TestConfig.RQ_QUEUE,
+                "RQ_BULK_QUEUE": TestConfig.RQ_BULK_QUEUE,
                 "PLANMAN_INSTANCE_DIR": str(tmp_path_factory.mktemp("instance")), "PYTHONPATH": _pythonpath(),
                 "PYTHONUNBUFFERED": "1"})
     pool = WorkerPool(env, tmp_path_factory.mktemp("workers"))

@@ -25,6 +25,8 @@ def settings(environ=os.environ) -> dict:
         "XERO_MAX_IN_FLIGHT": int(env("XERO_MAX_IN_FLIGHT") or 5),
         "XERO_MAX_PER_MINUTE": int(env("XERO_MAX_PER_MINUTE") or 60),
         "XERO_MAX_PER_DAY": int(env("XERO_MAX_PER_DAY") or 5000),
+        # Xero's limit per app across all organisations (REFERENCE.md section 6).
+        "XERO_APP_MAX_PER_MINUTE": int(env("XERO_APP_MAX_PER_MINUTE") or 10000),
         # The webhook key of the Xero app's webhook subscription (developer.xero.com >
         # the app > Webhooks): deliveries it does not sign are refused. Empty: no webhooks,
         # the catch-up job (flask reconcile-ledgers) alone reads changes back.

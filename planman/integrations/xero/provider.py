@@ -142,7 +142,8 @@ class XeroProvider(Provider):
 
     def rate_limits(self, config) -> RateLimits:
         return RateLimits(in_flight=config["XERO_MAX_IN_FLIGHT"], per_minute=config["XERO_MAX_PER_MINUTE"],
-                          per_day=config.get("XERO_MAX_PER_DAY", 5000), lease_seconds=config["XERO_HTTP_TIMEOUT"] + 5)
+                          per_day=config.get("XERO_MAX_PER_DAY", 5000), lease_seconds=config["XERO_HTTP_TIMEOUT"] + 5,
+                          app_per_minute=config.get("XERO_APP_MAX_PER_MINUTE", 10000))
 
     def api_for(self, connection) -> XeroClient:
         throttle = throttles.for_connection(self, connection)
