@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 from flask import current_app
-from redis.exceptions import LockError
+from rq import get_current_job
 from rq.job import Job, JobStatus
 from sqlalchemy.exc import IntegrityError
 
@@ -198,18 +199,56 @@ def _creating_dependency(provider, connection: Connection, record_type: str, rec
     if dependency_type != record_type and links.find_link(connection, dependency_type, getattr(record, attribute)):
         yield
         return
-    lock = current_app.redis.lock(f"lock:push-create:{connection.id}:{dependency_type}:{getattr(record, attribute)}",
-                                  timeout=jobs.JOB_TIMEOUT, blocking_timeout=jobs.JOB_TIMEOUT)
-    if not lock.acquire():
+    key = f"lock:push-create:{connection.id}:{dependency_type}:{getattr(record, attribute)}"
+    holder = _take_turn(key, wait=jobs.JOB_TIMEOUT)
+    if holder is None:
         raise TemporaryFailure("Timed out waiting for another push of the same client.", provider=provider.label)
     try:
         db.session.expire_all()  # what the other push linked while this one waited
         yield
     finally:
-        try:
-            lock.release()
-        except LockError:
-            pass  # expired while a slow call ran: nothing left to release
+        _release_turn(current_app.redis, key, holder)
+
+
+_DELETE_IF_HELD_BY = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def _release_turn(redis, key: str, holder: str) -> None:
+    """Give the turn back only if it is still ``holder``'s (it may have expired and been taken since)."""
+    redis.eval(_DELETE_IF_HELD_BY, 1, key, holder)
+
+
+def _take_turn(key: str, *, wait: float) -> Optional[str]:
+    """Hold ``key`` for this push, waiting up to ``wait`` seconds; the holder's name, or None.
+
+    The holder is named by its RQ job, so a turn held by a worker that was killed
+    (no heartbeat: push.reconcile_lost's test) is taken over at once instead of
+    making the Retry wait for the key to expire."""
+    redis = current_app.redis
+    rq_job = get_current_job()
+    me = f"job:{rq_job.id}" if rq_job else f"process:{uuid.uuid4().hex}"
+    deadline = time.monotonic() + wait
+    while True:
+        if redis.set(key, me, nx=True, ex=jobs.JOB_TIMEOUT):
+            return me
+        held_by = (redis.get(key) or b"").decode()
+        if held_by.startswith("job:") and _job_is_dead(held_by[len("job:"):]):
+            log.warning("%s was held by a job whose worker is gone; taking it over", key)
+            _release_turn(redis, key, held_by)
+            continue
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.2)
+
+
+def _job_is_dead(job_id: str) -> bool:
+    """The RQ job no longer runs: finished, failed, gone, or its worker stopped beating."""
+    try:
+        job = Job.fetch(job_id, connection=current_app.redis)
+    except Exception:  # NoSuchJobError, or a job whose data expired
+        return True
+    status = job.get_status(refresh=False)
+    return status != JobStatus.STARTED or _worker_is_gone(job)
 
 
 # The words and endings below are shared with bulk pushes (bulk.py), so a
