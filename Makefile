@@ -3,13 +3,13 @@
 .PHONY: help run reset test test-fast venv deps bench
 
 help:
-	@echo "make run        start PlanMan with Redis, an rq worker and the stand-ins (Xero, FreshBooks, Stripe) (Ctrl-C stops all)"
+	@echo "make run        start PlanMan with Redis, rq workers and the stand-ins (Xero, FreshBooks, Sage, Stripe, GoCardless) (Ctrl-C stops all)"
 	@echo "make reset      wipe the development databases (PlanMan's and the stand-ins') to start afresh"
 	@echo "make test       whole suite on SQLite, then all but browser tests on a throwaway PostgreSQL 15"
 	@echo "make test-fast  SQLite only, without slow tests (browser, many processes)"
 	@echo "make venv       create .venv and install requirements-dev.txt"
 	@echo "make deps       install missing Debian packages (redis-server, chromium, postgresql, wrk)"
-	@echo "make bench      benchmarks: bulk send to the Xero stand-in, pages under load, 50 firms at once (several minutes)"
+	@echo "make bench      benchmarks: bulk send to the Xero stand-in, pages under load, 50 firms at once (about a quarter of an hour)"
 
 venv:
 	@bash scripts/bootstrap.sh venv
