@@ -60,6 +60,42 @@ def mark_needs_reconnect(connection: Connection, reason: str) -> None:
     log.warning("connection %s (%s) needs reconnecting: %s", connection.id, connection.provider, reason)
 
 
+# What a token endpoint answers when the refresh token itself is no good.
+REJECTED_REFRESH_ERRORS = ("invalid_grant", "invalid_client", "unauthorized_client")
+
+
+def refresh_or_explain(request_refresh: Callable[[], dict], provider_label: str) -> dict:
+    """Run one refresh request (an OAuth2Session.refresh_token call); a refused
+    refresh token is RefreshRejected (the connection needs reconnecting), anything
+    else a TemporaryFailure worth retrying."""
+    from authlib.integrations.base_client import OAuthError
+
+    try:
+        return dict(request_refresh())
+    except OAuthError as error:
+        if error.error in REJECTED_REFRESH_ERRORS:
+            raise RefreshRejected(error.error) from error
+        raise TemporaryFailure(f"{provider_label} could not renew access.", detail=f"token refresh: {error.error}",
+                               provider=provider_label) from error
+    except Exception as error:  # timeouts, dropped connections, non-JSON pages
+        raise TemporaryFailure(f"{provider_label} could not be reached to renew access.",
+                               detail=f"token refresh: {type(error).__name__}", provider=provider_label) from error
+
+
+def reconnect_when_forbidden(connection: Connection, provider) -> Callable[[str], None]:
+    """The callback an API client calls on a 403 for the tenant: the connection
+    needs reconnecting, unless its tokens were replaced while the call was under
+    way (an admin reconnected), which says nothing about the new ones."""
+    def forbidden(reason: str) -> None:
+        used = connection.token_ciphertext
+        db.session.refresh(connection)
+        if connection.token_ciphertext != used or connection.state != "connected":
+            return
+        mark_needs_reconnect(connection, f"{provider.label} no longer gives PlanMan access to "
+                                         f"{connection.tenant_name or 'the ' + provider.tenant_word} ({reason}).")
+    return forbidden
+
+
 class TokenManager:
     """Hands out a valid access token for one connection."""
 

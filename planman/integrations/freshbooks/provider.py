@@ -13,21 +13,20 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app
 
-from planman.extensions import db
 from planman.integrations import links
 from planman.integrations import throttle as throttles
 from planman.integrations.base import BatchReport, Provider, PushResult, RateLimits, Tenant
 from planman.integrations.create_marks import CreateMarks
-from planman.integrations.errors import RecordLocked, RemoteNotFound, TemporaryFailure, ValidationFailed
+from planman.integrations.errors import RecordLocked, RemoteNotFound, ValidationFailed
 from planman.integrations.freshbooks import exporter, mapping
 from planman.integrations.freshbooks.client import FreshBooksClient
 from planman.integrations.oauth_state import RedisStateCache
-from planman.integrations.tokens import FixedToken, RefreshRejected, TokenManager, load_token, mark_needs_reconnect
+from planman.integrations.tokens import (FixedToken, TokenManager, load_token, reconnect_when_forbidden,
+                                         refresh_or_explain)
 
 log = logging.getLogger(__name__)
 
@@ -132,18 +131,9 @@ class FreshBooksProvider(Provider):
         its answer (single use, no grace): the TokenManager calls it under the
         connection's lock and commits the new pair before anything uses it."""
         cfg = current_app.config
-        try:
-            return dict(self._oauth_session().refresh_token(
-                f"{cfg['FRESHBOOKS_API_URL']}/auth/oauth/token", refresh_token=refresh_token,
-                redirect_uri=callback_url(), timeout=cfg["FRESHBOOKS_HTTP_TIMEOUT"]))
-        except OAuthError as error:
-            if error.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
-                raise RefreshRejected(error.error) from error
-            raise TemporaryFailure("FreshBooks could not renew access.", detail=f"token refresh: {error.error}",
-                                   provider=self.label) from error
-        except Exception as error:  # timeouts, dropped connections, non-JSON pages
-            raise TemporaryFailure("FreshBooks could not be reached to renew access.",
-                                   detail=f"token refresh: {type(error).__name__}", provider=self.label) from error
+        return refresh_or_explain(lambda: self._oauth_session().refresh_token(
+            f"{cfg['FRESHBOOKS_API_URL']}/auth/oauth/token", refresh_token=refresh_token,
+            redirect_uri=callback_url(), timeout=cfg["FRESHBOOKS_HTTP_TIMEOUT"]), self.label)
 
     def _api(self, *, account_id, tokens, throttle, on_forbidden=None) -> FreshBooksClient:
         cfg = current_app.config
@@ -155,20 +145,9 @@ class FreshBooksProvider(Provider):
                           lease_seconds=config["FRESHBOOKS_HTTP_TIMEOUT"] + 5)
 
     def api_for(self, connection) -> FreshBooksClient:
-        throttle = throttles.for_connection(self, connection)
-
-        def forbidden(reason: str) -> None:
-            # Tokens replaced while this call was under way (an admin reconnected) say
-            # nothing about the new ones: leave the connection to the next call.
-            used = connection.token_ciphertext
-            db.session.refresh(connection)
-            if connection.token_ciphertext != used or connection.state != "connected":
-                return
-            mark_needs_reconnect(connection, f"FreshBooks no longer gives PlanMan access to "
-                                             f"{connection.tenant_name or 'the business'} ({reason}).")
-
         return self._api(account_id=connection.tenant_id, tokens=TokenManager(connection, self._refresh),
-                         throttle=throttle, on_forbidden=forbidden)
+                         throttle=throttles.for_connection(self, connection),
+                         on_forbidden=reconnect_when_forbidden(connection, self))
 
     def _marks(self, connection) -> CreateMarks:
         return CreateMarks(current_app.redis, self.key, connection.tenant_id)

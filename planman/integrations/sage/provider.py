@@ -15,22 +15,21 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app
 
-from planman.extensions import db
 from planman.integrations import links
 from planman.integrations import throttle as throttles
 from planman.integrations.base import Provider, PushResult, RateLimits, Tenant
 from planman.integrations.create_marks import CreateMarks
-from planman.integrations.errors import RemoteNotFound, TemporaryFailure
+from planman.integrations.errors import RemoteNotFound
 from planman.integrations.oauth_state import RedisStateCache
 from planman.integrations.sage import exporter, mapping
 from planman.integrations.sage import settings as sage_settings
 from planman.integrations.sage.client import SageClient
-from planman.integrations.tokens import FixedToken, RefreshRejected, TokenManager, load_token, mark_needs_reconnect
+from planman.integrations.tokens import (FixedToken, TokenManager, load_token, reconnect_when_forbidden,
+                                         refresh_or_explain)
 
 log = logging.getLogger(__name__)
 
@@ -120,18 +119,9 @@ class SageProvider(Provider):
         TokenManager calls this under the connection's lock and commits the new
         pair before anything uses it."""
         cfg = current_app.config
-        try:
-            return dict(self._oauth_session().refresh_token(f"{cfg['SAGE_TOKEN_URL']}/token",
-                                                            refresh_token=refresh_token,
-                                                            timeout=cfg["SAGE_HTTP_TIMEOUT"]))
-        except OAuthError as error:
-            if error.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
-                raise RefreshRejected(error.error) from error
-            raise TemporaryFailure("Sage could not renew access.", detail=f"token refresh: {error.error}",
-                                   provider=self.label) from error
-        except Exception as error:  # timeouts, dropped connections, non-JSON pages
-            raise TemporaryFailure("Sage could not be reached to renew access.",
-                                   detail=f"token refresh: {type(error).__name__}", provider=self.label) from error
+        return refresh_or_explain(lambda: self._oauth_session().refresh_token(
+            f"{cfg['SAGE_TOKEN_URL']}/token", refresh_token=refresh_token, timeout=cfg["SAGE_HTTP_TIMEOUT"]),
+            self.label)
 
     def refresh_token_lifetime(self, config) -> Optional[float]:
         return config["SAGE_REFRESH_TOKEN_DAYS"] * 86400
@@ -150,18 +140,9 @@ class SageProvider(Provider):
                           lease_seconds=config["SAGE_HTTP_TIMEOUT"] + 5)
 
     def api_for(self, connection) -> SageClient:
-        def forbidden(reason: str) -> None:
-            # Tokens replaced while this call was under way (an admin reconnected) say
-            # nothing about the new ones: leave the connection to the next call.
-            used = connection.token_ciphertext
-            db.session.refresh(connection)
-            if connection.token_ciphertext != used or connection.state != "connected":
-                return
-            mark_needs_reconnect(connection, f"Sage no longer gives PlanMan access to "
-                                             f"{connection.tenant_name or 'the business'} ({reason}).")
-
         return self._api(business_id=connection.tenant_id, tokens=TokenManager(connection, self._refresh),
-                         throttle=throttles.for_connection(self, connection), on_forbidden=forbidden)
+                         throttle=throttles.for_connection(self, connection),
+                         on_forbidden=reconnect_when_forbidden(connection, self))
 
     def _marks(self, connection) -> CreateMarks:
         return CreateMarks(current_app.redis, self.key, connection.tenant_id)

@@ -6,18 +6,17 @@ import json
 import logging
 from typing import Optional
 
-from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app
 
-from planman.extensions import db
 from planman.integrations import links
 from planman.integrations.base import BatchReport, Provider, PushResult, RateLimits, Tenant
-from planman.integrations.errors import IntegrationError, RemoteNotFound, TemporaryFailure
+from planman.integrations.errors import IntegrationError, RemoteNotFound
 from planman.integrations import throttle as throttles
 from planman.integrations.oauth_state import RedisStateCache
-from planman.integrations.tokens import FixedToken, RefreshRejected, TokenManager, load_token, mark_needs_reconnect
+from planman.integrations.tokens import (FixedToken, TokenManager, load_token, reconnect_when_forbidden,
+                                         refresh_or_explain)
 from planman.integrations.throttle import Throttled
 from planman.integrations.xero import bulk_exporter, exporter, mapping, payments, reconcile, webhooks
 from planman.integrations.xero import settings as xero_settings
@@ -122,18 +121,9 @@ class XeroProvider(Provider):
 
     def _refresh(self, refresh_token: str) -> dict:
         cfg = current_app.config
-        try:
-            return dict(self._oauth_session().refresh_token(
-                f"{cfg['XERO_IDENTITY_URL']}/connect/token", refresh_token=refresh_token,
-                timeout=cfg["XERO_HTTP_TIMEOUT"],
-            ))
-        except OAuthError as error:
-            if error.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
-                raise RefreshRejected(error.error) from error
-            raise TemporaryFailure(detail=f"token refresh: {error.error}", provider=self.label) from error
-        except Exception as error:  # timeouts, connection errors, non-JSON 5xx pages
-            raise TemporaryFailure("Xero could not be reached to renew access.",
-                                   detail=f"token refresh: {type(error).__name__}") from error
+        return refresh_or_explain(lambda: self._oauth_session().refresh_token(
+            f"{cfg['XERO_IDENTITY_URL']}/connect/token", refresh_token=refresh_token,
+            timeout=cfg["XERO_HTTP_TIMEOUT"]), self.label)
 
     def _api(self, *, tenant_id, tokens, throttle, on_tenant_forbidden=None) -> XeroClient:
         cfg = current_app.config
@@ -146,22 +136,9 @@ class XeroProvider(Provider):
                           app_per_minute=config.get("XERO_APP_MAX_PER_MINUTE", 10000))
 
     def api_for(self, connection) -> XeroClient:
-        throttle = throttles.for_connection(self, connection)
-
-        def forbidden(reason: str) -> None:
-            # A 403 for tokens that have since been replaced (an admin reconnected
-            # while this call was under way) says nothing about the new ones: leave
-            # the connection alone; the next call with the stored tokens will tell.
-            used = connection.token_ciphertext
-            db.session.refresh(connection)
-            if connection.token_ciphertext != used or connection.state != "connected":
-                return
-            mark_needs_reconnect(
-                connection, f"Xero no longer gives PlanMan access to {connection.tenant_name or 'the organisation'} ({reason})."
-            )
-
         return self._api(tenant_id=connection.tenant_id, tokens=TokenManager(connection, self._refresh),
-                         throttle=throttle, on_tenant_forbidden=forbidden)
+                         throttle=throttles.for_connection(self, connection),
+                         on_tenant_forbidden=reconnect_when_forbidden(connection, self))
 
     def load_tenant_details(self, connection) -> None:
         api = self.api_for(connection)
