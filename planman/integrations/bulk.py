@@ -354,14 +354,20 @@ def _send_batch(bulk: BulkPush, connection: Connection, record_type: str, pushes
     revisions = {record_id: record.revision for record_id, record in records.items()}
 
     def on_results(results) -> None:
-        # External ids are stored as each call returns, before the next one.
-        for record_id, result in results.items():
-            pushed = waiting.pop(record_id)
-            if isinstance(result, IntegrationError):
-                push.fail(pushed, connection, result, discard_pending=False, commit=False)
-            else:
-                result.record_revision = revisions[record_id]  # loaded with what was sent
-                push.succeed(connection, pushed, result, commit=False)
+        # External ids are stored as each call returns, before the next one. The
+        # batch's pushes and links are read in one query each and written in one
+        # flush: row by row, a batch of 50 took 200 statements and held the
+        # database's write lock throughout.
+        _reload({record_id: waiting[record_id] for record_id in results})
+        known = links.links_by_record(connection, record_type, list(results))
+        with db.session.no_autoflush:
+            for record_id, result in results.items():
+                pushed = waiting.pop(record_id)
+                if isinstance(result, IntegrationError):
+                    push.fail(pushed, connection, result, discard_pending=False, commit=False)
+                else:
+                    result.record_revision = revisions[record_id]  # loaded with what was sent
+                    push.succeed(connection, pushed, result, commit=False, link=known.get(record_id))
         db.session.commit()
 
     provider = registry.get_provider(bulk.provider)
@@ -409,7 +415,7 @@ def _void_endings(connection: Connection, record_type: str, records: list) -> di
 
 
 def _reload(waiting: dict[int, PushJob]) -> list[PushJob]:
-    ids = [p.id for p in waiting.values()]
+    ids = [sa.inspect(p).identity[0] for p in waiting.values()]  # p.id would load each expired row
     return db.session.scalars(sa.select(PushJob).where(PushJob.id.in_(ids))).all() if ids else []
 
 

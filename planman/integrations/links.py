@@ -58,10 +58,15 @@ def links_by_record(connection: Connection, record_type: str, record_ids: list[i
     return {link.record_id: link for link in rows}
 
 
+LOOK_UP = object()  # record_link's default: read the record's link first
+
+
 def record_link(connection: Connection, record_type: str, record_id: int, result: PushResult,
-                user_id: Optional[int]) -> ExternalLink:
-    """Create or refresh the link for a push result (the caller commits)."""
-    link = find_link(connection, record_type, record_id)
+                user_id: Optional[int], *, link=LOOK_UP) -> ExternalLink:
+    """Create or refresh the link for a push result (the caller commits). ``link``:
+    the record's link if the caller has already read it (None when it has none)."""
+    if link is LOOK_UP:
+        link = find_link(connection, record_type, record_id)
     if link is None:
         link = ExternalLink(
             firm_id=connection.firm_id,

@@ -294,9 +294,11 @@ def gave_up_message(error: TemporaryFailure) -> str:
     return f"{error.user_message} Gave up after {MAX_ATTEMPTS} attempts."
 
 
-def succeed(connection: Connection, push: PushJob, result, *, commit: bool = True) -> str:
-    """Record the link and end the push; the external id and the end are committed together."""
-    links.record_link(connection, push.record_type, push.record_id, result, push.requested_by_id)
+def succeed(connection: Connection, push: PushJob, result, *, commit: bool = True,
+            link=links.LOOK_UP) -> str:
+    """Record the link and end the push; the external id and the end are committed together.
+    ``link``: the record's link already read (None: it has none), else it is looked up."""
+    links.record_link(connection, push.record_type, push.record_id, result, push.requested_by_id, link=link)
     return _finish(push, "succeeded", outcome=result.outcome, discard_pending=False, commit=commit)
 
 
