@@ -46,6 +46,16 @@ def all_invoices(db, tenant_id: str) -> list[dict]:
     return [json.loads(r["doc"]) for r in rows]
 
 
+def summaries(db, tenant_id: str) -> list[dict]:
+    """What a write checks of every stored invoice (id, type, status, number),
+    read by SQLite without decoding each document: a batch of 50 into an
+    organisation of thousands would otherwise decode them all 50 times."""
+    rows = db.execute("SELECT invoice_id, json_extract(doc, '$.Type'), json_extract(doc, '$.Status'), "
+                      "json_extract(doc, '$.InvoiceNumber') FROM invoices WHERE tenant_id=? ORDER BY seq",
+                      (tenant_id,))
+    return [{"InvoiceID": r[0], "Type": r[1], "Status": r[2], "InvoiceNumber": r[3]} for r in rows]
+
+
 def get(db, tenant_id: str, invoice_id: str) -> dict | None:
     row = db.execute("SELECT doc FROM invoices WHERE tenant_id=? AND invoice_id=?",
                      (tenant_id, (invoice_id or "").lower())).fetchone()
@@ -260,9 +270,11 @@ def write(db, tenant_id: str, element: dict, mode: str, unit_places: Decimal, pa
     an ACCREC element whose InvoiceNumber matches a live invoice updates it (as
     users report Xero does); otherwise, and always for "put", it creates."""
     org = Org(db, tenant_id)
-    invoices = all_invoices(db, tenant_id)
+    invoices = summaries(db, tenant_id)
     target_id = path_id or (element.get("InvoiceID") if mode == "post" else None)
     target = _target(invoices, element, mode, target_id)
+    if target is not None:
+        target = get(db, tenant_id, target["InvoiceID"])
     if target_id and target is None:
         return element, [f"Invoice with InvoiceID {target_id} could not be found."]
 
