@@ -1,5 +1,5 @@
 """Start PlanMan for development: Redis, the Xero stand-in, migrations, demo
-data, one rq worker and the web app. Ctrl-C stops everything it started.
+data, two rq workers (one on both queues, one on the interactive queue alone) and the web app. Ctrl-C stops everything it started.
 
 Run through ``make run`` (which prepares .venv first). Environment variables
 pass through to every process; the ones this script sets when missing:
@@ -427,12 +427,15 @@ def main() -> int:
     run_step("db upgrade", flask + ["db", "upgrade"], env)
     seed_output = run_step("seed-demo", flask + ["seed-demo"], env)
 
-    # Interactive queue first, then bulk: a click is taken before the next bulk batch.
+    # As Production runs them: one worker takes both queues, interactive first
+    # (a click is taken before the next bulk batch); another takes the
+    # interactive queue alone, so a click never waits for a batch being sent.
     queue = env.get("RQ_QUEUE") or "planman"
     bulk_queue = env.get("RQ_BULK_QUEUE") or f"{queue}-bulk"
-    children.append(Child("worker", [str(BIN_DIR / "rq"), "worker", "--with-scheduler",
-                                     "--worker-class", "planman.worker.PlanManWorker", "--url",
-                                     env["REDIS_URL"], queue, bulk_queue], env, restart=True))
+    worker = [str(BIN_DIR / "rq"), "worker", "--with-scheduler", "--worker-class", "planman.worker.PlanManWorker",
+              "--url", env["REDIS_URL"]]
+    children.append(Child("worker", worker + [queue, bulk_queue], env, restart=True))
+    children.append(Child("interactive worker", worker + [queue], env, restart=True))
     web = Child("web", flask + ["run", "--host", HOST, "--port", str(web_port), "--no-reload",
                                 "--no-debugger"], env)
     children.append(web)

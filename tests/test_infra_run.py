@@ -164,7 +164,9 @@ def test_run_command_restarts_a_worker_that_died(tmp_path):
         assert any("FreshBooks stand-in running at http://127.0.0.1:" in line for line in launcher.output)
         redis_url = next(re.search(r"embedded Redis on (\S+)", line).group(1)
                          for line in launcher.output if "embedded Redis on" in line)
-        [first] = _worker_pids(launcher.proc.pid)
+        workers = _worker_pids(launcher.proc.pid)
+        assert len(workers) == 2  # one on both queues, one on the interactive queue alone
+        [first] = [pid for pid in workers if "planman-bulk" in _cmdline(pid)]
         os.kill(first, signal.SIGKILL)  # as the OOM killer or a crash would
 
         launcher.wait_for(re.compile(r"worker exited \(status -9\); starting it again"), timeout=30)
