@@ -78,17 +78,22 @@ class Services:
         self.env = {**os.environ, **env}
         return env
 
-    def workers(self, n: int) -> None:
+    def workers(self, n: int, *, interactive: int = 0) -> None:
+        """``n`` workers on both queues (interactive first) and ``interactive``
+        more on the interactive queue alone, as Production runs them."""
         from redis import Redis
         from rq import Worker
 
         queues = [self.env["RQ_QUEUE"], self.env.get("RQ_BULK_QUEUE") or f"{self.env['RQ_QUEUE']}-bulk"]
-        for index in range(n):  # as production runs them: PlanMan's worker, interactive queue first
-            self._start(f"rq worker {index + 1}", [str(BIN_DIR / "rq"), "worker", "--with-scheduler",
-                                                  "--worker-class", "planman.worker.PlanManWorker", "--url",
-                                                  self.env["REDIS_URL"], *queues])
+        layout = [(f"rq worker {index + 1}", queues) for index in range(n)]
+        layout += [(f"rq interactive worker {index + 1}", queues[:1]) for index in range(interactive)]
+        for name, listened in layout:
+            self._start(name, [str(BIN_DIR / "rq"), "worker", "--with-scheduler", "--worker-class",
+                               "planman.worker.PlanManWorker", "--url", self.env["REDIS_URL"], *listened])
+        self.worker_count = getattr(self, "worker_count", 0) + len(layout)
         connection = Redis.from_url(self.env["REDIS_URL"])
-        wait_until(lambda: len(Worker.all(connection=connection)) >= n, 30, f"{n} rq workers to register")
+        wait_until(lambda: len(Worker.all(connection=connection)) >= self.worker_count, 30,
+                   f"{self.worker_count} rq workers to register")
 
     def gunicorn(self, workers: int = 2) -> str:
         port = free_port()
@@ -97,6 +102,19 @@ class Services:
                                            "--access-logfile", "/dev/null", "wsgi:app"])
         wait_until(lambda: _http_answers(f"{url}/healthz"), 30, "gunicorn to answer", process)
         return url
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by this process and every service it started
+        (a worker's finished work-horses included: RQ reaps them)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = sum(os.times()[:2])
+        for process in self.processes:
+            try:
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used += sum(int(value) for value in fields[11:15]) / tick  # utime stime cutime cstime
+        return used
 
     def stop(self) -> None:
         for process in reversed(self.processes):

@@ -14,6 +14,7 @@ from planman.models import BulkPush, PushJob
 from tests.e2e_fixtures import app, config_overrides  # noqa: F401
 from tests.helpers import htmx_post, make_client, post_form, signup
 from tests.integration_helpers import choose_settings, connect_xero
+from tests.fixtures.services import wait_until
 from tests.test_bulk_e2e import wait_for_bulk
 from standins.xero.demo import UK_TENANT_ID, US_TENANT_ID
 
@@ -67,6 +68,34 @@ def test_a_send_clicked_after_a_bulk_send_is_taken_before_the_bulk_batches(two_f
     assert clicked.state == "succeeded"
     assert clicked.started_at < first_batch  # queued last, taken first
     assert ">Update<" in browser.get(f"/integrations/xero/client/{single.id}/panel").get_data(as_text=True)
+
+
+def test_a_worker_on_the_interactive_queue_alone_sends_a_click_while_the_others_are_inside_a_batch(
+        two_firms, rq_workers, sandbox):
+    (admin, browser), _ = two_firms
+    # Xero answers a batch of 50 in 3 s (60 ms a record), a single record at once.
+    sandbox.control("latency", enabled=True, base_ms=0, per_record_ms=60, jitter=0)
+    bulk_id = bulk_send(browser, [make_client(admin, name=f"Bulk {n:03d}") for n in range(100)])  # 2 batches
+    rq_workers.start(1)
+    rq_workers.start(1, interactive_only=True)
+    wait_until(lambda: _pushes_in(bulk_id, "running"), 30, "the first batch to be sent")
+
+    single = make_client(admin, name="Clicked Ltd")
+    assert htmx_post(browser, f"/integrations/xero/client/{single.id}/panel", {}).status_code == 200
+    wait_for_bulk(browser, bulk_id)
+    db.session.expire_all()
+    clicked = db.session.scalar(sa.select(PushJob).where(PushJob.record_id == single.id, PushJob.bulk_push_id.is_(None)))
+    first_batch_done = db.session.scalar(sa.select(sa.func.min(PushJob.finished_at)).where(
+        PushJob.bulk_push_id == bulk_id))
+    assert clicked.state == "succeeded"
+    assert clicked.finished_at < first_batch_done  # sent while the only bulk-taking worker was inside its batch
+    assert ">Update<" in browser.get(f"/integrations/xero/client/{single.id}/panel").get_data(as_text=True)
+
+
+def _pushes_in(bulk_id: int, state: str) -> int:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(sa.func.count(PushJob.id)).where(PushJob.bulk_push_id == bulk_id,
+                                                                     PushJob.state == state))
 
 
 def test_two_firms_bulk_sends_take_turns_batch_by_batch(two_firms, rq_workers, sandbox):
