@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 import itertools
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -77,3 +78,28 @@ def test_invoice_page_and_its_panel_do_not_query_per_line(app, client):
         link(admin, "invoice", invoice.id, f"00000000-0000-4000-9000-{invoice.id:012d}")
     for path in ("/invoices/{}", "/integrations/xero/invoice/{}/panel"):
         assert queries(client, path.format(long.id)) == queries(client, path.format(short.id)), path
+
+
+def test_a_record_page_reads_the_firms_connections_once(app, client):
+    """Every provider's tab and the payment options ask for their connection: one query serves them all."""
+    admin = signup(client)
+    _connect(admin)
+    [invoice, _] = seed(admin, clients=1, lines=1)
+    url = f"/invoices/{invoice.id}"
+    client.get(url)
+    with counting() as statements:
+        assert client.get(url).status_code == 200
+    assert len([s for s in statements if re.search(r"FROM connection\s+WHERE", s)]) == 1
+
+
+def test_a_connection_made_in_a_request_is_seen_by_the_rest_of_it(app, client):
+    from planman.integrations.links import connection_for
+
+    admin = signup(client)
+    with app.test_request_context("/integrations/xero/callback"):
+        assert connection_for(admin.firm_id, "xero") is None
+        _connect(admin)  # as the connect callback does, in the same request
+        assert connection_for(admin.firm_id, "xero").tenant_id == TENANT
+        db.session.delete(connection_for(admin.firm_id, "xero"))
+        db.session.commit()
+        assert connection_for(admin.firm_id, "xero") is None

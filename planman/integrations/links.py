@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Optional
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import g, has_request_context
 
 from planman.extensions import db
 from planman.integrations.base import PushResult
@@ -17,7 +19,26 @@ _CONNECTION_FOR = sa.select(Connection).where(
 
 
 def connection_for(firm_id: int, provider_key: str) -> Optional[Connection]:
-    return db.session.execute(_CONNECTION_FOR, {"firm_id": firm_id, "provider": provider_key}).scalar()
+    """The firm's connection to the provider. Within a request the firm's
+    connections are read once, together (a record page asks for every
+    provider's tab and payment options), until the session next writes
+    anything, which may have added or removed one."""
+    if not has_request_context():
+        return db.session.execute(_CONNECTION_FOR, {"firm_id": firm_id, "provider": provider_key}).scalar()
+    read = g.setdefault("connections_read", {})
+    if firm_id not in read:
+        read[firm_id] = {c.provider: c for c in db.session.scalars(_FIRM_CONNECTIONS, {"firm_id": firm_id})}
+    return read[firm_id].get(provider_key)
+
+
+_FIRM_CONNECTIONS = sa.select(Connection).where(Connection.firm_id == sa.bindparam("firm_id"))
+
+
+@sa.event.listens_for(so.Session, "after_flush")
+@sa.event.listens_for(so.Session, "after_soft_rollback")
+def _forget_connections_read(session, *_):
+    if has_request_context():
+        g.pop("connections_read", None)
 
 
 # Names only, no connection objects (their tokens and settings): every list page asks.

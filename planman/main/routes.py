@@ -1,5 +1,6 @@
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from flask import current_app, redirect, url_for
 from markupsafe import Markup
@@ -65,6 +66,7 @@ STATUS_WORDS = {"part_paid": "Part paid"}
 
 
 @bp.app_template_filter("status_badge")
+@lru_cache(maxsize=256)  # a few statuses x owners; every list row asks (formatting Markup is slow)
 def status_badge(status: str, owner: str = "") -> Markup:
     """An invoice status as a coloured badge; ``owner`` says whose status it
     is where another system's sits near ("PlanMan: Draft" by the ledger's own word)."""
