@@ -76,6 +76,10 @@ class Services:
                         "XERO_LOGIN_URL": sandbox_url, "XERO_IDENTITY_URL": sandbox_url, "XERO_API_URL": sandbox_url})
         os.environ.update(env)
         self.env = {**os.environ, **env}
+        if "config" in sys.modules:  # already imported (the test helpers import it): read this run's settings
+            import importlib
+
+            importlib.reload(sys.modules["config"])
         return env
 
     def workers(self, n: int, *, interactive: int = 0) -> None:
