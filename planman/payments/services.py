@@ -173,5 +173,5 @@ def _after_change(payment: Payment) -> None:
 def invoice_payments(invoice: Invoice) -> list[Payment]:
     return list(db.session.scalars(
         sa.select(Payment).where(Payment.firm_id == invoice.firm_id, Payment.invoice_id == invoice.id)
-        .options(so.selectinload(Payment.recorded_by), so.selectinload(Payment.reversed_by))
+        .options(so.joinedload(Payment.recorded_by), so.joinedload(Payment.reversed_by))
         .order_by(Payment.paid_on, Payment.id)))
