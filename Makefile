@@ -9,7 +9,7 @@ help:
 	@echo "make test-fast  SQLite only, without slow tests (browser, many processes)"
 	@echo "make venv       create .venv and install requirements-dev.txt"
 	@echo "make deps       install missing Debian packages (redis-server, chromium, postgresql, wrk)"
-	@echo "make bench      benchmarks: bulk send to the Xero stand-in, pages under load, 50 firms at once (about a quarter of an hour)"
+	@echo "make bench      benchmarks: bulk send to the Xero stand-in, pages under load, 50 firms at once (about 12 minutes)"
 
 venv:
 	@bash scripts/bootstrap.sh venv

@@ -118,11 +118,8 @@ def run(services, sandbox, args, workers: int, seeded: Path) -> tuple[bool, str]
     from tests.helpers import IsolatedClient, htmx_post, login, post_form
     from tests.integration_helpers import choose_settings, connect_xero
 
-    import importlib
+    import config  # reloaded by planman_env: this run's Redis, database and stand-in
 
-    import config
-
-    importlib.reload(config)  # each run has its own Redis, database and stand-in: read them afresh
     app = create_app(config.Config)
     logging.getLogger("planman").setLevel(logging.WARNING)
     app.test_client_class = IsolatedClient
