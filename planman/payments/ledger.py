@@ -77,14 +77,15 @@ def payments_not_sent(invoice_id: int, provider_key: str, tenant_id: str) -> tup
     """(payments counting towards the invoice, how many of them this ledger was never
     asked to record): a payment changed before the invoice reached the ledger, or while
     it was not connected, is never sent there."""
-    counting = db.session.scalars(sa.select(Payment.id).where(Payment.invoice_id == invoice_id,
-                                                             Payment.state == COUNTING)).all()
-    if not counting:
-        return 0, 0
-    linked = set(db.session.scalars(sa.select(PaymentLedgerLink.payment_id).where(
-        PaymentLedgerLink.payment_id.in_(counting), PaymentLedgerLink.provider == provider_key,
-        PaymentLedgerLink.tenant_id == tenant_id)))
-    return len(counting), len(set(counting) - linked)
+    rows = db.session.execute(
+        sa.select(Payment.id, PaymentLedgerLink.id)
+        .outerjoin(PaymentLedgerLink, sa.and_(PaymentLedgerLink.payment_id == Payment.id,
+                                              PaymentLedgerLink.provider == provider_key,
+                                              PaymentLedgerLink.tenant_id == tenant_id))
+        .where(Payment.invoice_id == invoice_id, Payment.state == COUNTING)).all()
+    counting = {payment_id for payment_id, _ in rows}
+    linked = {payment_id for payment_id, link_id in rows if link_id is not None}
+    return len(counting), len(counting - linked)
 
 
 def _mirror(payment: Payment, ledger_link, connection) -> None:
@@ -198,27 +199,38 @@ def retry(payment: Payment) -> int:
     return queued
 
 
-def retryable(payments: list[Payment]) -> set[int]:
-    """Ids of the payments a ledger failed to record or reverse (the invoice page offers Retry)."""
+def links_of(payments: list[Payment]) -> list[PaymentLedgerLink]:
+    """Every ledger link of ``payments``, oldest first: what the invoice page's
+    notes and Retry buttons are both worked out from, in one read."""
     if not payments:
-        return set()
+        return []
+    return list(db.session.scalars(sa.select(PaymentLedgerLink).where(
+        PaymentLedgerLink.payment_id.in_([p.id for p in payments])).order_by(PaymentLedgerLink.id)))
+
+
+def retryable(payments: list[Payment], ledger_links: list[PaymentLedgerLink]) -> set[int]:
+    """Ids of the payments a ledger failed to record or reverse (the invoice page offers Retry)."""
     by_id = {p.id: p for p in payments}
-    return {link.payment_id for link in db.session.scalars(sa.select(PaymentLedgerLink).where(
-        PaymentLedgerLink.payment_id.in_(list(by_id)), PaymentLedgerLink.state == "failed"))
-        if _wanted(by_id[link.payment_id], link) is not None}
+    return {link.payment_id for link in ledger_links
+            if link.state == "failed" and _wanted(by_id[link.payment_id], link) is not None}
 
 
 LEDGER_STATE_WORDS = {"queued": "Being recorded in {label}…", "recording": "Being recorded in {label}…",
                       "recorded": "Recorded in {label}", "reversed": "Reversed in {label}"}
 
 
-def ledger_notes(payments: list[Payment]) -> dict[int, list[str]]:
+def ledger_notes(ledger_links: list[PaymentLedgerLink]) -> dict[int, list[str]]:
     """What each payment's ledger links say, in words, by payment id."""
     from planman.integrations import registry
 
     notes: dict[int, list[str]] = {}
-    if not payments:
-        return notes
+    for ledger_link in ledger_links:
+        provider = registry.get_provider(ledger_link.provider)
+        label = provider.label if provider else ledger_link.provider
+        words = ledger_link.error if ledger_link.state in ("failed", "unsupported") else \
+            LEDGER_STATE_WORDS[ledger_link.state].format(label=label)
+        notes.setdefault(ledger_link.payment_id, []).append(words)
+    return notes
     for ledger_link in db.session.scalars(sa.select(PaymentLedgerLink).where(
             PaymentLedgerLink.payment_id.in_([p.id for p in payments])).order_by(PaymentLedgerLink.id)):
         provider = registry.get_provider(ledger_link.provider)

@@ -37,11 +37,12 @@ def _source(payment) -> str:
 def for_invoice(invoice: Invoice) -> PaymentsView:
     payments = services.invoice_payments(invoice)
     link = links.link_for(invoice)
+    ledger_links = ledger.links_of(payments)
     return PaymentsView(
         payments=payments,
         sources={payment.id: _source(payment) for payment in payments},
-        ledger_notes=ledger.ledger_notes(payments),
-        ledger_retryable=ledger.retryable(payments),
+        ledger_notes=ledger.ledger_notes(ledger_links),
+        ledger_retryable=ledger.retryable(payments, ledger_links),
         link_url=links.url_of(link) if link else "",
         has_online_payments=bool(payment_options(current_user.firm_id)),
     )
