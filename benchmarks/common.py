@@ -30,6 +30,7 @@ class Services:
         self.dir = Path(tempfile.mkdtemp(prefix=f"planman-{name}-"))
         self.processes: list[ServiceProcess] = []
         self.env: dict[str, str] = {}
+        self.worker_count = 0  # rq workers started so far
 
     def _start(self, name, argv, env=None) -> ServiceProcess:
         process = start_process(name, argv, self.dir / f"{name.replace(' ', '-')}.log", env=env or self.env)
@@ -94,7 +95,7 @@ class Services:
         for name, listened in layout:
             self._start(name, [str(BIN_DIR / "rq"), "worker", "--with-scheduler", "--worker-class",
                                "planman.worker.PlanManWorker", "--url", self.env["REDIS_URL"], *listened])
-        self.worker_count = getattr(self, "worker_count", 0) + len(layout)
+        self.worker_count += len(layout)
         connection = Redis.from_url(self.env["REDIS_URL"])
         wait_until(lambda: len(Worker.all(connection=connection)) >= self.worker_count, 30,
                    f"{self.worker_count} rq workers to register")

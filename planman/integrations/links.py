@@ -16,6 +16,7 @@ from planman.models import Connection, ExternalLink, utcnow
 _CONNECTION_FOR = sa.select(Connection).where(
     Connection.firm_id == sa.bindparam("firm_id"), Connection.provider == sa.bindparam("provider")
 )
+_FIRM_CONNECTIONS = sa.select(Connection).where(Connection.firm_id == sa.bindparam("firm_id"))
 
 
 def connection_for(firm_id: int, provider_key: str) -> Optional[Connection]:
@@ -29,9 +30,6 @@ def connection_for(firm_id: int, provider_key: str) -> Optional[Connection]:
     if firm_id not in read:
         read[firm_id] = {c.provider: c for c in db.session.scalars(_FIRM_CONNECTIONS, {"firm_id": firm_id})}
     return read[firm_id].get(provider_key)
-
-
-_FIRM_CONNECTIONS = sa.select(Connection).where(Connection.firm_id == sa.bindparam("firm_id"))
 
 
 @sa.event.listens_for(so.Session, "after_flush")
