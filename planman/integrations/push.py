@@ -443,9 +443,11 @@ def reconcile_lost(push: PushJob) -> PushJob:
             status = None
     if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
         return push
-    if status == JobStatus.FINISHED:
-        db.session.refresh(push)  # the worker finished while we looked
-        if push.state not in ACTIVE_PUSH_STATES:
-            return push
+    # While we looked, the job may have ended the push, or handed it to its next
+    # job (a bulk send's next step): then the push is not lost.
+    looked_at = push.rq_job_id
+    db.session.refresh(push)
+    if push.state not in ACTIVE_PUSH_STATES or push.rq_job_id != looked_at:
+        return push
     _finish(push, "failed", error="The push was interrupted before it finished. Retry to send it again.")
     return db.session.get(PushJob, push.id)
