@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, get_current_job
 
 log = logging.getLogger(__name__)
 _worker_app = None
@@ -34,6 +34,12 @@ def queues(app=None) -> list[Queue]:
     """Every queue PlanMan uses, in the order a worker must take them."""
     app = app or current_app
     return [app.push_queue, bulk_queue(app)]
+
+
+def current_job_id():
+    """The id of the RQ job this code runs in, or None outside a worker."""
+    job = get_current_job()
+    return job.id if job is not None else None
 
 
 def enqueue(function: str, record_id: int, *, job_id: str, delay: float = 0, timeout: int = JOB_TIMEOUT,

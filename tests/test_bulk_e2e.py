@@ -3,12 +3,14 @@ processes and the Xero stand-in with Xero's limits, driven through PlanMan's pag
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.models import BulkPush, ExternalLink
+from planman.integrations import push
+from planman.models import BulkPush, ExternalLink, PushJob
 from tests.e2e_fixtures import app, config_overrides, connected  # noqa: F401
 from tests.helpers import make_client, make_invoice, post_form
 from standins.xero.demo import UK_TENANT_ID
@@ -98,3 +100,28 @@ def test_a_name_with_quotes_goes_in_its_batch_with_the_others(client, connected,
     assert 'class="bulk-sent">6<' in page and 'class="bulk-failed">0<' in page
     assert sorted(c["Name"] for c in organisation(sandbox)["contacts"]) == sorted(r.name for r in records)
     assert sandbox.violations() == []
+
+
+def test_a_bulk_send_watched_closely_is_never_called_interrupted_between_steps(client, connected, sandbox,
+                                                                               monkeypatch):
+    # Every poll checks the job each push names, and with no grace at all any
+    # moment where that job is not in Redis (a step handing over to the next)
+    # would fail the waiting pushes as "interrupted".
+    monkeypatch.setattr(push, "LOST_AFTER", timedelta(0))
+    for n in range(400):
+        make_client(connected, name=f"Client {n:03d}")
+
+    post_form(client, "/integrations/bulk", {"record_type": "client", "mode": "not_sent"}, form_url="/integrations/bulk")
+    bulk_id = db.session.scalar(sa.select(BulkPush.id))
+    deadline = time.monotonic() + 60
+    while True:
+        page = client.get(f"/integrations/bulk/{bulk_id}/progress").get_data(as_text=True)
+        if 'data-bulk-state="finished"' in page:
+            break
+        assert time.monotonic() < deadline, page
+
+    db.session.expire_all()
+    assert db.session.execute(sa.select(PushJob.record_id, PushJob.error_message).where(
+        PushJob.state != "succeeded")).all() == []
+    assert 'class="bulk-sent">400<' in page and 'class="bulk-failed">0<' in page
+    assert len(organisation(sandbox)["contacts"]) == 400

@@ -186,16 +186,27 @@ def _owned(bulk: BulkPush):
 
 
 def _enqueue_step(bulk: BulkPush, delay: float = 0, job_id: Optional[str] = None) -> bool:
-    """Queue the next step. Its job id is written on the bulk's active pushes
-    first, so ``push.reconcile_lost`` can tell a lost chain from a live one."""
+    """Queue the next step, then write its job id on the bulk's active pushes,
+    so ``push.reconcile_lost`` can tell a lost chain from a live one. In that
+    order a push always names a job Redis holds: this running step until the
+    next one exists (written the other way round, a progress poll in between
+    found no job and failed the pushes as interrupted)."""
     job_id = job_id or _new_step_id(bulk)
-    db.session.execute(sa.update(PushJob).where(_owned(bulk), PushJob.state.in_(ACTIVE_PUSH_STATES))
-                       .values(rq_job_id=job_id).execution_options(synchronize_session=False))
-    db.session.commit()
     if not jobs.enqueue("run_bulk_step", bulk.id, job_id=job_id, delay=delay, timeout=JOB_TIMEOUT, bulk=True):
         _fail_remaining(bulk, jobs.QUEUE_UNAVAILABLE)
         return False
+    running = jobs.current_job_id()
+    if running is not None:
+        # Only pushes still naming this step: the next one may have started
+        # already and claimed them (see run_step), and must not be overwritten.
+        _name_step(bulk, job_id, PushJob.rq_job_id == running)
     return True
+
+
+def _name_step(bulk: BulkPush, job_id: str, *where) -> None:
+    db.session.execute(sa.update(PushJob).where(_owned(bulk), PushJob.state.in_(ACTIVE_PUSH_STATES), *where)
+                       .values(rq_job_id=job_id).execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def run_step(bulk_id: int) -> str:
@@ -203,6 +214,9 @@ def run_step(bulk_id: int) -> str:
     bulk = db.session.get(BulkPush, bulk_id)
     if bulk is None or bulk.finished_at is not None:
         return "missing" if bulk is None else "finished"
+    running = jobs.current_job_id()
+    if running is not None:
+        _name_step(bulk, running)  # the pushes are this step's even if the last one has not said so yet
     if bulk.paused_until and bulk.paused_until > utcnow():
         _enqueue_step(bulk, delay=(bulk.paused_until - utcnow()).total_seconds())
         return "paused"

@@ -218,6 +218,10 @@ def test_a_bulk_send_of_120_clients_arrives_once_each(admin_client, connected, d
         return page if 'data-bulk-state="finished"' in page else None
     page = wait_for(finished, timeout=driver.bulk_timeout, what="the bulk send to finish")
 
+    db.session.expire_all()
+    failed = db.session.execute(sa.select(PushJob.record_id, PushJob.error_message).where(
+        PushJob.bulk_push_id == bulk_id, PushJob.state != "succeeded")).all()
+    assert failed == []
     assert 'class="bulk-sent">120<' in page and 'class="bulk-failed">0<' in page
     remote = driver.clients(standin)
     assert all(len(named(remote, c.name)) == 1 for c in customers)
