@@ -175,6 +175,8 @@ class Invoice(db.Model):
     lines: so.Mapped[list["InvoiceLine"]] = so.relationship(
         back_populates="invoice", order_by="InvoiceLine.position", cascade="all, delete-orphan"
     )
+    # Read along with the invoice for its page; planman.payments.links writes it.
+    payment_link: so.Mapped[Optional["PaymentLink"]] = so.relationship(viewonly=True)
 
     __table_args__ = (
         sa.UniqueConstraint("firm_id", "number", name="uq_invoice_firm_number"),
@@ -398,6 +400,9 @@ class Payment(db.Model):
 
     recorded_by: so.Mapped[Optional[User]] = so.relationship(foreign_keys=[recorded_by_id])
     reversed_by: so.Mapped[Optional[User]] = so.relationship(foreign_keys=[reversed_by_id])
+    # Read along with the payment for the invoice page; planman.payments.ledger writes them.
+    ledger_links: so.Mapped[list["PaymentLedgerLink"]] = so.relationship(viewonly=True,
+                                                                       order_by="PaymentLedgerLink.id")
 
     __table_args__ = (
         sa.UniqueConstraint("provider", "provider_payment_id", name="uq_payment_provider_payment"),

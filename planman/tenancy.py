@@ -53,7 +53,8 @@ def one_for_firm_or_404(stmt: sa.Select, record_id):
         record_id = int(record_id)
     except (TypeError, ValueError):
         abort(404)
-    record = db.session.execute(stmt, firm_params(record_id=record_id)).scalar()
+    # unique(): a statement may join a collection along (an invoice's lines).
+    record = db.session.execute(stmt, firm_params(record_id=record_id)).unique().scalar()
     if record is None:
         abort(404)
     return record

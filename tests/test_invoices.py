@@ -184,6 +184,8 @@ def test_edit_keeps_line_ids_removes_and_adds_lines_and_bumps_revision(client, u
     assert invoice.lines[0].id == first_id
     # 2 x 100 + 20% VAT, 1.00 without tax, 9.50 + 1.90 VAT
     assert invoice.totals.total == Decimal("252.40")
+    page = client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert page.index(">Changed<") < page.index(">Kept<") < page.index(">New<")  # every line, in order
 
 
 def test_a_line_id_from_another_invoice_is_404(client, user, acme, app):

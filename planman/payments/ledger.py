@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from functools import cache
 
 import sqlalchemy as sa
 
@@ -73,16 +74,22 @@ def queue_for(payment: Payment) -> list[PaymentLedgerLink]:
     return queued
 
 
+@cache
+def _counting_payments_and_their_links() -> sa.Select:
+    # Built once: a paid invoice's panel asks on every visit.
+    return (sa.select(Payment.id, PaymentLedgerLink.id)
+            .outerjoin(PaymentLedgerLink, sa.and_(PaymentLedgerLink.payment_id == Payment.id,
+                                                  PaymentLedgerLink.provider == sa.bindparam("provider"),
+                                                  PaymentLedgerLink.tenant_id == sa.bindparam("tenant_id")))
+            .where(Payment.invoice_id == sa.bindparam("invoice_id"), Payment.state == COUNTING))
+
+
 def payments_not_sent(invoice_id: int, provider_key: str, tenant_id: str) -> tuple[int, int]:
     """(payments counting towards the invoice, how many of them this ledger was never
     asked to record): a payment changed before the invoice reached the ledger, or while
     it was not connected, is never sent there."""
-    rows = db.session.execute(
-        sa.select(Payment.id, PaymentLedgerLink.id)
-        .outerjoin(PaymentLedgerLink, sa.and_(PaymentLedgerLink.payment_id == Payment.id,
-                                              PaymentLedgerLink.provider == provider_key,
-                                              PaymentLedgerLink.tenant_id == tenant_id))
-        .where(Payment.invoice_id == invoice_id, Payment.state == COUNTING)).all()
+    rows = db.session.execute(_counting_payments_and_their_links(), {
+        "invoice_id": invoice_id, "provider": provider_key, "tenant_id": tenant_id}).all()
     counting = {payment_id for payment_id, _ in rows}
     linked = {payment_id for payment_id, link_id in rows if link_id is not None}
     return len(counting), len(counting - linked)
@@ -200,12 +207,10 @@ def retry(payment: Payment) -> int:
 
 
 def links_of(payments: list[Payment]) -> list[PaymentLedgerLink]:
-    """Every ledger link of ``payments``, oldest first: what the invoice page's
-    notes and Retry buttons are both worked out from, in one read."""
-    if not payments:
-        return []
-    return list(db.session.scalars(sa.select(PaymentLedgerLink).where(
-        PaymentLedgerLink.payment_id.in_([p.id for p in payments])).order_by(PaymentLedgerLink.id)))
+    """Every ledger link of ``payments`` (read along with them), oldest first:
+    what the invoice page's notes and Retry buttons are both worked out from."""
+    return sorted((ledger_link for payment in payments for ledger_link in payment.ledger_links),
+                  key=lambda ledger_link: ledger_link.id)
 
 
 def retryable(payments: list[Payment], ledger_links: list[PaymentLedgerLink]) -> set[int]:
@@ -225,14 +230,6 @@ def ledger_notes(ledger_links: list[PaymentLedgerLink]) -> dict[int, list[str]]:
 
     notes: dict[int, list[str]] = {}
     for ledger_link in ledger_links:
-        provider = registry.get_provider(ledger_link.provider)
-        label = provider.label if provider else ledger_link.provider
-        words = ledger_link.error if ledger_link.state in ("failed", "unsupported") else \
-            LEDGER_STATE_WORDS[ledger_link.state].format(label=label)
-        notes.setdefault(ledger_link.payment_id, []).append(words)
-    return notes
-    for ledger_link in db.session.scalars(sa.select(PaymentLedgerLink).where(
-            PaymentLedgerLink.payment_id.in_([p.id for p in payments])).order_by(PaymentLedgerLink.id)):
         provider = registry.get_provider(ledger_link.provider)
         label = provider.label if provider else ledger_link.provider
         words = ledger_link.error if ledger_link.state in ("failed", "unsupported") else \

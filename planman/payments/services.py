@@ -8,6 +8,7 @@ amount rather than from anyone's choice."""
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 from decimal import Decimal
 from typing import Optional
 
@@ -170,8 +171,18 @@ def _after_change(payment: Payment) -> None:
         ledger.enqueue(payment.id)
 
 
+@cache
+def _payments_of_invoice() -> sa.Select:
+    # Built once: the invoice page runs it on every visit, and building it costs as much as running it.
+    return (sa.select(Payment).where(Payment.firm_id == sa.bindparam("firm_id"),
+                                     Payment.invoice_id == sa.bindparam("invoice_id"))
+            .options(so.joinedload(Payment.recorded_by), so.joinedload(Payment.reversed_by),
+                     so.joinedload(Payment.ledger_links))
+            .order_by(Payment.paid_on, Payment.id))
+
+
 def invoice_payments(invoice: Invoice) -> list[Payment]:
-    return list(db.session.scalars(
-        sa.select(Payment).where(Payment.firm_id == invoice.firm_id, Payment.invoice_id == invoice.id)
-        .options(so.joinedload(Payment.recorded_by), so.joinedload(Payment.reversed_by))
-        .order_by(Payment.paid_on, Payment.id)))
+    """The invoice's payments, oldest first, with who recorded or reversed them
+    and their ledger links (the invoice page shows all of it)."""
+    return list(db.session.scalars(_payments_of_invoice(), {"firm_id": invoice.firm_id, "invoice_id": invoice.id})
+                .unique())

@@ -36,7 +36,7 @@ def _source(payment) -> str:
 
 def for_invoice(invoice: Invoice) -> PaymentsView:
     payments = services.invoice_payments(invoice)
-    link = links.link_for(invoice)
+    link = invoice.payment_link
     ledger_links = ledger.links_of(payments)
     return PaymentsView(
         payments=payments,
