@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from planman.extensions import db
 from planman.models import ExternalLink
-from tests.helpers import client, make_client, make_invoice, signup, tax_rate  # noqa: F401
+from tests.helpers import client, make_client, make_invoice, post_form, signup, tax_rate  # noqa: F401
 from tests.test_push_xero import TENANT, _connect
 
 
@@ -103,3 +103,23 @@ def test_a_connection_made_in_a_request_is_seen_by_the_rest_of_it(app, client):
         db.session.delete(connection_for(admin.firm_id, "xero"))
         db.session.commit()
         assert connection_for(admin.firm_id, "xero") is None
+
+
+def test_invoice_page_does_not_query_per_payment(app, client):
+    """Payments, who recorded them, their ledger links and the payment link come with the invoice."""
+    admin = signup(client)
+    _connect(admin)
+    vat = tax_rate(admin, "VAT 20%")
+    customer = make_client(admin, name="Paying Client")
+    one, three = (make_invoice(admin, customer, lines=[(1, "100.00", vat)], status="sent") for _ in range(2))
+    for invoice, payments in ((one, 1), (three, 3)):
+        link(admin, "invoice", invoice.id, f"00000000-0000-4000-9000-{invoice.id:012d}")
+        for n in range(payments):
+            assert post_form(client, f"/invoices/{invoice.id}/payments/new", {
+                "amount": "10.00", "paid_on": "2026-02-01", "method": "bank_transfer", "reference": f"BACS {n}",
+                "note": ""}).status_code == 302
+        assert post_form(client, f"/invoices/{invoice.id}/payment-link", {},
+                         form_url=f"/invoices/{invoice.id}").status_code == 302
+    page = client.get(f"/invoices/{three.id}").get_data(as_text=True)
+    assert all(f"BACS {n}" in page for n in range(3)) and "/pay/" in page
+    assert queries(client, f"/invoices/{three.id}") == queries(client, f"/invoices/{one.id}")
