@@ -32,7 +32,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=10000)
     parser.add_argument("--invoices", type=int, default=50000)
-    parser.add_argument("--seconds", type=int, default=8, help="wrk duration per endpoint")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per endpoint and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every endpoint (the median is reported)")
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -80,14 +81,24 @@ def run(services, args) -> int:
     for _, path, status in endpoints:  # every URL answers as expected when logged in, before load
         response = session.get(base + path, timeout=30)
         assert response.status_code == status, (path, response.status_code)
-    results = {}
-    for label, path, _ in endpoints:
+    # Rounds over every endpoint, bare included: a ratio is taken within its
+    # round and the median is reported, so a slow spell of the 2 cores (which
+    # wrk shares with gunicorn) weighs on both sides of it, and one odd round
+    # does not decide a target.
+    for _, path, _ in endpoints:
         subprocess.run(["wrk", "-t2", "-c4", "-d1s", "-H", f"Cookie: {cookie}", base + path],
                        capture_output=True, check=True)  # warm up
-        out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(LUA),
-                              "-H", f"Cookie: {cookie}", base + path], capture_output=True, text=True, check=True).stdout
-        fields = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
-        results[label] = {k: float(v) for k, v in fields.items()}
+    rounds = []
+    for _ in range(args.rounds):
+        measured = {}
+        for label, path, _ in endpoints:
+            out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(LUA),
+                                  "-H", f"Cookie: {cookie}", base + path], capture_output=True, text=True,
+                                 check=True).stdout
+            fields = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
+            measured[label] = {k: float(v) for k, v in fields.items()}
+        rounds.append(measured)
+    results = median_round(rounds, "bare /healthz")
 
     for _, path, status in endpoints:  # and still do after (wrk flags only 4xx and 5xx as errors)
         response = session.get(base + path, timeout=30)
@@ -96,23 +107,41 @@ def run(services, args) -> int:
     bare = results["bare /healthz"]
     print()
     print(f"Pages under load: {args.clients} clients, {args.invoices} invoices, SQLite, gunicorn 2 workers, "
-          f"wrk {args.connections} connections x {args.seconds} s each")
-    print(f"  {'endpoint':<30} {'req/s':>9} {'p95 ms':>9} {'vs bare':>16}  errors")
+          f"wrk {args.connections} connections x {args.seconds} s each, median of {args.rounds} rounds")
+    print(f"  {'endpoint':<30} {'req/s':>9} {'p95 ms':>9} {'vs bare (same round)':>22}  errors")
     for label, r in results.items():
-        versus = "" if r is bare else f"{r['rps'] / bare['rps']:.2f}x rps, {r['p95_ms'] / bare['p95_ms']:.1f}x p95"
-        print(f"  {label:<30} {r['rps']:>9.1f} {r['p95_ms']:>9.2f} {versus:>16}  "
-              f"{int(r['errors'] + r['non2xx'])}")
+        versus = "" if r is bare else f"{r['rps_ratio']:.2f}x rps, {r['p95_ratio']:.1f}x p95"
+        print(f"  {label:<30} {r['rps']:>9.1f} {r['p95_ms']:>9.2f} {versus:>22}  {int(r['errors'])}")
     poll = results[POLL]
-    targets = [(f"panel poll throughput >= 0.5x bare ({poll['rps'] / bare['rps']:.2f}x)", poll["rps"] >= 0.5 * bare["rps"])]
+    targets = [(f"panel poll throughput >= 0.5x bare ({poll['rps_ratio']:.2f}x)", poll["rps_ratio"] >= 0.5)]
     for label in ("client list page", "invoice list page", "invoice page"):
-        ratio = results[label]["p95_ms"] / bare["p95_ms"]
+        ratio = results[label]["p95_ratio"]
         targets.append((f"{label} p95 <= 5x bare ({ratio:.1f}x)", ratio <= 5))
-    targets.append(("no errors or non-2xx answers", all(r["errors"] + r["non2xx"] == 0 for r in results.values())))
+    targets.append(("no errors or non-2xx answers", all(r["errors"] == 0 for r in results.values())))
     print()
     print("Targets")
     for label, ok in targets:
         print(f"  {verdict(ok)}  {label}")
     return 0 if all(ok for _, ok in targets) else 1
+
+
+def median_round(rounds: list[dict], bare_label: str) -> dict:
+    """Per endpoint: the median over rounds of its requests/s and p95, and of
+    its ratios to the bare endpoint measured in the same round. Errors are
+    summed over every round: one anywhere counts."""
+    def median(values):
+        return sorted(values)[len(values) // 2]
+
+    results = {}
+    for label in rounds[0]:
+        results[label] = {
+            "rps": median([r[label]["rps"] for r in rounds]),
+            "p95_ms": median([r[label]["p95_ms"] for r in rounds]),
+            "rps_ratio": median([r[label]["rps"] / r[bare_label]["rps"] for r in rounds]),
+            "p95_ratio": median([r[label]["p95_ms"] / r[bare_label]["p95_ms"] for r in rounds]),
+            "errors": sum(r[label]["errors"] + r[label]["non2xx"] for r in rounds),
+        }
+    return results
 
 
 def connect_and_link() -> tuple[int, int]:
