@@ -5,7 +5,7 @@ appears (Send, Update, Retry, none) and what it says lives here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Optional
 
 import sqlalchemy as sa
@@ -40,12 +40,24 @@ class PanelState:
     remote_status_label: str = ""
     changed_since_sent: bool = False
     message: str = ""
-    notice: str = ""  # what to know about the record's state at the provider (an archived contact)
     checking_status: bool = False  # a worker is reading the remote status right now
     settings_problems: tuple[str, ...] = ()
     total_mismatch: str = ""  # the provider's total differs from PlanMan's for what was sent
     warnings: tuple[str, ...] = ()  # what the provider would refuse about the record
     confirm: str = ""  # the question the provider asks before this Update (Provider.confirm_update)
+
+    @cached_property
+    def notice(self) -> str:
+        """What to know about the record's state at the provider (an archived
+        contact, where a paid invoice's payments went). Worked out when the
+        panel shows it, not for a closed tab: a paid invoice's costs a query."""
+        notice = ""
+        if self.kind == "sent":
+            notice = (self.provider.remote_notice(self.record_type, self.link.remote_status)
+                      or renamed_notice(self.provider, self.link, self.record))
+        if self.record_type == "invoice" and self.record.status == "paid" and self.kind in ("sent", "never_sent"):
+            notice = paid_notice(self.provider, self.connection, self.record)
+        return notice
 
     @property
     def button(self) -> Optional[str]:
@@ -235,14 +247,8 @@ def panel_state(provider: Provider, record_type: str, record, firm_id: int) -> P
     else:
         state.kind = "never_sent"
 
-    if state.kind == "sent":
-        state.notice = provider.remote_notice(record_type, state.link.remote_status)
-        if not state.notice:
-            state.notice = renamed_notice(provider, state.link, record)
     if state.kind in ("sent", "failed") and state.link is not None:
         state.confirm = provider.confirm_update(record_type, state.link.remote_status)
-    if record_type == "invoice" and record.status == "paid" and state.kind in ("sent", "never_sent"):
-        state.notice = paid_notice(provider, connection, record)
     if state.kind in ("sent", "locked") and record_type == "invoice" and remote_status.is_stale(state.link):
         state.checking_status = remote_status.request_check(state.link)
     return state
