@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-from functools import cache
 from typing import Optional
 
 import sqlalchemy as sa
@@ -31,13 +30,8 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@cache
-def _link_of_invoice() -> sa.Select:
-    return sa.select(PaymentLink).where(PaymentLink.invoice_id == sa.bindparam("invoice_id"))  # built once
-
-
 def link_for(invoice: Invoice) -> Optional[PaymentLink]:
-    return db.session.scalar(_link_of_invoice(), {"invoice_id": invoice.id})
+    return db.session.scalar(sa.select(PaymentLink).where(PaymentLink.invoice_id == invoice.id))
 
 
 def token_of(link: PaymentLink) -> str:

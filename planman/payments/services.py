@@ -8,8 +8,8 @@ amount rather than from anyone's choice."""
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
 from decimal import Decimal
+from functools import cache
 from typing import Optional
 
 import sqlalchemy as sa
