@@ -25,7 +25,7 @@ from planman.models import Connection, Invoice, Payment, PaymentLedgerLink, Webh
 from tests.conftest import csrf_token_from
 from tests.gocardless_helpers import (API, CONNECT, ORG, TOKEN, FakeGoCardless, active_mandate, connect, deliver,
                                       event, mandate, payment, process_all, sign)
-from tests.helpers import make_client, make_invoice, new_client, post_form, signup, tax_rate
+from tests.helpers import connection_state_writes, make_client, make_invoice, new_client, post_form, signup, tax_rate
 from tests.test_payments_page import make_link
 from tests.xero_spec import xero_api  # noqa: F401
 
@@ -496,6 +496,20 @@ class TestWebhooks:
         process_all()
         assert db.session.scalar(sa.select(Payment)).state == "succeeded"
         assert db.session.get(Invoice, invoice.id).status == "paid"
+
+    def test_disconnected_from_gocardlesss_side_says_so_without_calling_gocardless(self, app, client, user, gc):
+        connect(user)
+        deliver(client, event("EV1", "organisations", "disconnected", {},
+                              details={"origin": "gocardless", "cause": "app_disconnected",
+                                       "description": "This app was disconnected from the organisation."}))
+        with connection_state_writes() as written:
+            assert process_all() == {"EV1": "processed"}
+        reason = "Disconnected from GoCardless's side (in the GoCardless dashboard)."
+        assert written == [("disconnected", reason)]  # never "Not connected" without saying why
+        assert not gc.rsps.calls  # the token is already dead: no revoke call
+        html = page(client, "/integrations/gocardless")
+        assert "Not connected" in html and reason.replace("'", "&#39;") in html
+        assert db.session.scalar(sa.select(Connection)).token_ciphertext is None
 
     def test_another_firms_organisation_cannot_touch_this_firms_payment(self, app, client, user, acme, invoice, gc):
         connect(user)

@@ -253,11 +253,12 @@ def firm_tax_rates(firm_id: int) -> list[TaxRate]:
 
 # -- disconnect -------------------------------------------------------------------
 
-def disconnect(provider: Provider, connection: Connection) -> list[str]:
+def disconnect(provider: Provider, connection: Connection, reason: str = "") -> list[str]:
     """Tell the provider we are leaving, then forget the tokens. Returns problems worth showing.
 
-    Links and settings stay: they belong to the tenant and come back if the same
-    tenant is connected again."""
+    `reason` is shown beside "Not connected"; it is written in the same commit as the
+    state so no reader ever sees the one without the other. Links and settings stay:
+    they belong to the tenant and come back if the same tenant is connected again."""
     problems: list[str] = []
     if connection.token_ciphertext:
         try:
@@ -274,7 +275,7 @@ def disconnect(provider: Provider, connection: Connection) -> list[str]:
     connection.tenant_name = ""
     connection.tenant_short_code = ""
     connection.state = "disconnected"
-    connection.state_reason = ""
+    connection.state_reason = reason
     connection.connected_at = None
     connection.connected_by_id = None
     db.session.commit()

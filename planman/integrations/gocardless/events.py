@@ -117,9 +117,8 @@ def _creditor(provider, connection, event: dict) -> None:
 def _organisation(provider, connection, event: dict) -> None:
     if event.get("action") == "disconnected":  # the firm removed PlanMan in its GoCardless dashboard
         connection.token_ciphertext = None
-        connections.disconnect(provider, connection)
-        connection.state_reason = "Disconnected from GoCardless's side (in the GoCardless dashboard)."
-        db.session.commit()
+        connections.disconnect(provider, connection,
+                               reason="Disconnected from GoCardless's side (in the GoCardless dashboard).")
 
 
 _HANDLERS = {"payments": _payment, "mandates": _mandate, "billing_requests": _billing_request,

@@ -301,9 +301,7 @@ def _account_updated(provider, connection, account: dict) -> None:
 def _deauthorized(provider, connection, application: dict) -> None:
     """The firm removed PlanMan in its Stripe dashboard: nothing left to tell Stripe."""
     connection.token_ciphertext = None
-    connections.disconnect(provider, connection)
-    connection.state_reason = "Disconnected from Stripe's side (in the Stripe dashboard)."
-    db.session.commit()
+    connections.disconnect(provider, connection, reason="Disconnected from Stripe's side (in the Stripe dashboard).")
 
 
 _HANDLERS = {
