@@ -5,25 +5,21 @@ in its own object with no storage or lock (PlanMan's single-use refresh
 tokens must be rotated under the shared lock and committed before use), it
 retries by itself (PlanMan's push lifecycle decides retries, and must never
 sleep in a worker on a 429), and it reads its base URL from the process
-environment. Here every call carries the bearer token, asks for JSON, has a
-timeout and passes the shared per-account throttle; answers come back as the
-``result`` dict or as the typed errors of ``planman.integrations.errors``."""
+environment. Calls go through the ledgers' shared transport
+(``planman.integrations.http``: bearer token, JSON, timeout, the shared
+per-account throttle); this client reads FreshBooks' error envelopes. Answers
+come back as the ``result`` dict or as the typed errors of
+``planman.integrations.errors``."""
 from __future__ import annotations
 
-import logging
-from typing import Any, Callable
+from typing import Any
 
-import requests
-
-from planman.integrations.errors import NeedsReconnect, RateLimited, RemoteNotFound, TemporaryFailure, ValidationFailed
+from planman.integrations.errors import TemporaryFailure, ValidationFailed
 from planman.integrations.freshbooks import mapping
-from planman.integrations.throttle import TenantThrottle
-
-log = logging.getLogger(__name__)
+from planman.integrations.http import BearerApiClient, json_or_none
 
 PER_PAGE = 100  # the most a list page holds (REFERENCE.md section 4)
 MAX_PAGES = 5  # a lookup matching more than 500 records is not a lookup
-DEFAULT_RETRY_AFTER = 60.0  # FreshBooks' Retry-After is unconfirmed (REFERENCE.md section 5)
 
 
 class Refused(ValidationFailed):
@@ -41,18 +37,14 @@ class Refused(ValidationFailed):
         return {e.get("errno") for e in self.errors}
 
 
-class FreshBooksClient:
-    def __init__(self, *, api_url: str, account_id: str | None, tokens, throttle: TenantThrottle | None,
-                 timeout: float, on_forbidden: Callable[[str], None] | None = None,
-                 http: requests.Session | None = None):
-        self.api_url = api_url.rstrip("/")
+class FreshBooksClient(BearerApiClient):
+    label = "FreshBooks"
+    key = "freshbooks"
+    default_retry_after = 60.0  # FreshBooks' Retry-After is unconfirmed (REFERENCE.md section 5)
+
+    def __init__(self, *, account_id: str | None, **transport):
+        super().__init__(**transport)
         self.account_id = account_id
-        self.tokens = tokens
-        self.throttle = throttle
-        self.timeout = timeout
-        self.on_forbidden = on_forbidden
-        self.http = http or requests.Session()
-        self.calls_made = 0
 
     # -- identity ---------------------------------------------------------
     def me(self) -> dict:
@@ -111,69 +103,28 @@ class FreshBooksClient:
         response = body.get("response") if isinstance(body, dict) else None
         return (response or {}).get("result") or {}
 
-    def _send(self, method, url, *, record_type: str, params=None, json=None, throttled=True, _retried=False) -> Any:
-        access_token = self.tokens.access_token()
-        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
-        try:
-            if throttled and self.throttle is not None:
-                with self.throttle.slot():
-                    response = self._http(method, url, headers, params, json)
-            else:
-                response = self._http(method, url, headers, params, json)
-        except requests.Timeout as exc:
-            raise TemporaryFailure("FreshBooks did not answer in time.", detail=f"{method} {url}: timeout",
-                                   provider="FreshBooks") from exc
-        except requests.ConnectionError as exc:
-            raise TemporaryFailure("The connection to FreshBooks failed.",
-                                   detail=f"{method} {url}: {type(exc).__name__}", provider="FreshBooks") from exc
+    def _send(self, method, url, *, record_type: str, params=None, json=None, throttled=True) -> Any:
+        return json_or_none(self.call(method, url, record_type=record_type, params=params, json=json,
+                                      throttled=throttled))
 
+    # -- what FreshBooks' refusals mean ------------------------------------
+    def needs_reconnect(self, response) -> bool:
         status = response.status_code
-        if 200 <= status < 300:
-            return _json_or_none(response)
-        if status == 401 and not _retried:
-            # Expired or revoked access token: refresh once (under the shared lock) and retry.
-            self.tokens.refresh_after_401(access_token)
-            return self._send(method, url, record_type=record_type, params=params, json=json, throttled=throttled,
-                              _retried=True)
-        body = _json_or_none(response)
-        errors = mapping.error_messages(body)
-        if status == 401 or (status == 403 and any(e.get("errno") == mapping.ACCESS_DENIED for e in errors)):
-            reason = (errors[0]["message"] if errors else "") or str(status)
-            if self.on_forbidden:
-                self.on_forbidden(reason)
-            raise NeedsReconnect(detail=f"{method} {url}: {status} {reason}", provider="FreshBooks")
-        if status == 404:
-            raise RemoteNotFound(detail=f"{method} {url}: 404", provider="FreshBooks")
-        if status == 429:
-            retry_after = _float(response.headers.get("Retry-After"), DEFAULT_RETRY_AFTER)
-            if self.throttle is not None:
-                self.throttle.block_for(retry_after)
-            raise RateLimited(retry_after, "429", provider="FreshBooks")
-        if status >= 500:
-            raise TemporaryFailure(detail=f"{method} {url}: {status}", provider="FreshBooks")
-        if 400 <= status < 500 and errors:
+        return status == 401 or (status == 403 and any(e.get("errno") == mapping.ACCESS_DENIED
+                                                       for e in _errors(response)))
+
+    def forbidden_reason(self, response) -> str:
+        errors = _errors(response)
+        return (errors[0]["message"] if errors else "") or str(response.status_code)
+
+    def refuse(self, response, record_type: str, shown: str) -> None:
+        errors = _errors(response)
+        if 400 <= response.status_code < 500 and errors:
             if any(e.get("errno") == 409 for e in errors):  # a concurrent modification: worth another attempt
                 raise TemporaryFailure("FreshBooks was changing the record at the same moment.",
-                                       detail=f"{method} {url}: errno 409", provider="FreshBooks")
-            raise Refused(record_type, errors, status)
-        raise TemporaryFailure(f"FreshBooks answered with an unexpected status ({status}).",
-                               detail=f"{method} {url}", provider="FreshBooks")
-
-    def _http(self, method, url, headers, params, json):
-        self.calls_made += 1
-        log.info("freshbooks %s %s", method, url.replace(self.api_url, ""))
-        return self.http.request(method, url, headers=headers, params=params, json=json, timeout=self.timeout)
+                                       detail=f"{shown}: errno 409", provider=self.label)
+            raise Refused(record_type, errors, response.status_code)
 
 
-def _float(value, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _json_or_none(response):
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return None
+def _errors(response) -> list[dict]:
+    return mapping.error_messages(json_or_none(response))

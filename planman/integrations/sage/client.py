@@ -1,35 +1,22 @@
 """The only code that speaks HTTP to Sage Accounting (API v3.1).
 
-A thin requests client (Sage publishes no SDK, REFERENCE.md section 8). Every
-call carries the bearer token, asks for JSON, has a timeout and passes the
-shared per-business throttle; every call about a business sends
+A thin client (Sage publishes no SDK, REFERENCE.md section 8) on the ledgers'
+shared transport (``planman.integrations.http``: bearer token, JSON, timeout,
+the shared per-business throttle). Every call about a business sends
 ``X-Business`` and checks the header Sage echoes: an answer for another
 business is a misrouted call and stops the push before anything is recorded
 (section 2). Answers come back as bare objects or lists of ``$items``, or as
 the typed errors of ``planman.integrations.errors``."""
 from __future__ import annotations
 
-import logging
-from typing import Any, Callable
+from typing import Any
 
-import requests
-
-from planman.integrations.errors import (
-    IntegrationError,
-    NeedsReconnect,
-    RateLimited,
-    RemoteNotFound,
-    TemporaryFailure,
-    ValidationFailed,
-)
+from planman.integrations.errors import IntegrationError, ValidationFailed
+from planman.integrations.http import BearerApiClient, json_or_none
 from planman.integrations.sage import mapping
-from planman.integrations.throttle import TenantThrottle
-
-log = logging.getLogger(__name__)
 
 ITEMS_PER_PAGE = 200  # the most a list page holds (REFERENCE.md section 4)
 MAX_PAGES = 5  # a lookup matching more than 1,000 records is not a lookup
-DEFAULT_RETRY_AFTER = 60.0  # Sage's Retry-After is unconfirmed (REFERENCE.md section 5)
 
 
 class Refused(ValidationFailed):
@@ -60,18 +47,14 @@ class Misrouted(IntegrationError):
             detail=f"{what}: X-Business sent {asked}, echoed {answered}", provider="Sage")
 
 
-class SageClient:
-    def __init__(self, *, api_url: str, business_id: str | None, tokens, throttle: TenantThrottle | None,
-                 timeout: float, on_forbidden: Callable[[str], None] | None = None,
-                 http: requests.Session | None = None):
-        self.api_url = api_url.rstrip("/")
+class SageClient(BearerApiClient):
+    label = "Sage"
+    key = "sage"
+    default_retry_after = 60.0  # Sage's Retry-After is unconfirmed (REFERENCE.md section 5)
+
+    def __init__(self, *, business_id: str | None, **transport):
+        super().__init__(**transport)
         self.business_id = business_id
-        self.tokens = tokens
-        self.throttle = throttle
-        self.timeout = timeout
-        self.on_forbidden = on_forbidden
-        self.http = http or requests.Session()
-        self.calls_made = 0
 
     # -- the user's businesses (no X-Business: they are what it is chosen from) ---------
     def businesses(self) -> list[dict]:
@@ -131,77 +114,37 @@ class SageClient:
                 break
         return found
 
-    def _send(self, method: str, path: str, *, record_type: str, params=None, json=None, business: bool = True,
-              _retried: bool = False) -> Any:
-        url = f"{self.api_url}/{path}"
-        access_token = self.tokens.access_token()
-        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
-        if business:
-            headers["X-Business"] = self.business_id
-        try:
-            if self.throttle is not None:
-                with self.throttle.slot():
-                    response = self._http(method, url, headers, params, json)
-            else:
-                response = self._http(method, url, headers, params, json)
-        except requests.Timeout as exc:
-            raise TemporaryFailure("Sage did not answer in time.", detail=f"{method} /{path}: timeout",
-                                   provider="Sage") from exc
-        except requests.ConnectionError as exc:
-            raise TemporaryFailure("The connection to Sage failed.", detail=f"{method} /{path}: {type(exc).__name__}",
-                                   provider="Sage") from exc
+    def _send(self, method: str, path: str, *, record_type: str, params=None, json=None,
+              business: bool = True) -> Any:
+        headers = {"X-Business": self.business_id} if business else {}
+        response = self.call(method, f"{self.api_url}/{path}", record_type=record_type, params=params, json=json,
+                             headers=headers, shown=f"{method} /{path}")
+        return json_or_none(response)
 
-        status = response.status_code
+    # -- what Sage's answers mean -----------------------------------------------------
+    def check_answer(self, response, shown: str) -> None:
+        """An answer for another business than the call named is misrouted: none of it is used."""
+        asked = response.request.headers.get("X-Business") if response.request is not None else None
         echoed = response.headers.get("X-Business")
-        if business and echoed and echoed != self.business_id:
-            raise Misrouted(self.business_id or "", echoed, f"{method} /{path}")
-        if 200 <= status < 300:
-            return _json_or_none(response)
-        errors = mapping.error_items(_json_or_none(response))
-        if status == 401 and not _retried and not _no_subscription(errors):
-            # An expired or revoked access token: refresh once (under the shared lock) and retry.
-            self.tokens.refresh_after_401(access_token)
-            return self._send(method, path, record_type=record_type, params=params, json=json, business=business,
-                              _retried=True)
-        if status in (401, 403):
-            reason = (errors[0]["message"] if errors else "") or str(status)
-            if self.on_forbidden:
-                self.on_forbidden(reason)
-            raise NeedsReconnect(detail=f"{method} /{path}: {status} {reason}", provider="Sage")
-        if status == 404:
-            raise RemoteNotFound(detail=f"{method} /{path}: 404", provider="Sage")
-        if status == 429:
-            retry_after = _float(response.headers.get("Retry-After"), DEFAULT_RETRY_AFTER)
-            if self.throttle is not None:
-                self.throttle.block_for(retry_after)
-            raise RateLimited(retry_after, "429", provider="Sage")
-        if status >= 500:
-            raise TemporaryFailure(detail=f"{method} /{path}: {status}", provider="Sage")
-        if 400 <= status < 500:
-            raise Refused(record_type, errors, status)
-        raise TemporaryFailure(f"Sage answered with an unexpected status ({status}).", detail=f"{method} /{path}",
-                               provider="Sage")
+        if asked and echoed and echoed != asked:
+            raise Misrouted(asked, echoed, shown)
 
-    def _http(self, method, url, headers, params, json):
-        self.calls_made += 1
-        log.info("sage %s %s", method, url.replace(self.api_url, ""))
-        return self.http.request(method, url, headers=headers, params=params, json=json, timeout=self.timeout)
+    def refresh_helps(self, response) -> bool:
+        return not _no_subscription(_errors(response))
+
+    def forbidden_reason(self, response) -> str:
+        errors = _errors(response)
+        return (errors[0]["message"] if errors else "") or str(response.status_code)
+
+    def refuse(self, response, record_type: str, shown: str) -> None:
+        if 400 <= response.status_code < 500:
+            raise Refused(record_type, _errors(response), response.status_code)
+
+
+def _errors(response) -> list[dict]:
+    return mapping.error_items(json_or_none(response))
 
 
 def _no_subscription(errors: list[dict]) -> bool:
     """Sage's 401 for a business whose subscription lapsed: a new token would not help."""
     return any("subscription" in (e.get("message") or "").lower() for e in errors)
-
-
-def _float(value, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _json_or_none(response):
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return None

@@ -1,27 +1,17 @@
 """The only code that speaks HTTP to Xero.
 
-Every call carries the bearer token and (for the accounting API) the tenant
-header, asks for JSON, has a timeout and passes the shared per-tenant throttle.
-Xero's answers come back as plain dicts or as the typed errors of
-``planman.integrations.errors``; nothing above this module sees HTTP."""
+Calls go through the ledgers' shared transport (``planman.integrations.http``:
+bearer token, JSON, timeout, the shared per-tenant throttle, one refresh on a
+401); this client adds the tenant header to accounting calls and reads Xero's
+refusals and limit headers. Xero's answers come back as plain dicts or as the
+typed errors of ``planman.integrations.errors``; nothing above this module
+sees HTTP."""
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable
 
-import requests
-
-from planman.integrations.errors import (
-    NeedsReconnect,
-    RateLimited,
-    RemoteNotFound,
-    TemporaryFailure,
-    ValidationFailed,
-)
-from planman.integrations.throttle import TenantThrottle
-from planman.integrations.tokens import TokenManager
-
-log = logging.getLogger(__name__)
+from planman.integrations.errors import RemoteNotFound, TemporaryFailure, ValidationFailed
+from planman.integrations.http import BearerApiClient, json_or_none, number_or
 
 NAME = "Xero"  # what messages call it (errors.py fills {provider} with it)
 
@@ -48,26 +38,15 @@ def validation_messages(body: Any) -> list[str]:
     return messages
 
 
-class XeroClient:
-    def __init__(
-        self,
-        *,
-        api_url: str,
-        tenant_id: str | None,
-        tokens: TokenManager,
-        throttle: TenantThrottle | None,
-        timeout: float,
-        on_tenant_forbidden: Callable[[str], None] | None = None,
-        http: requests.Session | None = None,
-    ):
-        self.api_url = api_url.rstrip("/")
+class XeroClient(BearerApiClient):
+    label = NAME
+    key = "xero"
+    default_retry_after = 1.0
+
+    def __init__(self, *, tenant_id: str | None, on_tenant_forbidden: Callable[[str], None] | None = None,
+                 **transport):
+        super().__init__(on_forbidden=on_tenant_forbidden, **transport)
         self.tenant_id = tenant_id
-        self.tokens = tokens
-        self.throttle = throttle
-        self.timeout = timeout
-        self.on_tenant_forbidden = on_tenant_forbidden
-        self.http = http or requests.Session()
-        self.calls_made = 0
 
     # -- identity ---------------------------------------------------------
     def list_connections(self, auth_event_id: str | None = None) -> list[dict]:
@@ -212,89 +191,45 @@ class XeroClient:
     def _accounting(self, method: str, path: str, **kwargs) -> dict:
         return self._send(method, f"{self.api_url}{ACCOUNTING_PATH}{path}", tenant=True, **kwargs) or {}
 
-    def _send(self, method, url, *, tenant, params=None, json=None, idempotency_key=None, headers=None,
-              _retried=False):
-        extra_headers = headers
-        access_token = self.tokens.access_token()
-        headers = {**(extra_headers or {}), "Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+    def _send(self, method, url, *, tenant, params=None, json=None, idempotency_key=None, headers=None):
+        headers = dict(headers or {})
         if tenant:
             headers["xero-tenant-id"] = self.tenant_id
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        try:
-            if tenant and self.throttle is not None:
-                with self.throttle.slot():
-                    response = self._http(method, url, headers, params, json)
-            else:
-                response = self._http(method, url, headers, params, json)
-        except requests.Timeout as exc:
-            raise TemporaryFailure("Xero did not answer in time.", detail=f"{method} {url}: timeout") from exc
-        except requests.ConnectionError as exc:
-            raise TemporaryFailure("The connection to Xero failed.", detail=f"{method} {url}: {type(exc).__name__}") from exc
-
-        self._note_limits(response)
-        status = response.status_code
-        if status in (200, 201):
+        response = self.call(method, url, params=params, json=json, headers=headers, throttled=tenant)
+        if response.status_code in (200, 201):
             return response.json() if response.content else None
-        if status == 204:
+        if response.status_code == 204:
             return None
-        if status == 401 and not _retried:
-            # Expired or revoked access token: refresh once (under the shared lock) and retry.
-            self.tokens.refresh_after_401(access_token)
-            return self._send(method, url, tenant=tenant, params=params, json=json,
-                              idempotency_key=idempotency_key, headers=extra_headers, _retried=True)
-        if status in (401, 403):
-            reason = _forbidden_reason(response)
-            if self.on_tenant_forbidden:
-                self.on_tenant_forbidden(reason)
-            raise NeedsReconnect(detail=f"{method} {url}: {status} {reason}", provider=NAME)
-        if status == 404:
-            raise RemoteNotFound(detail=f"{method} {url}: 404", provider=NAME)
-        if status == 429:
-            retry_after = _float(response.headers.get("Retry-After"), default=1.0)
-            if self.throttle is not None:
-                self.throttle.block_for(retry_after)
-            raise RateLimited(retry_after, response.headers.get("X-Rate-Limit-Problem", ""), provider=NAME)
-        if status == 400:
-            body = _json_or_none(response)
-            if isinstance(body, dict) and body.get("Type") == "QueryParseException":
-                raise QueryRefused([f"Xero could not run PlanMan's search for this record ({body.get('Message') or 'syntax error'})."])
-            raise ValidationFailed(validation_messages(body) or ["Xero refused the request."])
-        if status >= 500 or status == 412:
-            raise TemporaryFailure(detail=f"{method} {url}: {status}", provider=NAME)
-        raise TemporaryFailure(f"Xero answered with an unexpected status ({status}).", detail=f"{method} {url}")
+        raise TemporaryFailure(f"Xero answered with an unexpected status ({response.status_code}).",
+                               detail=f"{method} {url}", provider=NAME)
 
-    def _http(self, method, url, headers, params, json):
-        self.calls_made += 1
-        log.info("xero %s %s", method, url.replace(self.api_url, ""))
-        return self.http.request(method, url, headers=headers, params=params, json=json, timeout=self.timeout)
-
-    def _note_limits(self, response: requests.Response) -> None:
+    # -- what Xero's answers mean -----------------------------------------
+    def check_answer(self, response, shown: str) -> None:
         """Xero tells us what is left; stop early instead of collecting 429s."""
         if self.throttle is None:
             return
         day_left = response.headers.get("X-DayLimit-Remaining")
-        if day_left is not None and _float(day_left, default=1) <= 0:
-            self.throttle.block_for(_float(response.headers.get("Retry-After"), default=3600))
+        if day_left is not None and number_or(day_left, default=1) <= 0:
+            self.throttle.block_for(number_or(response.headers.get("Retry-After"), default=3600))
         minute_left = response.headers.get("X-MinLimit-Remaining")
-        if minute_left is not None and _float(minute_left, default=1) <= 0:
-            self.throttle.block_for(_float(response.headers.get("Retry-After"), default=60))
+        if minute_left is not None and number_or(minute_left, default=1) <= 0:
+            self.throttle.block_for(number_or(response.headers.get("Retry-After"), default=60))
 
+    def forbidden_reason(self, response) -> str:
+        body = json_or_none(response) or {}
+        return str(body.get("detail") or body.get("Detail") or body.get("title") or response.status_code)
 
-def _float(value, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
+    def rate_limit_problem(self, response) -> str:
+        return response.headers.get("X-Rate-Limit-Problem", "")
 
-
-def _json_or_none(response):
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _forbidden_reason(response) -> str:
-    body = _json_or_none(response) or {}
-    return str(body.get("detail") or body.get("Detail") or body.get("title") or response.status_code)
+    def refuse(self, response, record_type: str, shown: str) -> None:
+        status = response.status_code
+        if status == 400:
+            body = json_or_none(response)
+            if isinstance(body, dict) and body.get("Type") == "QueryParseException":
+                raise QueryRefused([f"Xero could not run PlanMan's search for this record ({body.get('Message') or 'syntax error'})."])
+            raise ValidationFailed(validation_messages(body) or ["Xero refused the request."])
+        if status == 412:
+            raise TemporaryFailure(detail=f"{shown}: {status}", provider=NAME)
