@@ -19,7 +19,7 @@ from planman import jobs
 from planman.extensions import db
 from planman.integrations import bulk as bulk_engine
 from planman.models import BulkPush, ExternalLink, PushJob
-from tests.helpers import client, make_client, make_invoice, new_client, post_form, signup  # noqa: F401
+from tests.helpers import client, login, make_client, make_invoice, new_client, post_form, signup  # noqa: F401
 from tests.test_push_xero import API, TENANT, _connect, run_jobs, run_scheduled_now
 from tests.xero_spec import xero_api  # noqa: F401
 
@@ -549,6 +549,64 @@ def test_a_record_already_being_pushed_is_joined_not_sent_twice(app, client, fir
     run_jobs(app)
     assert len(xero.contacts) == 2
     assert {p.state for p in pushes()} == {"succeeded"}
+
+
+def test_the_bulk_sends_page_read_while_a_bulk_send_starts_does_not_end_it(app, client, firm, xero, monkeypatch):
+    """The bulk and its pushes appear together: a list of bulk sends read in
+    between (in another browser) used to find a bulk with nothing left and
+    finish it, and nothing was sent."""
+    admin, _ = firm
+    records = [make_client(admin, name=f"Client {n}") for n in range(3)]
+    other_browser = new_client(app)
+    assert login(other_browser, admin.email).status_code == 302
+    seen_meanwhile = []
+    add_pushes = bulk_engine._add_pushes
+
+    def with_the_list_read_meanwhile(*args, **kwargs):
+        seen_meanwhile.append(other_browser.get("/integrations/bulk").get_data(as_text=True))
+        return add_pushes(*args, **kwargs)
+
+    monkeypatch.setattr(bulk_engine, "_add_pushes", with_the_list_read_meanwhile)
+    send(client, "client", mode="not_sent")
+    assert seen_meanwhile and "Recent bulk sends" in seen_meanwhile[0]
+    run_jobs(app)
+
+    assert len(xero.contacts) == 3 and {p.state for p in pushes()} == {"succeeded"}
+    assert {link_of("client", r.id).external_id for r in records} == set(xero.contacts)
+    page = client.get(f"/integrations/bulk/{only_bulk().id}/progress").get_data(as_text=True)
+    assert 'class="bulk-sent">3<' in page and "Finished" in page
+
+
+def test_a_click_landing_between_the_check_and_the_insert_is_joined(app, client, firm, xero, monkeypatch):
+    """The one-active-push-per-record index settles it: the bulk joins the
+    click's push instead of failing, and sends the rest."""
+    admin, connection = firm
+    clicked = make_client(admin, name="Clicked Co")
+    others = [make_client(admin, name=f"Other {n}") for n in range(2)]
+    from planman.integrations import push
+    real_utcnow = bulk_engine.utcnow
+    clicks = []
+
+    def click_first():  # runs after the bulk has looked for pushes under way, before it inserts its own
+        if not clicks:
+            clicks.append(db.session.execute(sa.insert(PushJob).values(
+                firm_id=admin.firm_id, provider="xero", tenant_id=connection.tenant_id, record_type="client",
+                record_id=clicked.id, state="queued", requested_by_id=admin.id)).inserted_primary_key[0])
+        return real_utcnow()
+
+    monkeypatch.setattr(bulk_engine, "utcnow", click_first)
+    send(client, "client", ids=[clicked.id] + [o.id for o in others])
+    monkeypatch.undo()
+
+    bulk = only_bulk()
+    rows = {p.record_id: p for p in pushes()}
+    assert len(rows) == 3 and rows[clicked.id].id == clicks[0]  # one push each, the click's kept
+    assert rows[clicked.id].bulk_push_id == bulk.id  # followed by the bulk page
+    push.enqueue_push(rows[clicked.id])
+    run_jobs(app)
+    assert len(xero.contacts) == 3 and {p.state for p in pushes()} == {"succeeded"}
+    page = client.get(f"/integrations/bulk/{bulk.id}/progress").get_data(as_text=True)
+    assert 'class="bulk-sent">3<' in page and "Finished" in page
 
 
 def test_another_firms_bulk_send_is_404(app, client, firm, xero):

@@ -5,8 +5,8 @@ push.fail / the shared retry words).
 How a bulk push runs:
 - ``start_bulk`` records one BulkPush and one PushJob per record (a record
   already being pushed is joined, never pushed twice: the one-active-push
-  index settles it). Invoices whose client the provider does not know yet bring a
-  client push into the same bulk.
+  index settles it), all in one commit. Invoices whose client the provider
+  does not know yet bring a client push into the same bulk.
 - One chain of RQ jobs (``run_step``) on the bulk queue works through the
   bulk: client batches first, then invoice batches whose clients are linked.
   Each job sends one batch and queues the next step at the back of the bulk
@@ -110,11 +110,15 @@ class Started:
 
 
 def start_bulk(connection: Connection, record_type: str, record_ids: list[int], *, user_id: Optional[int]) -> Started:
-    """Record a bulk push for ``record_ids`` and start its job chain."""
+    """Record a bulk push for ``record_ids`` and start its job chain.
+
+    The bulk and all its pushes are committed together: committed alone, a
+    bulk is one that has nothing left to send, and the first progress read
+    (anyone's list of bulk sends) would finish it before a record was sent."""
     bulk = BulkPush(firm_id=connection.firm_id, provider=connection.provider, tenant_id=connection.tenant_id,
                     record_type=record_type, requested_by_id=user_id)
     db.session.add(bulk)
-    db.session.commit()
+    db.session.flush()
     started = Started(bulk)
     step_job_id = _new_step_id(bulk)
     ids = sorted(set(record_ids))
@@ -128,6 +132,7 @@ def start_bulk(connection: Connection, record_type: str, record_ids: list[int], 
                     for client_id in sorted(set(chunk) - set(links.links_by_record(connection, "client", chunk)))]
         _add_pushes(connection, bulk, "client", unlinked, user_id, step_job_id, started)
     _add_pushes(connection, bulk, record_type, ids, user_id, step_job_id, started)
+    db.session.commit()
     if not _enqueue_step(bulk, job_id=step_job_id):
         return started
     if not started.queued:
@@ -142,36 +147,49 @@ def _chunks(ids: list[int], size: int = 1000):
 
 
 def _add_pushes(connection, bulk, record_type, ids, user_id, step_job_id, started: Started) -> None:
+    """Add the bulk's pushes to the session (the caller commits them with the bulk)."""
     for chunk in _chunks(ids):
-        active = {p.record_id: p for p in db.session.scalars(sa.select(PushJob).where(
-            PushJob.provider == connection.provider, PushJob.tenant_id == connection.tenant_id,
-            PushJob.record_type == record_type, PushJob.record_id.in_(chunk), PushJob.state.in_(ACTIVE_PUSH_STATES)))}
+        active = {p.record_id: p for p in db.session.scalars(_active_pushes(connection, record_type, chunk))}
         for existing in active.values():
-            if existing.bulk_push_id is None:
-                existing.bulk_push_id = bulk.id  # a single push under way: this page follows it too
-            started.joined += 1
+            _join(existing, bulk, started)
         now = utcnow()
         rows = [dict(firm_id=connection.firm_id, provider=connection.provider, tenant_id=connection.tenant_id,
                      record_type=record_type, record_id=record_id, state="queued", requested_by_id=user_id,
                      bulk_push_id=bulk.id, rq_job_id=step_job_id, created_at=now)
                 for record_id in chunk if record_id not in active]
+        if not rows:
+            continue
         try:
-            if rows:
+            with db.session.begin_nested():
                 db.session.execute(sa.insert(PushJob), rows)
-            db.session.commit()
             started.queued += len(rows)
         except IntegrityError:
             # Someone clicked Send on one of these meanwhile: go one by one, joining theirs.
-            db.session.rollback()
             for row in rows:
-                pushed, joined = push.start_push(connection, record_type, row["record_id"], user_id=user_id,
-                                                 bulk_push_id=bulk.id, enqueue=False)
-                if joined:
-                    started.joined += 1
-                else:
-                    pushed.rq_job_id = step_job_id
+                try:
+                    with db.session.begin_nested():
+                        db.session.execute(sa.insert(PushJob), [row])
                     started.queued += 1
-            db.session.commit()
+                except IntegrityError:
+                    theirs = db.session.scalars(_active_pushes(connection, record_type, [row["record_id"]])).first()
+                    if theirs is not None:
+                        _join(theirs, bulk, started)
+                        continue
+                    db.session.execute(sa.insert(PushJob), [row])  # theirs ended meanwhile: ours goes after all
+                    started.queued += 1
+
+
+def _active_pushes(connection, record_type, record_ids) -> sa.Select:
+    return sa.select(PushJob).where(
+        PushJob.provider == connection.provider, PushJob.tenant_id == connection.tenant_id,
+        PushJob.record_type == record_type, PushJob.record_id.in_(record_ids), PushJob.state.in_(ACTIVE_PUSH_STATES))
+
+
+def _join(existing: PushJob, bulk: BulkPush, started: Started) -> None:
+    """A push already under way for one of the bulk's records: it is not sent twice."""
+    if existing.bulk_push_id is None:
+        existing.bulk_push_id = bulk.id  # a single push under way: this page follows it too
+    started.joined += 1
 
 
 # -- the job chain ------------------------------------------------------------------
