@@ -132,3 +132,22 @@ def connection_state_writes():
         yield written
     finally:
         sa.event.remove(db.session, "after_flush", record)
+
+
+@contextmanager
+def committed_rows(*columns):
+    """Collects what a reader could see of ``columns`` (every row of their
+    table) at each commit that changed them, as a set of tuples per commit.
+    Catches what a Core UPDATE writes too, which the ORM's flush does not list."""
+    seen: list[set[tuple]] = []
+
+    def snapshot(session):
+        rows = set(map(tuple, session.execute(sa.select(*columns)).all()))  # autoflushes first
+        if not seen or seen[-1] != rows:
+            seen.append(rows)
+
+    sa.event.listen(db.session, "before_commit", snapshot)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.session, "before_commit", snapshot)

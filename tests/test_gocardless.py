@@ -25,7 +25,8 @@ from planman.models import Connection, Invoice, Payment, PaymentLedgerLink, Webh
 from tests.conftest import csrf_token_from
 from tests.gocardless_helpers import (API, CONNECT, ORG, TOKEN, FakeGoCardless, active_mandate, connect, deliver,
                                       event, mandate, payment, process_all, sign)
-from tests.helpers import connection_state_writes, make_client, make_invoice, new_client, post_form, signup, tax_rate
+from tests.helpers import (committed_rows, connection_state_writes, make_client, make_invoice, new_client, post_form,
+                           signup, tax_rate)
 from tests.test_payments_page import make_link
 from tests.xero_spec import xero_api  # noqa: F401
 
@@ -203,9 +204,12 @@ class TestMandates:
         deliver(client, event("EV1", "mandates", "failed", {"mandate": "MD000A"},
                               details={"origin": "bank", "cause": "bank_account_closed",
                                        "description": "The bank account has been closed."}))
-        process_all()
+        with committed_rows(GoCardlessMandate.status, GoCardlessMandate.status_detail) as commits:
+            process_all()
         html = page(client, f"/clients/{acme.id}")
         assert "Direct Debit failed" in html and "the bank account is closed" in html
+        # Never "failed" without why, even for a page read between two commits.
+        assert [status for rows in commits for status, detail in rows if not detail] == ["pending_submission"]
         assert ">Ask to set up Direct Debit</button>" in html
 
     def test_make_a_new_link_asks_gocardless_again(self, app, client, user, acme, gc):
@@ -217,6 +221,20 @@ class TestMandates:
         post_form(client, f"/clients/{acme.id}/direct-debit", {}, form_url=f"/clients/{acme.id}")
         keys = [r.headers["Idempotency-Key"] for r in gc.requests_to("POST", "/billing_requests")]
         assert len(keys) == 2 and keys[0] != keys[1]
+
+    def test_a_request_gocardless_did_not_take_says_nothing_was_requested(self, app, client, user, acme, gc):
+        connect(user)
+        gc.add("POST", "/billing_requests", body=requests.ConnectionError("connection reset"))
+        with committed_rows(GoCardlessMandate.status, GoCardlessMandate.flow_url) as commits:
+            post_form(client, f"/clients/{acme.id}/direct-debit", {}, form_url=f"/clients/{acme.id}")
+        assert ("requested", "") not in {row for rows in commits for row in rows}  # "requested", with no link
+        html = page(client, f"/clients/{acme.id}")
+        assert "No Direct Debit set up." in html and ">Ask to set up Direct Debit</button>" in html
+
+        gc.rsps.replace("POST", f"{API}/billing_requests", json=billing_request(client_id=acme.id))
+        gc.add("POST", "/billing_request_flows", json_body=flow())
+        post_form(client, f"/clients/{acme.id}/direct-debit", {}, form_url=f"/clients/{acme.id}")
+        assert f'value="{FLOW_URL}"' in page(client, f"/clients/{acme.id}")
 
     def test_another_firms_client_is_a_404(self, app, client, user, acme, gc):
         connect(user)
@@ -292,9 +310,12 @@ class TestCollections:
                               details={"origin": "bank", "cause": "insufficient_funds", "scheme": "bacs",
                                        "reason_code": "ARUDD-0", "description": "The customer's account had "
                                        "insufficient funds.", "will_attempt_retry": False}))
-        assert process_all() == {"EV1": "processed"}
+        with committed_rows(Payment.state, Payment.note) as commits:
+            assert process_all() == {"EV1": "processed"}
         html = page(client, f"/invoices/{invoice.id}")
         assert "Failed: insufficient funds" in html and ">Retry collection</button>" in html
+        # Never "Failed" without why, even for a page read between two commits.
+        assert [state for rows in commits for state, note in rows if not note] == ["pending"]
         assert db.session.scalar(sa.select(Payment)).state == "failed"
 
         gc.add("POST", "/payments/PM000A/actions/retry", json_body=payment(status="pending_submission",

@@ -113,9 +113,10 @@ def reverse_payment(payment: Payment, *, user_id: int) -> None:
 
 def record_provider_payment(invoice: Invoice, *, provider: str, provider_payment_id: str, amount: Decimal,
                             method: str, state: str, paid_on: Optional[date] = None,
-                            reference: str = "") -> Payment:
+                            reference: str = "", note: Optional[str] = None) -> Payment:
     """A payment a provider reports (by webhook), recorded once per provider
-    payment id however often it is reported, then moved to ``state``. Money a
+    payment id however often it is reported, then moved to ``state``, with
+    ``note`` (why it failed, say) when given in the same commit. Money a
     provider has taken is recorded even if it overpays: it was received. Commits."""
     payment = db.session.scalar(sa.select(Payment).where(
         Payment.provider == provider, Payment.provider_payment_id == provider_payment_id))
@@ -130,6 +131,8 @@ def record_provider_payment(invoice: Invoice, *, provider: str, provider_payment
         except sa.exc.IntegrityError:  # reported twice at once: the other report recorded it
             payment = db.session.scalar(sa.select(Payment).where(
                 Payment.provider == provider, Payment.provider_payment_id == provider_payment_id))
+    if note is not None and payment.note != note:
+        payment.note = note
     set_payment_state(payment, state)
     return payment
 

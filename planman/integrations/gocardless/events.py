@@ -64,10 +64,7 @@ def _mandate(provider, connection, event: dict) -> None:
     if mandate is None:
         log.info("gocardless mandate %s is not one of firm %s's clients: ignored", mandate_id, connection.firm_id)
         return
-    services.refresh_mandate(connection, mandate)
-    if mandate.status in ("failed", "cancelled", "expired"):
-        mandate.status_detail = mapping.failure_reason(event.get("details") or {})
-        db.session.commit()
+    services.refresh_mandate(connection, mandate, details=event.get("details") or {})
 
 
 def _billing_request(provider, connection, event: dict) -> None:

@@ -32,7 +32,8 @@ class GoCardlessMandate(db.Model):
     requests_made: so.Mapped[int] = so.mapped_column(default=0)
     customer_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
     mandate_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64), index=True)
-    # GoCardless's mandate status, or "requested" while the client has not finished the flow.
+    # GoCardless's mandate status; "requested" once the client has a set-up link and
+    # has not finished the flow; "" before GoCardless has taken the request.
     status: so.Mapped[str] = so.mapped_column(sa.String(40), default="requested")
     status_detail: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     next_possible_charge_date: so.Mapped[Optional[date]]

@@ -66,11 +66,13 @@ def ask_for_mandate(connection, client_row: Client, *, redirect_uri: str, exit_u
     whichever the client completes is theirs, by the client id in its metadata)."""
     mandate = mandate_for(client_row)
     if mandate is None:
+        # No status until GoCardless has the request: should it refuse, the
+        # client's page must not say a Direct Debit was requested.
         mandate = GoCardlessMandate(firm_id=client_row.firm_id, client_id=client_row.id,
-                                    organisation_id=connection.tenant_id, requests_made=0, status="requested")
+                                    organisation_id=connection.tenant_id, requests_made=0, status="")
         db.session.add(mandate)
     mandate.requests_made = (mandate.requests_made or 0) + 1
-    db.session.commit()
+    db.session.commit()  # the idempotency keys below name the mandate row and its request count
     key = f"planman-mandate-{mandate.id}-{mandate.requests_made}"
     currency = invoice.currency if invoice is not None else (db.session.get(Firm, client_row.firm_id).currency or "GBP")
     gc = client.api(connection)
@@ -114,12 +116,19 @@ def _parse_time(value):
     return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def refresh_mandate(connection, mandate: GoCardlessMandate) -> None:
-    """Read the mandate's status from GoCardless (its truth, whatever order events came in)."""
+MANDATE_ENDED = ("failed", "cancelled", "expired")
+
+
+def refresh_mandate(connection, mandate: GoCardlessMandate, *, details: Optional[dict] = None) -> None:
+    """Read the mandate's status from GoCardless (its truth, whatever order
+    events came in). ``details``, an event's, explain an ended mandate: they
+    are written with its status, so no page shows "cancelled" without why."""
     found = client.api(connection).mandates.get(mandate.mandate_id).attributes
     mandate.status = found.get("status") or mandate.status
     mandate.next_possible_charge_date = mapping.parse_date(found.get("next_possible_charge_date")) \
         or mandate.next_possible_charge_date
+    if details is not None and mandate.status in MANDATE_ENDED:
+        mandate.status_detail = mapping.failure_reason(details)
     db.session.commit()
 
 
@@ -231,17 +240,15 @@ def apply_payment(collection: GoCardlessCollection, payment: dict, *, details: O
     if state is None or not collection.payment_id:
         db.session.commit()
         return
-    # The collection's new status commits with the payment's (recording it commits), so
-    # nobody sees "Paid" on a collection whose invoice is not paid yet.
+    # The collection's new status and the payment's note commit with the payment's
+    # state (recording it commits), so nobody sees "Paid" on a collection whose
+    # invoice is not paid yet, or "Failed" without why.
     db.session.flush()
     invoice = db.session.get(Invoice, collection.invoice_id)
-    row = payments.record_provider_payment(
+    payments.record_provider_payment(
         invoice, provider=PROVIDER, provider_payment_id=collection.payment_id, amount=collection.amount,
-        method="direct_debit", state=state, paid_on=collection.charge_date, reference=collection.payment_id)
-    note = mapping.collection_words(collection) if state in ("failed", "charged_back") else ""
-    if row.note != note:
-        row.note = note
-        db.session.commit()
+        method="direct_debit", state=state, paid_on=collection.charge_date, reference=collection.payment_id,
+        note=mapping.collection_words(collection) if state in ("failed", "charged_back") else "")
 
 
 def collection_for_payment(connection, payment: dict) -> Optional[GoCardlessCollection]:
