@@ -135,14 +135,18 @@ def connection_state_writes():
 
 
 @contextmanager
-def committed_rows(*columns):
+def committed_rows(*columns, query: sa.Select | None = None):
     """Collects what a reader could see of ``columns`` (every row of their
-    table) at each commit that changed them, as a set of tuples per commit.
-    Catches what a Core UPDATE writes too, which the ORM's flush does not list."""
+    table), or of what ``query`` selects, at each commit that changed it, as a
+    set of tuples per commit. Catches what a Core UPDATE writes too, which the
+    ORM's flush does not list."""
     seen: list[set[tuple]] = []
+    statement = query if query is not None else sa.select(*columns)
 
     def snapshot(session):
-        rows = set(map(tuple, session.execute(sa.select(*columns)).all()))  # autoflushes first
+        if session.in_nested_transaction():
+            return  # a savepoint's release: nobody else sees it yet
+        rows = set(map(tuple, session.execute(statement).all()))  # autoflushes first
         if not seen or seen[-1] != rows:
             seen.append(rows)
 

@@ -18,7 +18,7 @@ from planman.extensions import db
 from planman.integrations import webhooks as intake
 from planman.integrations.tokens import store_token
 from planman.models import Connection, ExternalLink, Invoice, Payment, PaymentLedgerLink, WebhookEvent, utcnow
-from tests.helpers import make_client, make_invoice, new_client, signup
+from tests.helpers import committed_rows, make_client, make_invoice, new_client, signup
 from tests.test_payments import record
 from tests.test_payments_ledger import page, run_ledger_jobs
 from tests.xero_spec import xero_api  # noqa: F401
@@ -105,6 +105,11 @@ def connection(user, invoice):
 
 def panel(client, record_type, record_id) -> str:
     return client.get(f"/integrations/xero/{record_type}/{record_id}/panel").get_data(as_text=True)
+
+
+# What a page shows side by side: the invoice's status here, and Xero's.
+STATUS_HERE_AND_IN_XERO = sa.select(Invoice.status, ExternalLink.remote_status).join(
+    ExternalLink, sa.and_(ExternalLink.record_type == "invoice", ExternalLink.record_id == Invoice.id))
 
 
 def payments() -> list[tuple]:
@@ -199,8 +204,10 @@ class TestDeliveries:
         xero_api.add("GET", f"/Invoices/{INVOICE_ID}",
                      json={"Invoices": [xero_invoice("PAID", payments=[xero_payment()])]})
         post(client, delivery(xero_event()))
-        assert run_webhook_jobs(app) == ["processed"]
+        with committed_rows(query=STATUS_HERE_AND_IN_XERO) as commits:
+            assert run_webhook_jobs(app) == ["processed"]
         assert payments() == [("xero", XERO_PAYMENT, "120.00", "succeeded", "BACS 0412")]
+        assert ("sent", "PAID") not in {row for rows in commits for row in rows}  # "Paid in Xero", not here
         html = page(client, invoice)
         assert "status-paid" in html and f"Xero ({XERO_PAYMENT})" in html and "BACS 0412" in html
         assert "2025-12-02" in html  # Xero's payment date, not today's
@@ -275,8 +282,10 @@ class TestDeliveries:
         post(client, delivery(xero_event(at="2026-12-02T10:00:00.000")))
         run_webhook_jobs(app)
         post(client, delivery(xero_event(at="2026-12-02T11:00:00.000")))
-        run_webhook_jobs(app)
+        with committed_rows(query=STATUS_HERE_AND_IN_XERO) as commits:
+            run_webhook_jobs(app)
         assert payments() == [("xero", XERO_PAYMENT, "120.00", "reversed", "BACS 0412")]
+        assert ("paid", "AUTHORISED") not in {row for rows in commits for row in rows}
         html = page(client, invoice)
         assert "Removed in Xero." in html and "Reversed in Xero" in html
         assert db.session.get(Invoice, invoice.id).status == "sent"

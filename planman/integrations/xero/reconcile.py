@@ -82,11 +82,12 @@ def apply_invoice(connection, doc: dict) -> str:
         link.remote_status = status
     link.remote_updated_at = updated or link.remote_updated_at
     link.status_checked_at = utcnow()
-    db.session.commit()
     invoice = db.session.get(Invoice, link.record_id)
-    if invoice is None or invoice.firm_id != connection.firm_id:
-        return status
-    _apply_payments(connection, link, invoice, doc.get("Payments") or [])
+    if invoice is not None and invoice.firm_id == connection.firm_id:
+        # Xero's status commits with the first payment it brings (recording one
+        # commits), so no page says "Paid in Xero" beside an invoice not paid here.
+        _apply_payments(connection, link, invoice, doc.get("Payments") or [])
+    db.session.commit()
     return status
 
 
