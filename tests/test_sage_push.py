@@ -14,7 +14,8 @@ from rq import SimpleWorker
 from planman.extensions import db
 from planman.integrations.tokens import store_token
 from planman.models import Connection, ExternalLink, PushJob
-from tests.helpers import client, htmx_post, make_client, make_invoice, signup  # noqa: F401
+from tests.helpers import client, htmx_post, make_client, make_invoice, post_form, signup, tax_rate  # noqa: F401
+from tests.integration_helpers import form_fields
 
 API = "https://api.sage.test/v3.1"
 TOKEN = "https://oauth.sage.test"
@@ -187,3 +188,25 @@ def test_a_refused_refresh_reads_needs_reconnecting(app, client, firm, sage):
     refresh = parse_qs(sage.calls[0].request.body)
     assert refresh["grant_type"] == ["refresh_token"] and refresh["client_secret"] == ["sage-secret"]
     assert "Reconnect" in panel(client, "client", customer.id)
+
+
+def test_the_settings_page_warns_beside_a_rate_of_another_percentage_and_refuses_one_sage_lacks(app, client, firm):
+    admin, connection = firm
+    vat = tax_rate(admin, "VAT 20%")
+    connection.settings = {**connection.settings,
+                           "sage_ledger_accounts": [{"id": "acc-4000", "code": "4000", "name": "Sales"}],
+                           "sage_tax_rates": [{"id": "GB_STANDARD", "name": "Standard", "rate": "20.00"},
+                                              {"id": "GB_LOWER", "name": "Lower", "rate": "5.00"},
+                                              {"id": "GB_NO_TAX", "name": "No Tax", "rate": "0.00"}],
+                           "tax_rates": {str(vat.id): "GB_LOWER"}}
+    db.session.commit()
+
+    page = client.get("/integrations/sage").get_data(as_text=True)
+    assert f'id="tax_rate_{vat.id}-mismatch">Sage&#39;s “Lower” is 5%, but VAT 20% is 20% in PlanMan' in page
+
+    fields = form_fields(page, "/integrations/sage/settings")
+    fields[f"tax_rate_{vat.id}"] = "GB_MADE_UP"
+    refused = post_form(client, "/integrations/sage/settings", fields, form_url="/integrations/sage")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Choose one of the tax rates your Sage business has." in html
+    assert db.session.get(Connection, connection.id).settings["tax_rates"] == {str(vat.id): "GB_LOWER"}  # kept

@@ -215,8 +215,8 @@ class SageProvider(Provider):
         return sage_settings.sage_settings_form(connection.settings or {}, tax_rates, **kwargs)
 
     def save_settings(self, connection, form) -> None:
-        sage_settings.save_settings(connection, ledger_account_id=form.ledger_account_id.data, rates=form.rates(),
-                                    no_tax_rate_id=form.no_tax_rate_id.data)
+        sage_settings.save_settings(connection, ledger_account_id=form.ledger_account_id.data,
+                                    rates=form.chosen_per_rate(), no_tax_rate_id=form.no_tax_rate_id.data)
 
     def default_choices(self, settings: dict, tax_rates: list) -> dict:
         return sage_settings.apply_default_choices(settings, tax_rates)

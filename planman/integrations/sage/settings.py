@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField
-from wtforms.validators import ValidationError
 
 from planman.extensions import db
 from planman.forms_common import format_decimal
+from planman.integrations.forms import RatePickersForm, one_of, with_rate_pickers
 
 # Where the business's lists live in Connection.settings (stored in every connected
 # firm's settings: renaming one needs a migration).
@@ -97,28 +96,11 @@ def save_settings(connection, *, ledger_account_id: str, rates: dict[str, str], 
     db.session.commit()
 
 
-def _one_of(allowed: set[str], message: str):
-    def check(form, field):
-        if not field.data:
-            raise ValidationError("Choose one.")
-        if field.data not in allowed:
-            raise ValidationError(message)
-
-    return check
-
-
-class SageSettingsForm(FlaskForm):
+class SageSettingsForm(RatePickersForm):
     ledger_account_id = SelectField("Income account for invoice lines", validate_choice=False)
     no_tax_rate_id = SelectField("Tax rate for lines without a tax rate", validate_choice=False)
 
-    tax_rate_fields: list[tuple[object, str]]  # (PlanMan TaxRate, field name)
     sage_rates: dict[str, dict]
-
-    def tax_rate_rows(self):
-        return [(rate, self[name]) for rate, name in self.tax_rate_fields]
-
-    def rates(self) -> dict[str, str]:
-        return {str(rate.id): self[name].data for rate, name in self.tax_rate_fields}
 
     def rate_mismatch(self, rate, field) -> str:
         """Why the Sage rate chosen for a PlanMan rate would bill another total, or ""."""
@@ -141,27 +123,20 @@ def sage_settings_form(settings: dict, planman_rates: list, **kwargs) -> SageSet
     rate_ids = {value for value, _ in rate_choices}
     unknown_rate = "Choose one of the tax rates your Sage business has."
 
-    class Form(SageSettingsForm):
-        pass
-
-    fields = []
-    for rate in planman_rates:
-        name = f"tax_rate_{rate.id}"
-        setattr(Form, name, SelectField(rate.name, validate_choice=False,
-                                        validators=[_one_of(rate_ids, unknown_rate)]))
-        fields.append((rate, name))
-    Form.tax_rate_fields = fields
+    Form = with_rate_pickers(SageSettingsForm, planman_rates, prefix="tax_rate_", allowed=rate_ids,
+                             message=unknown_rate)
     Form.sage_rates = {r["id"]: r for r in rates}
+    fields = Form.tax_rate_fields
 
     chosen = settings.get("tax_rates") or {}
     form = Form(data={"ledger_account_id": settings.get("ledger_account_id") or "",
                       "no_tax_rate_id": settings.get("no_tax_rate_id") or "",
                       **{name: chosen.get(str(rate.id), "") for rate, name in fields}}, **kwargs)
     form.ledger_account_id.choices = [("", "Choose an income account…")] + account_choices
-    form.ledger_account_id.validators = [_one_of({value for value, _ in account_choices},
+    form.ledger_account_id.validators = [one_of({value for value, _ in account_choices},
                                                  "Choose one of the income accounts your Sage business has.")]
     form.no_tax_rate_id.choices = [("", "Choose a tax rate…")] + rate_choices
-    form.no_tax_rate_id.validators = [_one_of(rate_ids, unknown_rate)]
+    form.no_tax_rate_id.validators = [one_of(rate_ids, unknown_rate)]
     for _rate, name in fields:
         form[name].choices = [("", "Choose a tax rate…")] + rate_choices
     return form

@@ -287,7 +287,7 @@ class XeroProvider(Provider):
 
     def save_settings(self, connection, form) -> None:
         xero_settings.save_settings(connection, sales_account_code=form.sales_account_code.data,
-                                    tax_types=form.tax_types(), no_tax_type=form.no_tax_type.data,
+                                    tax_types=form.chosen_per_rate(), no_tax_type=form.no_tax_type.data,
                                     invoice_status=form.invoice_status.data,
                                     payment_account_code=form.payment_account_code.data,
                                     method_accounts=form.method_accounts())

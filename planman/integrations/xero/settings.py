@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField
 from wtforms.validators import ValidationError
 
 from planman.extensions import db
 from planman.forms_common import format_decimal
+from planman.integrations.forms import RatePickersForm, one_of, with_rate_pickers
 
 # Status new invoices are pushed with (Xero's values, PlanMan's words).
 INVOICE_STATUS_CHOICES = [
@@ -114,32 +114,13 @@ def save_settings(connection, *, sales_account_code: str, tax_types: dict[str, s
     db.session.commit()
 
 
-def _one_of(allowed: set[str], message: str):
-    def check(form, field):
-        if not field.data:
-            raise ValidationError("Choose one.")
-        if field.data not in allowed:
-            raise ValidationError(message)
-
-    return check
-
-
-class XeroSettingsForm(FlaskForm):
+class XeroSettingsForm(RatePickersForm):
     sales_account_code = SelectField("Default sales account", validate_choice=False)
     no_tax_type = SelectField("Tax type for lines without a tax rate", validate_choice=False)
     invoice_status = SelectField("Status of invoices sent to Xero", validate_choice=False)
     payment_account_code = SelectField("Account for payments received", validate_choice=False)
     card_payment_account_code = SelectField("Account for card payments", validate_choice=False)
     direct_debit_payment_account_code = SelectField("Account for Direct Debit payments", validate_choice=False)
-
-    tax_rate_fields: list[tuple[object, str]]  # (PlanMan TaxRate, field name)
-
-    def tax_rate_rows(self):
-        """(PlanMan tax rate, its Xero tax type field), in display order."""
-        return [(rate, self[name]) for rate, name in self.tax_rate_fields]
-
-    def tax_types(self) -> dict[str, str]:
-        return {str(rate.id): self[name].data for rate, name in self.tax_rate_fields}
 
     def method_accounts(self) -> dict[str, str]:
         """The account chosen for each payment method ("" = the account for payments received)."""
@@ -171,17 +152,10 @@ def xero_settings_form(settings: dict, tax_rates: list, **kwargs) -> XeroSetting
     tax_type_codes = {code for code, _ in tax_choices}
     unknown_tax = "Choose one of the tax types your Xero organisation has."
 
-    class Form(XeroSettingsForm):
-        pass
-
-    fields = []
-    for rate in tax_rates:
-        name = f"tax_type_{rate.id}"
-        setattr(Form, name, SelectField(
-            f"{rate.name}", validate_choice=False, validators=[_one_of(tax_type_codes, unknown_tax)]))
-        fields.append((rate, name))
-    Form.tax_rate_fields = fields
+    Form = with_rate_pickers(XeroSettingsForm, tax_rates, prefix="tax_type_", allowed=tax_type_codes,
+                             message=unknown_tax)
     Form.xero_rates = {r["type"]: r for r in xero_rates}
+    fields = Form.tax_rate_fields
 
     chosen_tax_types = settings.get("tax_types") or {}
     data = {
@@ -194,12 +168,12 @@ def xero_settings_form(settings: dict, tax_rates: list, **kwargs) -> XeroSetting
     }
     form = Form(data=data, **kwargs)
     form.sales_account_code.choices = [("", "Choose an account…")] + account_choices
-    form.sales_account_code.validators = [_one_of(account_codes, "Choose one of the sales accounts your Xero "
+    form.sales_account_code.validators = [one_of(account_codes, "Choose one of the sales accounts your Xero "
                                                                  "organisation has.")]
     form.no_tax_type.choices = [("", "Choose a tax type…")] + tax_choices
-    form.no_tax_type.validators = [_one_of(tax_type_codes, unknown_tax)]
+    form.no_tax_type.validators = [one_of(tax_type_codes, unknown_tax)]
     form.invoice_status.choices = list(INVOICE_STATUS_CHOICES)
-    form.invoice_status.validators = [_one_of(set(dict(INVOICE_STATUS_CHOICES)),
+    form.invoice_status.validators = [one_of(set(dict(INVOICE_STATUS_CHOICES)),
                                               "Choose Draft, Awaiting approval or Awaiting payment.")]
     # Optional: without one, payments received are not recorded in Xero (the invoice page says so).
     payment_accounts = [(a["code"], f"{a['code']} · {a['name']}" if a.get("name") else a["code"])
