@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,7 +15,8 @@ from rq import SimpleWorker
 from planman.extensions import db
 from planman.integrations.tokens import store_token
 from planman.models import Connection, ExternalLink, PushJob
-from tests.helpers import client, htmx_post, make_client, make_invoice, post_form, signup, tax_rate  # noqa: F401
+from tests.helpers import (client, committed_rows, htmx_post, make_client, make_invoice, post_form,  # noqa: F401
+                           signup, tax_rate)
 from tests.integration_helpers import form_fields
 
 API = "https://api.sage.test/v3.1"
@@ -210,3 +212,26 @@ def test_the_settings_page_warns_beside_a_rate_of_another_percentage_and_refuses
     html = refused.get_data(as_text=True)
     assert refused.status_code == 422 and "Choose one of the tax rates your Sage business has." in html
     assert db.session.get(Connection, connection.id).settings["tax_rates"] == {str(vat.id): "GB_LOWER"}  # kept
+
+
+def test_a_keep_alive_too_late_says_why_in_the_commit_that_marks_the_connection(app, client, firm, sage):
+    """Sage refuses a refresh token that lived out its 31 days unused: the
+    connection reads "went unused" from the first commit, never just "refused"."""
+    from planman.integrations import keepalive
+
+    admin, connection = firm
+    issued = time.time() - 32 * 86400
+    store_token(connection, {"access_token": "access-1", "refresh_token": "refresh-1", "expires_in": 300,
+                             "issued_at": issued, "refresh_expires_at": issued + 31 * 86400})
+    db.session.commit()
+    sage.post(f"{TOKEN}/token", status=400, json={"error": "invalid_grant"})
+
+    with committed_rows(Connection.state, Connection.state_reason) as commits:
+        assert keepalive.keep_alive(connection.id) == "needs reconnecting"
+
+    [(state, reason)] = commits[-1]
+    assert state == "needs_reconnect" and "went unused for 31 days" in reason
+    assert [rows for rows in commits if ("needs_reconnect", reason) not in rows and
+            any(s == "needs_reconnect" for s, _ in rows)] == []  # never marked with another reason first
+    page = client.get("/integrations/sage").get_data(as_text=True)
+    assert "Needs reconnecting" in page and "went unused for 31 days" in page

@@ -61,7 +61,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Optional
+from typing import Callable, Optional
 
 from planman.integrations.errors import RecordLocked, ValidationFailed
 
@@ -290,10 +290,11 @@ class Provider(ABC):
         of that has passed, so a firm that sends nothing for weeks stays connected."""
         return None
 
-    def renew_tokens(self, connection) -> None:
+    def renew_tokens(self, connection, *, refused_reason: Optional[Callable[[], str]] = None) -> None:
         """Refresh the connection's tokens now, under the shared lock
-        (``TokenManager(connection, refresh).renew()``); raise ``NeedsReconnect``
-        when the provider refuses. Needed when ``refresh_token_lifetime`` is set."""
+        (``TokenManager(connection, refresh).renew(refused_reason=...)``); raise
+        ``NeedsReconnect`` when the provider refuses. Needed when
+        ``refresh_token_lifetime`` is set."""
         raise NotImplementedError
 
     # -- calls ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from planman.extensions import db
 from planman.integrations import registry
 from planman.integrations.crypto import TokenDecryptError
 from planman.integrations.errors import IntegrationError, NeedsReconnect
-from planman.integrations.tokens import load_token, mark_needs_reconnect
+from planman.integrations.tokens import load_token
 from planman.models import Connection
 
 log = logging.getLogger(__name__)
@@ -97,12 +97,15 @@ def keep_alive(connection_id: int) -> str:
     lock = current_app.redis.lock(f"keep-alive:{connection_id}", timeout=jobs.JOB_TIMEOUT, blocking=False)
     if not lock.acquire():
         return "already renewing"
+    def past_its_lifetime() -> str:
+        """Why, when the refusal is the refresh token's lifetime running out."""
+        if time.time() < window[1]:
+            return ""
+        return lapsed_reason(provider, window[1], float(token.get("issued_at") or 0))
+
     try:
-        provider.renew_tokens(connection)
+        provider.renew_tokens(connection, refused_reason=past_its_lifetime)
     except NeedsReconnect:
-        db.session.refresh(connection)
-        if time.time() >= window[1]:  # the provider's refusal is the lifetime running out: say so
-            mark_needs_reconnect(connection, lapsed_reason(provider, window[1], float(token.get("issued_at") or 0)))
         return "needs reconnecting"
     except IntegrationError as error:  # a temporary problem: the next run tries again, well before the end
         log.warning("keep-alive of connection %s failed: %s", connection_id, error.detail or error.user_message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 from flask import current_app
 
@@ -111,10 +111,13 @@ class TokenManager:
             return token["access_token"]
         return self._refresh_under_lock(stale_access_token=token["access_token"])
 
-    def renew(self) -> None:
+    def renew(self, *, refused_reason: Optional[Callable[[], str]] = None) -> None:
         """Rotate the pair now, whatever the access token's expiry (the keep-alive job:
-        a refresh token that dies unused is renewed by using it)."""
-        self._refresh_under_lock(stale_access_token=self._current()["access_token"], force=True)
+        a refresh token that dies unused is renewed by using it). ``refused_reason``
+        may say better why the provider refused (the token's lifetime ran out): it
+        is the connection's reason when it returns one, written with the state."""
+        self._refresh_under_lock(stale_access_token=self._current()["access_token"], force=True,
+                                 refused_reason=refused_reason)
 
     def refresh_after_401(self, rejected_access_token: str) -> str:
         """The provider said the token is invalid: refresh unless someone already did."""
@@ -142,7 +145,8 @@ class TokenManager:
         # Another process may have rotated the token since we loaded this row.
         db.session.refresh(self.connection)
 
-    def _refresh_under_lock(self, stale_access_token: str, force: bool = False) -> str:
+    def _refresh_under_lock(self, stale_access_token: str, force: bool = False,
+                            refused_reason: Optional[Callable[[], str]] = None) -> str:
         lock = current_app.redis.lock(
             f"lock:token-refresh:{self.connection.id}", timeout=self.LOCK_TIMEOUT, blocking_timeout=self.LOCK_TIMEOUT
         )
@@ -159,8 +163,8 @@ class TokenManager:
             try:
                 new_token = self._refresh(token["refresh_token"])
             except RefreshRejected as exc:
-                mark_needs_reconnect(self.connection, f"{self._label()} refused to renew access ({exc}). "
-                                                      "Please reconnect.")
+                mark_needs_reconnect(self.connection, (refused_reason and refused_reason())
+                                     or f"{self._label()} refused to renew access ({exc}). Please reconnect.")
                 raise NeedsReconnect(provider=self._label()) from exc
             if not new_token.get("refresh_token"):  # not rotated: the old one ages on
                 new_token["refresh_token"] = token["refresh_token"]

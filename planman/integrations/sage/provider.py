@@ -126,8 +126,8 @@ class SageProvider(Provider):
     def refresh_token_lifetime(self, config) -> Optional[float]:
         return config["SAGE_REFRESH_TOKEN_DAYS"] * 86400
 
-    def renew_tokens(self, connection) -> None:
-        TokenManager(connection, self._refresh).renew()
+    def renew_tokens(self, connection, *, refused_reason=None) -> None:
+        TokenManager(connection, self._refresh).renew(refused_reason=refused_reason)
 
     # -- API access (workers) ------------------------------------------------------
     def _api(self, *, business_id, tokens, throttle, on_forbidden=None) -> SageClient:
