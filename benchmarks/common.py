@@ -100,11 +100,11 @@ class Services:
         wait_until(lambda: len(Worker.all(connection=connection)) >= self.worker_count, 30,
                    f"{self.worker_count} rq workers to register")
 
-    def gunicorn(self, workers: int = 2) -> str:
+    def gunicorn(self, workers: int = 2, app: str = "wsgi:app") -> str:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         process = self._start("gunicorn", [str(BIN_DIR / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                                           "--access-logfile", "/dev/null", "wsgi:app"])
+                                           "--access-logfile", "/dev/null", app])
         wait_until(lambda: _http_answers(f"{url}/healthz"), 30, "gunicorn to answer", process)
         return url
 

@@ -4,7 +4,9 @@ workers), measured with ``wrk`` on loopback: requests/s and p95 latency of the
 integration panel (the poll an open "Sending…" panel makes every second, and
 the whole fragment a tab or a finished push loads), the client list page, the
 invoice list page and an invoice page, against ``/healthz`` (a constant string
-from the same app) in the same run.
+from the same app) in the same run. Two more endpoints, printed but not
+targets, show the floor every signed-in page stands on: a signed-in request
+that renders nothing and an empty page with the header (``pages_floor.py``).
 
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/pages_load.py``)."""
 from __future__ import annotations
@@ -26,6 +28,9 @@ from common import REPO_ROOT, Services, line, verdict
 LUA = Path(__file__).with_name("p95.lua")
 EMAIL, PASSWORD = "load@bench.example", "bench-password"
 POLL = "panel poll (push under way)"
+SIGNED_IN = "signed in, renders nothing"
+EMPTY_PAGE = "empty page with the header"
+PAGES = ("client list page", "invoice list page", "invoice page")
 USER_AGENT = "planman-bench"  # one browser: the same on the log-in and on every measured request
 
 
@@ -59,7 +64,7 @@ def run(services, args) -> int:
     invoice_id, pushing_invoice_id = connect_and_link()
     print(f"  seeded in {time.time() - started:.0f} s", flush=True)
 
-    base = services.gunicorn(workers=2)
+    base = services.gunicorn(workers=2, app="benchmarks.pages_floor:app")
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     page = session.get(f"{base}/login", timeout=10).text
@@ -81,6 +86,9 @@ def run(services, args) -> int:
 
     endpoints = [
         ("bare /healthz", "/healthz", 200),
+        # The floor every signed-in page stands on (benchmarks/pages_floor.py): printed, not targets.
+        (SIGNED_IN, "/bench/signed-in", 200),
+        (EMPTY_PAGE, "/bench/empty-page", 200),
         (POLL, poll_path, 204),
         ("panel fragment (whole)", f"/integrations/xero/invoice/{invoice_id}/panel", 200),
         ("client list page", "/clients/", 200),
@@ -122,9 +130,12 @@ def run(services, args) -> int:
     for label, r in results.items():
         versus = "" if r is bare else f"{r['rps_ratio']:.2f}x rps, {r['p95_ratio']:.1f}x p95"
         print(f"  {label:<30} {r['rps']:>9.1f} {r['p95_ms']:>9.2f} {versus:>22}  {int(r['errors'])}")
+    over_floor = median_round(rounds, EMPTY_PAGE)
+    print("  the pages against the empty page with the header (same round, p95; printed, not a target): "
+          + ", ".join(f"{label.removesuffix(' page')} {over_floor[label]['p95_ratio']:.1f}x" for label in PAGES))
     poll = results[POLL]
     targets = [(f"panel poll throughput >= 0.5x bare ({poll['rps_ratio']:.2f}x)", poll["rps_ratio"] >= 0.5)]
-    for label in ("client list page", "invoice list page", "invoice page"):
+    for label in PAGES:
         ratio = results[label]["p95_ratio"]
         targets.append((f"{label} p95 <= 5x bare ({ratio:.1f}x)", ratio <= 5))
     targets.append(("no errors or non-2xx answers", all(r["errors"] == 0 for r in results.values())))
