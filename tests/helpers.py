@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from planman.extensions import db
-from planman.models import Client, Connection, Invoice, InvoiceLine, TaxRate, User
+from planman.models import Client, Invoice, InvoiceLine, TaxRate, User
 from tests.conftest import csrf_token_from
 
 PASSWORD = "correct horse battery"
@@ -113,25 +113,6 @@ def make_invoice(user: User, client: Client, *, lines=((1, "100.00", None),), st
     db.session.add(invoice)
     db.session.commit()
     return invoice
-
-
-@contextmanager
-def connection_state_writes():
-    """Collects (state, state_reason) of every Connection row as each flush changes its state.
-
-    A page read between two commits sees whatever the first one wrote, so a state
-    must never be written apart from the words that explain it."""
-    written: list[tuple[str, str]] = []
-
-    def record(session, _context):
-        written.extend((row.state, row.state_reason) for row in session.dirty
-                       if isinstance(row, Connection) and sa.inspect(row).attrs.state.history.has_changes())
-
-    sa.event.listen(db.session, "after_flush", record)
-    try:
-        yield written
-    finally:
-        sa.event.remove(db.session, "after_flush", record)
 
 
 @contextmanager
