@@ -440,3 +440,37 @@ def test_an_invoice_the_customer_has_seen_is_not_retried_from_the_failed_list_wi
     run_jobs(app)
     assert len(sent(fb, "PUT", "/invoices/invoices/77")) == 1
     assert db.session.scalars(sa.select(PushJob).order_by(PushJob.id)).all()[-1].outcome == "updated"
+
+
+def test_a_create_answered_without_an_id_is_not_sent_and_is_tried_again(app, client, firm, fb):
+    """FreshBooks' 200 that names no client is no success: nothing is linked,
+    the panel says what happened, and the retry looks the client up first."""
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd", email="ap@acme.test")
+    fb.get(f"{ACCOUNTING}/users/clients", json=page("clients", []))
+    fb.post(f"{ACCOUNTING}/users/clients", json=result())  # 200, no client in it
+
+    press(client, "client", customer.id)
+    run_jobs(app)
+
+    push = db.session.scalar(sa.select(PushJob))
+    assert push.state == "retrying" and "without saying which record it saved" in push.error_message
+    assert db.session.scalar(sa.select(ExternalLink)) is None
+    html = panel(client, "client", customer.id)
+    assert "without saying which record it saved" in html and ">Update<" not in html
+
+
+def test_a_refusal_inside_a_200_envelope_is_shown_beside_its_field(app, client, firm, fb):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd", email="ap@acme.test")
+    fb.get(f"{ACCOUNTING}/users/clients", json=page("clients", []))
+    fb.post(f"{ACCOUNTING}/users/clients", json={"response": {"errors": [
+        {"errno": 1004, "field": "email", "message": "Invalid email address.", "object": "client", "value": "x"}]}})
+
+    press(client, "client", customer.id)
+    run_jobs(app)
+
+    push = db.session.scalar(sa.select(PushJob))
+    assert push.state == "failed" and push.error_fields == {"email": ["Invalid email address."]}
+    assert db.session.scalar(sa.select(ExternalLink)) is None
+    assert "Invalid email address." in panel(client, "client", customer.id)

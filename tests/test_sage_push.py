@@ -95,6 +95,27 @@ def test_send_a_client_looks_up_its_reference_then_creates_a_customer_with_x_bus
     assert link.external_id == "c-1" and ">Update<" in panel(client, "client", customer.id)
 
 
+def test_an_invoice_created_without_an_id_in_the_answer_is_not_shown_as_sent(app, client, firm, sage):
+    """A 201 that names no invoice is no success: nothing is linked, and the
+    panel says so instead of offering an Update of nothing."""
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-1")
+    sage.get(f"{API}/contacts", json=listing([]), headers=echo())
+    sage.post(f"{API}/contacts", json={"id": "c-1"}, status=201, headers=echo())
+    sage.get(f"{API}/sales_invoices", json=listing([]), headers=echo())
+    sage.post(f"{API}/sales_invoices", json={"invoice_number": "INV-1"}, status=201, headers=echo())
+
+    press(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    push = db.session.scalar(sa.select(PushJob).where(PushJob.record_type == "invoice"))
+    assert push.state == "retrying" and "without saying which record it saved" in push.error_message
+    assert db.session.scalar(sa.select(ExternalLink).where(ExternalLink.record_type == "invoice")) is None
+    html = panel(client, "invoice", invoice.id)
+    assert "without saying which record it saved" in html and ">Update<" not in html
+
+
 def test_an_answer_for_another_business_stops_the_push_and_records_nothing(app, client, firm, sage):
     admin, _ = firm
     customer = make_client(admin, name="Acme Ltd")

@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Optional
 
-from planman.integrations.errors import RecordLocked, ValidationFailed
+from planman.integrations.errors import AnswerWithoutId, RecordLocked, ValidationFailed
 
 
 @dataclass
@@ -80,6 +80,12 @@ class PushResult:
     line_ids: Optional[dict[str, str]] = None  # the provider's id of each line, by PlanMan line id
     changed_fields: Optional[list[str]] = None  # what linking changed on a record PlanMan did not create
     remote_total: Optional[Decimal] = None  # the total the provider worked out (invoices)
+
+    def __post_init__(self):
+        # Checked here, where every exporter's answer passes: a write the provider
+        # did not name would read "Sent" with nothing to link or update.
+        if not self.external_id:
+            raise AnswerWithoutId()
 
 
 @dataclass

@@ -66,6 +66,15 @@ class TemporaryFailure(IntegrationError):
     user_message = "{provider} could not be reached or had a problem on its side."
 
 
+class AnswerWithoutId(TemporaryFailure):
+    """The provider answered a write as done but named no record: nothing can
+    be linked, so it is no success. Retrying is safe, because every push looks
+    for the record (by PlanMan's reference or number) before creating one."""
+
+    user_message = ("{provider} answered without saying which record it saved, so PlanMan cannot link it. "
+                    "PlanMan will look for it and try again.")
+
+
 class NeedsReconnect(IntegrationError):
     """The connection no longer works until an admin reconnects it."""
 

@@ -101,6 +101,8 @@ class FreshBooksClient(BearerApiClient):
         url = f"{self.api_url}/accounting/account/{self.account_id}/{path}"
         body = self._send(method, url, record_type=record_type, params=params, json=json) or {}
         response = body.get("response") if isinstance(body, dict) else None
+        if isinstance(response, dict) and response.get("errors"):  # a refusal in a 2xx's envelope is still one
+            raise Refused(record_type, mapping.error_messages(body), 200)
         return (response or {}).get("result") or {}
 
     def _send(self, method, url, *, record_type: str, params=None, json=None, throttled=True) -> Any:

@@ -33,8 +33,8 @@ SEEN_IN_BULK = (
 
 
 def _result(remote: dict, outcome: str, digest: str, *, status: str, **extra) -> PushResult:
-    return PushResult(str(remote.get("id") or remote.get("userid") or remote.get("invoiceid")), outcome, digest,
-                      remote_status=status, **extra)
+    remote_id = remote.get("id") or remote.get("userid") or remote.get("invoiceid")
+    return PushResult(str(remote_id) if remote_id else "", outcome, digest, remote_status=status, **extra)
 
 
 # -- clients ------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def _export_client(api: SageClient, client, link, payload: dict, marks: CreateMa
 
     marks.note("client", client.id)
     created = api.create_contact(payload)
-    return PushResult(str(created["id"]), "created", digest)
+    return PushResult(str(created.get("id") or ""), "created", digest)
 
 
 # -- sales invoices -------------------------------------------------------------------
