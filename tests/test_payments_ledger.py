@@ -7,6 +7,8 @@ often the job runs, reversed when the payment is, retried after a temporary
 failure."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -158,3 +160,63 @@ class TestInAWorker:
         wait_until(lambda: "choose the account for payments received" in page(client, invoice), 30,
                    "the worker to try the ledger")
         assert db.session.scalar(sa.select(PaymentLedgerLink.attempts)) == 1
+
+
+def retry_url(invoice, payment) -> str:
+    return f"/invoices/{invoice.id}/payments/{payment.id}/ledger-retry"
+
+
+def test_without_a_job_queue_the_payment_says_so_and_retry_records_it(app, client, user, invoice, book, monkeypatch):
+    """Redis down when a payment is recorded: its ledger link must not read
+    "Being recorded…" for ever with no job coming."""
+    sent_to("bookledger", user, invoice)
+    with monkeypatch.context() as queue_down:
+        queue_down.setattr(jobs, "enqueue", lambda *args, **kwargs: False)
+        record(client, invoice, amount="40.00")
+    payment = db.session.scalar(sa.select(Payment))
+    html = page(client, invoice)
+    assert jobs.QUEUE_UNAVAILABLE in html and f'id="ledger-retry-{payment.id}"' in html
+    assert "Being recorded in BookLedger" not in html
+
+    client.post(retry_url(invoice, payment), data={"csrf_token": csrf_token_from(html)})
+    assert run_ledger_jobs(app) == ["bookledger: recorded"]
+    assert book.payments == {"LP-1": str(payment.id)} and "Recorded in BookLedger" in page(client, invoice)
+
+
+def test_a_recording_whose_job_was_lost_offers_retry_and_records_once(app, client, user, invoice, book):
+    sent_to("bookledger", user, invoice)
+    record(client, invoice, amount="40.00")
+    for job in app.push_queue.get_jobs():
+        job.delete()  # Redis emptied, or the worker killed mid-call
+    lost_at = utcnow() - timedelta(minutes=11)
+    db.session.execute(sa.update(PaymentLedgerLink).values(state="recording", updated_at=lost_at))
+    db.session.commit()
+    payment = db.session.scalar(sa.select(Payment))
+    html = page(client, invoice)
+    assert "Recording in BookLedger stopped before it finished. Retry to try again." in html
+    assert f'id="ledger-retry-{payment.id}"' in html
+
+    client.post(retry_url(invoice, payment), data={"csrf_token": csrf_token_from(html)})
+    assert run_ledger_jobs(app) == ["bookledger: recorded"]
+    assert book.payments == {"LP-1": str(payment.id)} and "Recorded in BookLedger" in page(client, invoice)
+
+
+def test_a_payment_reversed_while_the_ledger_records_it_is_reversed_there_too(app, client, user, invoice, book):
+    sent_to("bookledger", user, invoice)
+    record(client, invoice, amount="40.00")
+    payment = db.session.scalar(sa.select(Payment))
+    csrf = csrf_token_from(page(client, invoice))
+    record_in_book = book.record_payment
+
+    def reversed_meanwhile(connection, invoice_link, paid):
+        ledger_id = record_in_book(connection, invoice_link, paid)
+        # A person reverses it in another request while the ledger's answer is on its way.
+        client.post(f"/invoices/{invoice.id}/payments/{payment.id}/reverse", data={"csrf_token": csrf})
+        return ledger_id
+
+    book.record_payment = reversed_meanwhile
+    assert run_ledger_jobs(app) == ["bookledger: recorded"]
+    book.record_payment = record_in_book
+    assert run_ledger_jobs(app) == ["bookledger: reversed"]
+    assert book.calls == [("record", "remote-inv-1", "40.00"), ("reverse", "LP-1")] and book.payments == {}
+    assert "Reversed in BookLedger" in page(client, invoice)

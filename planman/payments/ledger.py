@@ -116,8 +116,23 @@ def _wanted(payment: Payment, ledger_link: PaymentLedgerLink):
 
 
 def enqueue(payment_id: int, delay: float = 0) -> bool:
-    return jobs.enqueue("record_payment_in_ledger", payment_id,
-                        job_id=f"ledger-payment-{payment_id}-{uuid.uuid4().hex[:12]}", delay=delay)
+    """Queue the job for the payment's ledger links. Without a queue (Redis down)
+    the links it would have taken are failed, saying so, with Retry offered: a
+    link left "queued" would read "Being recorded…" with no job coming. Commits."""
+    if jobs.enqueue("record_payment_in_ledger", payment_id,
+                    job_id=f"ledger-payment-{payment_id}-{uuid.uuid4().hex[:12]}", delay=delay):
+        return True
+    db.session.execute(sa.update(PaymentLedgerLink)
+                       .where(PaymentLedgerLink.payment_id == payment_id, PaymentLedgerLink.state == "queued")
+                       .values(state="failed", error=jobs.QUEUE_UNAVAILABLE, updated_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    return False
+
+
+def _stalled(ledger_link: PaymentLedgerLink) -> bool:
+    """Queued or claimed long ago and untouched since: its job or its worker was lost."""
+    return ledger_link.state in ("queued", "recording") and ledger_link.updated_at < utcnow() - STALE_CLAIM
 
 
 def _claim(ledger_link: PaymentLedgerLink) -> bool:
@@ -141,7 +156,7 @@ def sync(payment_id: int) -> str:
     if payment is None:
         return "no such payment"
     outcomes = []
-    retry = False
+    retry = follow_up = False
     for ledger_link in db.session.scalars(sa.select(PaymentLedgerLink).where(
             PaymentLedgerLink.payment_id == payment_id).order_by(PaymentLedgerLink.id)).all():
         action = _wanted(payment, ledger_link)
@@ -180,7 +195,17 @@ def sync(payment_id: int) -> str:
             retry = retry or ledger_link.attempts < MAX_ATTEMPTS
         db.session.commit()
         outcomes.append(f"{ledger_link.provider}: {ledger_link.state}")
-    if retry:
+        # Reversed or refunded while the ledger was being called: the change found
+        # this link claimed, so queued nothing. It is this job's to follow up.
+        db.session.refresh(payment)
+        changed_meanwhile = ledger_link.state in ("recorded", "reversed") and _wanted(payment, ledger_link) is not None
+        if changed_meanwhile:
+            ledger_link.state = "queued"
+            db.session.commit()
+        follow_up = follow_up or changed_meanwhile
+    if follow_up:
+        enqueue(payment_id)
+    elif retry:
         enqueue(payment_id, delay=30)
     return ", ".join(outcomes) or "nothing to do"
 
@@ -188,16 +213,18 @@ def sync(payment_id: int) -> str:
 def retry(payment: Payment) -> int:
     """A person's Retry: every ledger that failed to record (or reverse) this payment is tried
     again from the start, after they fixed the cause (chose the account, approved the invoice,
-    reconnected). Answers how many were queued; a link already recorded or being recorded is
-    left alone (compare-and-set on "failed"), so a double click queues one try. Commits."""
+    reconnected), and so is one whose job or worker was lost (``_stalled``). Answers how many
+    were queued; a link already recorded or being recorded is left alone (compare-and-set on
+    what was read), so a double click queues one try. Commits."""
     queued = 0
     for ledger_link in db.session.scalars(sa.select(PaymentLedgerLink).where(
-            PaymentLedgerLink.payment_id == payment.id, PaymentLedgerLink.state == "failed")).all():
-        if _wanted(payment, ledger_link) is None:
+            PaymentLedgerLink.payment_id == payment.id)).all():
+        if not (ledger_link.state == "failed" or _stalled(ledger_link)) or _wanted(payment, ledger_link) is None:
             continue
         queued += db.session.execute(
             sa.update(PaymentLedgerLink).where(PaymentLedgerLink.id == ledger_link.id,
-                                               PaymentLedgerLink.state == "failed")
+                                               PaymentLedgerLink.state == ledger_link.state,
+                                               PaymentLedgerLink.updated_at == ledger_link.updated_at)
             .values(state="queued", attempts=0, error="", updated_at=utcnow())
             .execution_options(synchronize_session=False)).rowcount
     db.session.commit()
@@ -217,7 +244,7 @@ def retryable(payments: list[Payment], ledger_links: list[PaymentLedgerLink]) ->
     """Ids of the payments a ledger failed to record or reverse (the invoice page offers Retry)."""
     by_id = {p.id: p for p in payments}
     return {link.payment_id for link in ledger_links
-            if link.state == "failed" and _wanted(by_id[link.payment_id], link) is not None}
+            if (link.state == "failed" or _stalled(link)) and _wanted(by_id[link.payment_id], link) is not None}
 
 
 LEDGER_STATE_WORDS = {"queued": "Being recorded in {label}…", "recording": "Being recorded in {label}…",
@@ -232,7 +259,11 @@ def ledger_notes(ledger_links: list[PaymentLedgerLink]) -> dict[int, list[str]]:
     for ledger_link in ledger_links:
         provider = registry.get_provider(ledger_link.provider)
         label = provider.label if provider else ledger_link.provider
-        words = ledger_link.error if ledger_link.state in ("failed", "unsupported") else \
-            LEDGER_STATE_WORDS[ledger_link.state].format(label=label)
+        if ledger_link.state in ("failed", "unsupported"):
+            words = ledger_link.error
+        elif _stalled(ledger_link):
+            words = f"Recording in {label} stopped before it finished. Retry to try again."
+        else:
+            words = LEDGER_STATE_WORDS[ledger_link.state].format(label=label)
         notes.setdefault(ledger_link.payment_id, []).append(words)
     return notes
