@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from planman.extensions import db
 from planman.integrations import registry, webhooks
 from planman.models import Connection, Payment, WebhookEvent, utcnow
 from tests.fixtures.services import _signal_group, wait_until
-from tests.helpers import make_client, make_invoice, signup, tax_rate  # noqa: F401
+from tests.helpers import make_client, make_invoice, new_client, post_form, signup, tax_rate  # noqa: F401
 from tests.webhook_provider import SIGNATURE_HEADER, SPEC, OfflineProvider, TestPayProvider, delivery, sign
 
 
@@ -104,12 +105,49 @@ class TestIntake:
         row_id = db.session.scalar(sa.select(WebhookEvent.id))
         assert jobs.process_webhook_event(row_id) == "failed, will retry"
         row = db.session.get(WebhookEvent, row_id)
-        assert (row.state, row.attempts, row.lease_until) == ("queued", 1, None)
+        assert (row.state, row.attempts) == ("queued", 1) and row.lease_until > utcnow()  # held till its retry
         assert "the handler fell over" in row.error
-        row.attempts = webhooks.MAX_ATTEMPTS - 1
+        row.attempts, row.lease_until = webhooks.MAX_ATTEMPTS - 1, utcnow() - timedelta(seconds=1)  # its time came
         db.session.commit()
         assert jobs.process_webhook_event(row_id) == "failed"
         assert stored() == [("evt_boom", "boom", "failed")]
+
+    def test_a_provider_outage_is_waited_out_then_shown_to_the_firm_with_process_again(self, app, client):
+        """A handler that cannot reach the provider tries again within seconds, then waits hours
+        (held till then, so no lease check takes it early); given up on, the
+        event is on the firm's page of that provider, and an admin can send it
+        through again."""
+        user = signup(client)
+        connect(user)
+        app.redis.set("testpay:down", 1)
+        post(client, delivery(event("evt_refund", "needs-testpay")))
+        row_id = db.session.scalar(sa.select(WebhookEvent.id))
+        waits = []
+        for _ in webhooks.TEMPORARY_BACKOFF:
+            assert jobs.process_webhook_event(row_id) == "failed, will retry"
+            row = db.session.get(WebhookEvent, row_id)
+            waits.append(round((row.lease_until - utcnow()).total_seconds()))
+            assert jobs.process_webhook_event(row_id).startswith("not claimable")  # not before its time
+            row.lease_until = utcnow() - timedelta(seconds=1)  # the time has come
+            db.session.commit()
+        assert waits == [2, 4, 8, 16, 60, 300, 900, 3600, 10800, 21600, 43200]  # seconds: about a day in all
+        assert jobs.process_webhook_event(row_id) == "failed"
+        html = client.get("/integrations/testpay").get_data(as_text=True)
+        assert 'id="failed-events"' in html and "1 event from TestPay could not be processed" in html
+
+        stranger = new_client(app)
+        signup(stranger)
+        assert 'id="failed-events"' not in stranger.get("/integrations/testpay").get_data(as_text=True)
+        post_form(stranger, "/integrations/testpay/events/retry", {}, form_url="/integrations/")
+        assert stored() == [("evt_refund", "needs-testpay", "failed")]  # another firm's retry touches nothing
+
+        app.redis.delete("testpay:down")
+        answer = post_form(client, "/integrations/testpay/events/retry", {}, form_url="/integrations/testpay")
+        assert answer.status_code == 302
+        assert "Processing 1 event from TestPay again." in client.get("/integrations/testpay").get_data(as_text=True)
+        assert jobs.process_webhook_event(row_id) == "processed"
+        assert stored() == [("evt_refund", "needs-testpay", "processed")]
+        assert 'id="failed-events"' not in client.get("/integrations/testpay").get_data(as_text=True)
 
     def test_an_event_being_processed_is_not_taken_by_a_second_job(self, app, client):
         post(client, delivery(event("evt_1")))

@@ -183,6 +183,10 @@ class TestDeliveries:
             assert stored() == [("INVOICE.UPDATE", "queued")]
             waiting = app.push_queue.scheduled_job_registry.get_job_ids()
             assert any("rate-limited" in job_id for job_id in waiting)
+            held = db.session.scalar(sa.select(WebhookEvent))
+            assert held.lease_until > utcnow()  # not taken up before Xero's Retry-After
+            held.lease_until = utcnow() - timedelta(seconds=1)  # the time has come
+            db.session.commit()
         event = db.session.scalar(sa.select(WebhookEvent))
         assert event.attempts == 0 and event.error == "Waiting 1s for Xero's rate limit."
 

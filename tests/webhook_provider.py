@@ -19,6 +19,7 @@ from flask import current_app
 
 from planman.extensions import db
 from planman.integrations.base import Provider, WebhookEventData, WebhookVerificationFailed
+from planman.integrations.errors import TemporaryFailure
 from planman.models import Invoice
 
 SECRET = b"whsec_test_only_secret"
@@ -97,6 +98,8 @@ class TestPayProvider(OfflineProvider):
                 time.sleep(0.05)
         elif event.event_type == "boom":
             raise RuntimeError("the handler fell over")
+        elif event.event_type == "needs-testpay" and redis.exists("testpay:down"):
+            raise TemporaryFailure("TestPay could not be reached.")  # as a handler reading the resource back
         elif event.event_type in ("payment.succeeded", "payment.refunded"):
             from planman.payments.services import record_provider_payment
 

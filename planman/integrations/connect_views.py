@@ -16,7 +16,7 @@ from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from planman.integrations import connections, registry
+from planman.integrations import connections, registry, webhooks
 from planman.integrations.errors import IntegrationError
 from planman.integrations.forms import ChooseTenantForm, ConfirmForm
 from planman.integrations.views import bp
@@ -89,6 +89,7 @@ def _render_provider(provider, settings_form=None, status=200):
         "integrations/provider.html", provider=provider, connection=connection, form=ConfirmForm(),
         settings_form=settings_form, details_state=connections.details_state(connection),
         configured=provider.is_configured(current_app),
+        failed_events=webhooks.failed_count(current_firm_id(), provider.key) if provider.accepts_webhooks else 0,
     ), status
 
 
@@ -268,4 +269,19 @@ def disconnect(provider_key):
           f"if you connect the same {provider.tenant_word} again.", "success")
     for problem in problems:
         flash(problem, "warning")
+    return _provider_page(provider)
+
+
+# -- events given up on -------------------------------------------------------------------
+
+@bp.post("/<provider_key>/events/retry")
+@login_required
+def retry_events(provider_key):
+    """Process again the firm's events from the provider that failed for good."""
+    provider = _admin_provider_or_404(provider_key)
+    count = webhooks.retry_failed(current_firm_id(), provider.key)
+    if count:
+        flash(f"Processing {count} event{'s' if count != 1 else ''} from {provider.label} again.", "success")
+    else:
+        flash(f"No events from {provider.label} are waiting to be processed again.", "info")
     return _provider_page(provider)

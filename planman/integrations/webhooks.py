@@ -31,13 +31,18 @@ from planman import jobs
 from planman.extensions import csrf, db
 from planman.integrations import registry
 from planman.integrations.base import WebhookEventData, WebhookVerificationFailed
-from planman.integrations.errors import RateLimited
+from planman.integrations.errors import RateLimited, TemporaryFailure
 from planman.models import Connection, WebhookEvent, utcnow
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
 MAX_ATTEMPTS = 5
+# The provider did not answer while the event was applied (handlers read the
+# resource back), or another worker held the record: quick tries first, for a
+# blip or a lock; then, for an outage, waits that add up to about a day, since
+# the event may be the only word of a refund or a failed Direct Debit.
+TEMPORARY_BACKOFF = (2, 4, 8, 16, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
 SWEEP_LIMIT = 100
 
 
@@ -142,23 +147,55 @@ def process(row_id: int) -> str:
         db.session.rollback()
         event = db.session.get(WebhookEvent, row_id)
         event.attempts = max(event.attempts - 1, 0)
-        event.error, event.lease_until = f"Waiting {limited.retry_after:.0f}s for {provider.label}'s rate limit.", None
-        db.session.commit()
-        enqueue(row_id, delay=limited.retry_after + 1, why="rate-limited")
+        event.error = f"Waiting {limited.retry_after:.0f}s for {provider.label}'s rate limit."
+        _hold(event, limited.retry_after + 1, why="rate-limited")
         return "rate limited, will retry"
     except Exception as error:  # noqa: BLE001  (any failure: retried, then recorded)
         db.session.rollback()
         log.exception("%s webhook event %s failed", event.provider, event.event_id)
         event = db.session.get(WebhookEvent, row_id)
-        if event.attempts >= MAX_ATTEMPTS:
+        temporary = isinstance(error, TemporaryFailure)
+        if event.attempts >= (len(TEMPORARY_BACKOFF) + 1 if temporary else MAX_ATTEMPTS):
             return _finish(event, "failed", f"{type(error).__name__}: {error}"[:2000])
-        event.error, event.lease_until = f"{type(error).__name__}: {error}"[:2000], None
-        db.session.commit()
-        enqueue(row_id, delay=min(2 ** event.attempts, 300), why="retry")
+        event.error = f"{type(error).__name__}: {error}"[:2000]
+        _hold(event, TEMPORARY_BACKOFF[event.attempts - 1] if temporary else min(2 ** event.attempts, 300),
+              why="retry")
         return "failed, will retry"
     result = _finish(event, "processed", "")
     requeue_stale()
     return result
+
+
+def _hold(event: WebhookEvent, delay: float, *, why: str) -> None:
+    """Take the event up again in ``delay`` seconds, not before: its lease runs
+    till then, so neither the lease check nor the sweep takes it earlier, and
+    the sweep takes it once the time has come should the queued job be lost."""
+    event.lease_until = utcnow() + timedelta(seconds=delay)
+    db.session.commit()
+    enqueue(event.id, delay=delay, why=why)
+
+
+def failed_count(firm_id: int, provider_key: str) -> int:
+    """The firm's events from the provider that were given up on (its page says so)."""
+    return db.session.scalar(sa.select(sa.func.count(WebhookEvent.id)).where(
+        WebhookEvent.firm_id == firm_id, WebhookEvent.provider == provider_key, WebhookEvent.state == "failed"))
+
+
+def retry_failed(firm_id: int, provider_key: str) -> int:
+    """An admin's "Process them again": the firm's failed events from the
+    provider start over (handlers read the resource back, so an old event
+    applies what is true now). Answers how many. Commits."""
+    ids = list(db.session.scalars(sa.select(WebhookEvent.id).where(
+        WebhookEvent.firm_id == firm_id, WebhookEvent.provider == provider_key, WebhookEvent.state == "failed")))
+    if not ids:
+        return 0
+    db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.id.in_(ids), WebhookEvent.state == "failed")
+                       .values(state="queued", attempts=0, error="", lease_until=None, processed_at=None)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    for row_id in ids:
+        enqueue(row_id, why="retry-failed")  # a lost one is swept up after a lease (requeue_stale)
+    return len(ids)
 
 
 def _finish(event: WebhookEvent, state: str, error: str) -> str:
