@@ -474,3 +474,19 @@ def test_a_refusal_inside_a_200_envelope_is_shown_beside_its_field(app, client, 
     assert push.state == "failed" and push.error_fields == {"email": ["Invalid email address."]}
     assert db.session.scalar(sa.select(ExternalLink)) is None
     assert "Invalid email address." in panel(client, "client", customer.id)
+
+
+def test_retry_from_the_failed_list_says_so_when_the_queue_cannot_take_it(app, client, firm, fb, monkeypatch):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd", email="ap@acme.test")
+    fb.get(f"{ACCOUNTING}/users/clients", json=page("clients", []))
+    fb.post(f"{ACCOUNTING}/users/clients", status=400, json={"response": {"errors": [
+        {"errno": 1004, "field": "email", "message": "Invalid email address.", "object": "client", "value": "x"}]}})
+    press(client, "client", customer.id)
+    run_jobs(app)
+    failed = db.session.scalar(sa.select(PushJob))
+
+    monkeypatch.setattr(jobs, "enqueue", lambda *args, **kwargs: False)  # Redis down
+    answer = post_form(client, f"/integrations/pushes/{failed.id}/retry", {}, form_url="/integrations/failed")
+    listing = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert jobs.QUEUE_UNAVAILABLE in listing and "the push has been queued" not in listing

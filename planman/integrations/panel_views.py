@@ -139,6 +139,11 @@ def retry(push_id: int):
         flash("That record needs a confirmation before it is updated: open it and answer the question in its panel.",
               "error")
         return redirect(url_for(".failed_pushes"))
-    push.start_push(connection, failed.record_type, failed.record_id, user_id=current_user.id)
-    flash("Retrying: the push has been queued.", "success")
+    started, joined = push.start_push(connection, failed.record_type, failed.record_id, user_id=current_user.id)
+    if joined:
+        flash("That record is being sent already: its push under way carries on.", "info")
+    elif started.state == "failed":  # the queue could not take it
+        flash(started.error_message, "error")
+    else:
+        flash("Retrying: the push has been queued.", "success")
     return redirect(url_for(".failed_pushes"))
