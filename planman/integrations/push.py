@@ -189,6 +189,9 @@ def run_push(push_id: int) -> str:
     return succeed(connection, push, result)
 
 
+TURN_WAIT_MARGIN = 60  # seconds of the job's timeout left for the push itself after waiting for its turn
+
+
 @contextmanager
 def _creating_dependency(provider, connection: Connection, record_type: str, record):
     """Two invoices of a client not yet at the provider, pushed by two workers at
@@ -200,7 +203,9 @@ def _creating_dependency(provider, connection: Connection, record_type: str, rec
         yield
         return
     key = f"lock:push-create:{connection.id}:{dependency_type}:{getattr(record, attribute)}"
-    holder = _take_turn(key, wait=jobs.JOB_TIMEOUT)
+    # Less than the job's own timeout, so a long wait ends as a retry with why,
+    # not as RQ's kill in the middle of it.
+    holder = _take_turn(key, wait=jobs.JOB_TIMEOUT - TURN_WAIT_MARGIN)
     if holder is None:
         raise TemporaryFailure("Timed out waiting for another push of the same client.", provider=provider.label)
     try:
