@@ -126,17 +126,24 @@ def test_a_client_found_by_organisation_and_email_is_linked_not_created(app, cli
     assert (link.external_id, link.linked_existing) == ("41", True)
 
 
-def test_refusal_envelope_is_shown_beside_the_field_it_names(app, client, firm, fb):
-    admin, _ = firm
+INVALID_EMAIL = {"errno": 1004, "field": "email", "message": "Invalid email address.", "object": "client", "value": "x"}
+
+
+def a_client_refused_for_its_email(app, client, admin, fb, status=400):
+    """Send a client that FreshBooks does not hold and refuses for its e-mail
+    address (``status``: the answer's); the client and its push."""
     customer = make_client(admin, name="Acme Ltd", email="ap@acme.test")
     fb.get(f"{ACCOUNTING}/users/clients", json=page("clients", []))
-    fb.post(f"{ACCOUNTING}/users/clients", status=400, json={"response": {"errors": [
-        {"errno": 1004, "field": "email", "message": "Invalid email address.", "object": "client", "value": "x"}]}})
-
+    fb.post(f"{ACCOUNTING}/users/clients", status=status, json={"response": {"errors": [INVALID_EMAIL]}})
     press(client, "client", customer.id)
     run_jobs(app)
+    return customer, db.session.scalar(sa.select(PushJob))
 
-    push = db.session.scalar(sa.select(PushJob))
+
+def test_refusal_envelope_is_shown_beside_the_field_it_names(app, client, firm, fb):
+    admin, _ = firm
+    customer, push = a_client_refused_for_its_email(app, client, admin, fb)
+
     assert push.state == "failed" and push.error_fields == {"email": ["Invalid email address."]}
     html = panel(client, "client", customer.id)
     assert "Invalid email address." in html and ">Retry<" in html
@@ -462,15 +469,8 @@ def test_a_create_answered_without_an_id_is_not_sent_and_is_tried_again(app, cli
 
 def test_a_refusal_inside_a_200_envelope_is_shown_beside_its_field(app, client, firm, fb):
     admin, _ = firm
-    customer = make_client(admin, name="Acme Ltd", email="ap@acme.test")
-    fb.get(f"{ACCOUNTING}/users/clients", json=page("clients", []))
-    fb.post(f"{ACCOUNTING}/users/clients", json={"response": {"errors": [
-        {"errno": 1004, "field": "email", "message": "Invalid email address.", "object": "client", "value": "x"}]}})
+    customer, push = a_client_refused_for_its_email(app, client, admin, fb, status=200)
 
-    press(client, "client", customer.id)
-    run_jobs(app)
-
-    push = db.session.scalar(sa.select(PushJob))
     assert push.state == "failed" and push.error_fields == {"email": ["Invalid email address."]}
     assert db.session.scalar(sa.select(ExternalLink)) is None
     assert "Invalid email address." in panel(client, "client", customer.id)
@@ -478,13 +478,7 @@ def test_a_refusal_inside_a_200_envelope_is_shown_beside_its_field(app, client, 
 
 def test_retry_from_the_failed_list_says_so_when_the_queue_cannot_take_it(app, client, firm, fb, monkeypatch):
     admin, _ = firm
-    customer = make_client(admin, name="Acme Ltd", email="ap@acme.test")
-    fb.get(f"{ACCOUNTING}/users/clients", json=page("clients", []))
-    fb.post(f"{ACCOUNTING}/users/clients", status=400, json={"response": {"errors": [
-        {"errno": 1004, "field": "email", "message": "Invalid email address.", "object": "client", "value": "x"}]}})
-    press(client, "client", customer.id)
-    run_jobs(app)
-    failed = db.session.scalar(sa.select(PushJob))
+    _, failed = a_client_refused_for_its_email(app, client, admin, fb)
 
     monkeypatch.setattr(jobs, "enqueue", lambda *args, **kwargs: False)  # Redis down
     answer = post_form(client, f"/integrations/pushes/{failed.id}/retry", {}, form_url="/integrations/failed")

@@ -166,6 +166,13 @@ def retry_url(invoice, payment) -> str:
     return f"/invoices/{invoice.id}/payments/{payment.id}/ledger-retry"
 
 
+def retry_records_it_once(app, client, invoice, payment, book, html):
+    """Retry on the invoice page (``html``), then the ledger holds the payment once."""
+    client.post(retry_url(invoice, payment), data={"csrf_token": csrf_token_from(html)})
+    assert run_ledger_jobs(app) == ["bookledger: recorded"]
+    assert book.payments == {"LP-1": str(payment.id)} and "Recorded in BookLedger" in page(client, invoice)
+
+
 def test_without_a_job_queue_the_payment_says_so_and_retry_records_it(app, client, user, invoice, book, monkeypatch):
     """Redis down when a payment is recorded: its ledger link must not read
     "Being recorded…" for ever with no job coming."""
@@ -178,9 +185,7 @@ def test_without_a_job_queue_the_payment_says_so_and_retry_records_it(app, clien
     assert jobs.QUEUE_UNAVAILABLE in html and f'id="ledger-retry-{payment.id}"' in html
     assert "Being recorded in BookLedger" not in html
 
-    client.post(retry_url(invoice, payment), data={"csrf_token": csrf_token_from(html)})
-    assert run_ledger_jobs(app) == ["bookledger: recorded"]
-    assert book.payments == {"LP-1": str(payment.id)} and "Recorded in BookLedger" in page(client, invoice)
+    retry_records_it_once(app, client, invoice, payment, book, html)
 
 
 def test_a_recording_whose_job_was_lost_offers_retry_and_records_once(app, client, user, invoice, book):
@@ -196,9 +201,7 @@ def test_a_recording_whose_job_was_lost_offers_retry_and_records_once(app, clien
     assert "Recording in BookLedger stopped before it finished. Retry to try again." in html
     assert f'id="ledger-retry-{payment.id}"' in html
 
-    client.post(retry_url(invoice, payment), data={"csrf_token": csrf_token_from(html)})
-    assert run_ledger_jobs(app) == ["bookledger: recorded"]
-    assert book.payments == {"LP-1": str(payment.id)} and "Recorded in BookLedger" in page(client, invoice)
+    retry_records_it_once(app, client, invoice, payment, book, html)
 
 
 def test_a_payment_reversed_while_the_ledger_records_it_is_reversed_there_too(app, client, user, invoice, book):
