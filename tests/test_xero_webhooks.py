@@ -220,6 +220,20 @@ class TestDeliveries:
         assert run_ledger_jobs(app) == [] and xero_api.requests_to("PUT", "/Payments") == []
         assert db.session.get(Invoice, invoice.id).status == "paid"
 
+    def test_two_payments_recorded_in_xero_at_once_pay_the_invoice_in_one_step(self, app, client, invoice,
+                                                                                 connection, xero_api):
+        second = "55555555-5555-4555-8555-555555555555"
+        xero_api.add("GET", f"/Invoices/{INVOICE_ID}", json={"Invoices": [xero_invoice("PAID", payments=[
+            xero_payment(amount=70.0), xero_payment(second, amount=50.0, reference="BACS 0413")])]})
+        post(client, delivery(xero_event()))
+        with committed_rows(query=STATUS_HERE_AND_IN_XERO) as commits:
+            assert run_webhook_jobs(app) == ["processed"]
+        assert sorted(p[1:4] for p in payments()) == [(XERO_PAYMENT, "70.00", "succeeded"),
+                                                      (second, "50.00", "succeeded")]
+        seen = {row for rows in commits for row in rows}
+        assert ("part_paid", "PAID") not in seen and ("sent", "PAID") not in seen  # never part way
+        assert db.session.get(Invoice, invoice.id).status == "paid"
+
     def test_duplicates_and_replays_record_a_payment_once(self, app, client, invoice, connection, xero_api):
         paid = {"Invoices": [xero_invoice("PAID", payments=[xero_payment()])]}
         for _ in range(3):

@@ -7,6 +7,8 @@ overpay, and the status (part paid, paid, back to sent) follows from the new
 amount rather than from anyone's choice."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -142,11 +144,12 @@ def set_payment_state(payment: Payment, state: str) -> None:
     paid. The state changes by compare-and-set, so a report handled twice at
     once moves the money once. Commits the caller's other changes (a Direct
     Debit collection's status, a note) in the same transaction as the payment's
-    and its invoice's."""
+    and its invoice's; inside ``in_one_commit`` the block's end commits."""
     while True:
         old = payment.state
         if old == state:
-            db.session.commit()
+            if _held.get() is None:
+                db.session.commit()
             return
         changed = db.session.execute(
             sa.update(Payment).where(Payment.id == payment.id, Payment.state == old).values(state=state)
@@ -163,15 +166,47 @@ def set_payment_state(payment: Payment, state: str) -> None:
     _after_change(payment)
 
 
+# Inside ``in_one_commit``: the ids of the payments whose ledgers must follow once it commits.
+_held: ContextVar[Optional[list[int]]] = ContextVar("payment_changes_held", default=None)
+
+
+@contextmanager
+def in_one_commit():
+    """Payments recorded or moved inside commit together when it ends, with
+    whatever else the caller changed: an invoice that several payments settle
+    at once never reads part paid on the way. Their ledgers are told after the
+    commit. Nothing is committed if the block raises."""
+    held: list[int] = []
+    token = _held.set(held)
+    try:
+        yield
+        db.session.commit()
+    finally:
+        _held.reset(token)
+    _tell_ledgers(held)
+
+
 def _after_change(payment: Payment) -> None:
     """Commit, then have the connected ledgers follow (after the commit, so the
     job finds the rows)."""
     from planman.payments import ledger
 
     ledger_links = ledger.queue_for(payment)
+    held = _held.get()
+    if held is not None:
+        if ledger_links:
+            held.append(payment.id)
+        return
     db.session.commit()
     if ledger_links:
-        ledger.enqueue(payment.id)
+        _tell_ledgers([payment.id])
+
+
+def _tell_ledgers(payment_ids: list[int]) -> None:
+    from planman.payments import ledger
+
+    for payment_id in dict.fromkeys(payment_ids):
+        ledger.enqueue(payment_id)
 
 
 @cache

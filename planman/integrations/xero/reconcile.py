@@ -83,11 +83,11 @@ def apply_invoice(connection, doc: dict) -> str:
     link.remote_updated_at = updated or link.remote_updated_at
     link.status_checked_at = utcnow()
     invoice = db.session.get(Invoice, link.record_id)
-    if invoice is not None and invoice.firm_id == connection.firm_id:
-        # Xero's status commits with the first payment it brings (recording one
-        # commits), so no page says "Paid in Xero" beside an invoice not paid here.
-        _apply_payments(connection, link, invoice, doc.get("Payments") or [])
-    db.session.commit()
+    # Xero's status and every payment it brings commit together, so no page says
+    # "Paid in Xero" beside an invoice not (or part) paid here.
+    with services.in_one_commit():
+        if invoice is not None and invoice.firm_id == connection.firm_id:
+            _apply_payments(connection, link, invoice, doc.get("Payments") or [])
     return status
 
 
