@@ -3,10 +3,12 @@ import threading
 
 from standins.xero.demo import UK_TENANT_ID, US_TENANT_ID
 
+from ..windows import within_one_minute_window
 from .conftest import Api, connect
 
 
 def test_every_accounting_response_carries_remaining_counts(api):
+    within_one_minute_window(UK_TENANT_ID)
     r = api.get("/Organisation")
     assert r.headers["X-MinLimit-Remaining"] == "59"
     assert r.headers["X-DayLimit-Remaining"] == "4999"
@@ -16,6 +18,7 @@ def test_every_accounting_response_carries_remaining_counts(api):
 
 def test_minute_limit_gives_429_with_retry_after(xero, api):
     xero.post("/_control/limits", json={"per_minute": 3})
+    within_one_minute_window(UK_TENANT_ID)
     remaining = [api.get("/Organisation").headers["X-MinLimit-Remaining"] for _ in range(3)]
     assert remaining == ["2", "1", "0"]
     r = api.get("/Organisation")
@@ -36,6 +39,7 @@ def test_day_limit(xero, api):
 def test_limits_are_per_organisation(xero):
     token = connect(xero, tenants=(UK_TENANT_ID, US_TENANT_ID))["access_token"]
     xero.post("/_control/limits", json={"per_minute": 1})
+    within_one_minute_window(UK_TENANT_ID)
     assert Api(xero, token, UK_TENANT_ID).get("/Organisation").status_code == 200
     assert Api(xero, token, UK_TENANT_ID).get("/Organisation").status_code == 429
     assert Api(xero, token, US_TENANT_ID).get("/Organisation").status_code == 200
