@@ -198,7 +198,8 @@ def sync(payment_id: int) -> str:
         # Reversed or refunded while the ledger was being called: the change found
         # this link claimed, so queued nothing. It is this job's to follow up.
         db.session.refresh(payment)
-        changed_meanwhile = ledger_link.state in ("recorded", "reversed") and _wanted(payment, ledger_link) is not None
+        changed_meanwhile = (ledger_link.state in ("recorded", "reversed")
+                             and _wanted(payment, ledger_link) is not None)
         if changed_meanwhile:
             ledger_link.state = "queued"
             db.session.commit()

@@ -193,13 +193,12 @@ def _after_change(payment: Payment) -> None:
 
     ledger_links = ledger.queue_for(payment)
     held = _held.get()
-    if held is not None:
+    if held is None:
+        db.session.commit()
         if ledger_links:
-            held.append(payment.id)
-        return
-    db.session.commit()
-    if ledger_links:
-        _tell_ledgers([payment.id])
+            _tell_ledgers([payment.id])
+    elif ledger_links:
+        held.append(payment.id)  # told once the block commits
 
 
 def _tell_ledgers(payment_ids: list[int]) -> None:

@@ -71,6 +71,8 @@ def parse_date(value) -> Optional[date]:
 # -- mandates ---------------------------------------------------------------------------
 
 MANDATE_PENDING = ("requested", "pending_customer_approval", "pending_submission", "submitted")
+# Ended by the bank, the client or time: the event's details say why, shown beside it.
+MANDATE_ENDED = ("failed", "cancelled", "expired")
 # Statuses a payment may be created against (REFERENCE.md section 4).
 MANDATE_TAKES_PAYMENTS = ("pending_customer_approval", "pending_submission", "submitted", "active")
 

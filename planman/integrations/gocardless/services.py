@@ -116,9 +116,6 @@ def _parse_time(value):
     return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-MANDATE_ENDED = ("failed", "cancelled", "expired")
-
-
 def refresh_mandate(connection, mandate: GoCardlessMandate, *, details: Optional[dict] = None) -> None:
     """Read the mandate's status from GoCardless (its truth, whatever order
     events came in). ``details``, an event's, explain an ended mandate: they
@@ -127,7 +124,7 @@ def refresh_mandate(connection, mandate: GoCardlessMandate, *, details: Optional
     mandate.status = found.get("status") or mandate.status
     mandate.next_possible_charge_date = mapping.parse_date(found.get("next_possible_charge_date")) \
         or mandate.next_possible_charge_date
-    if details is not None and mandate.status in MANDATE_ENDED:
+    if details is not None and mandate.status in mapping.MANDATE_ENDED:
         mandate.status_detail = mapping.failure_reason(details)
     db.session.commit()
 
