@@ -447,7 +447,7 @@ class PaymentLedgerLink(db.Model):
     )
 
 
-WEBHOOK_STATES = ("queued", "processed", "failed", "dropped")
+WEBHOOK_STATES = ("queued", "processed", "failed", "dropped", "waiting")
 
 
 class WebhookEvent(db.Model):

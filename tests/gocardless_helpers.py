@@ -45,7 +45,8 @@ class FakeGoCardless:
 def connect(user, organisation=ORG, **settings) -> Connection:
     connection = Connection(firm_id=user.firm_id, provider="gocardless", state="connected", tenant_id=organisation,
                             tenant_name="Reid & Co Accountants", connected_at=utcnow(),
-                            settings={"gocardless_creditor": {"id": "CR1", "name": "Reid & Co",
+                            settings={"tenant_id": organisation,  # as a connect stores it
+                                      "gocardless_creditor": {"id": "CR1", "name": "Reid & Co",
                                                               "verification_status": "successful"}, **settings})
     store_token(connection, {"access_token": TOKEN, "expires_at": 4102444800})
     db.session.add(connection)

@@ -505,6 +505,32 @@ class TestWebhooks:
         assert len(gc.requests_to("GET", "/payments/PM000A")) == 1
         assert [(p.state, p.amount) for p in db.session.scalars(sa.select(Payment))] == [("succeeded", 120)]
 
+    def test_a_collection_confirmed_while_disconnected_is_applied_on_connecting_again(self, app, client, user,
+                                                                                     acme, invoice, gc):
+        connect(user)
+        active_mandate(user, acme)
+        gc.add("POST", "/payments", json_body=payment(invoice_id=invoice.id))
+        collect(client, invoice)
+        gc.rsps.post(f"{CONNECT}/oauth/revoke", json={})
+        post_form(client, "/integrations/gocardless/disconnect", {}, form_url="/integrations/gocardless")
+        # The Direct Debit already under way is collected; GoCardless says so, and that it let PlanMan go.
+        deliver(client, event("EV1", "payments", "confirmed", {"payment": "PM000A"}),
+                event("EV2", "organisations", "disconnected", {}))
+        assert process_all() == {"EV1": "waiting", "EV2": "dropped"}
+        assert db.session.get(Invoice, invoice.id).status == "sent"
+        assert "1 event from GoCardless arrived for the account" in page(client, "/integrations/gocardless")
+
+        started = post_form(client, "/integrations/gocardless/connect", {}, form_url="/integrations/gocardless")
+        state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+        gc.rsps.post(f"{CONNECT}/oauth/access_token", json={
+            "access_token": TOKEN, "token_type": "bearer", "scope": "read_write", "organisation_id": ORG})
+        assert client.get(f"/integrations/gocardless/callback?code=code_1&state={state}").status_code == 302
+        gc.add("GET", "/payments/PM000A", json_body=payment(status="confirmed", invoice_id=invoice.id))
+        assert process_all() == {"EV1": "processed", "EV2": "dropped"}
+        assert [(p.state, p.amount) for p in db.session.scalars(sa.select(Payment))] == [("succeeded", 120)]
+        assert db.session.get(Invoice, invoice.id).status == "paid"
+        assert 'id="waiting-events"' not in page(client, "/integrations/gocardless")
+
     def test_events_in_any_order_end_as_gocardless_says(self, app, client, user, acme, invoice, gc):
         connect(user)
         active_mandate(user, acme)

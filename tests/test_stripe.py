@@ -56,8 +56,25 @@ def account(charges_enabled=True, due=()):
 def connect(user, account_id=ACCOUNT, charges_enabled=True):
     db.session.add(Connection(firm_id=user.firm_id, provider="stripe", state="connected", tenant_id=account_id,
                               tenant_name="Reid & Co Accountants Ltd", connected_at=utcnow(),
-                              settings={"stripe_account": {"charges_enabled": charges_enabled}}))
+                              settings={"tenant_id": account_id,  # as a connect stores it
+                                        "stripe_account": {"charges_enabled": charges_enabled}}))
     db.session.commit()
+
+
+def connect_through_stripe(client, stripe_api, account_id=ACCOUNT):
+    """Connect To Stripe as an admin does: the button, Stripe's consent, the callback."""
+    started = post_form(client, "/integrations/stripe/connect", {}, form_url="/integrations/stripe")
+    state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+    stripe_api.post(f"{CONNECT}/oauth/token", json={
+        "access_token": "sk_test_account_token", "token_type": "bearer", "stripe_publishable_key": "pk_test_x",
+        "stripe_user_id": account_id, "scope": "read_write", "livemode": False})
+    assert client.get(f"/integrations/stripe/callback?code=ac_123&state={state}").status_code == 302
+
+
+def disconnect(client):
+    done = post_form(client, "/integrations/stripe/disconnect", {}, form_url="/integrations/stripe",
+                     follow_redirects=True)
+    assert "Disconnected from" in done.get_data(as_text=True)
 
 
 def form(request) -> dict:
@@ -448,6 +465,60 @@ class TestWebhooks:
                                      account_id="acct_nobody"))
         assert process_all() == {"evt_nobody": "dropped"}
         assert db.session.scalar(sa.select(Payment)) is None
+
+    def test_a_payment_made_while_disconnected_waits_and_is_applied_on_connecting_again(self, app, client, user,
+                                                                                       invoice, stripe_api):
+        connect(user)
+        disconnect(client)
+        # The client paid on a Checkout page opened before the firm disconnected.
+        deliver(client, stripe_event("evt_late_payment", "checkout.session.completed", paid_session(invoice)))
+        # Stripe's word that PlanMan was removed has nothing left to do.
+        deliver(client, stripe_event("evt_deauth", "account.application.deauthorized",
+                                     {"id": "ca_test_planman", "object": "application"}))
+        assert process_all() == {"evt_late_payment": "waiting", "evt_deauth": "dropped"}
+        assert db.session.get(Invoice, invoice.id).status == "sent"
+        page = client.get("/integrations/stripe").get_data(as_text=True)
+        assert f"1 event from Stripe arrived for the account\n      <code>{ACCOUNT}</code> while PlanMan was not " \
+               "connected to it." in page
+
+        connect_through_stripe(client, stripe_api)
+        assert process_all() == {"evt_late_payment": "processed", "evt_deauth": "dropped"}
+        assert db.session.get(Invoice, invoice.id).status == "paid"
+        assert db.session.scalar(sa.select(Connection)).state == "connected"
+        assert 'id="waiting-events"' not in client.get("/integrations/stripe").get_data(as_text=True)
+
+    def test_events_waiting_for_an_account_stay_when_another_is_connected(self, app, client, user, invoice,
+                                                                           stripe_api):
+        connect(user)
+        disconnect(client)
+        deliver(client, stripe_event("evt_late_payment", "checkout.session.completed", paid_session(invoice)))
+        process_all()
+        connect_through_stripe(client, stripe_api, account_id="acct_2OtherAccount")
+        assert process_all() == {"evt_late_payment": "waiting"}
+        assert db.session.get(Invoice, invoice.id).status == "sent"
+        page = client.get("/integrations/stripe").get_data(as_text=True)
+        assert f"<code>{ACCOUNT}</code>" in page and 'id="waiting-events"' in page
+
+    def test_another_firm_never_sees_the_events_waiting_for_an_account(self, app, client, user, invoice):
+        connect(user)
+        disconnect(client)
+        deliver(client, stripe_event("evt_late_payment", "checkout.session.completed", paid_session(invoice)))
+        process_all()
+        other = new_client(app)
+        signup(other)
+        page = other.get("/integrations/stripe").get_data(as_text=True)
+        assert 'id="waiting-events"' not in page and ACCOUNT not in page
+
+    def test_a_late_removal_does_not_end_a_connection_made_after_it(self, app, client, user, invoice):
+        connect(user)
+        # Removed in the Stripe dashboard; before a worker took the event, the firm connected again.
+        deliver(client, stripe_event("evt_deauth", "account.application.deauthorized",
+                                     {"id": "ca_test_planman", "object": "application"}))
+        connection = db.session.scalar(sa.select(Connection))
+        connection.connected_at = utcnow()
+        db.session.commit()
+        assert process_all() == {"evt_deauth": "processed"}
+        assert db.session.scalar(sa.select(Connection)).state == "connected"
 
     def test_account_updated_refreshes_charges_enabled(self, app, client, user):
         connect(user, charges_enabled=False)

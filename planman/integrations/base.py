@@ -202,6 +202,11 @@ class Provider(ABC):
     webhook_max_bytes: int = 256 * 1024
     # Answer deliveries with an empty body (some providers require it).
     webhook_empty_answers: bool = False
+    # Event types (prefixes of ``WebhookEventData.event_type``) about the
+    # account itself, its details or its end, not about records: one that
+    # arrives while the account is not connected, or before its connection
+    # was made, is about an earlier connection and has nothing left to do.
+    account_event_types: tuple[str, ...] = ()
 
     def verify_webhook(self, raw_body: bytes, headers) -> list[WebhookEventData]:
         """Check the delivery's signature on the raw body, then read its events;

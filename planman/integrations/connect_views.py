@@ -90,6 +90,7 @@ def _render_provider(provider, settings_form=None, status=200):
         settings_form=settings_form, details_state=connections.details_state(connection),
         configured=provider.is_configured(current_app),
         failed_events=webhooks.failed_count(current_firm_id(), provider.key) if provider.accepts_webhooks else 0,
+        waiting_events=webhooks.waiting_accounts(current_firm_id(), provider.key) if provider.accepts_webhooks else [],
     ), status
 
 

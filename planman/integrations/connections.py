@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from planman.extensions import db
-from planman.integrations import links, registry
+from planman.integrations import links, registry, webhooks
 from planman.integrations.base import Provider, Tenant
 from planman.integrations.crypto import reencrypt
 from planman.integrations.errors import IntegrationError, RateLimited
@@ -158,6 +158,7 @@ def attach(connection: Connection, tenant: Tenant, token: dict, user: User) -> N
     log.info("connection %s (%s) for firm %s attached to tenant %s", connection.id, connection.provider,
              connection.firm_id, tenant.tenant_id)
     enqueue_refresh(connection)
+    webhooks.release_waiting(connection.provider, tenant.tenant_id)  # what arrived while it was not connected
 
 
 def enqueue_refresh(connection: Connection) -> None:

@@ -8,9 +8,13 @@
    is answered 2xx at once.
 3. A worker processes each event (``planman.jobs.process_webhook_event``): it
    claims the row with a lease, finds the firm that holds the event's account
-   (none: logged and dropped) and hands the event to the provider. Events may
-   arrive in any order and be processed more than once; providers make their
-   handling idempotent.
+   and hands the event to the provider. Events may arrive in any order and be
+   processed more than once; providers make their handling idempotent.
+4. An event for an account a firm held before (it disconnected, or is choosing
+   among several) waits, "waiting", until that account is connected again:
+   it may be a payment a client made meanwhile, and its handler, which reads
+   the resource back, can only run with access. The firm's page of the
+   provider says so. An event for an account no firm ever held is dropped.
 
 Nothing is lost if a worker dies mid-event: the row stays "queued" with a lease
 that runs out. Every claim also schedules a check for when its lease ends (the
@@ -133,10 +137,10 @@ def process(row_id: int) -> str:
                 Connection.provider == event.provider, Connection.tenant_id == event.account,
                 Connection.state != "disconnected"))
             if connection is None:
-                log.warning("%s webhook %s for account %s, which no firm holds: dropped",
-                            event.provider, event.event_id, event.account)
-                return _finish(event, "dropped", "No firm holds this account.")
+                return _set_aside(provider, event)
             event.firm_id = connection.firm_id
+            if _about_an_earlier_connection(provider, event, connection):
+                return _finish(event, "processed", "About an earlier connection to this account: nothing to do.")
             if connection.last_event_at is None or connection.last_event_at < event.received_at:
                 connection.last_event_at = event.received_at  # "events last arrived" on the Setup page
                 db.session.commit()
@@ -166,6 +170,56 @@ def process(row_id: int) -> str:
     return result
 
 
+def _is_about_the_account(provider, event: WebhookEvent) -> bool:
+    return event.event_type.startswith(provider.account_event_types) if provider.account_event_types else False
+
+
+def _about_an_earlier_connection(provider, event: WebhookEvent, connection: Connection) -> bool:
+    """An event about the account itself that arrived before its connection
+    was made (the firm disconnected and connected again while it queued): a
+    late "PlanMan was removed" must not end the new connection, and the new
+    connection loaded the account's details afresh."""
+    return (_is_about_the_account(provider, event) and connection.connected_at is not None
+            and event.received_at < connection.connected_at)
+
+
+def _set_aside(provider, event: WebhookEvent) -> str:
+    """An event for an account no firm holds now: it waits if a firm held the
+    account before (its settings still name it), for when it is connected again."""
+    if _is_about_the_account(provider, event):
+        return _finish(event, "dropped", "About an account PlanMan is not connected to: nothing to do.")
+    earlier = list(db.session.scalars(sa.select(Connection.firm_id).where(
+        Connection.provider == event.provider, sa.func.coalesce(Connection.tenant_id, "") == "",
+        Connection.settings["tenant_id"].as_string() == event.account)))
+    if not earlier:
+        log.warning("%s webhook %s for account %s, which no firm holds: dropped",
+                    event.provider, event.event_id, event.account)
+        return _finish(event, "dropped", "No firm holds this account.")
+    log.info("%s webhook %s for account %s, not connected now: waiting for it to be connected again",
+             event.provider, event.event_id, event.account)
+    # Shown to the firm that held it; held by several in turn, it is shown to none (but still applied
+    # when the account is connected again, to whichever firm connects it).
+    event.firm_id = earlier[0] if len(earlier) == 1 else None
+    return _finish(event, "waiting", f"Arrived while PlanMan was not connected to this {provider.tenant_word}.")
+
+
+def release_waiting(provider_key: str, account: str) -> int:
+    """The account was connected again: its events that waited are processed
+    now, routed afresh to the firm that holds it. Answers how many. Commits."""
+    return _start_over(sa.select(WebhookEvent.id).where(
+        WebhookEvent.provider == provider_key, WebhookEvent.account == account, WebhookEvent.state == "waiting"),
+        state="waiting", why="reconnected")
+
+
+def waiting_accounts(firm_id: int, provider_key: str) -> list[tuple[str, int]]:
+    """The firm's accounts with events waiting for them to be connected again, and how many each."""
+    return [tuple(row) for row in db.session.execute(
+        sa.select(WebhookEvent.account, sa.func.count(WebhookEvent.id))
+        .where(WebhookEvent.firm_id == firm_id, WebhookEvent.provider == provider_key,
+               WebhookEvent.state == "waiting")
+        .group_by(WebhookEvent.account).order_by(WebhookEvent.account))]
+
+
 def _hold(event: WebhookEvent, delay: float, *, why: str) -> None:
     """Take the event up again in ``delay`` seconds, not before: its lease runs
     till then, so neither the lease check nor the sweep takes it earlier, and
@@ -185,16 +239,22 @@ def retry_failed(firm_id: int, provider_key: str) -> int:
     """An admin's "Process them again": the firm's failed events from the
     provider start over (handlers read the resource back, so an old event
     applies what is true now). Answers how many. Commits."""
-    ids = list(db.session.scalars(sa.select(WebhookEvent.id).where(
-        WebhookEvent.firm_id == firm_id, WebhookEvent.provider == provider_key, WebhookEvent.state == "failed")))
+    return _start_over(sa.select(WebhookEvent.id).where(
+        WebhookEvent.firm_id == firm_id, WebhookEvent.provider == provider_key, WebhookEvent.state == "failed"),
+        state="failed", why="retry-failed")
+
+
+def _start_over(select_ids, *, state: str, why: str) -> int:
+    """Queue the selected events (in ``state``) as if just received. Commits."""
+    ids = list(db.session.scalars(select_ids))
     if not ids:
         return 0
-    db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.id.in_(ids), WebhookEvent.state == "failed")
+    db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.id.in_(ids), WebhookEvent.state == state)
                        .values(state="queued", attempts=0, error="", lease_until=None, processed_at=None)
                        .execution_options(synchronize_session=False))
     db.session.commit()
     for row_id in ids:
-        enqueue(row_id, why="retry-failed")  # a lost one is swept up after a lease (requeue_stale)
+        enqueue(row_id, why=why)  # a lost one is swept up after a lease (requeue_stale)
     return len(ids)
 
 

@@ -39,6 +39,7 @@ class GoCardlessProvider(Provider):
     record_types = ()
     accepts_webhooks = True
     webhook_max_bytes = 1024 * 1024  # several events per delivery
+    account_event_types = ("creditors.", "organisations.")  # its details; "disconnected" (REFERENCE.md)
     pay_button_label = "Set up Direct Debit and pay"
     connect_label = "Connect with GoCardless"
     settings_template = "integrations/gocardless/_settings.html"

@@ -41,6 +41,7 @@ class StripeProvider(Provider):
     details_noun = "account details"
     accepts_webhooks = True
     webhook_max_bytes = 512 * 1024
+    account_event_types = ("account.",)  # account.updated, account.application.deauthorized
     pay_button_label = "Pay by card"
     settings_template = "integrations/stripe/_settings.html"
 
