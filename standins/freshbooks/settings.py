@@ -1,12 +1,7 @@
 """The FreshBooks stand-in's configuration defaults, and the values the control API changes at run time."""
 from __future__ import annotations
 
-import os
-
-from flask import current_app
-
-from ..core.control import limits_in_force
-from ..core.store import Store
+from ..core.settings import Settings
 
 DEFAULTS = {
     "DATABASE": "instance/standins.freshbooks.db",
@@ -27,28 +22,9 @@ DEFAULTS = {
 }
 
 
-def resolve(config: dict | None) -> dict:
-    cfg = {**DEFAULTS, **(config or {})}
-    cfg["CLIENT_ID"] = cfg["CLIENT_ID"] or os.environ.get("FRESHBOOKS_STANDIN_CLIENT_ID") or "planman-dev"
-    cfg["CLIENT_SECRET"] = (cfg["CLIENT_SECRET"] or os.environ.get("FRESHBOOKS_STANDIN_CLIENT_SECRET")
-                            or "planman-dev-secret")
-    return cfg
-
-
-def cfg(name: str):
-    return current_app.config["FRESHBOOKS_STANDIN"][name]
-
-
-def store() -> Store:
-    return current_app.extensions["standins.store"]
-
-
-def limits(db) -> dict:
-    return limits_in_force(db, {"in_flight": cfg("LIMIT_IN_FLIGHT"), "per_minute": cfg("LIMIT_PER_MINUTE"),
-                                "per_day": cfg("LIMIT_PER_DAY"), "app_per_minute": cfg("LIMIT_APP_PER_MINUTE")})
-
-
-def lifetimes(db) -> dict:
-    stored = Store.get_setting(db, "lifetimes", {})
-    return {"access_token_seconds": stored.get("access_token_seconds", cfg("ACCESS_TOKEN_SECONDS")),
-            "refresh_grace_seconds": stored.get("refresh_grace_seconds", cfg("REFRESH_GRACE_SECONDS"))}
+_SETTINGS = Settings("FRESHBOOKS_STANDIN", DEFAULTS,
+                     from_env={"CLIENT_ID": ("FRESHBOOKS_STANDIN_CLIENT_ID", "planman-dev"),
+                               "CLIENT_SECRET": ("FRESHBOOKS_STANDIN_CLIENT_SECRET", "planman-dev-secret")},
+                     lifetime_keys=("access_token_seconds", "refresh_grace_seconds"))
+resolve, cfg, store, limits, lifetimes = (_SETTINGS.resolve, _SETTINGS.cfg, _SETTINGS.store, _SETTINGS.limits,
+                                          _SETTINGS.lifetimes)

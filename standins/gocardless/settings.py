@@ -1,12 +1,7 @@
 """The GoCardless stand-in's configuration defaults, and the values the control API changes at run time."""
 from __future__ import annotations
 
-import os
-
-from flask import current_app
-
-from ..core.control import limits_in_force
-from ..core.store import Store
+from ..core.settings import Settings
 
 DEFAULTS = {
     "DATABASE": "instance/standins.gocardless.db",
@@ -27,29 +22,10 @@ DEFAULTS = {
 }
 
 
-def resolve(config: dict | None) -> dict:
-    cfg = {**DEFAULTS, **(config or {})}
-    cfg["CLIENT_ID"] = cfg["CLIENT_ID"] or os.environ.get("GOCARDLESS_STANDIN_CLIENT_ID") or "planman-dev"
-    cfg["CLIENT_SECRET"] = (cfg["CLIENT_SECRET"] or os.environ.get("GOCARDLESS_STANDIN_CLIENT_SECRET")
-                            or "planman-dev-secret")
-    cfg["WEBHOOK_URL"] = cfg["WEBHOOK_URL"] or os.environ.get("GOCARDLESS_STANDIN_WEBHOOK_URL") or ""
-    cfg["WEBHOOK_SECRET"] = (cfg["WEBHOOK_SECRET"] or os.environ.get("GOCARDLESS_STANDIN_WEBHOOK_SECRET")
-                             or "planman-dev-webhook-secret")
-    return cfg
-
-
-def cfg(name: str):
-    return current_app.config["GOCARDLESS_STANDIN"][name]
-
-
-def store() -> Store:
-    return current_app.extensions["standins.store"]
-
-
-def limits(db) -> dict:
-    return limits_in_force(db, {"in_flight": cfg("LIMIT_IN_FLIGHT"), "per_minute": cfg("LIMIT_PER_MINUTE"),
-                                "per_day": cfg("LIMIT_PER_DAY"), "app_per_minute": cfg("LIMIT_APP_PER_MINUTE")})
-
-
-def lifetimes(db) -> dict:
-    return {}
+_SETTINGS = Settings("GOCARDLESS_STANDIN", DEFAULTS,
+                     from_env={"CLIENT_ID": ("GOCARDLESS_STANDIN_CLIENT_ID", "planman-dev"),
+                               "CLIENT_SECRET": ("GOCARDLESS_STANDIN_CLIENT_SECRET", "planman-dev-secret"),
+                               "WEBHOOK_URL": ("GOCARDLESS_STANDIN_WEBHOOK_URL", ""),
+                               "WEBHOOK_SECRET": ("GOCARDLESS_STANDIN_WEBHOOK_SECRET", "planman-dev-webhook-secret")})
+resolve, cfg, store, limits, lifetimes = (_SETTINGS.resolve, _SETTINGS.cfg, _SETTINGS.store, _SETTINGS.limits,
+                                          _SETTINGS.lifetimes)

@@ -3,12 +3,7 @@
 "REF n" is a section of ../shared/sage/REFERENCE.md."""
 from __future__ import annotations
 
-import os
-
-from flask import current_app
-
-from ..core.control import limits_in_force
-from ..core.store import Store
+from ..core.settings import Settings
 
 DAY = 24 * 3600
 DEFAULTS = {
@@ -30,27 +25,9 @@ DEFAULTS = {
 LIFETIME_KEYS = ("access_token_seconds", "refresh_token_seconds", "code_seconds")
 
 
-def resolve(config: dict | None) -> dict:
-    cfg = {**DEFAULTS, **(config or {})}
-    cfg["CLIENT_ID"] = cfg["CLIENT_ID"] or os.environ.get("SAGE_STANDIN_CLIENT_ID") or "planman-dev"
-    cfg["CLIENT_SECRET"] = (cfg["CLIENT_SECRET"] or os.environ.get("SAGE_STANDIN_CLIENT_SECRET")
-                            or "planman-dev-secret")
-    return cfg
-
-
-def cfg(name: str):
-    return current_app.config["SAGE_STANDIN"][name]
-
-
-def store() -> Store:
-    return current_app.extensions["standins.store"]
-
-
-def limits(db) -> dict:
-    return limits_in_force(db, {"in_flight": cfg("LIMIT_IN_FLIGHT"), "per_minute": cfg("LIMIT_PER_MINUTE"),
-                                "per_day": cfg("LIMIT_PER_DAY"), "app_per_minute": cfg("LIMIT_APP_PER_MINUTE")})
-
-
-def lifetimes(db) -> dict:
-    stored = Store.get_setting(db, "lifetimes", {})
-    return {key: stored.get(key, cfg(key.upper())) for key in LIFETIME_KEYS}
+_SETTINGS = Settings("SAGE_STANDIN", DEFAULTS,
+                     from_env={"CLIENT_ID": ("SAGE_STANDIN_CLIENT_ID", "planman-dev"),
+                               "CLIENT_SECRET": ("SAGE_STANDIN_CLIENT_SECRET", "planman-dev-secret")},
+                     lifetime_keys=LIFETIME_KEYS)
+resolve, cfg, store, limits, lifetimes = (_SETTINGS.resolve, _SETTINGS.cfg, _SETTINGS.store, _SETTINGS.limits,
+                                          _SETTINGS.lifetimes)

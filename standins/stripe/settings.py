@@ -1,10 +1,7 @@
 """The Stripe stand-in's configuration defaults (the platform PlanMan is)."""
 from __future__ import annotations
 
-import os
-
-from flask import current_app
-
+from ..core.settings import Settings
 from ..core.store import Store
 
 API_VERSION = "2026-10-28.endive"  # what stripe 16.1.0 pins (REFERENCE.md section 4)
@@ -25,21 +22,17 @@ DEFAULTS = {
 }
 
 
+_SETTINGS = Settings("STRIPE_STANDIN", DEFAULTS,
+                     from_env={"SECRET_KEY": ("STRIPE_STANDIN_SECRET_KEY", "sk_test_standin_platform"),
+                               "CLIENT_ID": ("STRIPE_STANDIN_CLIENT_ID", "ca_standin_planman")})
+cfg, store = _SETTINGS.cfg, _SETTINGS.store
+
+
 def resolve(config: dict | None) -> dict:
-    cfg = {**DEFAULTS, **(config or {})}
-    cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or os.environ.get("STRIPE_STANDIN_SECRET_KEY") or "sk_test_standin_platform"
-    cfg["CLIENT_ID"] = cfg["CLIENT_ID"] or os.environ.get("STRIPE_STANDIN_CLIENT_ID") or "ca_standin_planman"
-    if cfg["TESTING"] and "ASYNC_SECONDS" not in (config or {}):
-        cfg["ASYNC_SECONDS"] = None  # tests settle async payments through the control API
-    return cfg
-
-
-def cfg(name: str):
-    return current_app.config["STRIPE_STANDIN"][name]
-
-
-def store() -> Store:
-    return current_app.extensions["standins.store"]
+    resolved = _SETTINGS.resolve(config)
+    if resolved["TESTING"] and "ASYNC_SECONDS" not in (config or {}):
+        resolved["ASYNC_SECONDS"] = None  # tests settle async payments through the control API
+    return resolved
 
 
 def async_seconds(db):

@@ -1,16 +1,9 @@
-"""Configuration defaults, and the tunables the control API can change at run time.
-
-Run-time changes (limits, lifetimes, faults) live in the settings table, not in
-process memory, so every worker process serving the same database obeys them."""
+"""The Xero stand-in's configuration defaults, and the values the control API
+changes at run time (limits, lifetimes; core/settings.py keeps them)."""
 from __future__ import annotations
 
-import os
-
-from flask import current_app
-
-from ..core.control import limits_in_force
 from ..core.latency import Model
-from ..core.store import Store
+from ..core.settings import Settings
 
 DEFAULTS = {
     "DATABASE": "instance/standins.xero.db",
@@ -36,30 +29,9 @@ DEFAULTS = {
 LATENCY_ESTIMATE = Model(base_ms=400, per_record_ms=30, jitter=0.25)
 
 
-def resolve(config: dict | None) -> dict:
-    cfg = {**DEFAULTS, **(config or {})}
-    cfg["CLIENT_ID"] = cfg["CLIENT_ID"] or os.environ.get("XERO_SANDBOX_CLIENT_ID") or "planman-dev"
-    cfg["CLIENT_SECRET"] = (cfg["CLIENT_SECRET"] or os.environ.get("XERO_SANDBOX_CLIENT_SECRET")
-                            or "planman-dev-secret")
-    return cfg
-
-
-def cfg(name: str):
-    return current_app.config["XERO_SANDBOX"][name]
-
-
-def store() -> Store:
-    return current_app.extensions["standins.store"]  # core.store.current(), named for this module's readers
-
-
-def limits(db) -> dict:
-    return limits_in_force(db, {"in_flight": cfg("LIMIT_IN_FLIGHT"), "per_minute": cfg("LIMIT_PER_MINUTE"),
-                                "per_day": cfg("LIMIT_PER_DAY"), "app_per_minute": cfg("LIMIT_APP_PER_MINUTE")})
-
-
-def lifetimes(db) -> dict:
-    stored = Store.get_setting(db, "lifetimes", {})
-    return {
-        "access_token_seconds": stored.get("access_token_seconds", cfg("ACCESS_TOKEN_SECONDS")),
-        "refresh_grace_seconds": stored.get("refresh_grace_seconds", cfg("REFRESH_GRACE_SECONDS")),
-    }
+_SETTINGS = Settings("XERO_SANDBOX", DEFAULTS,
+                     from_env={"CLIENT_ID": ("XERO_SANDBOX_CLIENT_ID", "planman-dev"),
+                               "CLIENT_SECRET": ("XERO_SANDBOX_CLIENT_SECRET", "planman-dev-secret")},
+                     lifetime_keys=("access_token_seconds", "refresh_grace_seconds"))
+resolve, cfg, store, limits, lifetimes = (_SETTINGS.resolve, _SETTINGS.cfg, _SETTINGS.store, _SETTINGS.limits,
+                                          _SETTINGS.lifetimes)
