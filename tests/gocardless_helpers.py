@@ -77,8 +77,10 @@ def mandate(mandate_id="MD000A", status="active", next_date="2026-12-05") -> dic
                          "links": {"customer": "CU000A", "creditor": "CR1", "customer_bank_account": "BA1"}}}
 
 
-def event(event_id: str, resource_type: str, action: str, links: dict, *, organisation=ORG, details=None) -> dict:
-    return {"id": event_id, "created_at": "2026-12-01T10:00:00.000Z", "resource_type": resource_type,
+def event(event_id: str, resource_type: str, action: str, links: dict, *, organisation=ORG, details=None,
+          created_at: str | None = None) -> dict:
+    created_at = created_at or utcnow().isoformat(timespec="milliseconds") + "Z"
+    return {"id": event_id, "created_at": created_at, "resource_type": resource_type,
             "action": action, "links": {**links, "organisation": organisation},
             "details": details or {"origin": "gocardless", "cause": action, "description": f"{action}."},
             "metadata": {}}

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from planman.extensions import db
 from planman.integrations.gocardless import jobs as gc_jobs
 from planman.integrations.gocardless.models import GoCardlessCollection, GoCardlessMandate
-from planman.models import Connection, Invoice, Payment, PaymentLedgerLink, WebhookEvent
+from planman.models import Connection, Invoice, Payment, PaymentLedgerLink, WebhookEvent, utcnow
 from tests.conftest import csrf_token_from
 from tests.gocardless_helpers import (API, CONNECT, ORG, TOKEN, FakeGoCardless, active_mandate, connect, deliver,
                                       event, mandate, payment, process_all, sign)
@@ -454,6 +454,20 @@ class TestPayPage:
         assert "Collecting — charged on 5 Dec" in page(client, f"/invoices/{invoice.id}")
 
 
+    def test_a_set_up_applied_days_later_leaves_collecting_to_the_firm(self, app, client, user, acme, invoice, gc):
+        connect(user)
+        gc.add("GET", "/billing_requests/BRQ000A", json_body=billing_request(
+            "fulfilled", client_id=acme.id, invoice_id=invoice.id, mandate_id="MD000A"))
+        gc.add("GET", "/mandates/MD000A", json_body=mandate(status="active"))
+        # Fulfilled three days ago; the event waited (for a reconnect, say) until now.
+        fulfilled = (utcnow() - timedelta(days=3)).isoformat(timespec="milliseconds") + "Z"
+        deliver(client, event("EV1", "billing_requests", "fulfilled", {"billing_request": "BRQ000A"},
+                              created_at=fulfilled))
+        assert process_all() == {"EV1": "processed"}
+        assert db.session.scalar(sa.select(GoCardlessMandate)).mandate_id == "MD000A"
+        assert not gc.requests_to("POST", "/payments")  # the client may have paid otherwise since
+        assert ">Collect by Direct Debit</button>" in page(client, f"/invoices/{invoice.id}")
+
     def test_with_an_active_mandate_the_pay_button_collects_at_once(self, app, client, user, acme, invoice, gc):
         connect(user)
         active_mandate(user, acme)
@@ -518,7 +532,9 @@ class TestWebhooks:
                 event("EV2", "organisations", "disconnected", {}))
         assert process_all() == {"EV1": "waiting", "EV2": "dropped"}
         assert db.session.get(Invoice, invoice.id).status == "sent"
-        assert "1 event from GoCardless arrived for the account" in page(client, "/integrations/gocardless")
+        notice = " ".join(page(client, "/integrations/gocardless").split())
+        assert f"1 event from GoCardless about Reid &amp; Co Accountants (<code>{ORG}</code>) could not be applied" \
+            in notice
 
         started = post_form(client, "/integrations/gocardless/connect", {}, form_url="/integrations/gocardless")
         state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
@@ -601,7 +617,8 @@ def test_a_charge_back_after_payout_reopens_the_invoice_and_reverses_the_xero_pa
     gc.rsps.replace("GET", f"{API}/payments/PM000A", json=payment(status="charged_back", invoice_id=invoice.id))
     deliver(client, event("EV3", "payments", "charged_back", {"payment": "PM000A"},
                           details={"origin": "bank", "cause": "payment_charged_back",
-                                   "description": "The customer asked their bank to refund this payment."}))
+                                   "description": "The customer asked their bank to refund this payment."},
+                          created_at="2026-12-01T10:00:00.000Z"))
     process_all()
     db.session.expire_all()
     assert db.session.get(Invoice, invoice.id).status == "sent"

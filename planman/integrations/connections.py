@@ -135,7 +135,7 @@ def attach(connection: Connection, tenant: Tenant, token: dict, user: User) -> N
     same_tenant = settings.get("tenant_id") == tenant.tenant_id
     if not same_tenant:
         # Another tenant: its lists and the choices made from them are not ours to reuse.
-        for key in provider.tenant_detail_keys + provider.choice_keys + ("details_loaded_at",):
+        for key in provider.tenant_detail_keys + provider.choice_keys + ("details_loaded_at", "tenant_name"):
             settings.pop(key, None)
         connection.tenant_short_code = ""
     settings["tenant_id"] = tenant.tenant_id
@@ -158,7 +158,7 @@ def attach(connection: Connection, tenant: Tenant, token: dict, user: User) -> N
     log.info("connection %s (%s) for firm %s attached to tenant %s", connection.id, connection.provider,
              connection.firm_id, tenant.tenant_id)
     enqueue_refresh(connection)
-    webhooks.release_waiting(connection.provider, tenant.tenant_id)  # what arrived while it was not connected
+    webhooks.release_waiting(connection.provider, tenant.tenant_id, connection.firm_id)  # held while not connected
 
 
 def enqueue_refresh(connection: Connection) -> None:
@@ -270,6 +270,8 @@ def disconnect(provider: Provider, connection: Connection, reason: str = "") -> 
             problems = [f"PlanMan could not tell {provider.label} it was leaving; remove PlanMan's access "
                         f"under {where} to be sure."]
     connection.token_ciphertext = None
+    # The settings stay with the tenant they were made for; its name, for events that wait for it.
+    connection.settings = {**(connection.settings or {}), "tenant_name": connection.tenant_name}
     connection.tenant_id = None
     connection.remote_connection_id = None
     connection.pending_tenants = None

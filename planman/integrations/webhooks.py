@@ -10,10 +10,10 @@
    claims the row with a lease, finds the firm that holds the event's account
    and hands the event to the provider. Events may arrive in any order and be
    processed more than once; providers make their handling idempotent.
-4. An event for an account a firm held before (it disconnected, or is choosing
-   among several) waits, "waiting", until that account is connected again:
-   it may be a payment a client made meanwhile, and its handler, which reads
-   the resource back, can only run with access. The firm's page of the
+4. An event for an account that is not connected now (the firm disconnected,
+   is choosing among several, or must reconnect) waits, "waiting", if a firm
+   held it, until that firm connects it again: it may be a payment a client
+   made meanwhile, and handlers need the firm's access. The firm's page of the
    provider says so. An event for an account no firm ever held is dropped.
 
 Nothing is lost if a worker dies mid-event: the row stays "queued" with a lease
@@ -136,8 +136,8 @@ def process(row_id: int) -> str:
             connection = db.session.scalar(sa.select(Connection).where(
                 Connection.provider == event.provider, Connection.tenant_id == event.account,
                 Connection.state != "disconnected"))
-            if connection is None:
-                return _set_aside(provider, event)
+            if connection is None or (connection.state != "connected" and not _is_about_the_account(provider, event)):
+                return _set_aside(provider, event, connection)  # none, or one that must be reconnected first
             event.firm_id = connection.firm_id
             if _about_an_earlier_connection(provider, event, connection):
                 return _finish(event, "processed", "About an earlier connection to this account: nothing to do.")
@@ -183,37 +183,53 @@ def _about_an_earlier_connection(provider, event: WebhookEvent, connection: Conn
             and event.received_at < connection.connected_at)
 
 
-def _set_aside(provider, event: WebhookEvent) -> str:
-    """An event for an account no firm holds now: it waits if a firm held the
-    account before (its settings still name it), for when it is connected again."""
+def _set_aside(provider, event: WebhookEvent, holder: Connection | None) -> str:
+    """An event that cannot be applied now: its account is not connected (or must
+    be reconnected first). It waits if a firm holds or held the account (a
+    connection's settings name the account they were made for), for when that
+    firm connects it again."""
     if _is_about_the_account(provider, event):
         return _finish(event, "dropped", "About an account PlanMan is not connected to: nothing to do.")
-    earlier = list(db.session.scalars(sa.select(Connection.firm_id).where(
-        Connection.provider == event.provider, sa.func.coalesce(Connection.tenant_id, "") == "",
-        Connection.settings["tenant_id"].as_string() == event.account)))
-    if not earlier:
+    if holder is None:  # the last firm to have held it, if several did in turn
+        holder = db.session.scalar(sa.select(Connection).where(
+            Connection.provider == event.provider, Connection.settings["tenant_id"].as_string() == event.account)
+            .order_by(Connection.updated_at.desc(), Connection.id.desc()).limit(1))
+    if holder is None:
         log.warning("%s webhook %s for account %s, which no firm holds: dropped",
                     event.provider, event.event_id, event.account)
         return _finish(event, "dropped", "No firm holds this account.")
-    log.info("%s webhook %s for account %s, not connected now: waiting for it to be connected again",
-             event.provider, event.event_id, event.account)
-    # Shown to the firm that held it; held by several in turn, it is shown to none (but still applied
-    # when the account is connected again, to whichever firm connects it).
-    event.firm_id = earlier[0] if len(earlier) == 1 else None
-    return _finish(event, "waiting", f"Arrived while PlanMan was not connected to this {provider.tenant_word}.")
+    log.info("%s webhook %s for account %s, not connected now: waiting for firm %s to connect it again",
+             event.provider, event.event_id, event.account, holder.firm_id)
+    event.firm_id = holder.firm_id
+    result = _finish(event, "waiting", f"Could not be applied while PlanMan was not connected to this "
+                                       f"{provider.tenant_word}.")
+    # A connect commits the connection before it releases what waits: looking
+    # again after this commit, one of the two always sees the other.
+    if db.session.scalar(sa.select(Connection.id).where(
+            Connection.firm_id == holder.firm_id, Connection.provider == event.provider,
+            Connection.tenant_id == event.account, Connection.state == "connected")) is not None:
+        release_waiting(event.provider, event.account, holder.firm_id)
+        return "queued again: the account was connected meanwhile"
+    return result
 
 
-def release_waiting(provider_key: str, account: str) -> int:
-    """The account was connected again: its events that waited are processed
-    now, routed afresh to the firm that holds it. Answers how many. Commits."""
+def release_waiting(provider_key: str, account: str, firm_id: int) -> int:
+    """The firm connected the account again: its events that waited are
+    processed now. Answers how many. Commits."""
     return _start_over(sa.select(WebhookEvent.id).where(
-        WebhookEvent.provider == provider_key, WebhookEvent.account == account, WebhookEvent.state == "waiting"),
-        state="waiting", why="reconnected")
+        WebhookEvent.provider == provider_key, WebhookEvent.account == account, WebhookEvent.firm_id == firm_id,
+        WebhookEvent.state == "waiting"), state="waiting", why="reconnected")
 
 
-def waiting_accounts(firm_id: int, provider_key: str) -> list[tuple[str, int]]:
-    """The firm's accounts with events waiting for them to be connected again, and how many each."""
-    return [tuple(row) for row in db.session.execute(
+def waiting_accounts(firm_id: int, provider_key: str) -> list[tuple[str, str, int]]:
+    """The accounts with events waiting for the firm to connect them again: each
+    one's id, its name if known (the firm's connection was made for it), and
+    how many events wait for it."""
+    connection = db.session.scalar(sa.select(Connection).where(Connection.firm_id == firm_id,
+                                                               Connection.provider == provider_key))
+    settings = (connection.settings or {}) if connection is not None else {}
+    known = {settings.get("tenant_id"): connection.tenant_name or settings.get("tenant_name", "")} if settings else {}
+    return [(account, known.get(account, ""), count) for account, count in db.session.execute(
         sa.select(WebhookEvent.account, sa.func.count(WebhookEvent.id))
         .where(WebhookEvent.firm_id == firm_id, WebhookEvent.provider == provider_key,
                WebhookEvent.state == "waiting")

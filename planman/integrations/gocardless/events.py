@@ -15,9 +15,15 @@ from planman.integrations import connections
 from planman.integrations.errors import TemporaryFailure
 from planman.integrations.gocardless import client, mapping, services
 from planman.integrations.gocardless.models import GoCardlessMandate
-from planman.models import Client, Invoice
+from planman.models import Client, Invoice, utcnow
 
 log = logging.getLogger(__name__)
+
+# "Set up Direct Debit and pay" collects the invoice it was for while that is
+# still what the client just asked for. Applied later (the event waited for the
+# firm to reconnect, or for GoCardless to answer), the mandate is set up but
+# collecting is left to the firm, who may have been paid otherwise meanwhile.
+COLLECT_AFTER_SET_UP_DAYS = 2
 
 
 def handle(provider, connection, event: dict) -> None:
@@ -96,7 +102,11 @@ def _billing_request(provider, connection, event: dict) -> None:
     db.session.commit()
     services.refresh_mandate(connection, mandate)
     invoice_id = str(metadata.get(mapping.INVOICE_KEY) or "")
-    if invoice_id.isdigit():  # "Set up Direct Debit and pay": collect the invoice it was for
+    fulfilled_on = mapping.parse_date(event.get("created_at"))
+    if invoice_id.isdigit() and fulfilled_on and (utcnow().date() - fulfilled_on).days > COLLECT_AFTER_SET_UP_DAYS:
+        log.info("gocardless: billing request %s was fulfilled on %s; invoice %s is left for the firm to collect",
+                 found.get("id"), fulfilled_on, invoice_id)
+    elif invoice_id.isdigit():  # "Set up Direct Debit and pay": collect the invoice it was for
         invoice = db.session.scalar(sa.select(Invoice).where(Invoice.id == int(invoice_id),
                                                              Invoice.firm_id == connection.firm_id,
                                                              Invoice.client_id == client_row.id))
