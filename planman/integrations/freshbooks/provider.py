@@ -10,25 +10,16 @@ creates); invoices the customer may have seen are updated only once a person
 confirms."""
 from __future__ import annotations
 
-import logging
 from typing import Optional
 
-from authlib.integrations.flask_client import OAuth
-from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app
 
 from planman.integrations import links
-from planman.integrations import throttle as throttles
-from planman.integrations.base import BatchReport, Provider, PushResult, RateLimits, Tenant
-from planman.integrations.create_marks import CreateMarks
+from planman.integrations.base import BatchReport, Tenant
 from planman.integrations.errors import RecordLocked, RemoteNotFound, ValidationFailed
 from planman.integrations.freshbooks import exporter, mapping
 from planman.integrations.freshbooks.client import FreshBooksClient
-from planman.integrations.oauth_state import RedisStateCache
-from planman.integrations.tokens import (FixedToken, TokenManager, load_token, reconnect_when_forbidden,
-                                         refresh_or_explain)
-
-log = logging.getLogger(__name__)
+from planman.integrations.oauth_ledger import OAuthLedgerProvider, OAuthUrls
 
 # Memberships that cannot use the accounting API: the identity is someone's customer there.
 NOT_A_BUSINESS_OF_THEIRS = {"client"}
@@ -52,7 +43,7 @@ def memberships_to_tenants(me: dict) -> list[Tenant]:
     return tenants
 
 
-class FreshBooksProvider(Provider):
+class FreshBooksProvider(OAuthLedgerProvider):
     key = "freshbooks"
     label = "FreshBooks"
     summary = "Send clients to FreshBooks as clients and invoices as draft invoices."
@@ -65,92 +56,25 @@ class FreshBooksProvider(Provider):
     settings_template = "integrations/freshbooks/_settings.html"
     tenant_detail_keys = ("freshbooks_taxes",)
 
-    # -- set-up -------------------------------------------------------------
-    def init_app(self, app) -> None:
-        cfg = app.config
-        oauth = OAuth(app, cache=RedisStateCache())
-        oauth.register(
-            "freshbooks",
-            client_id=cfg["FRESHBOOKS_CLIENT_ID"],
-            client_secret=cfg["FRESHBOOKS_CLIENT_SECRET"],
-            authorize_url=f"{cfg['FRESHBOOKS_AUTH_URL']}/oauth/authorize",
-            access_token_url=f"{cfg['FRESHBOOKS_API_URL']}/auth/oauth/token",
-            client_kwargs={
-                # No PKCE: FreshBooks documents none (REFERENCE.md section 1).
-                "scope": cfg["FRESHBOOKS_SCOPES"],
-                "token_endpoint_auth_method": "client_secret_post",
-                "timeout": cfg["FRESHBOOKS_HTTP_TIMEOUT"],
-            },
-        )
-        app.extensions["freshbooks_oauth"] = oauth
-        app.config.setdefault("CSP_FORM_ACTION_ORIGINS", set()).add(cfg["FRESHBOOKS_AUTH_URL"])
+    exporter = exporter
 
-    def is_configured(self, app) -> bool:
-        return bool(app.config.get("FRESHBOOKS_CLIENT_ID") and app.config.get("FRESHBOOKS_CLIENT_SECRET"))
+    # -- OAuth and API access (planman/integrations/oauth_ledger.py) -----------------
+    def oauth_urls(self, cfg) -> OAuthUrls:
+        # No PKCE: FreshBooks documents none (REFERENCE.md section 1).
+        return OAuthUrls(authorize=f"{cfg['FRESHBOOKS_AUTH_URL']}/oauth/authorize",
+                         token=f"{cfg['FRESHBOOKS_API_URL']}/auth/oauth/token",
+                         revoke=f"{cfg['FRESHBOOKS_API_URL']}/auth/oauth/revoke")
 
-    def _oauth_client(self):
-        return current_app.extensions["freshbooks_oauth"].freshbooks
+    def refresh_params(self) -> dict:
+        return {"redirect_uri": callback_url()}  # FreshBooks matches it on refresh too
 
-    # -- connect flow (web process) ---------------------------------------------
-    def authorize_redirect(self, redirect_uri: str):
-        return self._oauth_client().authorize_redirect(redirect_uri)
+    def tenants_of(self, api) -> list[Tenant]:
+        return memberships_to_tenants(api.me())
 
-    def complete_authorization(self) -> tuple[dict, list[Tenant]]:
-        token = self._oauth_client().authorize_access_token()
-        api = self._api(account_id=None, tokens=FixedToken(token["access_token"], self.label), throttle=None)
-        return token, memberships_to_tenants(api.me())
-
-    def disconnect(self, connection) -> list[str]:
-        try:
-            token = load_token(connection)
-        except Exception:  # undecryptable: nothing we can revoke
-            return ["PlanMan could not read its stored FreshBooks tokens, so it could not revoke them."]
-        if not token:
-            return []
+    def make_client(self, *, tenant_id, tokens, throttle, on_forbidden=None) -> FreshBooksClient:
         cfg = current_app.config
-        try:
-            self._oauth_session().revoke_token(
-                f"{cfg['FRESHBOOKS_API_URL']}/auth/oauth/revoke", token=token.get("refresh_token") or
-                token["access_token"], timeout=cfg["FRESHBOOKS_HTTP_TIMEOUT"])
-        except Exception as error:  # network trouble must not keep the tokens alive here
-            log.info("freshbooks disconnect: revocation failed: %s", type(error).__name__)
-            return ["FreshBooks could not be reached to revoke access; remove PlanMan from the apps connected "
-                    "to your FreshBooks account to be sure."]
-        return []
-
-    # -- API access (workers) ------------------------------------------------------
-    def _oauth_session(self) -> OAuth2Session:
-        cfg = current_app.config
-        # FreshBooks takes the client's credentials in the body, at the token and revoke endpoints alike.
-        return OAuth2Session(cfg["FRESHBOOKS_CLIENT_ID"], cfg["FRESHBOOKS_CLIENT_SECRET"],
-                             token_endpoint_auth_method="client_secret_post",
-                             revocation_endpoint_auth_method="client_secret_post")
-
-    def _refresh(self, refresh_token: str) -> dict:
-        """One refresh. The refresh token dies with this call whatever happens to
-        its answer (single use, no grace): the TokenManager calls it under the
-        connection's lock and commits the new pair before anything uses it."""
-        cfg = current_app.config
-        return refresh_or_explain(lambda: self._oauth_session().refresh_token(
-            f"{cfg['FRESHBOOKS_API_URL']}/auth/oauth/token", refresh_token=refresh_token,
-            redirect_uri=callback_url(), timeout=cfg["FRESHBOOKS_HTTP_TIMEOUT"]), self.label)
-
-    def _api(self, *, account_id, tokens, throttle, on_forbidden=None) -> FreshBooksClient:
-        cfg = current_app.config
-        return FreshBooksClient(api_url=cfg["FRESHBOOKS_API_URL"], account_id=account_id, tokens=tokens,
+        return FreshBooksClient(api_url=cfg["FRESHBOOKS_API_URL"], account_id=tenant_id, tokens=tokens,
                                 throttle=throttle, timeout=cfg["FRESHBOOKS_HTTP_TIMEOUT"], on_forbidden=on_forbidden)
-
-    def rate_limits(self, config) -> RateLimits:
-        return RateLimits(in_flight=config["FRESHBOOKS_MAX_IN_FLIGHT"], per_minute=config["FRESHBOOKS_MAX_PER_MINUTE"],
-                          lease_seconds=config["FRESHBOOKS_HTTP_TIMEOUT"] + 5)
-
-    def api_for(self, connection) -> FreshBooksClient:
-        return self._api(account_id=connection.tenant_id, tokens=TokenManager(connection, self._refresh),
-                         throttle=throttles.for_connection(self, connection),
-                         on_forbidden=reconnect_when_forbidden(connection, self))
-
-    def _marks(self, connection) -> CreateMarks:
-        return CreateMarks(current_app.redis, self.key, connection.tenant_id)
 
     def load_tenant_details(self, connection) -> None:
         """The business's saved taxes (shown on the settings page) and its currency."""
@@ -159,13 +83,6 @@ class FreshBooksProvider(Provider):
         settings = dict(connection.settings or {})
         settings["freshbooks_taxes"] = taxes
         connection.settings = settings
-
-    def export(self, connection, record_type: str, record, *, user_id: Optional[int], intent: str) -> PushResult:
-        api = self.api_for(connection)
-        if record_type == "client":
-            return exporter.export_client(api, record, links.find_link(connection, "client", record.id),
-                                          self._marks(connection))
-        return exporter.export_invoice(api, connection, record, self._marks(connection), user_id=user_id)
 
     def export_batch(self, connection, record_type: str, records: list, *, on_results, intent: str) -> BatchReport:
         """One call per record (FreshBooks has no batch endpoints); invoices the

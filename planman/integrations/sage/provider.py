@@ -12,26 +12,17 @@ keys (exporter.py looks up before it creates); paid and part-paid invoices
 are not edited."""
 from __future__ import annotations
 
-import logging
 from typing import Optional
 
-from authlib.integrations.flask_client import OAuth
-from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app
 
-from planman.integrations import links
-from planman.integrations import throttle as throttles
-from planman.integrations.base import Provider, PushResult, RateLimits, Tenant
-from planman.integrations.create_marks import CreateMarks
+from planman.integrations.base import PushResult, Tenant
 from planman.integrations.errors import RemoteNotFound
-from planman.integrations.oauth_state import RedisStateCache
+from planman.integrations.oauth_ledger import OAuthLedgerProvider, OAuthUrls
 from planman.integrations.sage import exporter, mapping
 from planman.integrations.sage import settings as sage_settings
 from planman.integrations.sage.client import SageClient
-from planman.integrations.tokens import (FixedToken, TokenManager, load_token, reconnect_when_forbidden,
-                                         refresh_or_explain)
-
-log = logging.getLogger(__name__)
+from planman.integrations.tokens import TokenManager
 
 
 def businesses_to_tenants(items: list[dict]) -> list[Tenant]:
@@ -40,7 +31,7 @@ def businesses_to_tenants(items: list[dict]) -> list[Tenant]:
             for b in items if b.get("id")]
 
 
-class SageProvider(Provider):
+class SageProvider(OAuthLedgerProvider):
     key = "sage"
     label = "Sage"
     summary = "Send clients to Sage Accounting as customers and invoices as draft sales invoices."
@@ -54,98 +45,30 @@ class SageProvider(Provider):
     tenant_detail_keys = sage_settings.TENANT_DETAIL_KEYS
     choice_keys = sage_settings.CHOICE_KEYS
 
-    # -- set-up -------------------------------------------------------------
-    def init_app(self, app) -> None:
-        cfg = app.config
-        oauth = OAuth(app, cache=RedisStateCache())
-        oauth.register(
-            "sage",
-            client_id=cfg["SAGE_CLIENT_ID"],
-            client_secret=cfg["SAGE_CLIENT_SECRET"],
-            authorize_url=cfg["SAGE_AUTH_URL"],
-            access_token_url=f"{cfg['SAGE_TOKEN_URL']}/token",
-            client_kwargs={
-                # No PKCE: Sage documents none (REFERENCE.md section 1).
-                "scope": cfg["SAGE_SCOPES"],
-                "token_endpoint_auth_method": "client_secret_post",
-                "timeout": cfg["SAGE_HTTP_TIMEOUT"],
-            },
-        )
-        app.extensions["sage_oauth"] = oauth
-        app.config.setdefault("CSP_FORM_ACTION_ORIGINS", set()).add(_origin(cfg["SAGE_AUTH_URL"]))
+    exporter = exporter
+    # filter=apiv3.1 offers only the countries of API v3.1 in Sage's picker.
+    authorize_params = {"filter": "apiv3.1"}
 
-    def is_configured(self, app) -> bool:
-        return bool(app.config.get("SAGE_CLIENT_ID") and app.config.get("SAGE_CLIENT_SECRET"))
+    # -- OAuth and API access (planman/integrations/oauth_ledger.py) -----------------
+    def oauth_urls(self, cfg) -> OAuthUrls:
+        # No PKCE: Sage documents none (REFERENCE.md section 1).
+        return OAuthUrls(authorize=cfg["SAGE_AUTH_URL"], token=f"{cfg['SAGE_TOKEN_URL']}/token",
+                         revoke=f"{cfg['SAGE_TOKEN_URL']}/revoke")
 
-    def _oauth_client(self):
-        return current_app.extensions["sage_oauth"].sage
+    def tenants_of(self, api) -> list[Tenant]:
+        return businesses_to_tenants(api.businesses())
 
-    # -- connect flow (web process) ---------------------------------------------
-    def authorize_redirect(self, redirect_uri: str):
-        # filter=apiv3.1 offers only the countries of API v3.1 in Sage's picker.
-        return self._oauth_client().authorize_redirect(redirect_uri, filter="apiv3.1")
-
-    def complete_authorization(self) -> tuple[dict, list[Tenant]]:
-        token = self._oauth_client().authorize_access_token()
-        api = self._api(business_id=None, tokens=FixedToken(token["access_token"], self.label), throttle=None)
-        return token, businesses_to_tenants(api.businesses())
-
-    def disconnect(self, connection) -> list[str]:
-        try:
-            token = load_token(connection)
-        except Exception:  # undecryptable: nothing we can revoke
-            return ["PlanMan could not read its stored Sage tokens, so it could not revoke them."]
-        if not token:
-            return []
+    def make_client(self, *, tenant_id, tokens, throttle, on_forbidden=None) -> SageClient:
         cfg = current_app.config
-        try:
-            self._oauth_session().revoke_token(f"{cfg['SAGE_TOKEN_URL']}/revoke",
-                                               token=token.get("refresh_token") or token["access_token"],
-                                               timeout=cfg["SAGE_HTTP_TIMEOUT"])
-        except Exception as error:  # network trouble must not keep the tokens alive here
-            log.info("sage disconnect: revocation failed: %s", type(error).__name__)
-            return [f"Sage could not be reached to revoke access; remove PlanMan under {self.revoke_hint} to be sure."]
-        return []
+        return SageClient(api_url=cfg["SAGE_API_URL"], business_id=tenant_id, tokens=tokens, throttle=throttle,
+                          timeout=cfg["SAGE_HTTP_TIMEOUT"], on_forbidden=on_forbidden)
 
-    # -- tokens --------------------------------------------------------------------
-    def _oauth_session(self) -> OAuth2Session:
-        cfg = current_app.config
-        return OAuth2Session(cfg["SAGE_CLIENT_ID"], cfg["SAGE_CLIENT_SECRET"],
-                             token_endpoint_auth_method="client_secret_post",
-                             revocation_endpoint_auth_method="client_secret_post")
-
-    def _refresh(self, refresh_token: str) -> dict:
-        """One refresh: Sage rotates the refresh token on every use, so the
-        TokenManager calls this under the connection's lock and commits the new
-        pair before anything uses it."""
-        cfg = current_app.config
-        return refresh_or_explain(lambda: self._oauth_session().refresh_token(
-            f"{cfg['SAGE_TOKEN_URL']}/token", refresh_token=refresh_token, timeout=cfg["SAGE_HTTP_TIMEOUT"]),
-            self.label)
-
+    # Refresh tokens rotate on every use and die after 31 days unused: the keep-alive renews them.
     def refresh_token_lifetime(self, config) -> Optional[float]:
         return config["SAGE_REFRESH_TOKEN_DAYS"] * 86400
 
     def renew_tokens(self, connection, *, refused_reason=None) -> None:
         TokenManager(connection, self._refresh).renew(refused_reason=refused_reason)
-
-    # -- API access (workers) ------------------------------------------------------
-    def _api(self, *, business_id, tokens, throttle, on_forbidden=None) -> SageClient:
-        cfg = current_app.config
-        return SageClient(api_url=cfg["SAGE_API_URL"], business_id=business_id, tokens=tokens, throttle=throttle,
-                          timeout=cfg["SAGE_HTTP_TIMEOUT"], on_forbidden=on_forbidden)
-
-    def rate_limits(self, config) -> RateLimits:
-        return RateLimits(in_flight=config["SAGE_MAX_IN_FLIGHT"], per_minute=config["SAGE_MAX_PER_MINUTE"],
-                          lease_seconds=config["SAGE_HTTP_TIMEOUT"] + 5)
-
-    def api_for(self, connection) -> SageClient:
-        return self._api(business_id=connection.tenant_id, tokens=TokenManager(connection, self._refresh),
-                         throttle=throttles.for_connection(self, connection),
-                         on_forbidden=reconnect_when_forbidden(connection, self))
-
-    def _marks(self, connection) -> CreateMarks:
-        return CreateMarks(current_app.redis, self.key, connection.tenant_id)
 
     def load_tenant_details(self, connection) -> None:
         """The business's INCOME ledger accounts and tax rates (the settings pickers)."""
@@ -159,13 +82,6 @@ class SageProvider(Provider):
         settings["sage_currency"] = _id_of(business.get("currency"))
         connection.tenant_name = business.get("name") or connection.tenant_name
         connection.settings = settings
-
-    def export(self, connection, record_type: str, record, *, user_id: Optional[int], intent: str) -> PushResult:
-        api = self.api_for(connection)
-        if record_type == "client":
-            return exporter.export_client(api, record, links.find_link(connection, "client", record.id),
-                                          self._marks(connection))
-        return exporter.export_invoice(api, connection, record, self._marks(connection), user_id=user_id)
 
     def void(self, connection, record_type: str, link, *, intent: str) -> PushResult:
         return exporter.void_invoice(self.api_for(connection), link)
@@ -235,9 +151,3 @@ def _id_of(value) -> str:
     """Sage's ``{id, displayed_as}`` reference (or a bare id) as its id."""
     return str((value.get("id") if isinstance(value, dict) else value) or "")
 
-
-def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
