@@ -524,6 +524,25 @@ class TestWebhooks:
         assert 'id="waiting-events"' in client.get("/integrations/stripe").get_data(as_text=True)
         assert 'id="waiting-events"' not in other.get("/integrations/stripe").get_data(as_text=True)
 
+    def test_an_admin_can_forget_the_events_of_an_account_the_firm_leaves_for_good(self, app, client, user,
+                                                                                    invoice, stripe_api):
+        connect(user)
+        disconnect(client)
+        deliver(client, stripe_event("evt_late_payment", "checkout.session.completed", paid_session(invoice)))
+        process_all()
+        stranger = new_client(app)
+        signup(stranger)
+        post_form(stranger, "/integrations/stripe/events/forget", {"account": ACCOUNT}, form_url="/integrations/")
+        assert process_all() == {"evt_late_payment": "waiting"}  # another firm's admin touches nothing
+
+        done = post_form(client, "/integrations/stripe/events/forget", {"account": ACCOUNT},
+                         form_url="/integrations/stripe", follow_redirects=True).get_data(as_text=True)
+        assert f"Forgot 1 event from Stripe that waited for {ACCOUNT}." in done
+        assert 'id="waiting-events"' not in done
+        connect_through_stripe(client, stripe_api)
+        assert process_all() == {"evt_late_payment": "dropped"}  # not applied on connecting again
+        assert db.session.get(Invoice, invoice.id).status == "sent"
+
     def test_another_firm_never_sees_the_events_waiting_for_an_account(self, app, client, user, invoice):
         connect(user)
         disconnect(client)

@@ -286,3 +286,18 @@ def retry_events(provider_key):
     else:
         flash(f"No events from {provider.label} are waiting to be processed again.", "info")
     return _provider_page(provider)
+
+
+@bp.post("/<provider_key>/events/forget")
+@login_required
+def forget_events(provider_key):
+    """Drop the events waiting for an account the firm will not connect again."""
+    provider = _admin_provider_or_404(provider_key)
+    account = request.form.get("account", "")
+    count = webhooks.forget_waiting(current_firm_id(), provider.key, account, current_user.name)
+    if count:
+        flash(f"Forgot {count} event{'s' if count != 1 else ''} from {provider.label} that waited for "
+              f"{account}.", "success")
+    else:
+        flash(f"No events from {provider.label} are waiting for that {provider.tenant_word}.", "info")
+    return _provider_page(provider)

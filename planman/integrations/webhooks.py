@@ -221,6 +221,20 @@ def release_waiting(provider_key: str, account: str, firm_id: int) -> int:
         WebhookEvent.state == "waiting"), state="waiting", why="reconnected")
 
 
+def forget_waiting(firm_id: int, provider_key: str, account: str, user_name: str) -> int:
+    """An admin's "Forget them": the firm will not connect that account again, so
+    its waiting events are dropped (kept, with who dropped them). Answers how
+    many. Commits."""
+    count = db.session.execute(
+        sa.update(WebhookEvent).where(WebhookEvent.firm_id == firm_id, WebhookEvent.provider == provider_key,
+                                      WebhookEvent.account == account, WebhookEvent.state == "waiting")
+        .values(state="dropped", error=f"Forgotten by {user_name} while the account was not connected.",
+                processed_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return count
+
+
 def waiting_accounts(firm_id: int, provider_key: str) -> list[tuple[str, str, int]]:
     """The accounts with events waiting for the firm to connect them again: each
     one's id, its name if known (the firm's connection was made for it), and
