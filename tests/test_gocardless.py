@@ -468,6 +468,17 @@ class TestPayPage:
         assert not gc.requests_to("POST", "/payments")  # the client may have paid otherwise since
         assert ">Collect by Direct Debit</button>" in page(client, f"/invoices/{invoice.id}")
 
+    def test_a_collection_under_way_is_not_paid_for_again(self, app, client, user, acme, invoice, gc):
+        connect(user)
+        active_mandate(user, acme)
+        gc.add("POST", "/payments", json_body=payment(invoice_id=invoice.id))
+        collect(client, invoice)  # the firm collects; GoCardless has not taken the money yet
+        url = make_link(client, invoice)
+        html = " ".join(page(new_client(app), url.removeprefix(app.config["PUBLIC_BASE_URL"])).split())
+        assert ">Set up Direct Debit and pay</button>" not in html
+        assert "A payment of GBP 120.00 is on its way</strong> (being confirmed or collected). You do not need to " \
+               "pay again" in html
+
     def test_with_an_active_mandate_the_pay_button_collects_at_once(self, app, client, user, acme, invoice, gc):
         connect(user)
         active_mandate(user, acme)

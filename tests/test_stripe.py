@@ -189,7 +189,9 @@ class TestPayByCard:
         # A hand-made POST (the form is not there: its token is taken from the log-in page) is refused too.
         token = csrf_token_from(browser.get("/login").get_data(as_text=True))
         refused = browser.post(f"{path}/stripe", data={"csrf_token": token, "attempt": "a" * 32})
-        assert refused.status_code == 404 and len(stripe_api.calls) == 0
+        # Back to the page, which says how else to pay; Stripe is not asked.
+        assert refused.status_code == 302 and refused.headers["Location"].endswith(path)
+        assert len(stripe_api.calls) == 0
         firm_page = client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
         assert "Online payment is not set up, so the page tells your client how else to pay." in firm_page
 
@@ -236,9 +238,46 @@ class TestPayByCard:
         browser, path, _ = pay_page(app, client, invoice)
         html = browser.get(f"{path}?returned=stripe").get_data(as_text=True)
         assert "Your payment is being confirmed by Stripe" in html
+        assert ">Pay by card</button>" not in html  # no second payment while the first is confirmed
         db.session.expire_all()
         assert db.session.get(Invoice, invoice.id).status == "sent"
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 0
+
+    def test_a_three_decimal_currency_is_charged_and_read_back_in_thousandths(self, app, client, user, invoice,
+                                                                              stripe_api):
+        connect(user)
+        invoice.currency = "KWD"
+        db.session.commit()
+        stripe_api.post(f"{API}/v1/checkout/sessions", json={"id": "cs_test_1", "object": "checkout.session",
+                                                              "url": SESSION_URL, "status": "open"})
+        browser, path, html = pay_page(app, client, invoice)
+        browser.post(f"{path}/stripe", data={"csrf_token": csrf_token_from(html), "attempt": attempt_of(html)})
+        sent = form(stripe_api.calls[0].request)
+        assert (sent["line_items[0][price_data][currency]"], sent["line_items[0][price_data][unit_amount]"]) == \
+            ("kwd", "120000")  # 120.000 KWD, not 12.000
+        deliver(client, stripe_event("evt_paid", "checkout.session.completed",
+                                     paid_session(invoice) | {"amount_total": 120000, "currency": "kwd"}))
+        process_all()
+        assert [(p.amount, p.currency) for p in db.session.scalars(sa.select(Payment))] == [(120, "KWD")]
+        assert db.session.get(Invoice, invoice.id).status == "paid"
+
+    def test_an_amount_stripe_cannot_charge_exactly_offers_no_card(self, app, client, user, stripe_api):
+        connect(user)
+        yen = make_invoice(user, make_client(user, name="Tanaka KK"), lines=((1, "1000.50", None),), status="sent")
+        yen.currency = "JPY"  # yen have no fractions: Stripe cannot charge 1000.50
+        db.session.commit()
+        browser, path, html = pay_page(app, client, yen)
+        assert ">Pay by card</button>" not in html and "Online payment is not set up for this invoice" in html
+        token = csrf_token_from(browser.get("/login").get_data(as_text=True))
+        assert browser.post(f"{path}/stripe", data={"csrf_token": token, "attempt": "a" * 32}).status_code == 302
+        assert len(stripe_api.calls) == 0
+
+    def test_a_draft_invoice_offers_no_way_to_pay_yet(self, app, client, user, stripe_api):
+        connect(user)
+        draft = make_invoice(user, make_client(user, name="Acme Ltd"), status="draft")
+        browser, path, html = pay_page(app, client, draft)
+        assert ">Pay by card</button>" not in html
+        assert "This invoice is not ready to be paid yet:" in html
 
     def test_stripe_refusing_the_session_is_said_plainly(self, app, client, user, invoice, stripe_api):
         connect(user)

@@ -248,6 +248,17 @@ class Provider(ABC):
         provider would refuse (the firm's account there is not set up to take payments yet)."""
         return True
 
+    def collections_under_way(self, invoice) -> list[tuple[str, Decimal]]:
+        """``(provider payment id, amount)`` of each collection the provider has
+        started for the invoice and not finished (the id "" until known): the
+        payment page counts them, with pending payments, as already on their way."""
+        return []
+
+    def can_collect(self, invoice) -> bool:
+        """Whether the provider can collect the invoice's amount due in its currency
+        (the payment page offers it only then)."""
+        return True
+
     def record_section(self, connection, record_type: str, record):
         """What a connected payment provider adds to a client's or invoice's page:
         ``(template, context)``, or None for nothing."""

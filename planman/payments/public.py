@@ -6,6 +6,7 @@ or indexed; and sends no Referer, so the token does not travel to a payment
 provider's page."""
 import logging
 import secrets
+from decimal import Decimal
 
 from flask import abort, make_response, redirect, render_template, request, url_for
 
@@ -14,7 +15,7 @@ from planman.integrations.errors import IntegrationError
 from planman.integrations.links import connection_for
 from planman.models import Firm
 from planman.extensions import db
-from planman.payments import links, public_bp
+from planman.payments import links, public_bp, services
 from planman.security import public_url
 
 log = logging.getLogger(__name__)
@@ -55,23 +56,49 @@ def page(token: str):
     return _render_page(token, returned=returned if returned is not None and returned.kind == "payments" else None)
 
 
+def _on_its_way(invoice) -> Decimal:
+    """What the invoice's payments still being confirmed, and collections still
+    under way, come to (each once: a collection is often a pending payment too)."""
+    pending = [p for p in services.invoice_payments(invoice) if p.state == "pending"]
+    known = {(p.provider, p.provider_payment_id) for p in pending if p.provider}
+    total = sum((p.amount for p in pending), Decimal("0"))
+    for provider, _ in payment_options(invoice.firm_id):
+        total += sum((amount for payment_id, amount in provider.collections_under_way(invoice)
+                      if not payment_id or (provider.key, payment_id) not in known), Decimal("0"))
+    return total
+
+
+def offers(invoice, on_its_way: Decimal) -> list:
+    """The ways to pay the page offers: none for an invoice not sent yet (a
+    draft), settled, or whose amount due is already on its way (a second
+    payment would be one too many); else each connected payment provider that
+    can collect this amount in this currency."""
+    if invoice.status not in ("sent", "part_paid") or invoice.amount_due <= 0 or on_its_way >= invoice.amount_due:
+        return []
+    return [(provider, connection) for provider, connection in payment_options(invoice.firm_id)
+            if provider.can_collect(invoice)]
+
+
 def _render_page(token: str, *, returned=None, problem: str = "", status: int | None = None):
     invoice = _invoice_or_gone(token)
     firm = db.session.get(Firm, invoice.firm_id)
     status = status or (410 if invoice.status == "void" else 200)
-    options = payment_options(firm.id) if invoice.status not in ("void", "paid") and invoice.amount_due > 0 else []
+    on_its_way = _on_its_way(invoice)
+    # Back from paying: no second button to press while that payment is confirmed.
+    options = [] if returned is not None else offers(invoice, on_its_way)
     # One attempt per page view: resubmitting this form reuses it (idempotency).
     return render_template("payments/pay.html", invoice=invoice, firm=firm, totals=invoice.totals,
                            options=options, token=token, returned=returned, problem=problem,
-                           attempt=secrets.token_hex(16)), status
+                           on_its_way=on_its_way, attempt=secrets.token_hex(16)), status
 
 
 @public_bp.post("/pay/<token>/<provider_key>")
 def start(token: str, provider_key: str):
     invoice = _invoice_or_gone(token)
-    if invoice.status in ("void", "paid") or invoice.amount_due <= 0:
-        return redirect(url_for("pay.page", token=token))
-    for provider, connection in payment_options(invoice.firm_id):
+    chosen = registry.get_provider(provider_key)
+    if chosen is None or chosen.kind != "payments":
+        abort(404)
+    for provider, connection in offers(invoice, _on_its_way(invoice)):
         if provider.key == provider_key:
             return_url = public_url("pay.page", token=token)
             attempt = request.form.get("attempt", "")
@@ -83,4 +110,4 @@ def start(token: str, provider_key: str):
                 log.warning("%s payment for invoice %s not started: %s", provider.key, invoice.id, error.detail)
                 return _render_page(token, problem=error.user_message, status=503)
             return redirect(url, code=303)  # the provider's page, fetched with GET
-    abort(404)
+    return redirect(url_for("pay.page", token=token))  # not offered (any more): the page says why

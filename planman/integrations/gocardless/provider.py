@@ -117,6 +117,13 @@ class GoCardlessProvider(Provider):
         return views.record_section(self, connection, record_type, record)
 
     # -- the client payment page --------------------------------------------------------------
+    def collections_under_way(self, invoice) -> list[tuple[str, Decimal]]:
+        return [(c.payment_id or "", c.amount) for c in services.collections_for(invoice)
+                if c.status in mapping.COLLECTING]
+
+    def can_collect(self, invoice) -> bool:
+        return invoice.currency.upper() in mapping.SCHEMES  # a Direct Debit scheme takes the currency
+
     def start_payment(self, connection, invoice, amount: Decimal, *, return_url: str, attempt: str = "") -> str:
         mandate = services.mandate_for(invoice.client)
         try:

@@ -10,12 +10,24 @@ from typing import Optional
 # Currencies Stripe counts in whole units (docs.stripe.com/currencies#zero-decimal).
 ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
                 "XAF", "XOF", "XPF"}
+# Counted in thousandths, the last digit 0 (docs.stripe.com/currencies, "three-decimal currencies"):
+# PlanMan's amounts have two places, so they always are.
+THREE_DECIMAL = {"BHD", "JOD", "KWD", "OMR", "TND"}
+# Two-decimal in the API, but only whole units can be charged (docs.stripe.com/currencies, special cases).
+WHOLE_UNITS_ONLY = {"ISK"}
 
 INVOICE_KEY = "planman_invoice_id"
 
 
 def _exponent(currency: str) -> int:
-    return 0 if currency.upper() in ZERO_DECIMAL else 2
+    code = currency.upper()
+    return 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+
+
+def can_charge(amount: Decimal, currency: str) -> bool:
+    """Whether Stripe can charge exactly ``amount``: no finer fraction than the currency has."""
+    whole = currency.upper() in ZERO_DECIMAL | WHOLE_UNITS_ONLY
+    return amount > 0 and (amount == amount.to_integral_value() if whole else amount == round(amount, 2))
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:

@@ -168,6 +168,9 @@ class StripeProvider(Provider):
             return
         handler(self, connection, obj)
 
+    def can_collect(self, invoice) -> bool:
+        return mapping.can_charge(invoice.amount_due, invoice.currency)
+
     def takes_payments(self, connection) -> bool:
         # Stripe refuses card payments until the account's charges are enabled (known once loaded).
         account = (connection.settings or {}).get("stripe_account")
