@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -174,6 +175,24 @@ def test_send_an_invoice_brings_its_client_and_sends_money_as_strings_with_taxes
         {"type": 0, "name": "Line 2", "description": "", "qty": "1.00", "unit_cost": {"amount": "20.00", "code": "GBP"}}]
     html = panel(client, "invoice", invoice.id)
     assert "Draft" in html and ">Update<" in html
+
+
+def test_a_total_freshbooks_works_out_differently_is_shown_without_opening_the_tab(app, client, firm, fb):
+    admin, _ = firm
+    customer = make_client(admin, name="Brightside LLP")
+    invoice = make_invoice(admin, customer, number="INV-1", lines=((3, "33.33", tax_rate(admin, "VAT 20%")),))
+    fb.get(f"{ACCOUNTING}/users/clients", json=page("clients", []))
+    fb.post(f"{ACCOUNTING}/users/clients", json=result(client=fb_client(41, organization="Brightside LLP")))
+    fb.get(f"{ACCOUNTING}/invoices/invoices", json=page("invoices", []))
+    # Tax on the subtotal rather than per line: 99.99 + 20.00 in PlanMan, 119.98 there (say).
+    fb.post(f"{ACCOUNTING}/invoices/invoices", json=result(invoice=fb_invoice(amount="119.98")))
+    press(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    invoice_page = " ".join(unescape(client.get(f"/invoices/{invoice.id}").get_data(as_text=True)).split())
+    assert "Totals differ" in invoice_page
+    assert ("FreshBooks's total for this invoice is 119.98 GBP, but PlanMan's is 119.99. FreshBooks works out tax "
+            "or rounding differently for this invoice, so Update would not change it") in invoice_page
 
 
 def linked(admin, customer, invoice, status):

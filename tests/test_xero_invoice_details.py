@@ -238,7 +238,13 @@ def test_the_panel_says_plainly_when_xeros_total_differs_from_planmans(app, clie
         run_jobs(app)
 
     page = client.get(panel_url("invoice", mismatched.id)).get_data(as_text=True)
-    assert "Xero's total for this invoice is 120.00 GBP, but PlanMan's is 117.50." in html.unescape(page)
+    assert ("Xero's total for this invoice is 120.00 GBP, but PlanMan's is 117.50. Check the Xero tax rate each "
+            "PlanMan tax rate is mapped to") in html.unescape(page)
+    # Seen without opening the tab: the chip warns and the tab opens by itself.
+    invoice_page = client.get(f"/invoices/{mismatched.id}").get_data(as_text=True)
+    assert "Totals differ" in invoice_page and 'id="integration-panel-xero"' in invoice_page
+    assert "total-mismatch" in invoice_page  # the panel is open in the page
+    assert "Totals differ" not in client.get(f"/invoices/{matching.id}").get_data(as_text=True)
     assert invoice_link(mismatched).remote_total == Decimal("120.00")
     assert "total-mismatch" not in client.get(panel_url("invoice", matching.id)).get_data(as_text=True)
 

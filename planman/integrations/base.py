@@ -193,6 +193,9 @@ class Provider(ABC):
                 f"{self.tenant_word} this firm uses and allow access; you will then come back here.")
 
     record_types: tuple[str, ...] = ("client", "invoice")
+    # Whether each PlanMan tax rate is mapped to one of the ledger's on its settings
+    # page (so a total that differs there names the mapping as the likely cause).
+    maps_tax_rates: bool = False
     # "ledger": takes pushes of clients and invoices, and records payments;
     # "payments": collects money for invoices (the client payment page offers it).
     kind: str = "ledger"

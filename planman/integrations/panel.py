@@ -80,15 +80,18 @@ class PanelState:
         panel is closed. Where the record stands remotely, the provider's own
         words for it (``remote_status_label``)."""
         if self.kind == "sent":
-            return ("Changed since sent", "warn") if self.changed_since_sent else ("Sent", "ok")
+            if self.changed_since_sent:
+                return "Changed since sent", "warn"
+            return ("Totals differ", "warn") if self.total_mismatch else ("Sent", "ok")
         if self.kind in ("locked", "gone"):
             return self.remote_status_label or "Locked", "locked"
         return CHIPS.get(self.kind, ("", "idle"))
 
     @property
     def opens_by_default(self) -> bool:
-        """A failed push or unsent changes need the user's attention."""
-        return self.kind in ("failed", "blocked", "void_pending") or (self.kind == "sent" and self.changed_since_sent)
+        """A failed push, unsent changes or another total there need the user's attention."""
+        return self.kind in ("failed", "blocked", "void_pending") or (
+            self.kind == "sent" and bool(self.changed_since_sent or self.total_mismatch))
 
     @property
     def polling(self) -> bool:
@@ -180,9 +183,12 @@ def total_mismatch(provider: Provider, link: ExternalLink, record, changed_since
     theirs = link.remote_total
     if theirs is None or ours is None or changed_since_sent or theirs == ours:
         return ""
-    return (f"{provider.label}'s total for this invoice is {theirs:,.2f} {record.currency}, but PlanMan's is "
-            f"{ours:,.2f}. Check the {provider.label} tax type each PlanMan tax rate is mapped to under "
-            f"Setup > Integrations > {provider.label}, then Update.")
+    said = f"{provider.label}'s total for this invoice is {theirs:,.2f} {record.currency}, but PlanMan's is {ours:,.2f}."
+    if provider.maps_tax_rates:
+        return (f"{said} Check the {provider.label} tax rate each PlanMan tax rate is mapped to under "
+                f"Setup > Integrations > {provider.label}, then Update.")
+    return (f"{said} {provider.label} works out tax or rounding differently for this invoice, so Update would not "
+            f"change it: check the invoice in {provider.label} before you send it to your client.")
 
 
 

@@ -43,6 +43,7 @@ class SageProvider(OAuthLedgerProvider):
     revoke_hint = "Settings > Connected apps in Sage Accounting"
     settings_template = "integrations/sage/_settings.html"
     tenant_detail_keys = sage_settings.TENANT_DETAIL_KEYS
+    maps_tax_rates = True  # the settings page's per-rate pickers
     choice_keys = sage_settings.CHOICE_KEYS
 
     exporter = exporter

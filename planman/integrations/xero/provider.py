@@ -40,6 +40,7 @@ class XeroProvider(Provider):
     accepts_accented_emails = False  # EmailAddress (REFERENCE.md section 3)
     settings_template = "integrations/xero/_settings.html"
     tenant_detail_keys = xero_settings.TENANT_DETAIL_KEYS
+    maps_tax_rates = True  # the settings page's per-rate pickers
     choice_keys = xero_settings.CHOICE_KEYS
 
     # -- set-up -------------------------------------------------------------
