@@ -120,6 +120,7 @@ def test_a_typed_number_must_be_unique_within_the_firm(client, user, acme, app):
         ({"lines-0-unit_price": "NaN"}, "lines-0-unit_price", "Enter a number."),
         ({"lines-0-unit_price": "1e20"}, "lines-0-unit_price", "Number must be between"),
         ({"lines-0-discount_percent": "101"}, "lines-0-discount_percent", "Number must be between 0 and 100"),
+        ({"lines-0-discount_percent": "12.345"}, "lines-0-discount_percent", "Use at most 2 decimal places."),
         ({"lines-0-tax_rate_id": "999999"}, "lines-0-tax_rate_id", "Not a valid choice."),
         ({"client_id": ""}, "client_id", "Choose a client."),
         ({"currency": "XYZ"}, "currency", "Not a valid choice."),

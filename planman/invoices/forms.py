@@ -55,7 +55,9 @@ class LineForm(Form):
     )
     discount_percent = PlainDecimalField(
         "Discount %",
-        validators=[Optional(), MaxDecimalPlaces(4), NumberRange(min=0, max=100)],
+        # Two places: Xero keeps a discount rate as money (DiscountRate is x-is-money in its
+        # spec), so a third place would bill another total than PlanMan shows.
+        validators=[Optional(), MaxDecimalPlaces(2), NumberRange(min=0, max=100)],
     )
     tax_rate_id = SelectField("Tax rate", coerce=_optional_int, choices=[("", "No tax")])
 
