@@ -197,6 +197,27 @@ class TestMandates:
         row = db.session.scalar(sa.select(GoCardlessMandate))
         assert (row.mandate_id, row.customer_id, row.status) == ("MD000A", "CU000A", "active")
 
+    def test_two_asks_at_the_same_moment_share_the_clients_mandate_row(self, app, client, user, acme, gc,
+                                                                        monkeypatch):
+        from planman.integrations.gocardless import services
+
+        connect(user)
+        gc.add("POST", "/billing_requests", json_body=billing_request(client_id=acme.id))
+        gc.add("POST", "/billing_request_flows", json_body=flow())
+        # The other click's row is made after this one looked for it (as a second request would see it).
+        db.session.add(GoCardlessMandate(firm_id=user.firm_id, client_id=acme.id, organisation_id=ORG,
+                                         requests_made=1, status=""))
+        db.session.commit()
+        token = csrf_token_from(page(client, f"/clients/{acme.id}"))
+        real_mandate_for = services.mandate_for
+        calls = []
+        monkeypatch.setattr(services, "mandate_for",
+                            lambda row: None if len(calls) == 0 and not calls.append(row) else real_mandate_for(row))
+        asked = client.post(f"/clients/{acme.id}/direct-debit", data={"csrf_token": token})
+        assert asked.status_code == 302  # not a 500
+        [row] = db.session.scalars(sa.select(GoCardlessMandate))
+        assert (row.requests_made, row.status) == (2, "requested")
+
     def test_a_failed_mandate_says_so_and_can_be_asked_for_again(self, app, client, user, acme, gc):
         connect(user)
         active_mandate(user, acme, status="pending_submission")

@@ -70,7 +70,11 @@ def ask_for_mandate(connection, client_row: Client, *, redirect_uri: str, exit_u
         # client's page must not say a Direct Debit was requested.
         mandate = GoCardlessMandate(firm_id=client_row.firm_id, client_id=client_row.id,
                                     organisation_id=connection.tenant_id, requests_made=0, status="")
-        db.session.add(mandate)
+        try:
+            with db.session.begin_nested():
+                db.session.add(mandate)
+        except sa.exc.IntegrityError:  # a second click at the same moment made the client's row: use it
+            mandate = mandate_for(client_row)
     mandate.requests_made = (mandate.requests_made or 0) + 1
     db.session.commit()  # the idempotency keys below name the mandate row and its request count
     key = f"planman-mandate-{mandate.id}-{mandate.requests_made}"
