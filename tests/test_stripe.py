@@ -459,6 +459,26 @@ class TestWebhooks:
         assert db.session.get(Invoice, invoice.id).status == "sent" and \
             db.session.get(Invoice, invoice.id).amount_paid == 0
 
+    def test_a_client_who_paid_twice_is_shown_as_money_to_refund(self, app, client, user, invoice):
+        connect(user)
+        deliver(client, stripe_event("evt_paid_1", "checkout.session.completed", paid_session(invoice)))
+        # The same invoice paid again from a second Checkout page opened before the first payment.
+        deliver(client, stripe_event("evt_paid_2", "checkout.session.completed", paid_session(invoice, intent="pi_2")))
+        process_all()
+        assert [p.amount for p in db.session.scalars(sa.select(Payment))] == [120, 120]  # received: both kept
+        html = " ".join(invoice_html(client, invoice).split())
+        assert "GBP 120.00 more than this invoice's total was received: refund it to the client" in html
+
+    def test_a_payment_for_a_voided_invoice_is_shown_as_money_to_refund(self, app, client, user, invoice):
+        connect(user)
+        invoice.status = "void"
+        db.session.commit()
+        deliver(client, stripe_event("evt_paid", "checkout.session.completed", paid_session(invoice)))
+        process_all()
+        assert db.session.get(Invoice, invoice.id).status == "void"
+        html = " ".join(invoice_html(client, invoice).split())
+        assert "This invoice is void, but GBP 120.00 was received for it: refund it to the client" in html
+
     def test_a_refund_after_the_payment_takes_it_back(self, app, client, user, invoice):
         connect(user)
         deliver(client, stripe_event("evt_paid", "checkout.session.completed", paid_session(invoice)))
