@@ -356,6 +356,34 @@ class TestCollections:
         assert db.session.get(Invoice, invoice.id).status == "paid"
         assert len(gc.requests_to("POST", "/payments")) == 1  # retried, never created twice
 
+    def test_a_remainder_after_a_paid_collection_is_collected_anew(self, app, client, user, acme, invoice, gc):
+        from planman.models import InvoiceLine
+        from planman.payments import services as payments
+
+        connect(user)
+        active_mandate(user, acme)
+        gc.add("POST", "/payments", json_body=payment(invoice_id=invoice.id))
+        collect(client, invoice)
+        gc.add("GET", "/payments/PM000A", json_body=payment(status="confirmed", invoice_id=invoice.id))
+        deliver(client, event("EV1", "payments", "confirmed", {"payment": "PM000A"}))
+        process_all()
+        assert db.session.get(Invoice, invoice.id).status == "paid"
+        # The firm adds a line afterwards: 20.00 more is due.
+        invoice = db.session.get(Invoice, invoice.id)
+        invoice.lines.append(InvoiceLine(position=1, description="Extra", quantity=1, unit_price=20))
+        invoice.revision += 1
+        db.session.flush()
+        payments.sync_status(invoice)
+        db.session.commit()
+        assert ">Collect by Direct Debit</button>" in page(client, f"/invoices/{invoice.id}")
+
+        gc.rsps.replace("POST", f"{API}/payments", json=payment("PM000B", amount=2000, invoice_id=invoice.id))
+        assert collect(client, invoice).status_code == 302
+        second = json.loads(gc.requests_to("POST", "/payments")[-1].body)["payments"]
+        assert second["amount"] == 2000  # the remainder, not the paid collection again
+        assert [(c.payment_id, c.amount) for c in db.session.scalars(
+            sa.select(GoCardlessCollection).order_by(GoCardlessCollection.id))] == [("PM000A", 120), ("PM000B", 20)]
+
     def test_a_cancelled_mandate_with_an_invoice_due_collects_nothing(self, app, client, user, acme, invoice, gc):
         connect(user, auto_collect=True)
         active_mandate(user, acme)

@@ -117,7 +117,6 @@ PAYMENT_STATES = {
     "charged_back": "charged_back",
 }
 COLLECTING = ("creating", "pending_customer_approval", "pending_submission", "submitted")
-CLOSED = ("failed", "cancelled", "customer_approval_denied", "charged_back")
 
 
 def payment_state(status: str) -> Optional[str]:

@@ -41,8 +41,9 @@ class GoCardlessMandate(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 
 
-# A collection that is still on its way (or done): an invoice has at most one.
-OPEN_COLLECTION_SQL = sa.text("status NOT IN ('failed', 'cancelled', 'customer_approval_denied', 'charged_back')")
+# A collection still under way (mapping.COLLECTING): an invoice has at most one. A
+# paid one does not count, so a remainder (the total raised since) can be collected.
+OPEN_COLLECTION_SQL = sa.text("status IN ('creating', 'pending_customer_approval', 'pending_submission', 'submitted')")
 
 
 class GoCardlessCollection(db.Model):

@@ -49,7 +49,8 @@ def collections_for(invoice: Invoice) -> list[GoCardlessCollection]:
 
 
 def open_collection(invoice: Invoice) -> Optional[GoCardlessCollection]:
-    return next((c for c in reversed(collections_for(invoice)) if c.status not in mapping.CLOSED), None)
+    """The invoice's collection still under way, if any (one at most)."""
+    return next((c for c in reversed(collections_for(invoice)) if c.status in mapping.COLLECTING), None)
 
 
 def can_collect(invoice: Invoice, mandate: Optional[GoCardlessMandate]) -> bool:
