@@ -55,8 +55,8 @@ class LineForm(Form):
     )
     discount_percent = PlainDecimalField(
         "Discount %",
-        # Two places: Xero keeps a discount rate as money (DiscountRate is x-is-money in its
-        # spec), so a third place would bill another total than PlanMan shows.
+        # Two places: a ledger may keep a discount rate as money (the first ledger's spec
+        # says so of its DiscountRate), so a third place would bill another total.
         validators=[Optional(), MaxDecimalPlaces(2), NumberRange(min=0, max=100)],
     )
     tax_rate_id = SelectField("Tax rate", coerce=_optional_int, choices=[("", "No tax")])
