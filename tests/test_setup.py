@@ -143,6 +143,47 @@ def test_make_and_remove_admin_but_never_the_last_one(client, admin, app):
     assert bob.is_admin
 
 
+def test_a_colleague_who_recorded_payments_can_be_removed_and_the_payments_stay(client, admin, app):
+    from datetime import date
+    from decimal import Decimal
+
+    from planman.models import Payment, PaymentLink
+    from tests.helpers import make_client, make_invoice
+
+    add_colleague(client)
+    bob = user_by_email("bob@example.com")
+    invoice = make_invoice(admin, make_client(admin, name="Acme Ltd"), status="sent")
+    db.session.add_all([
+        Payment(firm_id=admin.firm_id, invoice_id=invoice.id, amount=Decimal("10"), currency="GBP",
+                paid_on=date(2026, 12, 1), method="bank_transfer", state="reversed", recorded_by_id=bob.id,
+                reversed_by_id=bob.id),
+        PaymentLink(firm_id=admin.firm_id, invoice_id=invoice.id, nonce="n" * 32, token_hash="h" * 64,
+                    created_by_id=bob.id)])
+    db.session.commit()
+    bob_id = bob.id
+    response = post_form(client, f"/setup/users/{bob_id}/remove", {}, form_url="/setup/users", follow_redirects=True)
+    assert "Bob Member has been removed" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, bob_id) is None
+    payment = db.session.scalar(sa.select(Payment))
+    assert (payment.amount, payment.recorded_by_id, payment.reversed_by_id) == (10, None, None)  # kept, naming no one
+    assert db.session.scalar(sa.select(PaymentLink)).created_by_id is None
+
+
+def test_an_admin_invited_but_not_in_yet_does_not_count_as_the_firms_other_admin(client, admin, app):
+    add_colleague(client, access="invite", password="", is_admin="y")
+    bob = user_by_email("bob@example.com")
+    assert bob.is_admin and bob.password_hash is None
+    response = post_form(client, f"/setup/users/{admin.id}/admin/remove", {}, form_url="/setup/users",
+                         follow_redirects=True)
+    assert "at least one administrator who can log in" in response.get_data(as_text=True)
+    assert db.session.get(User, admin.id).is_admin
+    # Removing the invited one is fine: the firm keeps the admin who can log in.
+    post_form(client, f"/setup/users/{bob.id}/admin/remove", {}, form_url="/setup/users")
+    db.session.expire_all()
+    assert not db.session.get(User, bob.id).is_admin
+
+
 def test_admin_actions_need_csrf_and_stay_within_the_firm(client, admin, app):
     add_colleague(client)
     bob = user_by_email("bob@example.com")

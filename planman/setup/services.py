@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from planman.extensions import db
-from planman.models import BulkPush, Connection, ExternalLink, Invoice, InvoiceLine, PushJob, TaxRate, User
+from planman.models import Invoice, InvoiceLine, TaxRate, User
 from planman.tenancy import firm_select
 
 
@@ -20,11 +20,13 @@ def _keep_an_admin(user: User) -> None:
     # Lock the firm's admin rows so two admins demoting each other at once
     # cannot leave the firm with none (FOR UPDATE is ignored by SQLite, whose
     # single writer gives the same guarantee).
+    # Only admins who can log in count: one invited but not in yet may never be.
     admins = db.session.scalars(
-        sa.select(User.id).where(User.firm_id == user.firm_id, User.is_admin.is_(True)).with_for_update()
+        sa.select(User.id).where(User.firm_id == user.firm_id, User.is_admin.is_(True),
+                                 User.password_hash.is_not(None)).with_for_update()
     ).all()
-    if len(admins) <= 1:
-        raise LastAdminError("A firm needs at least one administrator, so this one stays.")
+    if not any(admin_id != user.id for admin_id in admins):
+        raise LastAdminError("A firm needs at least one administrator who can log in, so this one stays.")
 
 
 def set_admin(user: User, is_admin: bool) -> None:
@@ -51,10 +53,17 @@ def remove_user(user: User) -> None:
     sessions end with the row (the session loader finds no one)."""
     if user.is_admin:
         _keep_an_admin(user)
-    for model, column in ((Connection, Connection.connected_by_id), (ExternalLink, ExternalLink.pushed_by_id),
-                          (BulkPush, BulkPush.requested_by_id), (PushJob, PushJob.requested_by_id)):
-        db.session.execute(sa.update(model).where(column == user.id).values({column.key: None}))
+    for column in _columns_naming_a_user():
+        db.session.execute(sa.update(column.table).where(column == user.id).values({column.name: None}))
     db.session.delete(user)
+
+
+def _columns_naming_a_user() -> list[sa.Column]:
+    """Every column that points at a user (who recorded a payment, pushed a record,
+    made a link…), read from the schema: a table added later is not forgotten."""
+    user_id = User.__table__.c.id
+    return [column for table in db.metadata.sorted_tables for column in table.columns
+            if table is not User.__table__ and any(fk.column is user_id for fk in column.foreign_keys)]
 
 
 def tax_rate_name_in_use(name: str, exclude_id: int | None = None) -> bool:
