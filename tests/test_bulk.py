@@ -648,3 +648,77 @@ def test_recent_bulk_sends_are_listed_with_their_progress(app, client, firm, xer
 def test_recent_bulk_sends_are_linked_from_integrations_and_failed_pushes(app, client, firm):
     for url in ("/integrations/", "/integrations/failed"):
         assert 'href="/integrations/bulk">Recent bulk sends<' in client.get(url).get_data(as_text=True)
+
+
+# -- the failed-pushes list ------------------------------------------------------------------
+
+def failed_push(admin, record_type, record_id, *, outcome="error", message="Xero did not answer.", **fields):
+    from planman.models import utcnow
+
+    row = PushJob(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type=record_type,
+                  record_id=record_id, state="failed", outcome=outcome, error_message=message,
+                  finished_at=utcnow(), **fields)
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def test_a_failure_sent_since_by_another_push_leaves_the_failed_list(app, client, firm):
+    from planman.models import utcnow
+
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    failure = failed_push(admin, "client", customer.id)
+    assert f'id="failed-push-{failure.id}"' in client.get("/integrations/failed").get_data(as_text=True)
+    # One of its invoices was sent on its own since, and created the client on the way.
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                                record_id=customer.id, external_id=C_OURS, record_revision=0, pushed_at=utcnow()))
+    db.session.commit()
+    assert f'id="failed-push-{failure.id}"' not in client.get("/integrations/failed").get_data(as_text=True)
+
+
+def test_a_push_lost_on_the_way_shows_on_the_failed_list(app, client, firm):
+    from datetime import timedelta
+
+    from planman.models import utcnow
+
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    lost = PushJob(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                   record_id=customer.id, state="queued", rq_job_id="push-gone",
+                   created_at=utcnow() - timedelta(minutes=5))  # its job is not in Redis: lost
+    db.session.add(lost)
+    db.session.commit()
+    page = client.get("/integrations/failed").get_data(as_text=True)
+    assert f'id="failed-push-{lost.id}"' in page and "Nothing has failed" not in page
+
+
+def test_the_failed_list_offers_retry_only_where_a_retry_is_taken_and_says_when_it_is_cut(app, client, firm,
+                                                                                          monkeypatch):
+    from planman.integrations import panel_views
+
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    void = make_invoice(admin, customer, status="void")
+    closed = failed_push(admin, "invoice", void.id, outcome="closed", message="This invoice is void in PlanMan.")
+    retryable = failed_push(admin, "client", customer.id)
+    page = client.get("/integrations/failed").get_data(as_text=True)
+    assert f'action="/integrations/pushes/{closed.id}/retry"' not in page  # the route would refuse it
+    assert f'action="/integrations/pushes/{retryable.id}/retry"' in page
+    monkeypatch.setattr(panel_views, "FAILED_LIST_LIMIT", 1)
+    page = " ".join(client.get("/integrations/failed").get_data(as_text=True).split())
+    assert "The latest 1 of 2 failed pushes." in page
+
+
+def test_changed_since_sent_leaves_out_invoices_voided_since(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    edited, voided = (make_invoice(admin, customer) for _ in range(2))
+    for invoice, external in ((edited, I_GONE), (voided, I_OTHER)):
+        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="invoice",
+                                    record_id=invoice.id, external_id=external, record_revision=0))
+        invoice.revision = 1  # edited since it was sent
+    voided.status = "void"  # "Void in Xero" on its page ends it there, not an update
+    db.session.commit()
+    send(client, "invoice", mode="changed")
+    assert [p.record_id for p in pushes() if p.record_type == "invoice"] == [edited.id]

@@ -15,6 +15,7 @@ from planman.models import PushJob
 from planman.tenancy import firm_select, get_for_firm_or_404
 
 RECORD_PAGES = {"client": "clients.view", "invoice": "invoices.view"}
+FAILED_LIST_LIMIT = 200
 
 
 def _provider_or_404(provider_key: str):
@@ -102,21 +103,14 @@ def _admin_only():
 def failed_pushes():
     """The latest push of each record, where that push failed."""
     _admin_only()
-    newer = sa.orm.aliased(PushJob)
-    superseded = sa.exists().where(
-        newer.firm_id == PushJob.firm_id, newer.provider == PushJob.provider, newer.tenant_id == PushJob.tenant_id,
-        newer.record_type == PushJob.record_type, newer.record_id == PushJob.record_id, newer.id > PushJob.id,
-    )
-    failures = db.session.scalars(
-        firm_select(PushJob).where(PushJob.state == "failed", ~superseded).order_by(PushJob.finished_at.desc()).limit(200)
-    ).all()
+    failures, count = push.failed_latest(current_user.firm_id, FAILED_LIST_LIMIT)
     records = {}
     for record_type, model in push.RECORD_MODELS.items():
         ids = [f.record_id for f in failures if f.record_type == record_type]
         if ids:
             for row in db.session.scalars(firm_select(model).where(model.id.in_(ids))):
                 records[(record_type, row.id)] = row
-    return render_template("integrations/failed.html", failures=failures, records=records,
+    return render_template("integrations/failed.html", failures=failures, count=count, records=records,
                            record_pages=RECORD_PAGES)
 
 

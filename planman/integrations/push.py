@@ -39,7 +39,7 @@ from planman.integrations.errors import (
     ValidationFailed,
 )
 from planman.integrations.throttle import Throttled
-from planman.models import ACTIVE_PUSH_STATES, Client, Connection, Invoice, PushJob, User, utcnow
+from planman.models import ACTIVE_PUSH_STATES, Client, Connection, ExternalLink, Invoice, PushJob, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -430,6 +430,31 @@ def _worker_is_gone(job: Job) -> bool:
     if beat.tzinfo is not None:
         beat = beat.astimezone(timezone.utc).replace(tzinfo=None)
     return utcnow() - beat > HEARTBEAT_LOST_AFTER
+
+
+def failed_latest(firm_id: int, limit: int) -> tuple[list[PushJob], int]:
+    """The firm's records whose latest push failed, newest first (at most
+    ``limit``), and how many there are. A record sent since by another write
+    (an invoice's push creates its client) is not failed any more; pushes
+    whose job was lost on the way are failed first, so they show here."""
+    for active in db.session.scalars(sa.select(PushJob).where(
+            PushJob.firm_id == firm_id, PushJob.state.in_(ACTIVE_PUSH_STATES), PushJob.bulk_push_id.is_(None),
+            sa.func.coalesce(PushJob.started_at, PushJob.created_at) < utcnow() - LOST_AFTER)
+            .order_by(PushJob.id).limit(limit)).all():
+        reconcile_lost(active)
+    newer = sa.orm.aliased(PushJob)
+    superseded = sa.exists().where(
+        newer.firm_id == PushJob.firm_id, newer.provider == PushJob.provider, newer.tenant_id == PushJob.tenant_id,
+        newer.record_type == PushJob.record_type, newer.record_id == PushJob.record_id, newer.id > PushJob.id)
+    sent_since = sa.exists().where(
+        ExternalLink.firm_id == PushJob.firm_id, ExternalLink.provider == PushJob.provider,
+        ExternalLink.tenant_id == PushJob.tenant_id, ExternalLink.record_type == PushJob.record_type,
+        ExternalLink.record_id == PushJob.record_id, ExternalLink.pushed_at > PushJob.finished_at)
+    latest_failed = sa.and_(PushJob.firm_id == firm_id, PushJob.state == "failed", ~superseded, ~sent_since)
+    failures = db.session.scalars(sa.select(PushJob).where(latest_failed)
+                                  .order_by(PushJob.finished_at.desc(), PushJob.id.desc()).limit(limit)).all()
+    count = db.session.scalar(sa.select(sa.func.count(PushJob.id)).where(latest_failed))
+    return list(failures), count
 
 
 def reconcile_lost(push: PushJob) -> PushJob:
