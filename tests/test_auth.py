@@ -63,6 +63,17 @@ def test_signup_rejects_an_email_already_used_in_any_case(client):
     assert count(Firm) == 1
 
 
+def test_a_sign_up_sent_twice_at_once_answers_the_second_plainly(client, monkeypatch):
+    signup(client, email="twice@example.com")
+    logout(client)
+    # The second request checked before the first had committed, so it found the e-mail free.
+    monkeypatch.setattr("planman.auth.services.email_taken", lambda email: False)
+    response = post_form(client, "/signup", {**SIGNUP, "email": "twice@example.com"})
+    assert response.status_code == 400  # not a 500
+    assert "An account with this email already exists" in response.get_data(as_text=True)
+    assert count(Firm) == 1
+
+
 def test_signup_without_csrf_token_is_refused(client):
     response = client.post("/signup", data=SIGNUP)
     assert response.status_code == 400

@@ -1,5 +1,6 @@
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.exc import IntegrityError
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -57,12 +58,17 @@ def signup():
             services.hash_as_if_creating(form.password.data)
             form.email.errors.append("An account with this email already exists. Log in instead.")
         else:
+            try:
+                user = services.create_firm(
+                    form.firm_name.data, form.currency.data, form.name.data, form.email.data, form.password.data,
+                    browser_time_zone=form.browser_time_zone.data,
+                )
+                db.session.commit()
+            except IntegrityError:  # the same sign-up sent twice at once (a double click): the other one made it
+                db.session.rollback()
+                form.email.errors.append("An account with this email already exists. Log in instead.")
+                return render_template("auth/signup.html", form=form), 400
             throttle.signup_succeeded(ip)
-            user = services.create_firm(
-                form.firm_name.data, form.currency.data, form.name.data, form.email.data, form.password.data,
-                browser_time_zone=form.browser_time_zone.data,
-            )
-            db.session.commit()
             _start_session(user)
             flash(f"Welcome to PlanMan, {user.name}. Add your first client to get started.", "success")
             return redirect(url_for("clients.index"))

@@ -1,5 +1,6 @@
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
 
 from planman.auth import services as accounts
 from planman.extensions import db
@@ -55,7 +56,12 @@ def new_user():
             else:
                 invite_url = public_url("auth.accept_invite", token=accounts.issue_invite(user))
             db.session.add(user)
-            db.session.commit()
+            try:
+                db.session.commit()
+            except IntegrityError:  # the same form sent twice at once: the other one added the colleague
+                db.session.rollback()
+                form.email.errors.append("Someone already uses this email address in PlanMan.")
+                return render_template("setup/user_form.html", form=form), 422
             if invite_url:
                 # The token is stored hashed, so this page is the only place it is ever shown.
                 return render_template("setup/invite_link.html", user=user, invite_url=invite_url)
