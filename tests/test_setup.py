@@ -209,6 +209,23 @@ class TestTaxRates:
         assert post_form(client, edit, {"name": "GST", "percent": "15.1234"}).status_code == 302
         assert (gst.name, str(gst.percent)) == ("GST", "15.1234")
 
+    def test_the_percentage_of_a_rate_on_sent_invoices_stays(self, client, admin):
+        from tests.helpers import make_client, make_invoice
+
+        vat = tax_rate(admin, "VAT 20%")
+        sent = make_invoice(admin, make_client(admin, name="Acme Ltd"), lines=((1, "100.00", vat),), status="sent")
+        edit = f"/setup/tax-rates/{vat.id}/edit"
+        response = post_form(client, edit, {"name": "VAT 20%", "percent": "17.5"})
+        assert response.status_code == 422
+        page = " ".join(response.get_data(as_text=True).split())
+        assert "1 invoice already sent uses this rate, and a new percentage would change its total. Add a new tax " \
+               "rate for the new percentage instead" in page
+        db.session.expire_all()
+        assert (str(db.session.get(TaxRate, vat.id).percent), db.session.get(type(sent), sent.id).total) == \
+            ("20.0000", 120)
+        # Renaming it is fine: no total changes.
+        assert post_form(client, edit, {"name": "VAT 20% (until 2027)", "percent": "20"}).status_code == 302
+
     @pytest.mark.parametrize(
         "data, field, message",
         [

@@ -148,8 +148,14 @@ def edit_tax_rate(rate_id: int):
 def _tax_rate_form(rate: TaxRate | None):
     form = TaxRateForm(obj=rate)
     if form.validate_on_submit():
+        issued = services.issued_invoices_using(rate) if rate is not None and rate.percent != form.percent.data else 0
         if services.tax_rate_name_in_use(form.name.data, exclude_id=rate.id if rate else None):
             form.name.errors.append("Another tax rate already has this name.")
+        elif issued:
+            form.percent.errors.append(
+                f"{issued} invoice{'s' if issued != 1 else ''} already sent use{'s' if issued == 1 else ''} this "
+                f"rate, and a new percentage would change {'their' if issued != 1 else 'its'} total. Add a new tax "
+                f"rate for the new percentage instead (you can rename this one, say “{rate.name} (old)”).")
         else:
             if rate is None:
                 rate = TaxRate(firm_id=current_user.firm_id)

@@ -37,6 +37,14 @@ def set_admin(user: User, is_admin: bool) -> None:
     user.is_admin = is_admin
 
 
+def issued_invoices_using(rate: TaxRate) -> int:
+    """How many invoices past draft (sent, part paid, paid or void) use the rate:
+    their totals are what the client was sent, so its percentage stays."""
+    using = sa.select(InvoiceLine.invoice_id).where(InvoiceLine.tax_rate_id == rate.id)
+    return db.session.scalar(sa.select(sa.func.count(Invoice.id)).where(
+        Invoice.firm_id == rate.firm_id, Invoice.id.in_(using), Invoice.status != "draft"))
+
+
 def mark_invoices_using_changed(rate: TaxRate) -> None:
     """A new percentage changes the totals of every invoice using the rate:
     count it as an edit of each (their revision moves), so a pushed invoice
