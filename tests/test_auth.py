@@ -248,3 +248,16 @@ class TestSignupThrottle:
         elsewhere = new_client(app)
         elsewhere.environ_base["REMOTE_ADDR"] = "10.9.9.9"
         assert self._signup(elsewhere, "brand-new@example.com").status_code == 302
+
+    def test_adding_colleagues_cannot_probe_emails_without_limit(self, app, client):
+        for n in range(4):
+            signup(new_client(app), email=f"taken{n}@example.com")
+        prober = new_client(app)
+        signup(prober)  # any sign-up makes an admin, who may add colleagues
+        for n in range(3):
+            response = post_form(prober, "/setup/users/new", {"name": "Pro Be", "email": f"taken{n}@example.com",
+                                                              "access": "invite"})
+            assert "Someone already uses this email address" in response.get_data(as_text=True)
+        response = post_form(prober, "/setup/users/new", {"name": "Pro Be", "email": "taken3@example.com",
+                                                          "access": "invite"})
+        assert response.status_code == 429 and "Someone already uses" not in response.get_data(as_text=True)

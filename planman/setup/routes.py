@@ -1,8 +1,9 @@
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from planman.auth import services as accounts
+from planman.auth import throttle
 from planman.extensions import db
 from planman.models import TaxRate, User
 from planman.security import public_url
@@ -45,9 +46,16 @@ def users():
 def new_user():
     form = ColleagueForm()
     if form.validate_on_submit():
+        ip = request.remote_addr or "unknown"
+        # "Already uses this email" tells whether an e-mail has an account, as sign-up's
+        # answer does: the same budget per address limits both.
+        if not throttle.reserve_signup(ip):
+            form.email.errors.append("Too many attempts. Wait a few minutes, then try again.")
+            return render_template("setup/user_form.html", form=form), 429
         if accounts.email_taken(form.email.data):
             form.email.errors.append("Someone already uses this email address in PlanMan.")
         else:
+            throttle.signup_succeeded(ip)
             user = User(firm_id=current_user.firm_id, name=form.name.data, email=form.email.data,
                         is_admin=form.is_admin.data)
             invite_url = None
