@@ -722,3 +722,39 @@ def test_changed_since_sent_leaves_out_invoices_voided_since(app, client, firm, 
     db.session.commit()
     send(client, "invoice", mode="changed")
     assert [p.record_id for p in pushes() if p.record_type == "invoice"] == [edited.id]
+
+
+def test_a_second_bulk_send_of_the_same_records_leads_to_the_first(app, client, firm, xero):
+    admin, _ = firm
+    for name in ("Acme Ltd", "Brightside LLP"):
+        make_client(admin, name=name)
+    send(client, "client", mode="not_sent")
+    first = only_bulk()
+    # Clicked again (or by a colleague) before the first has sent anything.
+    again = send(client, "client", mode="selected", ids=[p.record_id for p in pushes()])
+    assert again.status_code == 302 and again.headers["Location"].endswith(f"/integrations/bulk/{first.id}")
+    assert db.session.scalar(sa.select(sa.func.count(BulkPush.id))) == 1  # no "Finished: 0 sent" beside it
+    page = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "These are being sent already by the bulk send below" in page
+    run_jobs(app)
+    assert len(xero.contacts) == 2  # each sent once
+
+
+def test_a_bulk_failure_sent_since_is_not_retried(app, client, firm):
+    from planman.models import utcnow
+
+    admin, _ = firm
+    acme, bright = make_client(admin, name="Acme Ltd"), make_client(admin, name="Brightside LLP")
+    record = BulkPush(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                      requested_by_id=admin.id, finished_at=utcnow())
+    db.session.add(record)
+    db.session.commit()
+    for customer in (acme, bright):
+        failed_push(admin, "client", customer.id, bulk_push_id=record.id)
+    page = client.get(f"/integrations/bulk/{record.id}").get_data(as_text=True)
+    assert "Retry failed (2)" in page
+    # Acme was created since by one of its invoices' pushes.
+    db.session.add(ExternalLink(firm_id=admin.firm_id, provider="xero", tenant_id=TENANT, record_type="client",
+                                record_id=acme.id, external_id=C_OURS, record_revision=0, pushed_at=utcnow()))
+    db.session.commit()
+    assert "Retry failed (1)" in client.get(f"/integrations/bulk/{record.id}").get_data(as_text=True)

@@ -110,9 +110,11 @@ def select_record_ids(connection: Connection, record_type: str, mode: str, ids: 
 
 @dataclass
 class Started:
-    bulk: BulkPush
+    bulk: Optional[BulkPush]  # None: every record is being sent by earlier bulk sends, so none was made
     queued: int = 0
-    joined: int = 0  # already being pushed (by a click or another bulk push): not sent twice
+    joined: int = 0  # a single push already under way: followed by this bulk, not sent twice
+    # Already in an earlier bulk send (its id: how many), which carries on: not sent twice.
+    elsewhere: dict[int, int] = field(default_factory=dict)
 
 
 def start_bulk(connection: Connection, record_type: str, record_ids: list[int], *, user_id: Optional[int]) -> Started:
@@ -138,6 +140,12 @@ def start_bulk(connection: Connection, record_type: str, record_ids: list[int], 
                     for client_id in sorted(set(chunk) - set(links.links_by_record(connection, "client", chunk)))]
         _add_pushes(connection, bulk, "client", unlinked, user_id, step_job_id, started)
     _add_pushes(connection, bulk, record_type, ids, user_id, step_job_id, started)
+    if not started.queued and not started.joined:
+        # Nothing of its own (an earlier bulk send has every record): a bulk here would
+        # read "Finished: 0 sent" beside one that is sending them.
+        db.session.rollback()
+        started.bulk = None
+        return started
     db.session.commit()
     if not _enqueue_step(bulk, job_id=step_job_id):
         return started
@@ -195,7 +203,9 @@ def _join(existing: PushJob, bulk: BulkPush, started: Started) -> None:
     """A push already under way for one of the bulk's records: it is not sent twice."""
     if existing.bulk_push_id is None:
         existing.bulk_push_id = bulk.id  # a single push under way: this page follows it too
-    started.joined += 1
+        started.joined += 1
+    elif existing.bulk_push_id != bulk.id:
+        started.elsewhere[existing.bulk_push_id] = started.elsewhere.get(existing.bulk_push_id, 0) + 1
 
 
 # -- the job chain ------------------------------------------------------------------
@@ -613,7 +623,8 @@ def retryable(bulk: BulkPush) -> list[PushJob]:
     exists = sa.exists().where(model.id == PushJob.record_id, model.firm_id == PushJob.firm_id)
     return db.session.scalars(sa.select(PushJob).where(
         PushJob.bulk_push_id == bulk.id, PushJob.record_type == bulk.record_type, PushJob.state == "failed",
-        PushJob.outcome.not_in(("locked", "closed", "blocked")), ~superseded, exists).order_by(PushJob.id)).all()
+        PushJob.outcome.not_in(("locked", "closed", "blocked")), ~superseded, ~push.sent_since_failure(), exists)
+        .order_by(PushJob.id)).all()
 
 
 def retry_failed(bulk: BulkPush, connection: Connection, *, user_id: Optional[int]) -> Optional[Started]:

@@ -103,8 +103,21 @@ def bulk_start():
                "changed": f"No {singular} has changed since it was last sent."}[mode], "info")
         return _back(record_type)
     started = bulk.start_bulk(connection, record_type, record_ids, user_id=current_user.id)
+    return _to_started(started)
+
+
+def _to_started(started: bulk.Started):
+    """The new bulk send's page, saying what was already being sent; or, when an
+    earlier bulk send has every record, that one's."""
     if started.joined:
         flash(f"{started.joined} of them were already being sent; they are followed here, not sent twice.", "info")
+    elsewhere = sum(started.elsewhere.values())
+    if started.bulk is None:
+        flash("These are being sent already by the bulk send below: it carries on, and nothing is sent twice.", "info")
+        return redirect(url_for(".bulk_push", bulk_id=max(started.elsewhere)))
+    if elsewhere:
+        flash(f"{elsewhere} of them are being sent already by an earlier bulk send (see Recent bulk sends), "
+              "not here and not twice.", "info")
     return redirect(url_for(".bulk_push", bulk_id=started.bulk.id))
 
 
@@ -156,4 +169,4 @@ def bulk_retry(bulk_id: int):
     if started is None:
         flash("Nothing here can be retried.", "info")
         return redirect(url_for(".bulk_push", bulk_id=record.id))
-    return redirect(url_for(".bulk_push", bulk_id=started.bulk.id))
+    return _to_started(started)

@@ -432,6 +432,15 @@ def _worker_is_gone(job: Job) -> bool:
     return utcnow() - beat > HEARTBEAT_LOST_AFTER
 
 
+def sent_since_failure() -> sa.ColumnElement[bool]:
+    """The failed push's record was sent to the same tenant after it failed (by
+    another push: an invoice's push creates its client), so it failed no more."""
+    return sa.exists().where(
+        ExternalLink.firm_id == PushJob.firm_id, ExternalLink.provider == PushJob.provider,
+        ExternalLink.tenant_id == PushJob.tenant_id, ExternalLink.record_type == PushJob.record_type,
+        ExternalLink.record_id == PushJob.record_id, ExternalLink.pushed_at > PushJob.finished_at)
+
+
 def failed_latest(firm_id: int, limit: int) -> tuple[list[PushJob], int]:
     """The firm's records whose latest push failed, newest first (at most
     ``limit``), and how many there are. A record sent since by another write
@@ -446,11 +455,7 @@ def failed_latest(firm_id: int, limit: int) -> tuple[list[PushJob], int]:
     superseded = sa.exists().where(
         newer.firm_id == PushJob.firm_id, newer.provider == PushJob.provider, newer.tenant_id == PushJob.tenant_id,
         newer.record_type == PushJob.record_type, newer.record_id == PushJob.record_id, newer.id > PushJob.id)
-    sent_since = sa.exists().where(
-        ExternalLink.firm_id == PushJob.firm_id, ExternalLink.provider == PushJob.provider,
-        ExternalLink.tenant_id == PushJob.tenant_id, ExternalLink.record_type == PushJob.record_type,
-        ExternalLink.record_id == PushJob.record_id, ExternalLink.pushed_at > PushJob.finished_at)
-    latest_failed = sa.and_(PushJob.firm_id == firm_id, PushJob.state == "failed", ~superseded, ~sent_since)
+    latest_failed = sa.and_(PushJob.firm_id == firm_id, PushJob.state == "failed", ~superseded, ~sent_since_failure())
     failures = db.session.scalars(sa.select(PushJob).where(latest_failed)
                                   .order_by(PushJob.finished_at.desc(), PushJob.id.desc()).limit(limit)).all()
     count = db.session.scalar(sa.select(sa.func.count(PushJob.id)).where(latest_failed))
