@@ -758,3 +758,13 @@ def test_a_bulk_failure_sent_since_is_not_retried(app, client, firm):
                                 record_id=acme.id, external_id=C_OURS, record_revision=0, pushed_at=utcnow()))
     db.session.commit()
     assert "Retry failed (1)" in client.get(f"/integrations/bulk/{record.id}").get_data(as_text=True)
+
+
+def test_recent_bulk_sends_count_invoices_and_the_clients_they_brought_apart(app, client, firm, xero):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    for _ in range(2):
+        make_invoice(admin, customer, status="sent")
+    send(client, "invoice", mode="not_sent")
+    page = " ".join(client.get("/integrations/bulk").get_data(as_text=True).split())
+    assert "<td>2 invoices and 1 client</td>" in page  # not "3 invoices"

@@ -64,7 +64,19 @@ def bulk_sends():
     rows = [(b, bulk.progress(b)) for b in recent]
     providers = [(p, links.connection_for(current_user.firm_id, p.key)) for p in registry.configured_providers(
         current_app)]
-    return render_template("integrations/bulk_index.html", rows=rows, providers=providers, nouns=NOUNS)
+    return render_template("integrations/bulk_index.html", rows=rows, providers=providers, nouns=NOUNS,
+                           what_was_sent=_what_was_sent)
+
+
+def _what_was_sent(record: BulkPush, state: bulk.Progress) -> str:
+    """"12 invoices", or "10 invoices and 4 clients" when invoices brought clients the ledger lacked."""
+    def counted(record_type: str, n: int) -> str:
+        singular, plural = NOUNS[record_type]
+        return f"{n} {singular if n == 1 else plural}"
+
+    own = state.by_type.get(record.record_type, {}).get("total", 0)
+    brought = sum(kind["total"] for record_type, kind in state.by_type.items() if record_type != record.record_type)
+    return counted(record.record_type, own) + (f" and {counted('client', brought)}" if brought else "")
 
 
 @bp.post("/bulk")
