@@ -768,3 +768,14 @@ def test_recent_bulk_sends_count_invoices_and_the_clients_they_brought_apart(app
     send(client, "invoice", mode="not_sent")
     page = " ".join(client.get("/integrations/bulk").get_data(as_text=True).split())
     assert "<td>2 invoices and 1 client</td>" in page  # not "3 invoices"
+
+
+def test_a_failure_in_another_organisation_says_so_instead_of_offering_retry(app, client, firm):
+    admin, connection = firm
+    customer = make_client(admin, name="Acme Ltd")
+    failure = failed_push(admin, "client", customer.id)
+    connection.tenant_id = "another-organisation"  # the firm connected another organisation since
+    db.session.commit()
+    page = " ".join(client.get("/integrations/failed").get_data(as_text=True).split())
+    assert f'action="/integrations/pushes/{failure.id}/retry"' not in page
+    assert "PlanMan is not connected to this organisation now: connect it again to retry." in page

@@ -110,8 +110,14 @@ def failed_pushes():
         if ids:
             for row in db.session.scalars(firm_select(model).where(model.id.in_(ids))):
                 records[(record_type, row.id)] = row
+    # A failure in a tenant the firm is no longer connected to cannot be retried there.
+    current = {}
+    for provider_key in {f.provider for f in failures}:
+        connection = links.connection_for(current_user.firm_id, provider_key)
+        current[provider_key] = connection.tenant_id if connection is not None and connection.is_usable else None
+    elsewhere = {f.id: registry.get_provider(f.provider) for f in failures if current[f.provider] != f.tenant_id}
     return render_template("integrations/failed.html", failures=failures, count=count, records=records,
-                           record_pages=RECORD_PAGES)
+                           record_pages=RECORD_PAGES, elsewhere=elsewhere)
 
 
 @bp.post("/pushes/<int:push_id>/retry")
