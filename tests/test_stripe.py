@@ -212,7 +212,11 @@ class TestPayByCard:
         assert sent.headers["Authorization"] == "Bearer sk_test_planman_platform"
         assert sent.headers["Stripe-Account"] == ACCOUNT
         key = sent.headers["Idempotency-Key"]
-        assert key == f"planman-invoice-{invoice.id}-12000-{attempt}"
+        # The Checkout page can be paid for an hour after the payment page was shown, no longer.
+        shown_at = int(attempt[:10])
+        assert abs(shown_at - time.time()) < 60
+        expires_at = shown_at + 3600
+        assert key == f"planman-invoice-{invoice.id}-12000-{attempt}-{expires_at}"
         assert form(sent) == {
             "mode": "payment",
             "line_items[0][quantity]": "1",
@@ -223,6 +227,7 @@ class TestPayByCard:
             "metadata[planman_invoice_id]": str(invoice.id),
             "payment_intent_data[metadata][planman_invoice_id]": str(invoice.id),
             "success_url": f"http://planman.test{path}?returned=stripe",
+            "expires_at": str(expires_at),
             "cancel_url": f"http://planman.test{path}",
         }
         # The same form sent again (a double click, a browser retry): the same key;
@@ -232,6 +237,17 @@ class TestPayByCard:
         again = browser.get(path).get_data(as_text=True)
         browser.post(f"{path}/stripe", data={"csrf_token": csrf_token_from(again), "attempt": attempt_of(again)})
         assert stripe_api.calls[2].request.headers["Idempotency-Key"] not in (key, "")
+
+    def test_a_payment_page_left_open_long_gets_a_checkout_page_that_expires_from_now(self, app, client, user,
+                                                                                        invoice, stripe_api):
+        connect(user)
+        stripe_api.post(f"{API}/v1/checkout/sessions", json={"id": "cs_test_1", "object": "checkout.session",
+                                                              "url": SESSION_URL, "status": "open"})
+        browser, path, html = pay_page(app, client, invoice)
+        stale = f"{int(time.time()) - 2 * 3600:010d}" + attempt_of(html)[10:]  # shown two hours ago
+        browser.post(f"{path}/stripe", data={"csrf_token": csrf_token_from(html), "attempt": stale})
+        expires_at = int(form(stripe_api.calls[0].request)["expires_at"])
+        assert 3540 <= expires_at - time.time() <= 3600  # an hour from now: Stripe refuses a time already past
 
     def test_coming_back_says_the_payment_is_being_confirmed_and_marks_nothing(self, app, client, user, invoice):
         connect(user)

@@ -112,5 +112,6 @@ class TestPayProvider(OfflineProvider):
                 paid_on=date.today())
         redis.rpush("testpay:done", event.event_id)
 
-    def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "") -> str:
+    def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "",
+                      shown_at=None) -> str:
         return f"https://pay.testpay.example/checkout?invoice={invoice.number}&amount={amount}"

@@ -267,10 +267,12 @@ class Provider(ABC):
         ``(template, context)``, or None for nothing."""
         return None
 
-    def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "") -> str:
+    def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "",
+                      shown_at: Optional[int] = None) -> str:
         """Where to send the client to pay ``amount`` of ``invoice`` (a URL).
         ``attempt`` is the same for resubmissions of one payment page's form
-        (use it in idempotency keys); raise IntegrationError when the provider
+        (use it in idempotency keys), ``shown_at`` when that page was shown (a
+        Unix time, None if unknown); raise IntegrationError when the provider
         cannot start the payment (its message is shown to the client)."""
         raise NotImplementedError
 

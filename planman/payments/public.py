@@ -5,7 +5,9 @@ when the invoice is paid or void, or the link does not work; is never cached
 or indexed; and sends no Referer, so the token does not travel to a payment
 provider's page."""
 import logging
+import re
 import secrets
+import time
 from decimal import Decimal
 
 from flask import abort, make_response, redirect, render_template, request, url_for
@@ -86,10 +88,19 @@ def _render_page(token: str, *, returned=None, problem: str = "", status: int | 
     on_its_way = _on_its_way(invoice)
     # Back from paying: no second button to press while that payment is confirmed.
     options = [] if returned is not None else offers(invoice, on_its_way)
-    # One attempt per page view: resubmitting this form reuses it (idempotency).
     return render_template("payments/pay.html", invoice=invoice, firm=firm, totals=invoice.totals,
                            options=options, token=token, returned=returned, problem=problem,
-                           on_its_way=on_its_way, attempt=secrets.token_hex(16)), status
+                           on_its_way=on_its_way, attempt=_new_attempt()), status
+
+
+def _new_attempt() -> str:
+    """One attempt per page view, which resubmitting its form reuses (idempotency):
+    when the page was shown (ten digits of Unix time), then 22 random hex digits."""
+    return f"{int(time.time()):010d}{secrets.token_hex(11)}"
+
+
+def _shown_at(attempt: str) -> int | None:
+    return int(attempt[:10]) if attempt[:10].isdigit() else None
 
 
 @public_bp.post("/pay/<token>/<provider_key>")
@@ -102,10 +113,10 @@ def start(token: str, provider_key: str):
         if provider.key == provider_key:
             return_url = public_url("pay.page", token=token)
             attempt = request.form.get("attempt", "")
-            attempt = attempt if len(attempt) == 32 and attempt.isalnum() else ""
+            attempt = attempt if re.fullmatch(r"[0-9a-f]{32}", attempt) else ""
             try:
                 url = provider.start_payment(connection, invoice, invoice.amount_due, return_url=return_url,
-                                             attempt=attempt)
+                                             attempt=attempt, shown_at=_shown_at(attempt))
             except IntegrationError as error:
                 log.warning("%s payment for invoice %s not started: %s", provider.key, invoice.id, error.detail)
                 return _render_page(token, problem=error.user_message, status=503)

@@ -124,7 +124,8 @@ class GoCardlessProvider(Provider):
     def can_collect(self, invoice) -> bool:
         return invoice.currency.upper() in mapping.SCHEMES  # a Direct Debit scheme takes the currency
 
-    def start_payment(self, connection, invoice, amount: Decimal, *, return_url: str, attempt: str = "") -> str:
+    def start_payment(self, connection, invoice, amount: Decimal, *, return_url: str, attempt: str = "",
+                      shown_at=None) -> str:
         mandate = services.mandate_for(invoice.client)
         try:
             if mandate is not None and mandate.mandate_id and mandate.status in mapping.MANDATE_TAKES_PAYMENTS:

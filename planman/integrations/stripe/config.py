@@ -20,6 +20,9 @@ def settings(environ=os.environ) -> dict:
         # Where Checkout pages live (allowed as a form redirect target by the CSP).
         "STRIPE_CHECKOUT_URL": (env("STRIPE_CHECKOUT_URL") or "https://checkout.stripe.com").rstrip("/"),
         "STRIPE_WEBHOOK_TOLERANCE": int(env("STRIPE_WEBHOOK_TOLERANCE") or 300),
+        # How long a Checkout page can be paid after the payment page was shown
+        # (Stripe allows 30 minutes to 24 hours; a page left open longer is a second payment waiting).
+        "STRIPE_CHECKOUT_MINUTES": min(max(int(env("STRIPE_CHECKOUT_MINUTES") or 60), 31), 24 * 60),
         "STRIPE_HTTP_TIMEOUT": float(env("STRIPE_HTTP_TIMEOUT") or 20),
     }
 

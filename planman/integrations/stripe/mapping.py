@@ -42,8 +42,18 @@ def from_minor_units(minor: int, currency: str) -> Decimal:
     return Decimal(int(minor)).scaleb(-_exponent(currency)).quantize(Decimal("0.01"))
 
 
+def checkout_expiry(shown_at: Optional[int], now: int, minutes: int) -> int:
+    """When a Checkout Session expires (a Unix time): ``minutes`` after the payment
+    page was shown, so every resubmission of that page's form asks for the same
+    session. A page shown so long ago that Stripe would refuse that (it wants 30
+    minutes to 24 hours ahead), or not at all, counts from now, to the minute."""
+    if shown_at is not None and shown_at <= now and shown_at + minutes * 60 >= now + 31 * 60:
+        return shown_at + minutes * 60
+    return now // 60 * 60 + minutes * 60
+
+
 def checkout_session_params(*, invoice_id: int, invoice_number: str, firm_name: str, amount: Decimal,
-                            currency: str, success_url: str, cancel_url: str) -> dict:
+                            currency: str, success_url: str, cancel_url: str, expires_at: int) -> dict:
     """The Checkout Session for paying ``amount`` of one invoice (REFERENCE.md section 3)."""
     metadata = {INVOICE_KEY: str(invoice_id)}
     return {
@@ -60,6 +70,7 @@ def checkout_session_params(*, invoice_id: int, invoice_number: str, firm_name: 
         "metadata": metadata,
         "payment_intent_data": {"metadata": metadata},
         "success_url": success_url,
+        "expires_at": expires_at,
         "cancel_url": cancel_url,
     }
 

@@ -6,8 +6,10 @@ import hmac
 import json
 import logging
 import secrets
+import time
 import uuid
 from decimal import Decimal
+from typing import Optional
 
 import requests
 import sqlalchemy as sa
@@ -107,15 +109,21 @@ class StripeProvider(Provider):
         raise IntegrationError("Stripe takes payments; it does not take clients or invoices.")
 
     # -- the client payment page -------------------------------------------------------
-    def start_payment(self, connection, invoice, amount: Decimal, *, return_url: str, attempt: str = "") -> str:
+    def start_payment(self, connection, invoice, amount: Decimal, *, return_url: str, attempt: str = "",
+                      shown_at: Optional[int] = None) -> str:
         firm = db.session.get(Firm, invoice.firm_id)
+        # A Checkout page left open is a second payment waiting: it expires an hour
+        # (STRIPE_CHECKOUT_MINUTES) after the payment page was shown.
+        expires_at = mapping.checkout_expiry(shown_at, int(time.time()), current_app.config["STRIPE_CHECKOUT_MINUTES"])
         params = mapping.checkout_session_params(
             invoice_id=invoice.id, invoice_number=invoice.number, firm_name=firm.name, amount=amount,
-            currency=invoice.currency, success_url=f"{return_url}?returned={self.key}", cancel_url=return_url)
-        # One key per attempt (the page's form) and amount: a resubmitted form or
-        # the SDK's own retries get the same session, a new visit a new one.
+            currency=invoice.currency, success_url=f"{return_url}?returned={self.key}", cancel_url=return_url,
+            expires_at=expires_at)
+        # One key per attempt (the page's form), amount and expiry: a resubmitted form or
+        # the SDK's own retries get the same session, a new visit a new one. (Stripe
+        # refuses a key sent again with other parameters: the expiry is part of it.)
         minor = mapping.to_minor_units(amount, invoice.currency)
-        key = f"planman-invoice-{invoice.id}-{minor}-{attempt or uuid.uuid4().hex}"
+        key = f"planman-invoice-{invoice.id}-{minor}-{attempt or uuid.uuid4().hex}-{expires_at}"
         try:
             checkout = client.create_checkout_session(connection.tenant_id, params, key)
         except stripe.StripeError as error:
