@@ -71,6 +71,14 @@ def connect_through_stripe(client, stripe_api, account_id=ACCOUNT):
     assert client.get(f"/integrations/stripe/callback?code=ac_123&state={state}").status_code == 302
 
 
+def a_payment_waiting_for_the_account(client, user, invoice):
+    """The firm disconnected; then a payment a client made on a page opened before arrived."""
+    connect(user)
+    disconnect(client)
+    deliver(client, stripe_event("evt_late_payment", "checkout.session.completed", paid_session(invoice)))
+    assert process_all() == {"evt_late_payment": "waiting"}
+
+
 def disconnect(client):
     done = post_form(client, "/integrations/stripe/disconnect", {}, form_url="/integrations/stripe",
                      follow_redirects=True)
@@ -564,10 +572,7 @@ class TestWebhooks:
 
     def test_events_waiting_for_an_account_stay_when_another_is_connected(self, app, client, user, invoice,
                                                                            stripe_api):
-        connect(user)
-        disconnect(client)
-        deliver(client, stripe_event("evt_late_payment", "checkout.session.completed", paid_session(invoice)))
-        process_all()
+        a_payment_waiting_for_the_account(client, user, invoice)
         connect_through_stripe(client, stripe_api, account_id="acct_2OtherAccount")
         assert process_all() == {"evt_late_payment": "waiting"}
         assert db.session.get(Invoice, invoice.id).status == "sent"
@@ -588,10 +593,7 @@ class TestWebhooks:
 
     def test_another_firm_connecting_the_account_leaves_the_events_to_the_firm_they_wait_for(
             self, app, client, user, invoice, stripe_api):
-        connect(user)
-        disconnect(client)
-        deliver(client, stripe_event("evt_late_payment", "checkout.session.completed", paid_session(invoice)))
-        process_all()
+        a_payment_waiting_for_the_account(client, user, invoice)
         other = new_client(app)
         signup(other)
         connect_through_stripe(other, stripe_api)
@@ -601,10 +603,7 @@ class TestWebhooks:
 
     def test_an_admin_can_forget_the_events_of_an_account_the_firm_leaves_for_good(self, app, client, user,
                                                                                     invoice, stripe_api):
-        connect(user)
-        disconnect(client)
-        deliver(client, stripe_event("evt_late_payment", "checkout.session.completed", paid_session(invoice)))
-        process_all()
+        a_payment_waiting_for_the_account(client, user, invoice)
         stranger = new_client(app)
         signup(stranger)
         post_form(stranger, "/integrations/stripe/events/forget", {"account": ACCOUNT}, form_url="/integrations/")
@@ -619,10 +618,7 @@ class TestWebhooks:
         assert db.session.get(Invoice, invoice.id).status == "sent"
 
     def test_another_firm_never_sees_the_events_waiting_for_an_account(self, app, client, user, invoice):
-        connect(user)
-        disconnect(client)
-        deliver(client, stripe_event("evt_late_payment", "checkout.session.completed", paid_session(invoice)))
-        process_all()
+        a_payment_waiting_for_the_account(client, user, invoice)
         other = new_client(app)
         signup(other)
         page = other.get("/integrations/stripe").get_data(as_text=True)
