@@ -18,7 +18,7 @@ def _post_via(client, url, data, host):
     """POST with ``Host: host``, carrying the browser's session and CSRF token there."""
     token = csrf_token_from(client.get("/setup/users").get_data(as_text=True))
     client.set_cookie("session", client.get_cookie("session").value, domain=host)
-    return client.post(url, data={"csrf_token": token, **data}, headers={"Host": host})
+    return client.post(url, data={"csrf_token": token, **data}, headers={"Host": host}, follow_redirects=True)
 
 
 def _invite(client, host=None):
@@ -26,7 +26,7 @@ def _invite(client, host=None):
     if host:
         response = _post_via(client, "/setup/users/new", data, host)
     else:
-        response = post_form(client, "/setup/users/new", data)
+        response = post_form(client, "/setup/users/new", data, follow_redirects=True)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     return re.search(r'id="invite-url" value="([^"]+)"', html).group(1), html
@@ -68,7 +68,7 @@ def test_an_invite_link_works_for_seven_days_and_then_says_it_has_expired(app, c
                                        "confirm": "a long password"})
     assert refused.status_code == 410 and _ivy().password_hash is None
     # A new link from the admin works again.
-    fresh = post_form(client, f"/setup/users/{ivy.id}/invite", {}, form_url="/setup/users")
+    fresh = post_form(client, f"/setup/users/{ivy.id}/invite", {}, form_url="/setup/users", follow_redirects=True)
     new_path = re.search(r'id="invite-url" value="http://planman\.test([^"]+)"', fresh.get_data(as_text=True)).group(1)
     assert invitee.get(new_path).status_code == 200
 

@@ -123,7 +123,7 @@ def test_accepting_an_invite_starts_a_fresh_session(app, client):
 
     signup(client)
     response = post_form(client, "/setup/users/new", {"name": "Ivy", "email": "ivy@example.com",
-                                                       "access": "invite", "password": ""})
+                                                       "access": "invite", "password": ""}, follow_redirects=True)
     path = re.search(r'id="invite-url" value="http://planman\.test([^"]+)"', response.get_data(as_text=True)).group(1)
     invitee = new_client(app)
     before = _token(invitee, path)

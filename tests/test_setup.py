@@ -16,9 +16,9 @@ def admin(client):
     return signup(client)
 
 
-def add_colleague(client, **changes):
+def add_colleague(client, follow_redirects=False, **changes):
     data = {"name": "Bob Member", "email": "bob@example.com", "access": "password", "password": PASSWORD, **changes}
-    return post_form(client, "/setup/users/new", data)
+    return post_form(client, "/setup/users/new", data, follow_redirects=follow_redirects)
 
 
 def user_by_email(email):
@@ -90,7 +90,7 @@ def test_an_email_in_use_anywhere_is_refused(client, admin, app):
 
 
 def test_invite_link_is_shown_once_and_works_once(client, admin, app):
-    response = add_colleague(client, access="invite", password="")
+    response = add_colleague(client, access="invite", password="", follow_redirects=True)
     assert response.status_code == 200
     url = re.search(r'id="invite-url" value="([^"]+)"', response.get_data(as_text=True)).group(1)
     token = url.rsplit("/", 1)[1]
@@ -116,14 +116,24 @@ def test_unknown_invite_token_is_404(client):
 
 
 def test_a_new_invite_link_replaces_the_old_one(client, admin, app):
-    first = add_colleague(client, access="invite", password="").get_data(as_text=True)
+    first = add_colleague(client, access="invite", password="", follow_redirects=True).get_data(as_text=True)
     old_token = re.search(r'/invite/([^"]+)"', first).group(1)
     bob = user_by_email("bob@example.com")
-    again = post_form(client, f"/setup/users/{bob.id}/invite", {}, form_url="/setup/users")
+    again = post_form(client, f"/setup/users/{bob.id}/invite", {}, form_url="/setup/users", follow_redirects=True)
     assert again.status_code == 200
     new_token = re.search(r'/invite/([^"]+)"', again.get_data(as_text=True)).group(1)
     assert new_token != old_token
     assert client.get(f"/invite/{old_token}").status_code == 404
+
+
+def test_refreshing_the_invite_link_page_neither_shows_it_again_nor_breaks_it(client, admin, app):
+    made = add_colleague(client, access="invite", password="")
+    assert made.status_code == 302  # the link is shown on the page after the form, not in the form's answer
+    shown = client.get(made.headers["Location"]).get_data(as_text=True)
+    token = re.search(r'/invite/([^"]+)"', shown).group(1)
+    refreshed = " ".join(client.get(made.headers["Location"]).get_data(as_text=True).split())
+    assert "/invite/" not in refreshed and "This link was shown once, when it was made, and still works" in refreshed
+    assert client.get(f"/invite/{token}").status_code == 200  # the link already sent still works
 
 
 def test_make_and_remove_admin_but_never_the_last_one(client, admin, app):

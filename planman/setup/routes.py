@@ -1,11 +1,11 @@
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from planman.auth import services as accounts
 from planman.auth import throttle
 from planman.extensions import db
-from planman.models import TaxRate, User
+from planman.models import TaxRate, User, utcnow
 from planman.security import public_url
 from planman.setup import bp, services
 from planman.setup.forms import ColleagueForm, ConfirmForm, FirmForm, TaxRateForm
@@ -71,8 +71,7 @@ def new_user():
                 form.email.errors.append("Someone already uses this email address in PlanMan.")
                 return render_template("setup/user_form.html", form=form), 422
             if invite_url:
-                # The token is stored hashed, so this page is the only place it is ever shown.
-                return render_template("setup/invite_link.html", user=user, invite_url=invite_url)
+                return _show_invite_once(user, invite_url)
             flash(f"{user.name} can now log in with the password you chose.", "success")
             return redirect(url_for("setup.users"))
     return render_template("setup/user_form.html", form=form), 422 if form.errors else 200
@@ -85,7 +84,25 @@ def reissue_invite(user_id: int):
         abort(400)
     invite_url = public_url("auth.accept_invite", token=accounts.issue_invite(user))
     db.session.commit()
-    return render_template("setup/invite_link.html", user=user, invite_url=invite_url)
+    return _show_invite_once(user, invite_url)
+
+
+def _show_invite_once(user: User, invite_url: str):
+    """The token is stored hashed, so the page after the form is the only place
+    the link is ever shown. Carried there through the session and taken out
+    when shown: a refresh of that page neither shows it again nor, as a
+    re-sent form did, issues a new link that breaks the one already sent."""
+    session["invite_to_show"] = {"user_id": user.id, "url": invite_url}
+    return redirect(url_for("setup.invite_link", user_id=user.id))
+
+
+@bp.get("/users/<int:user_id>/invite-link")
+def invite_link(user_id: int):
+    user = get_for_firm_or_404(User, user_id)
+    shown = session.pop("invite_to_show", None)
+    invite_url = shown["url"] if shown and shown.get("user_id") == user.id else None
+    expired = user.invite_expires_at is not None and user.invite_expires_at < utcnow()
+    return render_template("setup/invite_link.html", user=user, invite_url=invite_url, expired=expired)
 
 
 @bp.post("/users/<int:user_id>/admin")
