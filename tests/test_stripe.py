@@ -531,6 +531,20 @@ class TestWebhooks:
         assert "Disputed by the card holder (fraudulent): respond in Stripe." in html
         assert db.session.get(Invoice, invoice.id).status != "paid"
 
+    def test_an_inquiry_before_any_dispute_keeps_the_payment_and_says_so(self, app, client, user, invoice,
+                                                                          stripe_api):
+        connect(user)
+        deliver(client, stripe_event("evt_paid", "checkout.session.completed", paid_session(invoice)))
+        stripe_api.get(f"{API}/v1/payment_intents/pi_1", json=intent(invoice))
+        inquiry = {"id": "dp_1", "object": "dispute", "payment_intent": "pi_1", "charge": "ch_1", "amount": 12000,
+                   "reason": "general", "status": "warning_needs_response"}
+        deliver(client, stripe_event("evt_inquiry", "charge.dispute.created", inquiry))
+        process_all()
+        assert db.session.scalar(sa.select(Payment)).state == "succeeded"
+        assert db.session.get(Invoice, invoice.id).status == "paid"  # the client is not asked to pay again
+        assert "The card holder&#39;s bank asked about this payment (general): respond in Stripe. No money was " \
+               "taken back." in invoice_html(client, invoice)
+
     def test_an_event_for_another_firms_invoice_pays_nothing(self, app, client, user, invoice):
         other_client = new_client(app)
         stranger = signup(other_client)

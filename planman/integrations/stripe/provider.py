@@ -299,10 +299,21 @@ def _charge_refunded(provider, connection, charge: dict) -> None:
 
 def _dispute_created(provider, connection, dispute: dict) -> None:
     intent = _intent_of(connection, dispute)
-    if intent:
-        reason = (dispute.get("reason") or "").replace("_", " ")
-        _record(provider, connection, intent, "disputed",
-                note=f"Disputed by the card holder{f' ({reason})' if reason else ''}: respond in Stripe.")
+    if not intent:
+        return
+    reason = (dispute.get("reason") or "").replace("_", " ")
+    if (dispute.get("status") or "").startswith("warning_"):
+        # An inquiry: the card holder's bank asks about the payment before any dispute,
+        # and no money is withdrawn (docs.stripe.com/disputes/how-disputes-work, "Before
+        # the dispute"). Taking it off the invoice would ask the client to pay again.
+        payment = _existing(intent["id"])
+        if payment is not None:
+            payment.note = (f"The card holder's bank asked about this payment{f' ({reason})' if reason else ''}: "
+                            "respond in Stripe. No money was taken back.")
+            db.session.commit()
+        return
+    _record(provider, connection, intent, "disputed",
+            note=f"Disputed by the card holder{f' ({reason})' if reason else ''}: respond in Stripe.")
 
 
 def _account_updated(provider, connection, account: dict) -> None:
