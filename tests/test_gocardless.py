@@ -528,6 +528,24 @@ class TestPayPage:
         assert "A payment of GBP 120.00 is on its way</strong> (being confirmed or collected). You do not need to " \
                "pay again" in html
 
+    def test_the_pay_button_collects_only_what_is_left_after_a_payment_on_its_way(self, app, client, user, acme,
+                                                                                   invoice, gc):
+        connect(user)
+        active_mandate(user, acme)
+        db.session.add(Payment(firm_id=user.firm_id, invoice_id=invoice.id, amount=20, currency="GBP",
+                               paid_on=date.today(), method="card", state="pending", provider="stripe",
+                               provider_payment_id="pi_0"))  # a card payment still being confirmed
+        db.session.commit()
+        url = make_link(client, invoice)
+        browser = new_client(app)
+        path = url.removeprefix(app.config["PUBLIC_BASE_URL"])
+        html = page(browser, path)
+        gc.add("POST", "/payments", json_body=payment(amount=10000, invoice_id=invoice.id))
+        browser.post(f"{path}/gocardless", data={"csrf_token": csrf_token_from(html),
+                                                 "attempt": re.search(r'name="attempt" value="([0-9a-f]{32})"',
+                                                                      html).group(1)})
+        assert gc.sent("POST", "/payments")["payments"]["amount"] == 10000  # 120 due, 20 on its way
+
     def test_with_an_active_mandate_the_pay_button_collects_at_once(self, app, client, user, acme, invoice, gc):
         connect(user)
         active_mandate(user, acme)

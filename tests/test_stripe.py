@@ -296,6 +296,22 @@ class TestPayByCard:
         assert browser.post(f"{path}/stripe", data={"csrf_token": token, "attempt": "a" * 32}).status_code == 302
         assert len(stripe_api.calls) == 0
 
+    def test_a_payment_on_its_way_for_part_of_the_invoice_is_not_charged_again(self, app, client, user, invoice,
+                                                                                 stripe_api):
+        from datetime import date
+
+        connect(user)
+        db.session.add(Payment(firm_id=user.firm_id, invoice_id=invoice.id, amount=20, currency="GBP",
+                               paid_on=date.today(), method="card", state="pending", provider="stripe",
+                               provider_payment_id="pi_0", reference="pi_0"))  # still being confirmed
+        db.session.commit()
+        stripe_api.post(f"{API}/v1/checkout/sessions", json={"id": "cs_test_1", "object": "checkout.session",
+                                                              "url": SESSION_URL, "status": "open"})
+        browser, path, html = pay_page(app, client, invoice)
+        assert "Left to pay once it arrives: <strong id=\"pay-left\">GBP 100.00</strong>" in " ".join(html.split())
+        browser.post(f"{path}/stripe", data={"csrf_token": csrf_token_from(html), "attempt": attempt_of(html)})
+        assert form(stripe_api.calls[0].request)["line_items[0][price_data][unit_amount]"] == "10000"
+
     def test_a_draft_invoice_offers_no_way_to_pay_yet(self, app, client, user, stripe_api):
         connect(user)
         draft = make_invoice(user, make_client(user, name="Acme Ltd"), status="draft")

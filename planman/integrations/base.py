@@ -257,9 +257,9 @@ class Provider(ABC):
         payment page counts them, with pending payments, as already on their way."""
         return []
 
-    def can_collect(self, invoice) -> bool:
-        """Whether the provider can collect the invoice's amount due in its currency
-        (the payment page offers it only then)."""
+    def can_collect(self, invoice, amount) -> bool:
+        """Whether the provider can collect ``amount`` of the invoice in its currency
+        now (the payment page offers it only then)."""
         return True
 
     def record_section(self, connection, record_type: str, record):

@@ -75,10 +75,11 @@ def offers(invoice, on_its_way: Decimal) -> list:
     draft), settled, or whose amount due is already on its way (a second
     payment would be one too many); else each connected payment provider that
     can collect this amount in this currency."""
-    if invoice.status not in ("sent", "part_paid") or invoice.amount_due <= 0 or on_its_way >= invoice.amount_due:
+    left = invoice.amount_due - on_its_way
+    if invoice.status not in ("sent", "part_paid") or left <= 0:
         return []
     return [(provider, connection) for provider, connection in payment_options(invoice.firm_id)
-            if provider.can_collect(invoice)]
+            if provider.can_collect(invoice, left)]
 
 
 def _render_page(token: str, *, returned=None, problem: str = "", status: int | None = None):
@@ -109,14 +110,17 @@ def start(token: str, provider_key: str):
     chosen = registry.get_provider(provider_key)
     if chosen is None or chosen.kind != "payments":
         abort(404)
-    for provider, connection in offers(invoice, _on_its_way(invoice)):
+    on_its_way = _on_its_way(invoice)
+    for provider, connection in offers(invoice, on_its_way):
         if provider.key == provider_key:
             return_url = public_url("pay.page", token=token)
             attempt = request.form.get("attempt", "")
             attempt = attempt if re.fullmatch(r"[0-9a-f]{32}", attempt) else ""
             try:
-                url = provider.start_payment(connection, invoice, invoice.amount_due, return_url=return_url,
-                                             attempt=attempt, shown_at=_shown_at(attempt))
+                # What is left once the payments on their way arrive: paying the whole amount due
+                # would pay those twice.
+                url = provider.start_payment(connection, invoice, invoice.amount_due - on_its_way,
+                                             return_url=return_url, attempt=attempt, shown_at=_shown_at(attempt))
             except IntegrationError as error:
                 log.warning("%s payment for invoice %s not started: %s", provider.key, invoice.id, error.detail)
                 return _render_page(token, problem=error.user_message, status=503)

@@ -121,8 +121,9 @@ class GoCardlessProvider(Provider):
         return [(c.payment_id or "", c.amount) for c in services.collections_for(invoice)
                 if c.status in mapping.COLLECTING]
 
-    def can_collect(self, invoice) -> bool:
-        return invoice.currency.upper() in mapping.SCHEMES  # a Direct Debit scheme takes the currency
+    def can_collect(self, invoice, amount) -> bool:
+        # A Direct Debit scheme takes the currency, and one collection at a time (it collects all that is due).
+        return invoice.currency.upper() in mapping.SCHEMES and services.open_collection(invoice) is None
 
     def start_payment(self, connection, invoice, amount: Decimal, *, return_url: str, attempt: str = "",
                       shown_at=None) -> str:
@@ -130,7 +131,7 @@ class GoCardlessProvider(Provider):
         try:
             if mandate is not None and mandate.mandate_id and mandate.status in mapping.MANDATE_TAKES_PAYMENTS:
                 # Set up already: collect against it and say it is on its way.
-                services.collect(connection, invoice)
+                services.collect(connection, invoice, amount=amount)
                 return f"{return_url}?returned={self.key}"
             return services.ask_for_mandate(connection, invoice.client, invoice=invoice,
                                             redirect_uri=f"{return_url}?returned={self.key}", exit_uri=return_url)

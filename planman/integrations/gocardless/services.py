@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Optional
 
 import gocardless_pro
@@ -137,8 +138,9 @@ def refresh_mandate(connection, mandate: GoCardlessMandate, *, details: Optional
 # -- collections --------------------------------------------------------------------------
 
 def collect(connection, invoice: Invoice, *, user_id: Optional[int] = None, automatic: bool = False,
-            charge_date: Optional[date] = None) -> GoCardlessCollection:
-    """Collect what the invoice has due against its client's mandate, once.
+            charge_date: Optional[date] = None, amount: Optional[Decimal] = None) -> GoCardlessCollection:
+    """Collect what the invoice has due (or ``amount`` of it: what is left once
+    other payments on their way arrive) against its client's mandate, once.
 
     A collection whose create was not answered is asked again with its own
     Idempotency-Key (GoCardless answers 409 with the payment it made, which the
@@ -155,7 +157,8 @@ def collect(connection, invoice: Invoice, *, user_id: Optional[int] = None, auto
         raise CollectRefused("Nothing is due on this invoice, so nothing was collected.")
     collection = GoCardlessCollection(
         firm_id=invoice.firm_id, invoice_id=invoice.id, mandate_id=mandate.mandate_id,
-        idempotency_key=f"planman-collection-{uuid.uuid4().hex}", amount=invoice.amount_due,
+        idempotency_key=f"planman-collection-{uuid.uuid4().hex}",
+        amount=min(amount, invoice.amount_due) if amount is not None else invoice.amount_due,
         currency=invoice.currency, charge_date=charge_date, status="creating", automatic=automatic,
         created_by_id=user_id)
     db.session.add(collection)

@@ -176,8 +176,8 @@ class StripeProvider(Provider):
             return
         handler(self, connection, obj)
 
-    def can_collect(self, invoice) -> bool:
-        return mapping.can_charge(invoice.amount_due, invoice.currency)
+    def can_collect(self, invoice, amount) -> bool:
+        return mapping.can_charge(amount, invoice.currency)
 
     def takes_payments(self, connection) -> bool:
         # Stripe refuses card payments until the account's charges are enabled (known once loaded).
