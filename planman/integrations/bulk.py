@@ -96,13 +96,9 @@ def select_record_ids(connection: Connection, record_type: str, mode: str, ids: 
             query = query.where(model.status != "void")
         return list(db.session.scalars(query.where(model.id.not_in(linked))))
     if mode == "changed":
-        changed = links.changed_since_sent_ids(connection, model, record_type)
-        if record_type != "invoice":
-            return changed
         # Voided since it was sent: "Void in <ledger>" on its page, not an update, ends it there.
-        void = set(db.session.scalars(sa.select(model.id).where(model.firm_id == connection.firm_id,
-                                                                model.status == "void")))
-        return [record_id for record_id in changed if record_id not in void]
+        not_void = (model.status != "void",) if record_type == "invoice" else ()
+        return links.changed_since_sent_ids(connection, model, record_type, *not_void)
     raise ValueError(f"unknown selection {mode!r}")
 
 

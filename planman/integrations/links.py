@@ -114,14 +114,15 @@ def changed_since_sent(link: ExternalLink, record) -> bool:
     return link.record_revision is not None and record.revision != link.record_revision
 
 
-def changed_since_sent_ids(connection: Connection, model, record_type: str) -> list[int]:
-    """Every linked record of the firm edited since it was last pushed, in one query."""
+def changed_since_sent_ids(connection: Connection, model, record_type: str, *criteria) -> list[int]:
+    """Every linked record of the firm edited since it was last pushed (and
+    meeting ``criteria``), in one query."""
     return list(db.session.scalars(
         sa.select(model.id).join(ExternalLink, sa.and_(
             ExternalLink.record_id == model.id, ExternalLink.record_type == record_type,
             ExternalLink.provider == connection.provider, ExternalLink.tenant_id == connection.tenant_id))
         .where(model.firm_id == connection.firm_id, ExternalLink.record_revision.is_not(None),
-               ExternalLink.record_revision != model.revision)
+               ExternalLink.record_revision != model.revision, *criteria)
         .order_by(model.id)
     ))
 

@@ -58,37 +58,40 @@ def page(token: str):
     return _render_page(token, returned=returned if returned is not None and returned.kind == "payments" else None)
 
 
-def _on_its_way(invoice) -> Decimal:
+def _on_its_way(invoice, connected: list) -> Decimal:
     """What the invoice's payments still being confirmed, and collections still
-    under way, come to (each once: a collection is often a pending payment too)."""
+    under way with the ``connected`` providers, come to (each once: a collection
+    is often a pending payment too)."""
     pending = [p for p in services.invoice_payments(invoice) if p.state == "pending"]
     known = {(p.provider, p.provider_payment_id) for p in pending if p.provider}
     total = sum((p.amount for p in pending), Decimal("0"))
-    for provider, _ in payment_options(invoice.firm_id):
+    for provider, _ in connected:
         total += sum((amount for payment_id, amount in provider.collections_under_way(invoice)
                       if not payment_id or (provider.key, payment_id) not in known), Decimal("0"))
     return total
 
 
-def offers(invoice, on_its_way: Decimal) -> list:
-    """The ways to pay the page offers: none for an invoice not sent yet (a
-    draft), settled, or whose amount due is already on its way (a second
-    payment would be one too many); else each connected payment provider that
-    can collect this amount in this currency."""
+def offers(invoice) -> tuple[list, Decimal]:
+    """The ways to pay the page offers, and what is on its way already. None for
+    an invoice not sent yet (a draft), settled, or whose amount due is on its
+    way (a second payment would be one too many); else each connected payment
+    provider that can collect what is left in this currency."""
+    connected = payment_options(invoice.firm_id)
+    on_its_way = _on_its_way(invoice, connected)
     left = invoice.amount_due - on_its_way
     if invoice.status not in ("sent", "part_paid") or left <= 0:
-        return []
-    return [(provider, connection) for provider, connection in payment_options(invoice.firm_id)
-            if provider.can_collect(invoice, left)]
+        return [], on_its_way
+    return [(provider, connection) for provider, connection in connected
+            if provider.can_collect(invoice, left)], on_its_way
 
 
 def _render_page(token: str, *, returned=None, problem: str = "", status: int | None = None):
     invoice = _invoice_or_gone(token)
     firm = db.session.get(Firm, invoice.firm_id)
     status = status or (410 if invoice.status == "void" else 200)
-    on_its_way = _on_its_way(invoice)
-    # Back from paying: no second button to press while that payment is confirmed.
-    options = [] if returned is not None else offers(invoice, on_its_way)
+    options, on_its_way = offers(invoice)
+    if returned is not None:
+        options = []  # back from paying: no second button to press while that payment is confirmed
     return render_template("payments/pay.html", invoice=invoice, firm=firm, totals=invoice.totals,
                            options=options, token=token, returned=returned, problem=problem,
                            on_its_way=on_its_way, attempt=_new_attempt()), status
@@ -110,8 +113,8 @@ def start(token: str, provider_key: str):
     chosen = registry.get_provider(provider_key)
     if chosen is None or chosen.kind != "payments":
         abort(404)
-    on_its_way = _on_its_way(invoice)
-    for provider, connection in offers(invoice, on_its_way):
+    options, on_its_way = offers(invoice)
+    for provider, connection in options:
         if provider.key == provider_key:
             return_url = public_url("pay.page", token=token)
             attempt = request.form.get("attempt", "")
