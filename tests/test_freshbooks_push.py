@@ -440,6 +440,15 @@ def test_disconnect_revokes_the_refresh_token_and_keeps_the_links(app, client, f
     assert db.session.scalar(sa.select(sa.func.count(ExternalLink.id))) == 1
 
 
+def test_disconnect_says_so_when_freshbooks_refuses_the_revocation(app, client, firm, fb):
+    admin, connection = firm
+    fb.post(f"{API}/auth/oauth/revoke", status=500, json={"error": "server_error"})
+    html = post_form(client, "/integrations/freshbooks/disconnect", {}, form_url="/integrations/freshbooks",
+                     follow_redirects=True).get_data(as_text=True)
+    assert "FreshBooks did not confirm that PlanMan&#39;s access was revoked (it answered 500)" in html
+    assert db.session.get(Connection, connection.id).token_ciphertext is None
+
+
 def test_an_invoice_the_customer_has_seen_is_not_retried_from_the_failed_list_without_the_question(app, client,
                                                                                                   firm, fb):
     admin, _ = firm

@@ -484,6 +484,20 @@ def test_disconnect_shows_problems_but_still_wipes_tokens(app, client, admin, xe
     assert the_connection(admin).token_ciphertext is None
 
 
+def test_disconnect_says_so_when_xero_refuses_the_revocation(app, client, admin, xero_api):
+    # Authlib hands back the refusal without raising; RFC 7009 answers 200 even
+    # for a dead token, so a 503 means Xero still honours it.
+    connected(admin)
+    xero_api.rsps.add("DELETE", f"{CONNECTIONS_URL}/{UK['id']}", status=204)
+    xero_api.rsps.add("POST", REVOKE_URL, status=503, body="Service Unavailable")
+    html = post_form(client, "/integrations/xero/disconnect", {}, form_url="/integrations/xero",
+                     follow_redirects=True).get_data(as_text=True)
+    assert "flash-warning" in html
+    assert "did not confirm that PlanMan&#39;s access was revoked (it answered 503)" in html
+    assert "Settings &gt; Connected apps in Xero" in html
+    assert the_connection(admin).token_ciphertext is None
+
+
 def _reconnect(app, client, xero_api, org):
     xero_api.rsps.add("DELETE", f"{CONNECTIONS_URL}/{UK['id']}", status=204)
     xero_api.rsps.add("POST", REVOKE_URL, status=200)

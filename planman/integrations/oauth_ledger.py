@@ -26,7 +26,7 @@ from planman.integrations.base import Provider, PushResult, RateLimits, Tenant
 from planman.integrations.create_marks import CreateMarks
 from planman.integrations.oauth_state import RedisStateCache
 from planman.integrations.tokens import (FixedToken, TokenManager, load_token, reconnect_when_forbidden,
-                                         refresh_or_explain)
+                                         refresh_or_explain, revoke_or_explain)
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +108,9 @@ class OAuthLedgerProvider(Provider):
             return [f"PlanMan could not read its stored {self.label} tokens, so it could not revoke them."]
         if not token:
             return []
-        try:
-            self._oauth_session().revoke_token(self.oauth_urls(current_app.config).revoke,
-                                               token=token.get("refresh_token") or token["access_token"],
-                                               timeout=self._setting("HTTP_TIMEOUT"))
-        except Exception as error:  # network trouble must not keep the tokens alive here
-            log.info("%s disconnect: revocation failed: %s", self.key, type(error).__name__)
-            return [f"{self.label} could not be reached to revoke access; remove PlanMan in {self.revoke_hint} "
-                    "to be sure."]
-        return []
+        return revoke_or_explain(lambda: self._oauth_session().revoke_token(
+            self.oauth_urls(current_app.config).revoke, token=token.get("refresh_token") or token["access_token"],
+            timeout=self._setting("HTTP_TIMEOUT")), self.label, self.revoke_hint)
 
     # -- tokens ------------------------------------------------------------------------------
     def _oauth_session(self) -> OAuth2Session:

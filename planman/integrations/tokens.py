@@ -82,6 +82,25 @@ def refresh_or_explain(request_refresh: Callable[[], dict], provider_label: str)
                                detail=f"token refresh: {type(error).__name__}", provider=provider_label) from error
 
 
+def revoke_or_explain(request_revocation: Callable[[], object], provider_label: str, where: str) -> list[str]:
+    """Run one revocation request (an OAuth2Session.revoke_token call); returns
+    what to tell the admin if it did not happen. Authlib returns the answer
+    without raising, and RFC 7009 answers 200 even for a token already dead, so
+    any other status means the provider still honours the token."""
+    advice = f"remove PlanMan under {where} to be sure."
+    try:
+        answer = request_revocation()
+    except Exception as error:  # network trouble must not keep the tokens alive here
+        log.info("%s disconnect: revocation failed: %s", provider_label, type(error).__name__)
+        return [f"{provider_label} could not be reached to revoke access; {advice}"]
+    status = getattr(answer, "status_code", 200)
+    if not 200 <= status < 300:
+        log.info("%s disconnect: revocation answered %s", provider_label, status)
+        return [f"{provider_label} did not confirm that PlanMan's access was revoked (it answered {status}); "
+                f"{advice}"]
+    return []
+
+
 def reconnect_when_forbidden(connection: Connection, provider) -> Callable[[str], None]:
     """The callback an API client calls on a 403 for the tenant: the connection
     needs reconnecting, unless its tokens were replaced while the call was under

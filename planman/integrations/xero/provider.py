@@ -16,7 +16,7 @@ from planman.integrations.errors import IntegrationError, RemoteNotFound
 from planman.integrations import throttle as throttles
 from planman.integrations.oauth_state import RedisStateCache
 from planman.integrations.tokens import (FixedToken, TokenManager, load_token, reconnect_when_forbidden,
-                                         refresh_or_explain)
+                                         refresh_or_explain, revoke_or_explain)
 from planman.integrations.throttle import Throttled
 from planman.integrations.xero import bulk_exporter, exporter, mapping, payments, reconcile, webhooks
 from planman.integrations.xero import settings as xero_settings
@@ -102,16 +102,11 @@ class XeroProvider(Provider):
             except IntegrationError as error:
                 log.info("xero disconnect: DELETE /connections failed: %s", error.detail or error)
         if token and token.get("refresh_token"):
-            try:
-                self._oauth_session().revoke_token(
-                    f"{current_app.config['XERO_IDENTITY_URL']}/connect/revocation",
-                    token=token["refresh_token"], token_type_hint="refresh_token",
-                    timeout=current_app.config["XERO_HTTP_TIMEOUT"],
-                )
-            except Exception as error:  # network trouble must not keep the tokens alive here
-                log.info("xero disconnect: revocation failed: %s", type(error).__name__)
-                problems.append("Xero could not be reached to revoke access; remove PlanMan under "
-                                "Settings > Connected apps in Xero to be sure.")
+            problems += revoke_or_explain(lambda: self._oauth_session().revoke_token(
+                f"{current_app.config['XERO_IDENTITY_URL']}/connect/revocation",
+                token=token["refresh_token"], token_type_hint="refresh_token",
+                timeout=current_app.config["XERO_HTTP_TIMEOUT"],
+            ), self.label, self.revoke_hint)
         return problems
 
     # -- API access (workers) ------------------------------------------------
