@@ -498,6 +498,18 @@ def test_disconnect_says_so_when_xero_refuses_the_revocation(app, client, admin,
     assert the_connection(admin).token_ciphertext is None
 
 
+def test_a_late_sign_in_leaves_the_connection_another_admin_made_meanwhile(app, client, admin, xero_api):
+    mock_identity(xero_api, orgs=(UK, US), token=token_json(access="late-access", refresh="late-refresh"))
+    params = start_connect(client)  # this admin goes to Xero...
+    connected(colleague(admin, is_admin=True, email="boss2@example.com"), tenant=UK)  # ...another connects meanwhile
+    html = come_back(client, code="c", state=params["state"]).get_data(as_text=True)
+    assert "connected to Demo Company (UK) while you were signing in to Xero, so nothing was changed" in html
+    connection = the_connection(admin)
+    assert connection.state == "connected" and connection.tenant_id == UK["tenantId"]
+    assert load_token(connection)["refresh_token"] == REFRESH  # the other admin's tokens, not the late ones
+    assert not xero_api.requests_to("POST", REVOKE_URL)
+
+
 def _reconnect(app, client, xero_api, org):
     xero_api.rsps.add("DELETE", f"{CONNECTIONS_URL}/{UK['id']}", status=204)
     xero_api.rsps.add("POST", REVOKE_URL, status=200)

@@ -87,6 +87,15 @@ def complete(provider: Provider, firm_id: int, user: User, token: dict, tenants:
             f"connected. Click {provider.connect_label} and tick the {provider.tenant_word} this firm uses."
         )
     connection = _get_or_create(firm_id, provider.key)
+    if connection.is_usable:
+        # Someone connected the firm while this admin was at the provider: their
+        # connection and tokens stay. (This approval's token is not revoked: for
+        # some providers that would end the other connection too.)
+        raise ConnectFailed(
+            f"This firm was connected to {connection.tenant_name or provider.label} while you were signing in "
+            f"to {provider.label}, so nothing was changed. Disconnect first to connect another "
+            f"{provider.tenant_word}."
+        )
     if len(tenants) == 1:
         attach(connection, tenants[0], token, user)
         return connection
