@@ -275,12 +275,30 @@ def test_two_orgs_show_a_choice_then_connect_the_one_picked(app, client, admin, 
     assert bad.status_code == 422
     assert "Choose one of the organisations" in bad.get_data(as_text=True)
 
+    xero_api.rsps.add("DELETE", f"{CONNECTIONS_URL}/{UK['id']}", status=204)
     done = post_form(client, "/integrations/xero/choose", {"tenant_id": US["tenantId"]}, follow_redirects=True)
     assert "Connected to Demo Company (US)" in done.get_data(as_text=True)
+    assert "flash-warning" not in done.get_data(as_text=True)
     connection = the_connection(admin)
     assert connection.state == "connected" and connection.tenant_id == US["tenantId"]
     assert connection.remote_connection_id == US["id"] and connection.pending_tenants is None
     assert app.push_queue.count == 1
+    # The organisation not chosen is given back: Xero counts every connection
+    # against the app's limit and lists PlanMan in that organisation.
+    [removed] = [c.request for c in xero_api.rsps.calls if c.request.method == "DELETE"]
+    assert removed.url == f"{CONNECTIONS_URL}/{UK['id']}" and removed.headers["Authorization"] == f"Bearer {ACCESS}"
+
+
+def test_an_organisation_not_chosen_that_cannot_be_given_back_is_named(app, client, admin, xero_api):
+    mock_identity(xero_api, orgs=(UK, US))
+    params = start_connect(client)
+    come_back(client, code="the-code", state=params["state"])
+    xero_api.rsps.add("DELETE", f"{CONNECTIONS_URL}/{UK['id']}", status=503, body="Service Unavailable")
+    html = post_form(client, "/integrations/xero/choose", {"tenant_id": US["tenantId"]},
+                     follow_redirects=True).get_data(as_text=True)
+    assert "Connected to Demo Company (US)" in html
+    assert "could not give up its access to Demo Company (UK), which you approved but did not choose" in html
+    assert the_connection(admin).tenant_id == US["tenantId"]
 
 
 def test_deny_leaves_nothing(app, client, admin, xero_api):

@@ -111,8 +111,15 @@ def test_two_organisations_then_choose_one(client, sandbox, rq_workers):
     chosen = post_form(client, "/integrations/xero/choose", {"tenant_id": US_TENANT_ID},
                        form_url="/integrations/xero/choose", follow_redirects=True)
     assert "Connected to Demo Company (US)" in chosen.get_data(as_text=True)
+    assert "flash-warning" not in chosen.get_data(as_text=True)
     connection = wait_for_details(admin.firm_id)
     assert connection.tenant_id == US_TENANT_ID and connection.settings["base_currency"] == "USD"
+    # The stand-in, like Xero, lists only the organisation chosen: the other was given back.
+    token = load_token(connection)
+    listed = sandbox.http.get(f"{sandbox.url}/connections", headers={"Authorization": f"Bearer {token['access_token']}"},
+                              timeout=10)
+    assert [c["tenantId"] for c in listed.json()] == [US_TENANT_ID]
+    assert sandbox.violations() == []
 
 
 @pytest.mark.slow

@@ -348,6 +348,12 @@ class Provider(ABC):
     def disconnect(self, connection) -> list[str]:
         """Tell the provider we are leaving; return problems worth showing."""
 
+    def release_tenants(self, connection, tenants: list[Tenant]) -> list[str]:
+        """Give up the access an approval gave to ``tenants``, the ones the
+        admin did not choose (where the provider grants per tenant); return
+        problems worth showing."""
+        return []
+
     # Worker side -----------------------------------------------------------
     @abstractmethod
     def load_tenant_details(self, connection) -> None:

@@ -189,11 +189,13 @@ def choose(provider_key):
     form = ChooseTenantForm(provider, tenants)
     if form.validate_on_submit():
         try:
-            connections.choose(provider, connection, form.tenant_id.data, current_user)
+            problems = connections.choose(provider, connection, form.tenant_id.data, current_user)
         except connections.ConnectFailed as error:
             flash(error.user_message, "error")
             return _provider_page(provider)
         flash(f"Connected to {connection.tenant_name}.", "success")
+        for problem in problems:
+            flash(problem, "warning")
         return _provider_page(provider)
     status = 422 if form.errors else 200
     return render_template("integrations/choose_tenant.html", provider=provider, form=form), status

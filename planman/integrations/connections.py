@@ -121,8 +121,9 @@ def pending_tenants(connection: Optional[Connection]) -> list[Tenant]:
     return [Tenant(**tenant) for tenant in connection.pending_tenants or []]
 
 
-def choose(provider: Provider, connection: Connection, tenant_id: str, user: User) -> Connection:
-    """Attach the tenant an admin picked from the ones an approval covered."""
+def choose(provider: Provider, connection: Connection, tenant_id: str, user: User) -> list[str]:
+    """Attach the tenant an admin picked from the ones an approval covered and
+    give up the others. Returns problems worth showing."""
     if connection.state != "choosing":
         raise ConnectFailed(f"There is no {provider.tenant_word} to choose any more. "
                             f"Click {provider.connect_label} to start again.")
@@ -133,8 +134,14 @@ def choose(provider: Provider, connection: Connection, tenant_id: str, user: Use
     if not token:
         raise ConnectFailed(f"PlanMan no longer holds the access you approved. "
                             f"Click {provider.connect_label} to start again.")
+    others = [t for t in pending_tenants(connection) if t.tenant_id != tenant_id]
     attach(connection, tenant, token, user)
-    return connection
+    try:
+        return provider.release_tenants(connection, others)
+    except Exception:  # the chosen one is attached; the rest is housekeeping at the provider
+        log.exception("releasing unchosen tenants failed for connection %s", connection.id)
+        return [f"PlanMan could not give up its access to the {provider.tenant_words} you did not choose; "
+                f"remove PlanMan under {provider.revoke_hint or f'the {provider.label} website'} there."]
 
 
 def attach(connection: Connection, tenant: Tenant, token: dict, user: User) -> None:

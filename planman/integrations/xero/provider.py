@@ -109,6 +109,27 @@ class XeroProvider(Provider):
             ), self.label, self.revoke_hint)
         return problems
 
+    def release_tenants(self, connection, tenants) -> list[str]:
+        # Each organisation approved is a connection at Xero, counted against the
+        # app's connection limit and listing PlanMan in that organisation's
+        # Connected apps; the ones not chosen are removed (REFERENCE.md section 1).
+        token = load_token(connection)
+        api = self._api(tenant_id=None, tokens=FixedToken(token["access_token"], self.label), throttle=None)
+        kept = []
+        for tenant in tenants:
+            if not tenant.remote_connection_id:
+                continue
+            try:
+                api.delete_connection(tenant.remote_connection_id)
+            except IntegrationError as error:
+                log.info("xero choose: DELETE /connections failed: %s", error.detail or error)
+                kept.append(tenant.name or tenant.tenant_id)
+        if not kept:
+            return []
+        return [f"PlanMan could not give up its access to {', '.join(kept)}, which you approved but did not "
+                f"choose; in {'that organisation' if len(kept) == 1 else 'each of them'}, remove PlanMan under "
+                f"{self.revoke_hint}."]
+
     # -- API access (workers) ------------------------------------------------
     def _oauth_session(self) -> OAuth2Session:
         cfg = current_app.config
