@@ -19,7 +19,7 @@ from planman.extensions import db
 from planman.integrations import connections
 from planman.integrations.tokens import load_token, store_token
 from planman.models import Connection, ExternalLink, User, utcnow
-from tests.helpers import PASSWORD, login, make_client, post_form, signup, tax_rate
+from tests.helpers import PASSWORD, login, make_client, new_client, post_form, signup, tax_rate
 from tests.xero_spec import ACCOUNTING_BASE, xero_api  # noqa: F401
 
 TOKEN_URL = "https://identity.xero.com/connect/token"
@@ -299,6 +299,30 @@ def test_an_organisation_not_chosen_that_cannot_be_given_back_is_named(app, clie
     assert "Connected to Demo Company (US)" in html
     assert "could not give up its access to Demo Company (UK), which you approved but did not choose" in html
     assert the_connection(admin).tenant_id == US["tenantId"]
+
+
+def test_an_organisation_another_firm_holds_is_not_connected_again(app, client, admin, xero_api):
+    # Xero's webhooks name only the organisation: with two firms on it, one
+    # firm's events would be read as the other's.
+    connected(admin, tenant=UK)
+    other_browser = new_client(app)
+    other = signup(other_browser, email="b@example.com", firm_name="Firm B")
+    mock_identity(xero_api, orgs=(UK,))
+    page = come_back(other_browser, code="c", state=start_connect(other_browser)["state"]).get_data(as_text=True)
+    assert "Demo Company (UK) is already connected to another firm in PlanMan, so nothing was changed" in page
+    assert the_connection(other) is None or not the_connection(other).is_usable
+
+    # Among several approved, it cannot be the one chosen; another can.
+    mock_identity(xero_api, orgs=(UK, US))
+    come_back(other_browser, code="c2", state=start_connect(other_browser)["state"])
+    refused = post_form(other_browser, "/integrations/xero/choose", {"tenant_id": UK["tenantId"]},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "already connected to another firm in PlanMan" in refused
+    xero_api.rsps.add("DELETE", f"{CONNECTIONS_URL}/{UK['id']}", status=204)
+    chosen = post_form(other_browser, "/integrations/xero/choose", {"tenant_id": US["tenantId"]},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Connected to Demo Company (US)" in chosen
+    assert the_connection(other).tenant_id == US["tenantId"] and the_connection(admin).tenant_id == UK["tenantId"]
 
 
 def test_deny_leaves_nothing(app, client, admin, xero_api):

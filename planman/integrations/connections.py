@@ -147,6 +147,12 @@ def choose(provider: Provider, connection: Connection, tenant_id: str, user: Use
 def attach(connection: Connection, tenant: Tenant, token: dict, user: User) -> None:
     """Make ``tenant`` the connection's tenant and start loading its details."""
     provider = registry.get_provider(connection.provider)
+    if _held_by_another_firm(connection, tenant.tenant_id):
+        # Its webhooks name only the tenant, so they could reach one of the firms
+        # only; and two firms pushing to one ledger would make each other's contacts twice.
+        raise ConnectFailed(f"{tenant.name or 'That ' + provider.tenant_word} is already connected to another "
+                            f"firm in PlanMan, so nothing was changed. A {provider.label} {provider.tenant_word} "
+                            f"can be connected to one PlanMan firm at a time.")
     settings = dict(connection.settings or {})
     same_tenant = settings.get("tenant_id") == tenant.tenant_id
     if not same_tenant:
@@ -175,6 +181,13 @@ def attach(connection: Connection, tenant: Tenant, token: dict, user: User) -> N
              connection.firm_id, tenant.tenant_id)
     enqueue_refresh(connection)
     webhooks.release_waiting(connection.provider, tenant.tenant_id, connection.firm_id)  # held while not connected
+
+
+def _held_by_another_firm(connection: Connection, tenant_id: str) -> bool:
+    return db.session.scalar(sa.select(Connection.id).where(
+        Connection.provider == connection.provider, Connection.tenant_id == tenant_id,
+        Connection.firm_id != connection.firm_id, Connection.state.in_(("connected", "needs_reconnect")))
+        .limit(1)) is not None
 
 
 def enqueue_refresh(connection: Connection) -> None:
