@@ -146,3 +146,11 @@ def keep_connection_alive(connection_id: int) -> str:
 
     with _app().app_context():
         return keepalive.keep_alive(connection_id)
+
+
+def close_payment_pages(invoice_id: int) -> str:
+    """Close the invoice's open payment pages it no longer needs (planman.payments.pages)."""
+    from planman.payments import pages
+
+    with _app().app_context():
+        return pages.close_unneeded(invoice_id)

@@ -424,6 +424,28 @@ class PaymentLink(db.Model):
     created_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
 
 
+class OpenPaymentPage(db.Model):
+    """A provider's hosted payment page opened for one invoice (a card checkout).
+    It takes its amount from whoever holds it until it expires or is closed, so
+    PlanMan closes it once the invoice no longer needs that much
+    (planman.payments.pages): an invoice paid meanwhile is never paid twice."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
+    invoice_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("invoice.id"), index=True)
+    provider: so.Mapped[str] = so.mapped_column(sa.String(30))
+    reference: so.Mapped[str] = so.mapped_column(sa.String(255))  # the provider's id of the page
+    amount: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(12, 2))
+    expires_at: so.Mapped[datetime]
+    closed_at: so.Mapped[Optional[datetime]]
+    attempts: so.Mapped[int] = so.mapped_column(default=0)  # closes tried and refused for now
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("provider", "reference", name="uq_open_payment_page_provider_reference"),
+    )
+
+
 LEDGER_LINK_STATES = ("queued", "recording", "recorded", "failed", "unsupported", "reversed")
 
 

@@ -54,9 +54,9 @@ def connect_stripe(client, firm_id: int, account_id: str, *, timeout: float = 30
         time.sleep(0.1)
 
 
-def pay_by_card(link: str, card: str) -> requests.Response:
-    """The client opens the payment link (nobody logged in), presses Pay by card and pays on the
-    stand-in's Checkout page. Answers the Checkout page's answer (303 back to PlanMan, or the decline)."""
+def open_checkout(link: str) -> tuple[requests.Session, str]:
+    """The client opens the payment link (nobody logged in) and presses Pay by card: the
+    browser and the stand-in's Checkout page it is sent to."""
     browser = requests.Session()
     page = browser.get(link, timeout=10)
     assert page.status_code == 200 and "Pay by card" in page.text, page.text
@@ -67,5 +67,15 @@ def pay_by_card(link: str, card: str) -> requests.Response:
     checkout_url = started.headers["Location"]
     checkout = browser.get(checkout_url, timeout=10)
     assert checkout.status_code == 200 and "Card number" in checkout.text
+    return browser, checkout_url
+
+
+def pay_on_checkout(browser: requests.Session, checkout_url: str, card: str) -> requests.Response:
     return browser.post(checkout_url, data={"cardnumber": card, "exp": "12 / 34", "cvc": "123",
                                             "email": "client@example.test"}, allow_redirects=False, timeout=20)
+
+
+def pay_by_card(link: str, card: str) -> requests.Response:
+    """Pay on the stand-in's Checkout page. Answers the Checkout page's answer (303 back to
+    PlanMan, or the decline)."""
+    return pay_on_checkout(*open_checkout(link), card)

@@ -13,7 +13,8 @@ from standins.stripe.demo import UK_ACCOUNT_ID
 from tests.fixtures.services import stripe_config, wait_until
 from tests.helpers import make_client, make_invoice, signup
 from tests.integration_helpers import choose_settings, connect_xero, wait_for_pushes
-from tests.stripe_flows import connect_stripe, pay_by_card, register_webhook
+from tests.stripe_flows import connect_stripe, open_checkout, pay_by_card, pay_on_checkout, register_webhook
+from tests.test_payments import record
 from tests.test_payments_ledger import page
 from tests.test_payments_page import make_link
 from tests.test_push_e2e import organisation, press
@@ -88,6 +89,23 @@ def test_4242_pays_the_invoice_in_planman_and_once_in_xero(client, firm, sandbox
     [intent] = [a for a in stripe_standin.state()["accounts"] if a["id"] == UK_ACCOUNT_ID][0]["payment_intents"]
     assert intent["id"] == payment.provider_payment_id and intent["metadata"]["planman_invoice_id"] == str(invoice.id)
     assert sandbox.violations() == []
+
+
+def test_a_card_page_left_open_takes_nothing_once_the_invoice_is_paid_another_way(client, firm, sandbox,
+                                                                                  stripe_standin):
+    invoice, _remote = sent_invoice(client, firm, sandbox, "INV-1610")
+    browser, checkout_url = open_checkout(make_link(client, invoice))  # left open in another tab
+    assert record(client, invoice, amount=str(invoice.total)).status_code == 302  # paid by bank transfer
+
+    def expired():
+        return "This payment page has expired." in browser.get(checkout_url, timeout=10).text
+    wait_until(expired, 30, "a worker to close the Checkout page at Stripe")
+    late = pay_on_checkout(browser, checkout_url, "4242 4242 4242 4242")
+    assert late.status_code == 409
+    account = [a for a in stripe_standin.state()["accounts"] if a["id"] == UK_ACCOUNT_ID][0]
+    assert account["payment_intents"] == []
+    assert [p.method for p in db.session.scalars(sa.select(Payment).where(Payment.invoice_id == invoice.id))] == \
+        ["bank_transfer"]
 
 
 def test_a_declined_card_leaves_the_invoice_unpaid_with_the_reason(client, firm, sandbox, stripe_standin):

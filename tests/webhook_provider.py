@@ -18,7 +18,7 @@ from decimal import Decimal
 from flask import current_app
 
 from planman.extensions import db
-from planman.integrations.base import Provider, WebhookEventData, WebhookVerificationFailed
+from planman.integrations.base import PaymentStart, Provider, WebhookEventData, WebhookVerificationFailed
 from planman.integrations.errors import TemporaryFailure
 from planman.models import Invoice
 
@@ -113,5 +113,5 @@ class TestPayProvider(OfflineProvider):
         redis.rpush("testpay:done", event.event_id)
 
     def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "",
-                      shown_at=None) -> str:
-        return f"https://pay.testpay.example/checkout?invoice={invoice.number}&amount={amount}"
+                      shown_at=None) -> PaymentStart:
+        return PaymentStart(url=f"https://pay.testpay.example/checkout?invoice={invoice.number}&amount={amount}")

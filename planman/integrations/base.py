@@ -111,6 +111,20 @@ class Tenant:
 
 
 @dataclass(frozen=True)
+class PaymentStart:
+    """Where ``Provider.start_payment`` sends the client. When it opened a page at
+    the provider that holds an amount until it expires (a card checkout), it
+    names it too (``page_reference``, ``page_amount``, ``page_expires_at`` as a
+    Unix time), and the page is closed with ``close_payment_page`` once the
+    invoice no longer needs that much."""
+
+    url: str
+    page_reference: str = ""
+    page_amount: Optional[Decimal] = None
+    page_expires_at: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class RateLimits:
     """A provider's call budget per tenant, enforced by ``throttle.TenantThrottle``
     across every worker (Redis): at most ``in_flight`` calls at once and
@@ -268,12 +282,19 @@ class Provider(ABC):
         return None
 
     def start_payment(self, connection, invoice, amount, *, return_url: str, attempt: str = "",
-                      shown_at: Optional[int] = None) -> str:
-        """Where to send the client to pay ``amount`` of ``invoice`` (a URL).
-        ``attempt`` is the same for resubmissions of one payment page's form
-        (use it in idempotency keys), ``shown_at`` when that page was shown (a
-        Unix time, None if unknown); raise IntegrationError when the provider
-        cannot start the payment (its message is shown to the client)."""
+                      shown_at: Optional[int] = None) -> PaymentStart:
+        """Where to send the client to pay ``amount`` of ``invoice``, and the page
+        it opened at the provider, if any (``PaymentStart``). ``attempt`` is the
+        same for resubmissions of one payment page's form (use it in idempotency
+        keys), ``shown_at`` when that page was shown (a Unix time, None if
+        unknown); raise IntegrationError when the provider cannot start the
+        payment (its message is shown to the client)."""
+        raise NotImplementedError
+
+    def close_payment_page(self, connection, page_reference: str) -> None:
+        """Make a page ``start_payment`` named take no money: done too when it is
+        finished or expired already. Raise TemporaryFailure to be tried again.
+        Called only for providers whose ``start_payment`` names pages."""
         raise NotImplementedError
 
     # -- settings (Setup > Integrations > <provider>) ---------------------------

@@ -8,6 +8,7 @@ from planman.invoices.preview import form_preview
 from planman.invoices.forms import STATUS_LABELS, InvoiceForm, LineForm
 from planman.models import INVOICE_STATUSES, Client, Invoice
 from planman.pagination import paginate
+from planman.payments import pages
 from planman.payments import services as payments
 from planman.payments import views as payments_views
 from planman.tenancy import firm_params, get_for_firm_or_404, one_for_firm_or_404
@@ -106,6 +107,7 @@ def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
         db.session.rollback()
         form.number.errors.append(NUMBER_TAKEN)
         return None
+    pages.close_unneeded_soon(invoice.id)  # voided, back to draft or a lower total: open card pages ask too much
     return invoice
 
 

@@ -17,7 +17,7 @@ from planman.integrations.errors import IntegrationError
 from planman.integrations.links import connection_for
 from planman.models import Firm
 from planman.extensions import db
-from planman.payments import links, public_bp, services
+from planman.payments import links, pages, public_bp, services
 from planman.security import public_url
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,12 @@ def start(token: str, provider_key: str):
             try:
                 # What is left once the payments on their way arrive: paying the whole amount due
                 # would pay those twice.
-                url = provider.start_payment(connection, invoice, invoice.amount_due - on_its_way,
-                                             return_url=return_url, attempt=attempt, shown_at=_shown_at(attempt))
+                started = provider.start_payment(connection, invoice, invoice.amount_due - on_its_way,
+                                                 return_url=return_url, attempt=attempt,
+                                                 shown_at=_shown_at(attempt))
             except IntegrationError as error:
                 log.warning("%s payment for invoice %s not started: %s", provider.key, invoice.id, error.detail)
                 return _render_page(token, problem=error.user_message, status=503)
-            return redirect(url, code=303)  # the provider's page, fetched with GET
+            pages.remember(invoice, provider.key, started)  # closed once the invoice no longer needs it
+            return redirect(started.url, code=303)  # the provider's page, fetched with GET
     return redirect(url_for("pay.page", token=token))  # not offered (any more): the page says why

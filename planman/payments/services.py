@@ -166,8 +166,9 @@ def set_payment_state(payment: Payment, state: str) -> None:
     _after_change(payment)
 
 
-# Inside ``in_one_commit``: the ids of the payments whose ledgers must follow once it commits.
-_held: ContextVar[Optional[list[int]]] = ContextVar("payment_changes_held", default=None)
+# Inside ``in_one_commit``: the payments changed, to follow up once it commits.
+# Each as (payment id, invoice id, whether a ledger follows it), read before the commit expires the rows.
+_held: ContextVar[Optional[list[tuple[int, int, bool]]]] = ContextVar("payment_changes_held", default=None)
 
 
 @contextmanager
@@ -176,36 +177,37 @@ def in_one_commit():
     whatever else the caller changed: an invoice that several payments settle
     at once never reads part paid on the way. Their ledgers are told after the
     commit. Nothing is committed if the block raises."""
-    held: list[int] = []
+    held: list[tuple[int, int, bool]] = []
     token = _held.set(held)
     try:
         yield
         db.session.commit()
     finally:
         _held.reset(token)
-    _tell_ledgers(held)
+    _follow_up(held)
 
 
 def _after_change(payment: Payment) -> None:
-    """Commit, then have the connected ledgers follow (after the commit, so the
-    job finds the rows)."""
+    """Commit, then have the connected ledgers follow and close the invoice's
+    payment pages it no longer needs (after the commit, so the jobs find the rows)."""
     from planman.payments import ledger
 
-    ledger_links = ledger.queue_for(payment)
+    change = (payment.id, payment.invoice_id, bool(ledger.queue_for(payment)))
     held = _held.get()
     if held is None:
         db.session.commit()
-        if ledger_links:
-            _tell_ledgers([payment.id])
-    elif ledger_links:
-        held.append(payment.id)  # told once the block commits
+        _follow_up([change])
+    else:
+        held.append(change)  # followed up once the block commits
 
 
-def _tell_ledgers(payment_ids: list[int]) -> None:
-    from planman.payments import ledger
+def _follow_up(changes: list[tuple[int, int, bool]]) -> None:
+    from planman.payments import ledger, pages
 
-    for payment_id in dict.fromkeys(payment_ids):
+    for payment_id in dict.fromkeys(payment_id for payment_id, _, ledger_follows in changes if ledger_follows):
         ledger.enqueue(payment_id)
+    for invoice_id in dict.fromkeys(invoice_id for _, invoice_id, _ in changes):
+        pages.close_unneeded_soon(invoice_id)
 
 
 @cache

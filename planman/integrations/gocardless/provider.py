@@ -16,7 +16,7 @@ from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from flask import current_app, redirect, request, session
 
 from planman.extensions import db
-from planman.integrations.base import Provider, Tenant, WebhookEventData, WebhookVerificationFailed
+from planman.integrations.base import PaymentStart, Provider, Tenant, WebhookEventData, WebhookVerificationFailed
 from planman.integrations.errors import IntegrationError, TemporaryFailure
 from planman.integrations.gocardless import client, mapping, services
 from planman.integrations.tokens import load_token
@@ -126,15 +126,17 @@ class GoCardlessProvider(Provider):
         return invoice.currency.upper() in mapping.SCHEMES and services.open_collection(invoice) is None
 
     def start_payment(self, connection, invoice, amount: Decimal, *, return_url: str, attempt: str = "",
-                      shown_at=None) -> str:
+                      shown_at=None) -> PaymentStart:
+        # GoCardless's pages set up a mandate and hold no amount: PlanMan collects what is left itself.
         mandate = services.mandate_for(invoice.client)
         try:
             if mandate is not None and mandate.mandate_id and mandate.status in mapping.MANDATE_TAKES_PAYMENTS:
                 # Set up already: collect against it and say it is on its way.
                 services.collect(connection, invoice, amount=amount)
-                return f"{return_url}?returned={self.key}"
-            return services.ask_for_mandate(connection, invoice.client, invoice=invoice,
-                                            redirect_uri=f"{return_url}?returned={self.key}", exit_uri=return_url)
+                return PaymentStart(url=f"{return_url}?returned={self.key}")
+            return PaymentStart(url=services.ask_for_mandate(connection, invoice.client, invoice=invoice,
+                                                             redirect_uri=f"{return_url}?returned={self.key}",
+                                                             exit_uri=return_url))
         except IntegrationError as error:
             log.warning("gocardless pay for invoice %s: %s", invoice.id, error.detail or error.user_message)
             raise TemporaryFailure("Direct Debit is not available right now. Please try again in a few minutes.",

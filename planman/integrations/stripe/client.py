@@ -46,3 +46,11 @@ def create_checkout_session(account_id: str, params: dict, idempotency_key: str)
 def retrieve_payment_intent(account_id: str, payment_intent_id: str) -> dict:
     return platform_client().v1.payment_intents.retrieve(
         payment_intent_id, options={"stripe_account": account_id}).to_dict()
+
+
+def expire_checkout_session(account_id: str, session_id: str) -> dict:
+    return platform_client().v1.checkout.sessions.expire(session_id, options={"stripe_account": account_id}).to_dict()
+
+
+def retrieve_checkout_session(account_id: str, session_id: str) -> dict:
+    return platform_client().v1.checkout.sessions.retrieve(session_id, options={"stripe_account": account_id}).to_dict()

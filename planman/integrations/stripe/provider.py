@@ -19,7 +19,7 @@ from flask import current_app, redirect, request, session
 
 from planman.extensions import db
 from planman.integrations import connections
-from planman.integrations.base import Provider, Tenant, WebhookEventData, WebhookVerificationFailed
+from planman.integrations.base import PaymentStart, Provider, Tenant, WebhookEventData, WebhookVerificationFailed
 from planman.integrations.errors import IntegrationError, TemporaryFailure
 from planman.integrations.stripe import client, mapping
 from planman.models import Firm, Invoice, Payment
@@ -110,7 +110,7 @@ class StripeProvider(Provider):
 
     # -- the client payment page -------------------------------------------------------
     def start_payment(self, connection, invoice, amount: Decimal, *, return_url: str, attempt: str = "",
-                      shown_at: Optional[int] = None) -> str:
+                      shown_at: Optional[int] = None) -> PaymentStart:
         firm = db.session.get(Firm, invoice.firm_id)
         # A Checkout page left open is a second payment waiting: it expires an hour
         # (STRIPE_CHECKOUT_MINUTES) after the payment page was shown.
@@ -131,7 +131,28 @@ class StripeProvider(Provider):
                         type(error).__name__, getattr(error, "code", ""))
             raise TemporaryFailure("Card payment is not available right now. Please try again in a few minutes.",
                                    detail=str(error)) from None
-        return checkout["url"]
+        return PaymentStart(url=checkout["url"], page_reference=checkout["id"], page_amount=amount,
+                            page_expires_at=int(checkout.get("expires_at") or expires_at))
+
+    def close_payment_page(self, connection, page_reference: str) -> None:
+        try:
+            client.expire_checkout_session(connection.tenant_id, page_reference)
+            return
+        except stripe.InvalidRequestError as error:
+            refusal = error  # Stripe expires only an open session: see whether it still is
+        except stripe.StripeError as error:
+            raise TemporaryFailure("Stripe could not be reached to close the card payment page.",
+                                   detail=f"{type(error).__name__}: {error}") from None
+        try:
+            status = client.retrieve_checkout_session(connection.tenant_id, page_reference).get("status")
+        except stripe.InvalidRequestError as error:  # not (or no longer) on this account: nothing to close
+            raise IntegrationError("Stripe does not know the card payment page.",
+                                   detail=f"{refusal}; {error}") from None
+        except stripe.StripeError as error:
+            raise TemporaryFailure("Stripe could not be reached to close the card payment page.",
+                                   detail=f"{type(error).__name__}: {error}") from None
+        if status == "open":
+            raise TemporaryFailure("Stripe did not close the card payment page.", detail=str(refusal))
 
     # -- webhooks ----------------------------------------------------------------------------
     def verify_webhook(self, raw_body: bytes, headers) -> list[WebhookEventData]:

@@ -1,0 +1,113 @@
+"""Payment pages a provider holds open for an invoice (a card checkout).
+
+Such a page takes the amount it was opened for from whoever holds it, until it
+expires (an hour after the payment page was shown) or PlanMan closes it. So
+every page ``start_payment`` names is remembered, and once the invoice needs
+less than a page asks for (paid, paid in part by other means, voided, back to
+draft, its total lowered) a job closes the page at the provider: a client who
+left a card page open in another tab cannot pay the invoice twice. Closing is
+retried while the page could still be paid; a page that cannot be closed is
+logged, and still expires by itself."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from planman import jobs
+from planman.extensions import db
+from planman.integrations.errors import IntegrationError, TemporaryFailure
+from planman.models import Invoice, OpenPaymentPage, utcnow
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+RETRY_DELAY = 60  # seconds between tries while a provider cannot be reached
+PAYABLE = ("sent", "part_paid")
+
+
+def remember(invoice: Invoice, provider_key: str, started) -> None:
+    """Keep the page a ``PaymentStart`` names (once: a resubmitted form gets the same page). Commits."""
+    if not started.page_reference:
+        return
+    expires_at = datetime.fromtimestamp(started.page_expires_at, timezone.utc).replace(tzinfo=None) \
+        if started.page_expires_at else utcnow() + timedelta(days=1)
+    page = OpenPaymentPage(firm_id=invoice.firm_id, invoice_id=invoice.id, provider=provider_key,
+                           reference=started.page_reference, amount=started.page_amount or Decimal("0"),
+                           expires_at=expires_at)
+    try:
+        with db.session.begin_nested():
+            db.session.add(page)
+    except sa.exc.IntegrityError:
+        pass  # the same page, remembered by the first submission
+    db.session.commit()
+
+
+def _still_open(invoice_id: int):
+    return (sa.select(OpenPaymentPage).where(OpenPaymentPage.invoice_id == invoice_id,
+                                             OpenPaymentPage.closed_at.is_(None),
+                                             OpenPaymentPage.expires_at > utcnow())
+            .order_by(OpenPaymentPage.id))
+
+
+def close_unneeded_soon(invoice_id: int, delay: float = 0) -> None:
+    """After a change to the invoice or its payments is committed: queue the
+    closing of its open pages, if it has any (the job decides which)."""
+    if db.session.scalar(_still_open(invoice_id).with_only_columns(OpenPaymentPage.id).limit(1)) is None:
+        return
+    jobs.enqueue("close_payment_pages", invoice_id, job_id=f"payment-pages-{invoice_id}-{uuid.uuid4().hex[:12]}",
+                 delay=delay)
+
+
+def left_to_pay(invoice: Invoice) -> Decimal:
+    """What the invoice still needs from a new payment: the amount due less what is on its
+    way (pending payments, collections under way); nothing unless it is sent and unsettled."""
+    from planman.payments.public import offers
+
+    if invoice.status not in PAYABLE:
+        return Decimal("0")
+    _, on_its_way = offers(invoice)
+    return invoice.amount_due - on_its_way
+
+
+def close_unneeded(invoice_id: int) -> str:
+    """The job: close each open page of the invoice that asks for more than it still needs."""
+    from planman.integrations import registry
+    from planman.integrations.links import connection_for
+
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        return "no such invoice"
+    left = left_to_pay(invoice)
+    outcomes, retry = [], False
+    for page in db.session.scalars(_still_open(invoice_id)).all():
+        if page.amount <= left:
+            outcomes.append(f"{page.reference}: still needed")
+            continue
+        provider = registry.get_provider(page.provider)
+        connection = connection_for(invoice.firm_id, page.provider)
+        try:
+            if provider is None or connection is None or not connection.is_usable:
+                raise IntegrationError("no longer connected")
+            provider.close_payment_page(connection, page.reference)
+        except TemporaryFailure as error:
+            page.attempts += 1
+            retry = retry or page.attempts < MAX_ATTEMPTS
+            log.warning("payment page %s of invoice %s not closed (try %s): %s", page.reference, invoice_id,
+                        page.attempts, error.detail or error)
+            outcomes.append(f"{page.reference}: not closed yet")
+        except IntegrationError as error:
+            # Nothing more PlanMan can do: it expires by itself at expires_at.
+            page.attempts += 1
+            log.error("payment page %s of invoice %s cannot be closed (%s); it expires at %s", page.reference,
+                      invoice_id, error.detail or error, page.expires_at)
+            outcomes.append(f"{page.reference}: cannot be closed")
+        else:
+            page.closed_at = utcnow()
+            outcomes.append(f"{page.reference}: closed")
+        db.session.commit()
+    if retry:
+        close_unneeded_soon(invoice_id, delay=RETRY_DELAY)
+    return ", ".join(outcomes) or "nothing open"

@@ -1,0 +1,155 @@
+"""A card payment page left open must not take a second payment.
+
+Each Stripe Checkout page PlanMan opens is remembered; once the invoice needs
+less than the page asks for (paid by other means, voided, back to draft, a
+lower total) a job expires it at Stripe, on the firm's account. What Stripe
+receives is captured with ``responses``; the job runs as the worker runs it."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from rq.registry import ScheduledJobRegistry
+
+from planman import jobs
+from planman.extensions import db
+from planman.models import OpenPaymentPage
+from tests.conftest import csrf_token_from
+from tests.helpers import post_form, tax_rate
+from tests.test_payments import record
+from tests.test_stripe import (ACCOUNT, API, SESSION_URL, attempt_of, connect, invoice, pay_page,  # noqa: F401
+                               stripe_api, user)
+
+EXPIRE = f"{API}/v1/checkout/sessions/cs_test_1/expire"
+RETRIEVE = f"{API}/v1/checkout/sessions/cs_test_1"
+CLOSE_JOB = "planman.jobs.close_payment_pages"
+
+
+def press_pay_by_card(app, client, invoice, stripe_api):
+    stripe_api.post(f"{API}/v1/checkout/sessions", json={"id": "cs_test_1", "object": "checkout.session",
+                                                          "url": SESSION_URL, "status": "open"})
+    browser, path, html = pay_page(app, client, invoice)
+    response = browser.post(f"{path}/stripe", data={"csrf_token": csrf_token_from(html), "attempt": attempt_of(html)})
+    assert response.status_code == 303 and response.headers["Location"] == SESSION_URL
+
+
+def run_close_jobs(app) -> list[str]:
+    """What a worker does with the queued closing jobs, in order."""
+    results = []
+    for job in app.push_queue.get_jobs():
+        if job.func_name == CLOSE_JOB:
+            results.append(jobs.close_payment_pages(*job.args))
+            job.delete()
+    db.session.expire_all()
+    return results
+
+
+def calls_to(stripe_api, url: str) -> list:
+    return [call.request for call in stripe_api.calls if call.request.url == url]
+
+
+def edit(client, invoice, user, **changes):
+    vat = tax_rate(user, "VAT 20%")
+    line = invoice.lines[0]
+    data = {"number": invoice.number, "client_id": str(invoice.client_id), "issue_date": "2026-01-05",
+            "due_date": "2026-02-04", "currency": "GBP", "reference": "", "amounts_are": "exclusive",
+            "status": "sent", "lines-0-line_id": str(line.id), "lines-0-description": "Work",
+            "lines-0-quantity": str(line.quantity), "lines-0-unit_price": str(line.unit_price),
+            "lines-0-discount_percent": "", "lines-0-tax_rate_id": str(vat.id)}
+    data.update(changes)
+    response = post_form(client, f"/invoices/{invoice.id}/edit", data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def the_page() -> OpenPaymentPage:
+    return db.session.scalar(sa.select(OpenPaymentPage))
+
+
+def test_the_page_stripe_opened_is_remembered_once(app, client, user, invoice, stripe_api):
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    press_pay_by_card(app, client, invoice, stripe_api)  # Stripe answers the same session again
+    pages = list(db.session.scalars(sa.select(OpenPaymentPage)))
+    assert [(p.firm_id, p.invoice_id, p.provider, p.reference, p.amount, p.closed_at) for p in pages] == \
+        [(user.firm_id, invoice.id, "stripe", "cs_test_1", 120, None)]
+
+
+def test_paying_in_full_another_way_expires_the_card_page_on_the_firms_account(app, client, user, invoice,
+                                                                                stripe_api):
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    stripe_api.post(EXPIRE, json={"id": "cs_test_1", "object": "checkout.session", "status": "expired"})
+    record(client, invoice, amount="120.00")  # paid by bank transfer
+    assert run_close_jobs(app) == ["cs_test_1: closed"]
+    [sent] = calls_to(stripe_api, EXPIRE)
+    assert sent.method == "POST" and sent.headers["Stripe-Account"] == ACCOUNT
+    assert the_page().closed_at is not None
+    # Another change to the invoice later asks Stripe nothing more.
+    record(client, invoice, amount="1.00")
+    assert run_close_jobs(app) == []
+    assert len(calls_to(stripe_api, EXPIRE)) == 1
+
+
+def test_part_paid_another_way_closes_the_page_asking_for_the_whole_amount(app, client, user, invoice,
+                                                                           stripe_api):
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    stripe_api.post(EXPIRE, json={"id": "cs_test_1", "object": "checkout.session", "status": "expired"})
+    record(client, invoice, amount="20.00")
+    assert run_close_jobs(app) == ["cs_test_1: closed"]
+    assert len(calls_to(stripe_api, EXPIRE)) == 1
+
+
+def test_a_page_for_no_more_than_the_invoice_still_needs_stays_open(app, client, user, invoice, stripe_api):
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    edit(client, invoice, user, **{"lines-0-quantity": "4"})  # the total goes up from 120 to 240
+    assert run_close_jobs(app) == ["cs_test_1: still needed"]
+    assert calls_to(stripe_api, EXPIRE) == [] and the_page().closed_at is None
+
+
+@pytest.mark.parametrize("status", ["void", "draft"])
+def test_voiding_or_taking_the_invoice_back_to_draft_closes_the_page(app, client, user, invoice, stripe_api,
+                                                                     status):
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    stripe_api.post(EXPIRE, json={"id": "cs_test_1", "object": "checkout.session", "status": "expired"})
+    edit(client, invoice, user, status=status)
+    assert run_close_jobs(app) == ["cs_test_1: closed"]
+    assert len(calls_to(stripe_api, EXPIRE)) == 1
+
+
+def test_a_page_already_paid_or_expired_at_stripe_counts_as_closed(app, client, user, invoice, stripe_api):
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    stripe_api.post(EXPIRE, status=400, json={"error": {
+        "type": "invalid_request_error", "message": "Only Checkout Sessions with a status of `open` can be expired."}})
+    stripe_api.get(RETRIEVE, json={"id": "cs_test_1", "object": "checkout.session", "status": "complete"})
+    edit(client, invoice, user, status="void")
+    assert run_close_jobs(app) == ["cs_test_1: closed"]
+    assert the_page().closed_at is not None
+
+
+def test_stripe_out_of_reach_is_tried_again_later_and_then_left_to_expire(app, client, user, invoice, stripe_api):
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    stripe_api.post(EXPIRE, status=503, json={"error": {"type": "api_error", "message": "unavailable"}})
+    edit(client, invoice, user, status="void")
+    assert run_close_jobs(app) == ["cs_test_1: not closed yet"]
+    page = the_page()
+    assert page.closed_at is None and page.attempts == 1
+    # A worker's scheduler runs it again in a minute.
+    scheduled = ScheduledJobRegistry(queue=app.push_queue)
+    [job_id] = scheduled.get_job_ids()
+    assert app.push_queue.fetch_job(job_id).func_name == CLOSE_JOB
+    for _ in range(4):
+        assert jobs.close_payment_pages(invoice.id) == "cs_test_1: not closed yet"
+    db.session.expire_all()
+    assert the_page().attempts == 5
+    assert len(scheduled.get_job_ids()) == 4  # none after the fifth try: the page expires by itself
+
+
+def test_no_job_for_an_invoice_without_open_pages(app, client, user, invoice):
+    connect(user)
+    record(client, invoice, amount="120.00")
+    edit(client, invoice, user, status="sent")
+    assert [job for job in app.push_queue.get_jobs() if job.func_name == CLOSE_JOB] == []
