@@ -3,6 +3,7 @@ expiry, after a 401, rotation saved before use, and the ways a connection ends
 up "needs reconnecting". Accounting requests are checked against the spec."""
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from planman.extensions import db
 from planman.integrations.crypto import decrypt_json
 from planman.integrations.errors import NeedsReconnect
 from planman.integrations.registry import get_provider
-from planman.integrations.tokens import load_token
+from planman.integrations.tokens import load_token, store_token
 from planman.models import Connection
 from tests.helpers import post_form, signup
 from tests.test_xero_connect import (ACCESS, REFRESH, TOKEN_URL, UK, connected, mock_org_details, the_connection,
@@ -154,3 +155,50 @@ def test_details_job_reschedules_itself_when_xero_rate_limits(app, admin, xero_a
     assert len(ScheduledJobRegistry(queue=app.push_queue).get_job_ids()) == 1
     connection = the_connection(admin)
     assert connection.state == "connected" and connection.settings["details_state"] == "loading"
+
+
+def quiet_for(connection, days: float) -> None:
+    """As if the refresh token was issued ``days`` ago and nothing used it since."""
+    token = load_token(connection)
+    token["issued_at"] -= days * 86400
+    store_token(connection, token)
+    db.session.commit()
+
+
+def keep_alive_run(app) -> list[str]:
+    """`flask keep-connections-alive` from cron, then a worker running what it queued."""
+    result = app.test_cli_runner().invoke(args=["keep-connections-alive"])
+    assert result.exit_code == 0, result.output
+    done = []
+    for job in app.push_queue.get_jobs():
+        if job.func_name == "planman.jobs.keep_connection_alive":
+            done.append(jobs.keep_connection_alive(*job.args))
+            job.delete()
+    db.session.expire_all()
+    return done
+
+
+def test_a_quiet_xero_connection_is_renewed_before_its_refresh_token_dies_unused(app, admin, xero_api):
+    connection = connected(admin)
+    assert keep_alive_run(app) == []  # a fresh refresh token: nothing to do
+    quiet_for(connection, 31)  # past half of Xero's 60 days, no push, no catch-up job
+    xero_api.rsps.add("POST", TOKEN_URL, json=token_json(access="access-2", refresh="refresh-2"))
+
+    assert keep_alive_run(app) == ["renewed"]
+    [refresh] = xero_api.requests_to("POST", TOKEN_URL)
+    assert parse_qs(refresh.body)["refresh_token"] == [REFRESH]
+    token = load_token(the_connection(admin))
+    assert token["refresh_token"] == "refresh-2" and time.time() - token["issued_at"] < 60
+    assert keep_alive_run(app) == []  # the new one has its 60 days ahead
+
+
+def test_a_xero_refresh_token_already_dead_unused_says_why(app, client, admin, xero_api):
+    connection = connected(admin)
+    quiet_for(connection, 61)
+    xero_api.rsps.add("POST", TOKEN_URL, status=400, json={"error": "invalid_grant"})
+
+    assert keep_alive_run(app) == ["needs reconnecting"]
+    connection = the_connection(admin)
+    assert connection.state == "needs_reconnect" and "went unused for 60 days" in connection.state_reason
+    page = client.get("/integrations/xero").get_data(as_text=True)
+    assert "went unused for 60 days" in page and "Reconnect To Xero" in page

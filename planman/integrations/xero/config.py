@@ -21,6 +21,8 @@ def settings(environ=os.environ) -> dict:
         "XERO_SCOPES": env("XERO_SCOPES") or (
             "offline_access accounting.contacts accounting.invoices accounting.payments accounting.settings.read"),
         "XERO_HTTP_TIMEOUT": float(env("XERO_HTTP_TIMEOUT") or 20),
+        # An unused refresh token dies after 60 days (REFERENCE.md section 1): the keep-alive renews it.
+        "XERO_REFRESH_TOKEN_DAYS": float(env("XERO_REFRESH_TOKEN_DAYS") or 60),
         # Xero's per-organisation limits (REFERENCE.md section 6); lowered only to test the throttle.
         "XERO_MAX_IN_FLIGHT": int(env("XERO_MAX_IN_FLIGHT") or 5),
         "XERO_MAX_PER_MINUTE": int(env("XERO_MAX_PER_MINUTE") or 60),

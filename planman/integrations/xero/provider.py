@@ -142,6 +142,15 @@ class XeroProvider(Provider):
             f"{cfg['XERO_IDENTITY_URL']}/connect/token", refresh_token=refresh_token,
             timeout=cfg["XERO_HTTP_TIMEOUT"]), self.label)
 
+    # Refresh tokens rotate on every use and die after 60 days unused. Pushes and the
+    # catch-up job (reconcile-ledgers) use them, but a firm that sends nothing and an
+    # installation without that job would lose the connection: the keep-alive renews them.
+    def refresh_token_lifetime(self, config) -> Optional[float]:
+        return config["XERO_REFRESH_TOKEN_DAYS"] * 86400
+
+    def renew_tokens(self, connection, *, refused_reason=None) -> None:
+        TokenManager(connection, self._refresh).renew(refused_reason=refused_reason)
+
     def _api(self, *, tenant_id, tokens, throttle, on_tenant_forbidden=None) -> XeroClient:
         cfg = current_app.config
         return XeroClient(api_url=cfg["XERO_API_URL"], tenant_id=tenant_id, tokens=tokens, throttle=throttle,
