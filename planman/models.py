@@ -317,6 +317,8 @@ class BulkPush(db.Model):
     requested_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("user.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     finished_at: so.Mapped[Optional[datetime]]
+    # When the latest pause (a daily limit) ends, or ended: kept after it, since the
+    # time left is measured from the pace since then.
     paused_until: so.Mapped[Optional[datetime]]
 
     requested_by: so.Mapped[Optional[User]] = so.relationship()

@@ -10,6 +10,7 @@ import json
 import re
 import time
 import uuid
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -515,6 +516,42 @@ def test_xeros_daily_limit_pauses_the_send_instead_of_failing_records(app, clien
     page = client.get(f"/integrations/bulk/{paused.id}/progress").get_data(as_text=True)
     assert 'data-bulk-state="paused"' in page and resumes_at(paused) in page
     assert re.search(r"About 9[01] minutes left\.", page)  # the pause counts towards the time left
+
+
+def test_the_time_left_after_a_pause_counts_only_the_time_spent_sending(app, client, firm, xero):
+    admin, _ = firm
+    for n in range(150):
+        make_client(admin, name=f"Client {n}")
+    xero.headers = {"X-DayLimit-Remaining": "40", "X-MinLimit-Remaining": "50"}
+    send(client, "client", mode="not_sent")
+    run_jobs(app)  # the first batch of 50, then an hour's pause
+    bulk = only_bulk()
+
+    # The hour passes: the pause ended a minute ago (every time of the send moves back).
+    shift = bulk.paused_until - bulk_engine.utcnow() + timedelta(minutes=1)
+    bulk.created_at -= shift
+    bulk.paused_until -= shift
+    db.session.commit()
+    for p in pushes():
+        p.created_at -= shift
+        p.started_at = p.started_at and p.started_at - shift
+        p.finished_at = p.finished_at and p.finished_at - shift
+    db.session.commit()
+
+    def time_left() -> str:
+        page = client.get(f"/integrations/bulk/{bulk.id}/progress").get_data(as_text=True)
+        assert 'data-bulk-state="sending"' in page
+        return re.search(r"About [^.]+ left\.", page).group(0)
+
+    # Nothing sent since: two batches at Xero's 60 calls a minute, not the hour it paused for again.
+    assert time_left() == "About 4 seconds left."
+    # 50 more in the minute since it resumed: the other 50 take about as long.
+    sent_since = [p for p in pushes() if p.state == "queued"][:50]
+    for p in sent_since:
+        p.state, p.started_at, p.finished_at = "succeeded", bulk_engine.utcnow() - timedelta(seconds=50), \
+            bulk_engine.utcnow() - timedelta(seconds=30)
+    db.session.commit()
+    assert time_left() in ("About 1 minute left.", "About 2 minutes left.")
 
 
 def test_a_send_whose_job_was_lost_ends_with_a_reason_instead_of_spinning(app, client, firm, xero):

@@ -18,7 +18,9 @@ How a bulk push runs:
   rate limited -> the batch waits and the chain is rescheduled (never slept
   through); 5xx/timeouts -> retried with backoff, 3 attempts, then failed;
   a long wait (the provider's daily limit) or the daily allowance running low ->
-  the bulk pauses, ``paused_until`` says when it resumes.
+  the bulk pauses, ``paused_until`` says when it resumes. The time left shown
+  is the pace since the latest pause ended (a pause is not work), plus what is
+  left of a pause under way.
 """
 from __future__ import annotations
 
@@ -255,10 +257,6 @@ def run_step(bulk_id: int) -> str:
     if problem:
         _fail_remaining(bulk, problem)
         return "failed"
-    if bulk.paused_until:
-        bulk.paused_until = None
-        db.session.commit()
-
     for _ in range(BATCHES_PER_STEP):
         work = _next_batch(bulk, connection)
         if work is None:
@@ -568,17 +566,31 @@ def progress(bulk: BulkPush) -> Progress:
 
 
 def _estimate(bulk: BulkPush, result: Progress) -> int:
-    """Seconds left: from the pace so far once there is one, else from the call
-    budget (a lookup and a write per batch, at the provider's calls per minute)."""
+    """Seconds left: from the pace so far once there is one (pauses left out), else
+    from the call budget (a lookup and a write per batch, at the provider's calls
+    per minute); plus what is left of a pause."""
     provider = registry.get_provider(bulk.provider)
     size = max(1, getattr(provider, "batch_size", 1))
     per_minute = provider.rate_limits(current_app.config).per_minute or 60
     by_budget = math.ceil(result.remaining / size) * 2 * 60 / per_minute
-    first = db.session.scalar(sa.select(sa.func.min(PushJob.started_at)).where(PushJob.bulk_push_id == bulk.id))
-    elapsed = (utcnow() - first).total_seconds() if first else 0
-    estimate = result.remaining * elapsed / result.done if result.done and elapsed > 1 else by_budget
+    now = utcnow()
+    since = db.session.scalar(sa.select(sa.func.min(PushJob.started_at)).where(PushJob.bulk_push_id == bulk.id))
+    done = result.done
+    if since and bulk.paused_until and since < bulk.paused_until <= now:
+        # The pace since the last pause ended: counting an hour's pause as work would
+        # make every record after it look an hour slower.
+        since = bulk.paused_until
+        done = db.session.scalar(sa.select(sa.func.count(PushJob.id)).where(
+            PushJob.bulk_push_id == bulk.id, PushJob.state.in_(("succeeded", "failed")),
+            PushJob.finished_at >= since))
+    until = now
+    if since and result.paused_until:  # paused now: the pace up to the last record sent
+        until = db.session.scalar(sa.select(sa.func.max(PushJob.finished_at)).where(
+            PushJob.bulk_push_id == bulk.id)) or now
+    elapsed = (until - since).total_seconds() if since else 0
+    estimate = result.remaining * elapsed / done if done and elapsed > 1 else by_budget
     if result.paused_until:
-        estimate += (result.paused_until - utcnow()).total_seconds()
+        estimate += (result.paused_until - now).total_seconds()
     return int(math.ceil(estimate))
 
 
