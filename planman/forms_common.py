@@ -3,6 +3,7 @@ currency list the ledgers accept."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from wtforms import DecimalField
@@ -69,6 +70,22 @@ class MaxDecimalPlaces:
         places = -(exponent + len(digits) - len(significant)) if significant else 0
         if places > self.places:
             raise ValidationError(f"Use at most {self.places} decimal places.")
+
+
+class SensibleDate:
+    """A date an invoice or payment can have: far-off years are typing slips, and
+    date arithmetic on them (a due date 30 days after 31 Dec 9999) fails."""
+
+    EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+    def __call__(self, form, field):
+        if isinstance(field.data, date) and not self.EARLIEST <= field.data <= self.LATEST:
+            raise ValidationError("Enter a date from 1900 to 2999.")
+
+
+def is_index(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def currency_choices() -> list[tuple[str, str]]:

@@ -6,7 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, FieldList, Form, FormField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from planman.forms_common import MaxDecimalPlaces, NoControlChars, PlainDecimalField, currency_choices, strip_filter
+from planman.forms_common import (MaxDecimalPlaces, NoControlChars, PlainDecimalField, SensibleDate, currency_choices,
+                                  is_index, strip_filter)
 from planman.models import AMOUNT_TYPES, USER_INVOICE_STATUSES
 
 AMOUNT_TYPE_LABELS = {"exclusive": "Tax exclusive", "inclusive": "Tax inclusive", "no_tax": "No tax"}
@@ -62,6 +63,19 @@ class LineForm(Form):
     tax_rate_id = SelectField("Tax rate", coerce=_optional_int, choices=[("", "No tax")])
 
 
+class LineList(FieldList):
+    """FieldList whose row numbers are ASCII digits: WTForms' own test
+    (str.isdigit) lets "lines-²-description" through to int(), a 500."""
+
+    def _extract_indices(self, prefix, formdata):
+        offset = len(prefix) + 1
+        for key in formdata:
+            if key.startswith(prefix):
+                index = key[offset:].split(self._field_separator, 1)[0]
+                if is_index(index):
+                    yield int(index)
+
+
 class InvoiceForm(FlaskForm):
     number = StringField("Number", filters=[strip_filter], validators=[Optional(), Length(max=255), NoControlChars()])
     # The number offered when the form was shown: if it comes back unchanged the
@@ -69,14 +83,15 @@ class InvoiceForm(FlaskForm):
     # once never collide.
     suggested_number = HiddenField()
     client_id = SelectField("Client", coerce=_optional_int, validators=[InputRequired(message="Choose a client.")])
-    issue_date = DateField("Issue date", default=date.today, validators=[InputRequired(message="Enter a date.")])
-    due_date = DateField("Due date", validators=[Optional()])
+    issue_date = DateField("Issue date", default=date.today,
+                           validators=[InputRequired(message="Enter a date."), SensibleDate()])
+    due_date = DateField("Due date", validators=[Optional(), SensibleDate()])
     currency = SelectField("Currency", choices=currency_choices())
     reference = StringField("Reference", filters=[strip_filter], validators=[Optional(), Length(max=255), NoControlChars()])
     amounts_are = SelectField("Amounts are", choices=[(key, AMOUNT_TYPE_LABELS[key]) for key in AMOUNT_TYPES])
     # Paid and part paid follow from the invoice's payments, so they are not choices.
     status = SelectField("Status", choices=[(key, STATUS_LABELS[key]) for key in USER_INVOICE_STATUSES])
-    lines = FieldList(FormField(LineForm), max_entries=500)
+    lines = LineList(FormField(LineForm), max_entries=500)
 
     def set_choices(self, clients, tax_rates) -> None:
         self.client_id.choices = [("", "Choose a client…")] + [(str(c.id), c.name) for c in clients]
@@ -97,6 +112,6 @@ class InvoiceForm(FlaskForm):
             raise ValidationError("Add at least one line.")
         # FieldList silently drops rows past max_entries: refuse rather than save a cut-down invoice.
         indexes = {key.split("-")[1] for key in (request.form if has_request_context() else ())
-                   if key.startswith("lines-") and key.split("-")[1].isdigit()}
+                   if key.startswith("lines-") and is_index(key.split("-")[1])}
         if len(indexes) > field.max_entries:
             raise ValidationError(f"An invoice can have at most {field.max_entries} lines.")

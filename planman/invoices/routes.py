@@ -3,6 +3,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from planman.extensions import db
+from planman.forms_common import is_index
 from planman.invoices import bp, services
 from planman.invoices.preview import form_preview
 from planman.invoices.forms import STATUS_LABELS, InvoiceForm, LineForm
@@ -60,15 +61,20 @@ def _validate(form: InvoiceForm, invoice: Invoice | None) -> bool:
     return valid
 
 
-def _check_against_payments(form: InvoiceForm, invoice: Invoice) -> bool:
-    """An invoice that has been paid (in part) can neither be voided nor cost
-    less than was paid: either would leave money received against nothing."""
+def _check_against_payments(form: InvoiceForm, invoice: Invoice, paid_currency: str | None = None) -> bool:
+    """An invoice that has been paid (in part) can neither be voided, nor cost
+    less than was paid, nor change currency: each would leave money received
+    against nothing, or counted in another currency."""
     ok = True
-    if form.status.data == "void":
+    if form.status.data == "void" and not form.status.errors:
         form.status.errors.append("This invoice has payments: reverse them before voiding it.")
         ok = False
+    if form.currency.data != (paid_currency or invoice.currency) and not form.currency.errors:
+        form.currency.errors.append(f"This invoice has payments in {paid_currency or invoice.currency}: reverse "
+                                    "them before changing its currency.")
+        ok = False
     total = form_preview(form, services.firm_tax_rates())["totals"].total
-    if total < invoice.amount_paid:
+    if total < invoice.amount_paid and not form.lines.errors:
         form.lines.errors.append(f"The total ({total:,.2f}) cannot be less than the {invoice.amount_paid:,.2f} "
                                  "already paid: reverse a payment first.")
         ok = False
@@ -80,11 +86,13 @@ def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
     firm_id = current_user.firm_id
     client = db.session.get(Client, form.client_id.data)  # a choice of this firm's clients, so safe
     existing = {line.id: line for line in invoice.lines} if invoice else {}
-    for entry in form.lines:
-        line_id = entry.form.line_id.data
-        # A line id that is not one of this invoice's lines is someone else's: answer as for any foreign id.
-        if line_id and (not line_id.isdigit() or int(line_id) not in existing):
-            abort(404)
+    named = [entry.form.line_id.data for entry in form.lines if entry.form.line_id.data]
+    # A line id that is not one of this invoice's lines is someone else's: answer as for any foreign id.
+    # One named twice would save one row over the other: the form never sends that either.
+    if any(not is_index(line_id) or int(line_id) not in existing for line_id in named) or \
+            len(set(named)) != len(named):
+        abort(404)
+    paid_currency = invoice.currency if invoice else None
 
     number = form.number.data
     auto_number = _wants_next_number(form, invoice)
@@ -101,12 +109,17 @@ def _save(form: InvoiceForm, invoice: Invoice | None) -> Invoice | None:
     try:
         db.session.flush()  # stores the new total (planman.invoices.totals)
         payments.sync_status(invoice)  # paid / part paid follow from the payments, whatever was picked
-        db.session.commit()
     except IntegrityError:
         # Someone saved the same number between our check and our commit.
         db.session.rollback()
         form.number.errors.append(NUMBER_TAKEN)
         return None
+    # The invoice row is written (locked) now: a payment recorded since the form was
+    # checked is counted, and one arriving later is checked against the new total.
+    if invoice.amount_paid > 0 and not _check_against_payments(form, invoice, paid_currency):
+        db.session.rollback()
+        return None
+    db.session.commit()
     pages.close_unneeded_soon(invoice.id)  # voided, back to draft or a lower total: open card pages ask too much
     return invoice
 
@@ -164,7 +177,7 @@ def edit(invoice_id: int):
 def new_line():
     """A blank line row, indexed after the highest index in the submitted form, so
     indexes stay unique however many rows were removed before."""
-    indexes = [int(key.split("-")[1]) for key in request.form if key.startswith("lines-") and key.split("-")[1].isdigit()]
+    indexes = [int(key.split("-")[1]) for key in request.form if key.startswith("lines-") and is_index(key.split("-")[1])]
     index = max(indexes, default=-1) + 1
     tax_rates = services.firm_tax_rates()
     line = LineForm(prefix=f"lines-{index}-")

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from planman.forms_common import MaxDecimalPlaces, NoControlChars, PlainDecimalField, strip_filter
+from planman.forms_common import MaxDecimalPlaces, NoControlChars, PlainDecimalField, SensibleDate, strip_filter
 from planman.payments.services import MAX_PAYMENT
 
 # What a person records by hand; card and Direct Debit payments come from providers.
@@ -19,7 +19,8 @@ class PaymentForm(FlaskForm):
         InputRequired(message="Enter the amount received."), MaxDecimalPlaces(2),
         NumberRange(min=Decimal("0.01"), message="Enter an amount above zero."),
         NumberRange(max=MAX_PAYMENT, message="That is more than one payment can be.")])
-    paid_on = DateField("Date received", default=date.today, validators=[InputRequired(message="Enter a date.")])
+    paid_on = DateField("Date received", default=date.today,
+                        validators=[InputRequired(message="Enter a date."), SensibleDate()])
     method = SelectField("Method", choices=list(MANUAL_METHODS.items()))
     reference = StringField("Reference", filters=[strip_filter],
                             validators=[Optional(), Length(max=255), NoControlChars()])
