@@ -436,6 +436,7 @@ class OpenPaymentPage(db.Model):
     firm_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("firm.id"), index=True)
     invoice_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("invoice.id"), index=True)
     provider: so.Mapped[str] = so.mapped_column(sa.String(30))
+    tenant_id: so.Mapped[str] = so.mapped_column(sa.String(64))  # the account it was opened on
     reference: so.Mapped[str] = so.mapped_column(sa.String(255))  # the provider's id of the page
     amount: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(12, 2))
     expires_at: so.Mapped[datetime]

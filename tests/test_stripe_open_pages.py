@@ -6,18 +6,27 @@ lower total) a job expires it at Stripe, on the firm's account. What Stripe
 receives is captured with ``responses``; the job runs as the worker runs it."""
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
+import responses
 import sqlalchemy as sa
 from rq.registry import ScheduledJobRegistry
 
 from planman import jobs
 from planman.extensions import db
-from planman.models import OpenPaymentPage
+from planman.integrations.gocardless.models import GoCardlessCollection
+from planman.models import Connection, OpenPaymentPage
 from tests.conftest import csrf_token_from
+from tests.gocardless_helpers import FakeGoCardless, active_mandate
+from tests.gocardless_helpers import connect as connect_gocardless
+from tests.gocardless_helpers import payment as gc_payment
 from tests.helpers import post_form, tax_rate
+from tests.test_gocardless import collect
 from tests.test_payments import record
-from tests.test_stripe import (ACCOUNT, API, SESSION_URL, attempt_of, connect, invoice, pay_page,  # noqa: F401
-                               stripe_api, user)
+from tests.test_stripe import (ACCOUNT, API, CONNECT, SESSION_URL, attempt_of, connect, disconnect,  # noqa: F401
+                               invoice, pay_page, stripe_api, user)
 
 EXPIRE = f"{API}/v1/checkout/sessions/cs_test_1/expire"
 RETRIEVE = f"{API}/v1/checkout/sessions/cs_test_1"
@@ -153,3 +162,94 @@ def test_no_job_for_an_invoice_without_open_pages(app, client, user, invoice):
     record(client, invoice, amount="120.00")
     edit(client, invoice, user, status="sent")
     assert [job for job in app.push_queue.get_jobs() if job.func_name == CLOSE_JOB] == []
+
+
+def test_a_change_made_while_stripe_opens_the_page_still_closes_it(app, client, user, invoice, stripe_api):
+    """The firm records a bank transfer in the moment Stripe takes to open the page:
+    that change found no page to close, so remembering the page looks again."""
+    connect(user)
+
+    def the_firm_records_a_payment_meanwhile(request):
+        assert record(client, invoice, amount="120.00").status_code == 302
+        return 200, {}, json.dumps({"id": "cs_test_1", "object": "checkout.session", "url": SESSION_URL,
+                                    "status": "open"})
+
+    stripe_api.add_callback("POST", f"{API}/v1/checkout/sessions", callback=the_firm_records_a_payment_meanwhile,
+                            content_type="application/json")
+    stripe_api.post(EXPIRE, json={"id": "cs_test_1", "object": "checkout.session", "status": "expired"})
+    browser, path, html = pay_page(app, client, invoice)
+    browser.post(f"{path}/stripe", data={"csrf_token": csrf_token_from(html), "attempt": attempt_of(html)})
+    assert run_close_jobs(app) == ["cs_test_1: closed"]
+
+
+class TestDirectDebitMeanwhile:
+    @pytest.fixture
+    def gc(self):
+        """GoCardless and Stripe answered by one `responses` mock."""
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            yield FakeGoCardless(mock)
+
+    def open_page_and_mandate(self, app, client, user, invoice, gc):
+        connect(user)
+        connect_gocardless(user)
+        active_mandate(user, invoice.client)
+        press_pay_by_card(app, client, invoice, gc.rsps)
+        gc.rsps.post(EXPIRE, json={"id": "cs_test_1", "object": "checkout.session", "status": "expired"})
+
+    def test_collecting_by_direct_debit_closes_the_card_page(self, app, client, user, invoice, gc):
+        self.open_page_and_mandate(app, client, user, invoice, gc)
+        gc.add("POST", "/payments", json_body=gc_payment(invoice_id=invoice.id))
+        assert collect(client, invoice).status_code == 302
+        assert "cs_test_1: closed" in run_close_jobs(app)
+        assert len(calls_to(gc.rsps, EXPIRE)) == 1 and the_page().closed_at is not None
+
+    def test_a_collection_gocardless_has_not_answered_yet_closes_it_too(self, app, client, user, invoice, gc,
+                                                                        monkeypatch):
+        import time
+        monkeypatch.setattr(time, "sleep", lambda _: None)  # the SDK's pause between its retries
+        self.open_page_and_mandate(app, client, user, invoice, gc)
+        gc.add("POST", "/payments", status=503, json_body={"error": {"type": "gocardless", "code": 503}})
+        collect(client, invoice)
+        assert db.session.scalar(sa.select(GoCardlessCollection.status)) == "creating"  # money on its way
+        assert run_close_jobs(app) == ["cs_test_1: closed"]
+
+
+def test_a_new_pending_payment_from_a_provider_is_followed_up(app, client, user, invoice, stripe_api):
+    """Money on its way is a change even though the new payment starts where it stays (pending)."""
+    from planman.payments import services
+
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    services.record_provider_payment(invoice, provider="gocardless", provider_payment_id="PM1", amount=120,
+                                     method="direct_debit", state="pending")
+    assert [job.args for job in app.push_queue.get_jobs() if job.func_name == CLOSE_JOB] == [(invoice.id,)]
+
+
+class TestDisconnecting:
+    @pytest.fixture(autouse=True)
+    def connected(self, user):
+        connect(user)
+        connection = db.session.scalar(sa.select(Connection))
+        connection.token_ciphertext = "x"  # what a connect stores
+        db.session.commit()
+
+    def test_closes_the_open_pages_before_planman_loses_the_account(self, app, client, user, invoice, stripe_api):
+        press_pay_by_card(app, client, invoice, stripe_api)
+        stripe_api.post(EXPIRE, json={"id": "cs_test_1", "object": "checkout.session", "status": "expired"})
+        stripe_api.post(f"{CONNECT}/oauth/deauthorize", json={"stripe_user_id": ACCOUNT})
+        disconnect(client)
+        urls = [call.request.url for call in stripe_api.calls]
+        assert urls.index(EXPIRE) < urls.index(f"{CONNECT}/oauth/deauthorize")
+        assert the_page().closed_at is not None
+
+    def test_says_so_when_a_page_could_not_be_closed(self, app, client, user, invoice, stripe_api):
+        press_pay_by_card(app, client, invoice, stripe_api)
+        stripe_api.post(EXPIRE, status=503, json={"error": {"type": "api_error", "message": "unavailable"}})
+        stripe_api.post(f"{CONNECT}/oauth/deauthorize", json={"stripe_user_id": ACCOUNT})
+        done = post_form(client, "/integrations/stripe/disconnect", {}, form_url="/integrations/stripe",
+                         follow_redirects=True)
+        html = done.get_data(as_text=True)
+        assert "Disconnected from" in html
+        assert re.search(r"A payment page a client opened could not be closed: it can still be paid for up to "
+                         r"(59|60) minutes, and a payment made there is applied when you connect this account "
+                         r"again\.", html)

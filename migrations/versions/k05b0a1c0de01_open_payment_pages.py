@@ -21,6 +21,7 @@ def upgrade():
     sa.Column('firm_id', sa.Integer(), nullable=False),
     sa.Column('invoice_id', sa.Integer(), nullable=False),
     sa.Column('provider', sa.String(length=30), nullable=False),
+    sa.Column('tenant_id', sa.String(length=64), nullable=False),
     sa.Column('reference', sa.String(length=255), nullable=False),
     sa.Column('amount', sa.Numeric(precision=12, scale=2), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),

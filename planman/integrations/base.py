@@ -291,10 +291,11 @@ class Provider(ABC):
         payment (its message is shown to the client)."""
         raise NotImplementedError
 
-    def close_payment_page(self, connection, page_reference: str) -> None:
-        """Make a page ``start_payment`` named take no money: done too when it is
-        finished or expired already. Raise TemporaryFailure to be tried again.
-        Called only for providers whose ``start_payment`` names pages."""
+    def close_payment_page(self, connection, page_reference: str, tenant_id: str) -> None:
+        """Make a page ``start_payment`` named, on tenant ``tenant_id`` (the
+        connection's then), take no money: done too when it is finished or
+        expired already. Raise TemporaryFailure to be tried again. Called only
+        for providers whose ``start_payment`` names pages."""
         raise NotImplementedError
 
     # -- settings (Setup > Integrations > <provider>) ---------------------------

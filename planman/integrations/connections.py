@@ -289,15 +289,19 @@ def disconnect(provider: Provider, connection: Connection, reason: str = "") -> 
     `reason` is shown beside "Not connected"; it is written in the same commit as the
     state so no reader ever sees the one without the other. Links and settings stay:
     they belong to the tenant and come back if the same tenant is connected again."""
-    problems: list[str] = []
+    from planman.payments import pages
+
+    # First, while PlanMan can still reach the account: pages it can pay on
+    # afterwards would take money PlanMan hears of only on a reconnect.
+    problems: list[str] = pages.close_all_before_disconnect(connection) if connection.tenant_id else []
     if connection.token_ciphertext:
         try:
-            problems = provider.disconnect(connection)
+            problems += provider.disconnect(connection)
         except Exception:  # never keep tokens because the goodbye failed
             log.exception("provider disconnect failed for connection %s", connection.id)
             where = provider.revoke_hint or f"the {provider.label} website"
-            problems = [f"PlanMan could not tell {provider.label} it was leaving; remove PlanMan's access "
-                        f"under {where} to be sure."]
+            problems += [f"PlanMan could not tell {provider.label} it was leaving; remove PlanMan's access "
+                         f"under {where} to be sure."]
     connection.token_ciphertext = None
     # The settings stay with the tenant they were made for; its name, for events that wait for it.
     connection.settings = {**(connection.settings or {}), "tenant_name": connection.tenant_name}

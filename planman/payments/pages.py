@@ -11,6 +11,7 @@ logged, and still expires by itself."""
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -28,21 +29,27 @@ RETRY_DELAY = 60  # seconds between tries while a provider cannot be reached
 PAYABLE = ("sent", "part_paid")
 
 
-def remember(invoice: Invoice, provider_key: str, started) -> None:
-    """Keep the page a ``PaymentStart`` names (once: a resubmitted form gets the same page). Commits."""
+def remember(invoice: Invoice, connection, started) -> None:
+    """Keep the page a ``PaymentStart`` names (once: a resubmitted form gets the same page). Commits.
+
+    The invoice may have changed while the provider opened the page (paid another
+    way, voided): that change found no page to close, so it is looked at again."""
     if not started.page_reference:
         return
     expires_at = datetime.fromtimestamp(started.page_expires_at, timezone.utc).replace(tzinfo=None) \
         if started.page_expires_at else utcnow() + timedelta(days=1)
-    page = OpenPaymentPage(firm_id=invoice.firm_id, invoice_id=invoice.id, provider=provider_key,
-                           reference=started.page_reference, amount=started.page_amount or Decimal("0"),
-                           expires_at=expires_at)
+    page = OpenPaymentPage(firm_id=invoice.firm_id, invoice_id=invoice.id, provider=connection.provider,
+                           tenant_id=connection.tenant_id, reference=started.page_reference,
+                           amount=started.page_amount or Decimal("0"), expires_at=expires_at)
     try:
         with db.session.begin_nested():
             db.session.add(page)
     except sa.exc.IntegrityError:
         pass  # the same page, remembered by the first submission
     db.session.commit()
+    db.session.refresh(invoice)
+    if page.amount > left_to_pay(invoice):
+        close_unneeded_soon(invoice.id)
 
 
 def _still_open(invoice_id: int):
@@ -74,7 +81,6 @@ def left_to_pay(invoice: Invoice) -> Decimal:
 
 def close_unneeded(invoice_id: int) -> str:
     """The job: close each open page of the invoice that asks for more than it still needs."""
-    from planman.integrations import registry
     from planman.integrations.links import connection_for
 
     invoice = db.session.get(Invoice, invoice_id)
@@ -86,12 +92,8 @@ def close_unneeded(invoice_id: int) -> str:
         if page.amount <= left:
             outcomes.append(f"{page.reference}: still needed")
             continue
-        provider = registry.get_provider(page.provider)
-        connection = connection_for(invoice.firm_id, page.provider)
         try:
-            if provider is None or connection is None or not connection.is_usable:
-                raise IntegrationError("no longer connected")
-            provider.close_payment_page(connection, page.reference)
+            _close(page, connection_for(invoice.firm_id, page.provider))
         except TemporaryFailure as error:
             page.attempts += 1
             retry = retry or page.attempts < MAX_ATTEMPTS
@@ -105,9 +107,48 @@ def close_unneeded(invoice_id: int) -> str:
                       invoice_id, error.detail or error, page.expires_at)
             outcomes.append(f"{page.reference}: cannot be closed")
         else:
-            page.closed_at = utcnow()
             outcomes.append(f"{page.reference}: closed")
         db.session.commit()
     if retry:
         close_unneeded_soon(invoice_id, delay=RETRY_DELAY)
     return ", ".join(outcomes) or "nothing open"
+
+
+def _close(page: OpenPaymentPage, connection) -> None:
+    """Close one page at its provider, on the account it was opened on; marked
+    closed (caller commits). Raises TemporaryFailure or IntegrationError."""
+    from planman.integrations import registry
+
+    provider = registry.get_provider(page.provider)
+    if provider is None or connection is None or not connection.is_usable or connection.tenant_id != page.tenant_id:
+        raise IntegrationError("no longer connected to the account the page was opened on")
+    provider.close_payment_page(connection, page.reference, page.tenant_id)
+    page.closed_at = utcnow()
+
+
+def close_all_before_disconnect(connection) -> list[str]:
+    """Disconnecting ends PlanMan's access to the account, so its open pages could
+    no longer be closed, and what they took would reach PlanMan only on a reconnect:
+    close them now, once each. Problems worth showing (none when all closed)."""
+    pages = db.session.scalars(sa.select(OpenPaymentPage).where(
+        OpenPaymentPage.firm_id == connection.firm_id, OpenPaymentPage.provider == connection.provider,
+        OpenPaymentPage.tenant_id == connection.tenant_id, OpenPaymentPage.closed_at.is_(None),
+        OpenPaymentPage.expires_at > utcnow()).order_by(OpenPaymentPage.id)).all()
+    left_open = []
+    for page in pages:
+        try:
+            _close(page, connection)
+        except IntegrationError as error:
+            page.attempts += 1
+            log.warning("payment page %s not closed before disconnecting: %s", page.reference, error.detail or error)
+            left_open.append(page)
+        db.session.commit()
+    if not left_open:
+        return []
+    minutes = max(1, math.ceil((max(page.expires_at for page in left_open) - utcnow()).total_seconds() / 60))
+    if len(left_open) == 1:
+        what = "A payment page a client opened could not be closed: it can still be paid"
+    else:
+        what = f"{len(left_open)} payment pages clients opened could not be closed: they can still be paid"
+    return [f"{what} for up to {minutes} minutes, and a payment made there is applied when you connect "
+            "this account again."]

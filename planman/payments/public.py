@@ -128,6 +128,6 @@ def start(token: str, provider_key: str):
             except IntegrationError as error:
                 log.warning("%s payment for invoice %s not started: %s", provider.key, invoice.id, error.detail)
                 return _render_page(token, problem=error.user_message, status=503)
-            pages.remember(invoice, provider.key, started)  # closed once the invoice no longer needs it
+            pages.remember(invoice, connection, started)  # closed once the invoice no longer needs it
             return redirect(started.url, code=303)  # the provider's page, fetched with GET
     return redirect(url_for("pay.page", token=token))  # not offered (any more): the page says why

@@ -122,6 +122,7 @@ def record_provider_payment(invoice: Invoice, *, provider: str, provider_payment
     provider has taken is recorded even if it overpays: it was received. Commits."""
     payment = db.session.scalar(sa.select(Payment).where(
         Payment.provider == provider, Payment.provider_payment_id == provider_payment_id))
+    created = payment is None
     if payment is None:
         payment = Payment(firm_id=invoice.firm_id, invoice_id=invoice.id, amount=amount, currency=invoice.currency,
                           paid_on=paid_on or date.today(), method=method, state="pending", reference=reference,
@@ -131,11 +132,15 @@ def record_provider_payment(invoice: Invoice, *, provider: str, provider_payment
             with db.session.begin_nested():
                 db.session.flush()
         except sa.exc.IntegrityError:  # reported twice at once: the other report recorded it
+            created = False
             payment = db.session.scalar(sa.select(Payment).where(
                 Payment.provider == provider, Payment.provider_payment_id == provider_payment_id))
     if note is not None and payment.note != note:
         payment.note = note
-    set_payment_state(payment, state)
+    if created and state == payment.state:
+        _after_change(payment)  # new and pending: money on its way is a change too (open payment pages)
+    else:
+        set_payment_state(payment, state)
     return payment
 
 

@@ -18,6 +18,7 @@ from planman.integrations.gocardless import client, mapping
 from planman.integrations.gocardless.models import GoCardlessCollection, GoCardlessMandate
 from planman.integrations.tokens import mark_needs_reconnect
 from planman.models import Client, Firm, Invoice
+from planman.payments import pages
 from planman.payments import services as payments
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ def collect(connection, invoice: Invoice, *, user_id: Optional[int] = None, auto
     except sa.exc.IntegrityError:  # a second click at the same moment: that one collects
         db.session.rollback()
         return open_collection(invoice)
+    pages.close_unneeded_soon(invoice.id)  # on its way now: a card page for the same money must not take it
     _send(connection, collection, invoice)
     return collection
 

@@ -134,9 +134,9 @@ class StripeProvider(Provider):
         return PaymentStart(url=checkout["url"], page_reference=checkout["id"], page_amount=amount,
                             page_expires_at=int(checkout.get("expires_at") or expires_at))
 
-    def close_payment_page(self, connection, page_reference: str) -> None:
+    def close_payment_page(self, connection, page_reference: str, tenant_id: str) -> None:
         try:
-            client.expire_checkout_session(connection.tenant_id, page_reference)
+            client.expire_checkout_session(tenant_id, page_reference)
             return
         except stripe.InvalidRequestError as error:
             refusal = error  # Stripe expires only an open session: see whether it still is
@@ -144,7 +144,7 @@ class StripeProvider(Provider):
             raise TemporaryFailure("Stripe could not be reached to close the card payment page.",
                                    detail=f"{type(error).__name__}: {error}") from None
         try:
-            status = client.retrieve_checkout_session(connection.tenant_id, page_reference).get("status")
+            status = client.retrieve_checkout_session(tenant_id, page_reference).get("status")
         except stripe.InvalidRequestError as error:  # not (or no longer) on this account: nothing to close
             raise IntegrationError("Stripe does not know the card payment page.",
                                    detail=f"{refusal}; {error}") from None
