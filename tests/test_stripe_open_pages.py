@@ -22,11 +22,11 @@ from tests.conftest import csrf_token_from
 from tests.gocardless_helpers import FakeGoCardless, active_mandate
 from tests.gocardless_helpers import connect as connect_gocardless
 from tests.gocardless_helpers import payment as gc_payment
-from tests.helpers import post_form, tax_rate
+from tests.helpers import committed_rows, post_form, tax_rate
 from tests.test_gocardless import collect
 from tests.test_payments import record
-from tests.test_stripe import (ACCOUNT, API, CONNECT, SESSION_URL, attempt_of, connect, disconnect,  # noqa: F401
-                               invoice, pay_page, stripe_api, user)
+from tests.test_stripe import (ACCOUNT, API, CONNECT, SESSION_URL, attempt_of, connect, deliver,  # noqa: F401
+                               disconnect, invoice, pay_page, process_all, stripe_api, stripe_event, user)
 
 EXPIRE = f"{API}/v1/checkout/sessions/cs_test_1/expire"
 RETRIEVE = f"{API}/v1/checkout/sessions/cs_test_1"
@@ -253,3 +253,16 @@ class TestDisconnecting:
         assert re.search(r"A payment page a client opened could not be closed: it can still be paid for up to "
                          r"(59|60) minutes, and a payment made there is applied when you connect this account "
                          r"again\.", html)
+
+    def test_from_stripes_side_asks_stripe_nothing_and_commits_once(self, app, client, user, invoice, stripe_api):
+        """Stripe ended the access already: closing the pages could only fail, and the
+        disconnect's state and reason still go in one commit."""
+        press_pay_by_card(app, client, invoice, stripe_api)
+        asked_before = len(stripe_api.calls)
+        deliver(client, stripe_event("evt_deauth", "account.application.deauthorized",
+                                     {"id": "ca_test_planman", "object": "application", "name": "PlanMan"}))
+        with committed_rows(Connection.state, Connection.token_ciphertext) as commits:
+            assert process_all() == {"evt_deauth": "processed"}
+        assert len(stripe_api.calls) == asked_before
+        states = [row for rows in commits for row in rows]
+        assert ("connected", None) not in states and states[-1] == ("disconnected", None)

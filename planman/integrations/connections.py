@@ -291,9 +291,10 @@ def disconnect(provider: Provider, connection: Connection, reason: str = "") -> 
     they belong to the tenant and come back if the same tenant is connected again."""
     from planman.payments import pages
 
-    # First, while PlanMan can still reach the account: pages it can pay on
-    # afterwards would take money PlanMan hears of only on a reconnect.
-    problems: list[str] = pages.close_all_before_disconnect(connection) if connection.tenant_id else []
+    # First, while PlanMan can still reach the account (not when the provider ended
+    # the access): pages paid on afterwards take money PlanMan hears of only on a reconnect.
+    problems: list[str] = pages.close_all_before_disconnect(connection) \
+        if connection.token_ciphertext and connection.tenant_id else []
     if connection.token_ciphertext:
         try:
             problems += provider.disconnect(connection)

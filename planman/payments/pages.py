@@ -129,20 +129,25 @@ def _close(page: OpenPaymentPage, connection) -> None:
 def close_all_before_disconnect(connection) -> list[str]:
     """Disconnecting ends PlanMan's access to the account, so its open pages could
     no longer be closed, and what they took would reach PlanMan only on a reconnect:
-    close them now, once each. Problems worth showing (none when all closed)."""
+    close them now, once each, in the caller's transaction. A provider out of reach
+    is not asked again for the next page (the admin is waiting). Problems worth
+    showing (none when all closed)."""
     pages = db.session.scalars(sa.select(OpenPaymentPage).where(
         OpenPaymentPage.firm_id == connection.firm_id, OpenPaymentPage.provider == connection.provider,
         OpenPaymentPage.tenant_id == connection.tenant_id, OpenPaymentPage.closed_at.is_(None),
         OpenPaymentPage.expires_at > utcnow()).order_by(OpenPaymentPage.id)).all()
-    left_open = []
+    left_open, out_of_reach = [], False
     for page in pages:
+        if out_of_reach:
+            left_open.append(page)
+            continue
         try:
             _close(page, connection)
         except IntegrationError as error:
             page.attempts += 1
+            out_of_reach = isinstance(error, TemporaryFailure)
             log.warning("payment page %s not closed before disconnecting: %s", page.reference, error.detail or error)
             left_open.append(page)
-        db.session.commit()
     if not left_open:
         return []
     minutes = max(1, math.ceil((max(page.expires_at for page in left_open) - utcnow()).total_seconds() / 60))
