@@ -410,6 +410,26 @@ def test_invoice_whose_client_is_refused_fails_with_the_clients_reason(app, clie
     assert [i["InvoiceNumber"] for i in xero.bodies("PUT", "Invoices")[0]] == ["INV-G"]
 
 
+def test_one_invoice_whose_client_is_refused_says_so_like_a_bulk_send(app, client, firm, xero):
+    from tests.test_push_xero import panel_url
+    from tests.test_push_xero import send as press
+
+    admin, _ = firm
+    invoice = make_invoice(admin, make_client(admin, name="Taken Name"), number="INV-B")
+    xero.refuse_names.add("Taken Name")
+
+    press(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    [failed] = pushes("invoice")
+    assert failed.state == "failed"
+    assert failed.error_message == "Its client could not be sent to Xero: " + NAME_TAKEN.format("Taken Name")
+    assert failed.error_fields == {"name": [NAME_TAKEN.format("Taken Name")]}
+    assert "Its client could not be sent to Xero" in client.get(panel_url("invoice", invoice.id)).get_data(
+        as_text=True)
+    assert xero.calls("PUT", "Invoices") == []
+
+
 # --- rate limits, outages, the daily limit ----------------------------------------
 
 def test_a_rate_limited_batch_is_rescheduled_and_then_completes_without_duplicates(app, client, firm, xero):

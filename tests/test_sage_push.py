@@ -145,6 +145,26 @@ def test_sages_error_array_is_shown_beside_the_field_its_source_names(app, clien
     assert "Email is not a valid address" in panel(client, "client", customer.id)
 
 
+def test_an_invoice_whose_new_client_sage_refuses_says_it_was_the_client(app, client, firm, sage):
+    """The refusal's words are about the contact: the invoice's panel says so, as a bulk send does."""
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd", email="ap@acme")
+    invoice = make_invoice(admin, customer, number="INV-1")
+    sage.get(f"{API}/contacts", json=listing([]), headers=echo())
+    sage.post(f"{API}/contacts", status=422, headers=echo(), json=[
+        {"$severity": "error", "$dataCode": "RecordInvalid", "$message": "Email is not a valid address",
+         "$source": "main_contact_person.email"}])
+
+    press(client, "invoice", invoice.id)
+    run_jobs(app)
+
+    push = db.session.scalar(sa.select(PushJob).where(PushJob.record_type == "invoice"))
+    assert push.state == "failed"
+    assert push.error_message == "Its client could not be sent to Sage: Email is not a valid address"
+    assert "Its client could not be sent to Sage: Email is not a valid address" in panel(client, "invoice", invoice.id)
+    assert sent(sage, "POST", "/sales_invoices") == []
+
+
 def test_a_429_waits_for_retry_after_instead_of_calling_again(app, client, firm, sage):
     admin, _ = firm
     customer = make_client(admin, name="Acme Ltd")

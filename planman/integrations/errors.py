@@ -27,6 +27,13 @@ class ValidationFailed(IntegrationError):
         super().__init__(" ".join(self.messages), provider=provider)
 
 
+def client_not_sent(error: ValidationFailed, label: str) -> ValidationFailed:
+    """An invoice's push stopped at its client, which the provider refused: say it
+    was the client (its messages name the client's fields, not the invoice's), as
+    a bulk send does. Retried once the client is corrected."""
+    return ValidationFailed([f"Its client could not be sent to {label}: {error.user_message}"], error.field_errors)
+
+
 class RecordLocked(IntegrationError):
     """The remote record can no longer be changed (e.g. an approved invoice)."""
 

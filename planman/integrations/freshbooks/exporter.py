@@ -15,7 +15,8 @@ from planman.extensions import db
 from planman.integrations import links
 from planman.integrations.base import PushResult
 from planman.integrations.create_marks import CreateMarks
-from planman.integrations.errors import BlockedByDependency, RecordLocked, RemoteNotFound, ValidationFailed
+from planman.integrations.errors import (BlockedByDependency, RecordLocked, RemoteNotFound, ValidationFailed,
+                                         client_not_sent)
 from planman.integrations.freshbooks import mapping
 from planman.integrations.freshbooks.client import FreshBooksClient, Refused
 from planman.integrations.records import at_one_revision
@@ -86,7 +87,10 @@ def export_invoice(api: FreshBooksClient, connection, invoice, marks: CreateMark
     are not, and leave such invoices alone."""
     client_link = links.find_link(connection, "client", invoice.client_id)
     if client_link is None:
-        result = export_client(api, invoice.client, None, marks)
+        try:
+            result = export_client(api, invoice.client, None, marks)
+        except ValidationFailed as error:
+            raise client_not_sent(error, "FreshBooks") from error
         links.record_link(connection, "client", invoice.client_id, result, user_id)
         db.session.commit()  # the client exists in FreshBooks now: keep that even if the invoice fails
         client_link = links.find_link(connection, "client", invoice.client_id)

@@ -15,7 +15,8 @@ from planman.extensions import db
 from planman.integrations import links
 from planman.integrations.base import PushResult
 from planman.integrations.create_marks import CreateMarks
-from planman.integrations.errors import BlockedByDependency, RecordLocked, RemoteNotFound, ValidationFailed
+from planman.integrations.errors import (BlockedByDependency, RecordLocked, RemoteNotFound, ValidationFailed,
+                                         client_not_sent)
 from planman.integrations.records import at_one_revision
 from planman.integrations.sage import mapping
 from planman.integrations.sage.client import Refused, SageClient
@@ -73,7 +74,10 @@ def export_invoice(api: SageClient, connection, invoice, marks: CreateMarks, *, 
     """Create or update the Sage sales invoice for ``invoice``, its contact first."""
     client_link = links.find_link(connection, "client", invoice.client_id)
     if client_link is None:
-        result = export_client(api, invoice.client, None, marks)
+        try:
+            result = export_client(api, invoice.client, None, marks)
+        except ValidationFailed as error:
+            raise client_not_sent(error, "Sage") from error
         links.record_link(connection, "client", invoice.client_id, result, user_id)
         db.session.commit()  # the contact exists in Sage now: keep that even if the invoice fails
         client_link = links.find_link(connection, "client", invoice.client_id)

@@ -8,7 +8,8 @@ from typing import Optional
 from planman.extensions import db
 from planman.integrations import links
 from planman.integrations.base import PushResult
-from planman.integrations.errors import BlockedByDependency, RecordLocked, RemoteNotFound, ValidationFailed
+from planman.integrations.errors import (BlockedByDependency, RecordLocked, RemoteNotFound, ValidationFailed,
+                                         client_not_sent)
 from planman.integrations.records import at_one_revision
 from planman.integrations.xero import mapping
 from planman.integrations.xero.client import XeroClient, validation_messages
@@ -113,7 +114,10 @@ def export_invoice(api: XeroClient, connection, invoice, *, invoice_url: str, us
     """Create or update the ACCREC invoice for ``invoice``, pushing its client first if needed."""
     contact_link = links.find_link(connection, "client", invoice.client_id)
     if contact_link is None:
-        result = export_client(api, invoice.client, None, intent=intent)  # keyed to this invoice's push
+        try:
+            result = export_client(api, invoice.client, None, intent=intent)  # keyed to this invoice's push
+        except ValidationFailed as error:
+            raise client_not_sent(error, "Xero") from error
         links.record_link(connection, "client", invoice.client_id, result, user_id)
         # The contact exists in Xero now: keep that fact even if the invoice fails.
         db.session.commit()
