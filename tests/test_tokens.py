@@ -202,3 +202,20 @@ def test_a_xero_refresh_token_already_dead_unused_says_why(app, client, admin, x
     assert connection.state == "needs_reconnect" and "went unused for 60 days" in connection.state_reason
     page = client.get("/integrations/xero").get_data(as_text=True)
     assert "went unused for 60 days" in page and "Reconnect To Xero" in page
+
+
+def test_a_token_stored_before_its_issue_time_was_kept_is_renewed_at_once(app, admin, xero_api):
+    """Its age is unknown, so it may be close to Xero's 60 days: renewed now, and dated from then on."""
+    from planman.integrations.crypto import encrypt_json
+
+    connection = connected(admin)
+    old = load_token(connection)
+    del old["issued_at"]
+    connection.token_ciphertext = encrypt_json(old)
+    db.session.commit()
+    xero_api.rsps.add("POST", TOKEN_URL, json=token_json(access="access-2", refresh="refresh-2"))
+
+    assert keep_alive_run(app) == ["renewed"]
+    token = load_token(the_connection(admin))
+    assert token["refresh_token"] == "refresh-2" and time.time() - token["issued_at"] < 60
+    assert keep_alive_run(app) == []

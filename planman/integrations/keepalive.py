@@ -11,6 +11,7 @@ with the reason, everywhere."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from typing import Optional
@@ -36,8 +37,10 @@ def refresh_window(provider, token: dict, config) -> Optional[tuple[float, float
     dies = token.get("refresh_expires_at")
     if dies is None:
         lifetime = provider.refresh_token_lifetime(config)
-        if lifetime is None or not issued:
+        if lifetime is None:
             return None
+        if not issued:  # stored before PlanMan kept the issue time: its age is unknown, so renew it now
+            return 0.0, math.inf
         dies = issued + lifetime
     dies = float(dies)
     return (issued + (dies - issued) / 2 if issued else dies - 1), dies
