@@ -318,8 +318,10 @@ class BulkPush(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     finished_at: so.Mapped[Optional[datetime]]
     # When the latest pause (a daily limit) ends, or ended: kept after it, since the
-    # time left is measured from the pace since then.
+    # time left is measured from the pace since then; while a later pause is under
+    # way, since the end of the one before (resumed_at).
     paused_until: so.Mapped[Optional[datetime]]
+    resumed_at: so.Mapped[Optional[datetime]]
 
     requested_by: so.Mapped[Optional[User]] = so.relationship()
 

@@ -540,7 +540,7 @@ def test_xeros_daily_limit_pauses_the_send_instead_of_failing_records(app, clien
 
 def test_the_time_left_after_a_pause_counts_only_the_time_spent_sending(app, client, firm, xero):
     admin, _ = firm
-    for n in range(150):
+    for n in range(200):
         make_client(admin, name=f"Client {n}")
     xero.headers = {"X-DayLimit-Remaining": "40", "X-MinLimit-Remaining": "50"}
     send(client, "client", mode="not_sent")
@@ -563,15 +563,26 @@ def test_the_time_left_after_a_pause_counts_only_the_time_spent_sending(app, cli
         assert 'data-bulk-state="sending"' in page
         return re.search(r"About [^.]+ left\.", page).group(0)
 
-    # Nothing sent since: two batches at Xero's 60 calls a minute, not the hour it paused for again.
-    assert time_left() == "About 4 seconds left."
-    # 50 more in the minute since it resumed: the other 50 take about as long.
+    # Nothing sent since: three batches at Xero's 60 calls a minute, not the hour it paused for again.
+    assert time_left() == "About 6 seconds left."
+    # 50 more in the minute since it resumed: the other 100 take about twice as long.
     sent_since = [p for p in pushes() if p.state == "queued"][:50]
     for p in sent_since:
         p.state, p.started_at, p.finished_at = "succeeded", bulk_engine.utcnow() - timedelta(seconds=50), \
             bulk_engine.utcnow() - timedelta(seconds=30)
     db.session.commit()
-    assert time_left() in ("About 1 minute left.", "About 2 minutes left.")
+    assert time_left() in ("About 2 minutes left.", "About 3 minutes left.")
+
+    # The next batch goes, and Xero's daily limit pauses the send again: 50 left.
+    for key in app.redis.scan_iter("throttle:*"):
+        app.redis.delete(key)
+    run_scheduled_now(app)
+    assert [p.state for p in pushes()].count("queued") == 50
+    page = client.get(f"/integrations/bulk/{bulk.id}/progress").get_data(as_text=True)
+    assert 'data-bulk-state="paused"' in page
+    # The hour's pause plus the pace since the first pause ended (100 in about a minute),
+    # not a pace that counts the first pause as sending (that read about 80 minutes).
+    assert re.search(r"About 6[01] minutes left\.", page), re.search(r"About [^.]+ left", page).group(0)
 
 
 def test_a_send_whose_job_was_lost_ends_with_a_reason_instead_of_spinning(app, client, firm, xero):

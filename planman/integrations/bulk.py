@@ -19,8 +19,9 @@ How a bulk push runs:
   through); 5xx/timeouts -> retried with backoff, 3 attempts, then failed;
   a long wait (the provider's daily limit) or the daily allowance running low ->
   the bulk pauses, ``paused_until`` says when it resumes. The time left shown
-  is the pace since the latest pause ended (a pause is not work), plus what is
-  left of a pause under way.
+  is the pace since the latest pause ended (``paused_until`` once past, or
+  ``resumed_at`` during a later pause: a pause is not work), plus what is left
+  of a pause under way.
 """
 from __future__ import annotations
 
@@ -270,6 +271,8 @@ def run_step(bulk_id: int) -> str:
         if wait is not None:
             if wait > PAUSE_AFTER:
                 bulk = db.session.get(BulkPush, bulk_id)
+                if bulk.paused_until and bulk.paused_until <= utcnow():
+                    bulk.resumed_at = bulk.paused_until  # sending since the pause before ended
                 bulk.paused_until = utcnow() + timedelta(seconds=wait)
                 db.session.commit()
             _enqueue_step(bulk, delay=wait)
@@ -576,10 +579,11 @@ def _estimate(bulk: BulkPush, result: Progress) -> int:
     now = utcnow()
     since = db.session.scalar(sa.select(sa.func.min(PushJob.started_at)).where(PushJob.bulk_push_id == bulk.id))
     done = result.done
-    if since and bulk.paused_until and since < bulk.paused_until <= now:
-        # The pace since the last pause ended: counting an hour's pause as work would
-        # make every record after it look an hour slower.
-        since = bulk.paused_until
+    # The pace since the latest pause ended: counting an hour's pause as work would
+    # make every record after it look an hour slower.
+    resumed = bulk.paused_until if bulk.paused_until and bulk.paused_until <= now else bulk.resumed_at
+    if since and resumed and since < resumed:
+        since = resumed
         done = db.session.scalar(sa.select(sa.func.count(PushJob.id)).where(
             PushJob.bulk_push_id == bulk.id, PushJob.state.in_(("succeeded", "failed")),
             PushJob.finished_at >= since))
