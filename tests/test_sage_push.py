@@ -200,6 +200,39 @@ def test_a_paid_invoice_in_sage_is_not_edited_and_the_panel_says_why(app, client
     assert "a payment is recorded against it" in panel(client, "invoice", invoice.id)
 
 
+def test_an_invoice_voided_in_sage_offers_send_again_as_a_new_draft(app, client, firm, sage):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd")
+    invoice = make_invoice(admin, customer, number="INV-1")
+    for record_type, record_id, external in (("client", customer.id, "c-1"), ("invoice", invoice.id, "i-1")):
+        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="sage", tenant_id=BUSINESS,
+                                    record_type=record_type, record_id=record_id, external_id=external,
+                                    remote_status="UNPAID" if record_type == "invoice" else "", record_revision=0))
+    db.session.commit()
+    sage.get(f"{API}/sales_invoices/i-1", headers=echo(),
+             json={"id": "i-1", "invoice_number": "INV-1", "status": {"id": "VOID", "displayed_as": "Void"}})
+
+    press(client, "invoice", invoice.id)  # an Update finds it voided there: nothing is changed
+    run_jobs(app)
+    assert sent(sage, "PUT", "sales_invoices") == []
+    html = panel(client, "invoice", invoice.id)
+    assert "This invoice was voided in Sage, so nothing was changed there." in html
+    assert ">Send again as a new draft<" in html  # not a dead end
+
+    # Send again: a new draft with the number it now has, the voided one left alone.
+    invoice.number = "INV-1A"
+    db.session.commit()
+    sage.get(f"{API}/sales_invoices", json=listing([]), headers=echo())
+    sage.post(f"{API}/sales_invoices", json={"id": "i-2", "invoice_number": "INV-1A", "status": {"id": "DRAFT"}},
+              status=201, headers=echo())
+    press(client, "invoice", invoice.id)
+    run_jobs(app)
+    [created] = sent(sage, "POST", "/sales_invoices$")
+    assert created["sales_invoice"]["invoice_number"] == "INV-1A"
+    assert db.session.scalar(sa.select(ExternalLink.external_id).where(ExternalLink.record_type == "invoice")) == "i-2"
+    assert ">Update<" in panel(client, "invoice", invoice.id)
+
+
 def test_an_invoice_number_used_for_another_contact_is_refused_beside_the_number(app, client, firm, sage):
     admin, _ = firm
     customer = make_client(admin, name="Acme Ltd")

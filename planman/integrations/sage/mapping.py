@@ -251,7 +251,8 @@ def same_number(remote: dict, number: str) -> bool:
 def locked_invoice_message(status: str) -> str:
     label = INVOICE_STATUS_LABELS.get(status, status.title())
     if status == "VOID":
-        return "This invoice was voided in Sage, so nothing was changed there. You can send it again as a new draft."
+        return ("This invoice was voided in Sage, so nothing was changed there. Send again makes a new draft; "
+                "if Sage says its number is taken (the voided invoice may keep it), give it a new number here first.")
     return (f"This invoice is “{label}” in Sage: a payment is recorded against it, so Sage's figures depend on it "
             "and PlanMan does not change it. Make any correction in Sage (for example with a credit note).")
 

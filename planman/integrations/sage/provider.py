@@ -106,10 +106,16 @@ class SageProvider(OAuthLedgerProvider):
         return remote_status.title()
 
     def is_locked(self, record_type: str, remote_status: str) -> bool:
-        return record_type == "invoice" and remote_status in mapping.LOCKED_STATUSES | {"VOID"}
+        return record_type == "invoice" and remote_status in mapping.LOCKED_STATUSES
 
+    # Voided in Sage is an end there, like deleted: Send again makes a new invoice.
     def is_gone(self, record_type: str, remote_status: str) -> bool:
-        return record_type == "invoice" and remote_status == "DELETED"
+        return record_type == "invoice" and remote_status in mapping.CLOSED_STATUSES
+
+    def gone_message(self, record_type: str, remote_status: str) -> str:
+        if record_type == "invoice" and remote_status == "VOID":
+            return mapping.locked_invoice_message("VOID")
+        return super().gone_message(record_type, remote_status)
 
     def is_closed(self, record_type: str, remote_status: str) -> bool:
         return record_type == "invoice" and remote_status in mapping.CLOSED_STATUSES
