@@ -57,6 +57,11 @@ def test_a_country_written_out_is_not_sent_as_a_sage_country_id():
     assert "country_id" not in mapping.contact_payload(a_client(country="United Kingdom"))["main_address"]
 
 
+def test_uk_as_people_write_it_is_sent_as_isos_gb():
+    assert mapping.contact_payload(a_client(country=" uk "))["main_address"]["country_id"] == "GB"
+    assert mapping.client_problems(a_client(country="uk")) == []
+
+
 def test_a_contact_found_in_sage_gets_only_what_planman_holds():
     payload = mapping.contact_payload(a_client(first_name="", last_name="", phone="", tax_number="",
                                                address_line1="", city="", postcode="", country=""), only_held=True)

@@ -95,6 +95,15 @@ def test_send_a_client_looks_up_its_reference_then_creates_a_customer_with_x_bus
     assert link.external_id == "c-1" and ">Update<" in panel(client, "client", customer.id)
 
 
+def test_a_country_sage_cannot_take_is_said_on_the_panel_before_sending(app, client, firm, sage):
+    admin, _ = firm
+    customer = make_client(admin, name="Acme Ltd", country="United Kingdom")
+    html = panel(client, "client", customer.id)
+    assert ("Sage takes the country as a two-letter code (such as GB or IE), so “United Kingdom” is not sent: "
+            "edit the client to use one.") in html
+    assert ">Send<" in html  # a warning, not a refusal: the rest of the contact can go
+
+
 def test_an_invoice_created_without_an_id_in_the_answer_is_not_shown_as_sent(app, client, firm, sage):
     """A 201 that names no invoice is no success: nothing is linked, and the
     panel says so instead of offering an Update of nothing."""

@@ -68,8 +68,8 @@ def contact_payload(client, *, only_held: bool = False) -> dict:
               "email": _text(client.email), "telephone": _text(client.phone)}
     address = {"address_line_1": _text(client.address_line1), "address_line_2": _text(client.address_line2),
                "city": _text(client.city), "region": _text(client.region), "postal_code": _text(client.postcode)}
-    country = _text(client.country).upper()
-    if re.fullmatch(r"[A-Z]{2}", country):  # Sage takes ISO country ids; other spellings are not sent
+    country = country_id(client.country)
+    if country:
         address["country_id"] = country
     payload = {
         "name": _text(client.name),
@@ -137,6 +137,22 @@ INCLUSIVE_REFUSED = (
 DISCOUNT_REFUSED = (
     "Sage takes no discount on a line from PlanMan, and line {n} has a {percent}% discount. Remove the line's "
     "discount (or lower its unit price instead) to send it to Sage.")
+
+
+def country_id(country) -> str | None:
+    """Sage's country id (ISO 3166 alpha-2) for what the client form holds; None when
+    it is not such a code. "UK", as people write it, is GB in ISO."""
+    code = _text(country).upper()
+    code = "GB" if code == "UK" else code
+    return code if re.fullmatch(r"[A-Z]{2}", code) else None
+
+
+def client_problems(client) -> list[str]:
+    """What Sage cannot hold about this client as it stands, said before sending."""
+    if _text(client.country) and country_id(client.country) is None:
+        return [f"Sage takes the country as a two-letter code (such as GB or IE), so “{_text(client.country)}” "
+                "is not sent: edit the client to use one."]
+    return []
 
 
 def invoice_problems(invoice) -> list[str]:
