@@ -104,6 +104,25 @@ def test_a_country_sage_cannot_take_is_said_on_the_panel_before_sending(app, cli
     assert ">Send<" in html  # a warning, not a refusal: the rest of the contact can go
 
 
+def test_an_invoice_in_another_currency_than_the_business_is_not_sent(app, client, firm, sage):
+    """Sage would book it at an exchange rate PlanMan does not have: said before Send, refused on it."""
+    admin, connection = firm
+    connection.settings = {**connection.settings, "sage_currency": "GBP"}
+    db.session.commit()
+    invoice = make_invoice(admin, make_client(admin, name="Acme Inc"), number="INV-7")
+    invoice.currency = "USD"
+    db.session.commit()
+    words = ("Your Sage business works in GBP, and PlanMan sends invoices to Sage only in that currency: Sage "
+             "would need an exchange rate for USD, which PlanMan does not keep.")
+    assert words in panel(client, "invoice", invoice.id)
+
+    press(client, "invoice", invoice.id)
+    run_jobs(app)
+    push = db.session.scalar(sa.select(PushJob))
+    assert push.state == "failed" and words in push.error_message and "currency" in push.error_fields
+    assert len(sage.calls) == 0  # not even the client was sent
+
+
 def test_an_invoice_created_without_an_id_in_the_answer_is_not_shown_as_sent(app, client, firm, sage):
     """A 201 that names no invoice is no success: nothing is linked, and the
     panel says so instead of offering an Update of nothing."""

@@ -72,6 +72,9 @@ def _export_client(api: SageClient, client, link, payload: dict, marks: CreateMa
 
 def export_invoice(api: SageClient, connection, invoice, marks: CreateMarks, *, user_id: Optional[int]) -> PushResult:
     """Create or update the Sage sales invoice for ``invoice``, its contact first."""
+    wrong_currency = mapping.currency_problem(invoice.currency, (connection.settings or {}).get("sage_currency"))
+    if wrong_currency:  # refused before anything is sent, the client included
+        raise ValidationFailed([wrong_currency], {"currency": [wrong_currency]}, provider="Sage")
     client_link = links.find_link(connection, "client", invoice.client_id)
     if client_link is None:
         try:

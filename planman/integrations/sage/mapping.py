@@ -155,9 +155,23 @@ def client_problems(client) -> list[str]:
     return []
 
 
-def invoice_problems(invoice) -> list[str]:
+def currency_problem(currency: str, business_currency: str | None) -> str:
+    """Why PlanMan does not send an invoice in ``currency`` to a business that works
+    in ``business_currency``, or "" (also while the business's currency is not known).
+    Sage books another currency only with an exchange rate, which PlanMan does not
+    have: sent without one, the figures would be wrong in the ledger."""
+    if not business_currency or currency == business_currency:
+        return ""
+    return (f"Your Sage business works in {business_currency}, and PlanMan sends invoices to Sage only in that "
+            f"currency: Sage would need an exchange rate for {currency}, which PlanMan does not keep. Change the "
+            "invoice's currency, or enter this invoice in Sage yourself.")
+
+
+def invoice_problems(invoice, business_currency: str | None = None) -> list[str]:
     """What Sage cannot hold about this invoice as it stands, said before sending."""
     problems = [INCLUSIVE_REFUSED] if invoice.amounts_are == "inclusive" else []
+    if currency_problem(invoice.currency, business_currency):
+        problems.append(currency_problem(invoice.currency, business_currency))
     for n, line in enumerate(invoice.lines, start=1):
         if line.discount_percent:
             problems.append(DISCOUNT_REFUSED.format(n=n, percent=format(Decimal(line.discount_percent).normalize(),

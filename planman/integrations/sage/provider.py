@@ -128,7 +128,9 @@ class SageProvider(OAuthLedgerProvider):
         return mapping.locked_invoice_message(remote_status)
 
     def record_warnings(self, connection, record_type: str, record) -> list[str]:
-        return mapping.invoice_problems(record) if record_type == "invoice" else mapping.client_problems(record)
+        if record_type == "invoice":
+            return mapping.invoice_problems(record, (connection.settings or {}).get("sage_currency"))
+        return mapping.client_problems(record)
 
     # -- settings (planman/integrations/sage/settings.py) ------------------------
     def settings_ready(self, connection) -> bool:
