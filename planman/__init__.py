@@ -79,6 +79,9 @@ def create_app(config_class: type = Config) -> Flask:
 
     webhooks.register_cli(app)
     keepalive.register_cli(app)
+    from planman.payments import pages
+
+    pages.register_cli(app)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app

@@ -22,7 +22,8 @@ pass through to every process; the ones this script sets when missing:
 - ``XERO_WEBHOOK_KEY``: with the stand-in, a development key; the stand-in's
   webhook subscription is pointed at this PlanMan once it answers.
 - ``RECONCILE_INTERVAL_SECONDS``: how often ``flask reconcile-ledgers`` (the
-  catch-up with changes no webhook reported) is queued, default 300.
+  catch-up with changes no webhook reported) and ``flask close-payment-pages``
+  are run, default 300.
 - ``SAGE_CLIENT_ID``: otherwise the same stand-ins process serves Sage
   Accounting under /sage and SAGE_* point at it, whatever the others use.
 - ``KEEPALIVE_INTERVAL_SECONDS``: how often ``flask keep-connections-alive``
@@ -450,6 +451,9 @@ def main() -> int:
             say(f"could not set up the Xero stand-in's webhooks ({error}); the catch-up job still reads changes back")
     # What no webhook reported (none configured, or Xero stopped delivering) is caught up on a schedule.
     periodic.append(Periodic("reconcile", flask + ["reconcile-ledgers"], env,
+                             float(env.get("RECONCILE_INTERVAL_SECONDS") or 300)))
+    # Card pages an invoice no longer needs whose closing Redis could not take when it changed.
+    periodic.append(Periodic("payment-pages", flask + ["close-payment-pages"], env,
                              float(env.get("RECONCILE_INTERVAL_SECONDS") or 300)))
     # Refresh tokens that die unused (Sage's, after 31 days) are renewed before half their life.
     periodic.append(Periodic("keep-alive", flask + ["keep-connections-alive"], env,

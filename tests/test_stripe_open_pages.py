@@ -266,3 +266,31 @@ class TestDisconnecting:
         assert len(stripe_api.calls) == asked_before
         states = [row for rows in commits for row in rows]
         assert ("connected", None) not in states and states[-1] == ("disconnected", None)
+
+
+def test_a_closing_redis_could_not_take_is_queued_by_the_sweep(app, client, user, invoice, stripe_api, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisDown
+
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    stripe_api.post(EXPIRE, json={"id": "cs_test_1", "object": "checkout.session", "status": "expired"})
+
+    def redis_down(*args, **kwargs):
+        raise RedisDown("Redis is restarting")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(app.push_queue, "enqueue", redis_down)
+        assert record(client, invoice, amount="120.00").status_code == 302  # paid; the closing not queued
+    assert run_close_jobs(app) == []
+
+    sweep = app.test_cli_runner().invoke(args=["close-payment-pages"])  # cron, once Redis is back
+    assert sweep.output.strip() == "1 invoice(s) queued to close payment pages."
+    assert run_close_jobs(app) == ["cs_test_1: closed"]
+    assert app.test_cli_runner().invoke(args=["close-payment-pages"]).output.startswith("0 invoice(s)")
+
+
+def test_the_sweep_leaves_pages_still_needed_alone(app, client, user, invoice, stripe_api):
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    assert app.test_cli_runner().invoke(args=["close-payment-pages"]).output.startswith("0 invoice(s)")
+    assert run_close_jobs(app) == []

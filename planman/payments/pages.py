@@ -59,13 +59,14 @@ def _still_open(invoice_id: int):
             .order_by(OpenPaymentPage.id))
 
 
-def close_unneeded_soon(invoice_id: int, delay: float = 0) -> None:
+def close_unneeded_soon(invoice_id: int, delay: float = 0) -> bool:
     """After a change to the invoice or its payments is committed: queue the
-    closing of its open pages, if it has any (the job decides which)."""
+    closing of its open pages, if it has any (the job decides which). False when
+    none was queued (none open, or Redis could not take it: ``sweep`` catches up)."""
     if db.session.scalar(_still_open(invoice_id).with_only_columns(OpenPaymentPage.id).limit(1)) is None:
-        return
-    jobs.enqueue("close_payment_pages", invoice_id, job_id=f"payment-pages-{invoice_id}-{uuid.uuid4().hex[:12]}",
-                 delay=delay)
+        return False
+    return jobs.enqueue("close_payment_pages", invoice_id,
+                        job_id=f"payment-pages-{invoice_id}-{uuid.uuid4().hex[:12]}", delay=delay)
 
 
 def left_to_pay(invoice: Invoice) -> Decimal:
@@ -157,3 +158,30 @@ def close_all_before_disconnect(connection) -> list[str]:
         what = f"{len(left_open)} payment pages clients opened could not be closed: they can still be paid"
     return [f"{what} for up to {minutes} minutes, and a payment made there is applied when you connect "
             "this account again."]
+
+
+def sweep() -> int:
+    """Queue the closing for every invoice with an open page it no longer needs; the
+    number queued. For a closing that could not be queued (Redis down) when the
+    invoice changed: ``flask close-payment-pages`` from cron."""
+    invoice_ids = db.session.scalars(sa.select(OpenPaymentPage.invoice_id).where(
+        OpenPaymentPage.closed_at.is_(None), OpenPaymentPage.expires_at > utcnow(),
+        OpenPaymentPage.attempts < MAX_ATTEMPTS).distinct()).all()
+    queued = 0
+    for invoice_id in sorted(invoice_ids):
+        invoice = db.session.get(Invoice, invoice_id)
+        largest = db.session.scalar(_still_open(invoice_id).with_only_columns(sa.func.max(OpenPaymentPage.amount))
+                                    .order_by(None))
+        if largest is not None and largest > left_to_pay(invoice):
+            queued += close_unneeded_soon(invoice_id)
+    return queued
+
+
+def register_cli(app) -> None:
+    import click
+
+    @app.cli.command("close-payment-pages")
+    def close_pages_command():
+        """Queue the closing of payment pages invoices no longer need, for any whose
+        closing could not be queued when the invoice changed (cron, e.g. every 5 minutes)."""
+        click.echo(f"{sweep()} invoice(s) queued to close payment pages.")
