@@ -441,6 +441,7 @@ class OpenPaymentPage(db.Model):
     tenant_id: so.Mapped[str] = so.mapped_column(sa.String(64))  # the account it was opened on
     reference: so.Mapped[str] = so.mapped_column(sa.String(255))  # the provider's id of the page
     amount: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(12, 2))
+    currency: so.Mapped[str] = so.mapped_column(sa.String(3))  # the invoice's when the page was opened
     expires_at: so.Mapped[datetime]
     closed_at: so.Mapped[Optional[datetime]]
     attempts: so.Mapped[int] = so.mapped_column(default=0)  # closes tried and refused for now

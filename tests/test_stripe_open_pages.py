@@ -294,3 +294,11 @@ def test_the_sweep_leaves_pages_still_needed_alone(app, client, user, invoice, s
     press_pay_by_card(app, client, invoice, stripe_api)
     assert app.test_cli_runner().invoke(args=["close-payment-pages"]).output.startswith("0 invoice(s)")
     assert run_close_jobs(app) == []
+
+
+def test_a_currency_change_closes_the_page_asking_in_the_old_one(app, client, user, invoice, stripe_api):
+    connect(user)
+    press_pay_by_card(app, client, invoice, stripe_api)
+    stripe_api.post(EXPIRE, json={"id": "cs_test_1", "object": "checkout.session", "status": "expired"})
+    edit(client, invoice, user, currency="EUR")  # the same 120, now in euros
+    assert run_close_jobs(app) == ["cs_test_1: closed"]

@@ -24,6 +24,7 @@ def upgrade():
     sa.Column('tenant_id', sa.String(length=64), nullable=False),
     sa.Column('reference', sa.String(length=255), nullable=False),
     sa.Column('amount', sa.Numeric(precision=12, scale=2), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
     sa.Column('closed_at', sa.DateTime(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),

@@ -40,7 +40,8 @@ def remember(invoice: Invoice, connection, started) -> None:
         if started.page_expires_at else utcnow() + timedelta(days=1)
     page = OpenPaymentPage(firm_id=invoice.firm_id, invoice_id=invoice.id, provider=connection.provider,
                            tenant_id=connection.tenant_id, reference=started.page_reference,
-                           amount=started.page_amount or Decimal("0"), expires_at=expires_at)
+                           amount=started.page_amount or Decimal("0"), currency=invoice.currency,
+                           expires_at=expires_at)
     try:
         with db.session.begin_nested():
             db.session.add(page)
@@ -48,7 +49,7 @@ def remember(invoice: Invoice, connection, started) -> None:
         pass  # the same page, remembered by the first submission
     db.session.commit()
     db.session.refresh(invoice)
-    if page.amount > left_to_pay(invoice):
+    if not _still_needed(page, invoice, left_to_pay(invoice)):
         close_unneeded_soon(invoice.id)
 
 
@@ -80,6 +81,12 @@ def left_to_pay(invoice: Invoice) -> Decimal:
     return invoice.amount_due - on_its_way
 
 
+def _still_needed(page: OpenPaymentPage, invoice: Invoice, left: Decimal) -> bool:
+    """A page asking for no more than is left, in the invoice's currency (one changed
+    since would take the amount in the old currency)."""
+    return page.currency == invoice.currency and page.amount <= left
+
+
 def close_unneeded(invoice_id: int) -> str:
     """The job: close each open page of the invoice that asks for more than it still needs."""
     from planman.integrations.links import connection_for
@@ -90,7 +97,7 @@ def close_unneeded(invoice_id: int) -> str:
     left = left_to_pay(invoice)
     outcomes, retry = [], False
     for page in db.session.scalars(_still_open(invoice_id)).all():
-        if page.amount <= left:
+        if _still_needed(page, invoice, left):
             outcomes.append(f"{page.reference}: still needed")
             continue
         try:
@@ -170,9 +177,8 @@ def sweep() -> int:
     queued = 0
     for invoice_id in sorted(invoice_ids):
         invoice = db.session.get(Invoice, invoice_id)
-        largest = db.session.scalar(_still_open(invoice_id).with_only_columns(sa.func.max(OpenPaymentPage.amount))
-                                    .order_by(None))
-        if largest is not None and largest > left_to_pay(invoice):
+        left = left_to_pay(invoice)
+        if not all(_still_needed(page, invoice, left) for page in db.session.scalars(_still_open(invoice_id))):
             queued += close_unneeded_soon(invoice_id)
     return queued
 
