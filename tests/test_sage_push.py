@@ -207,15 +207,21 @@ def test_a_429_waits_for_retry_after_instead_of_calling_again(app, client, firm,
     assert len(sage.calls) == 1
 
 
+def sent_before(admin, customer, invoice, *, invoice_status: str) -> None:
+    """The client as c-1 and the invoice as i-1 in Sage, as earlier pushes left them."""
+    for record_type, record_id, external in (("client", customer.id, "c-1"), ("invoice", invoice.id, "i-1")):
+        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="sage", tenant_id=BUSINESS,
+                                    record_type=record_type, record_id=record_id, external_id=external,
+                                    remote_status=invoice_status if record_type == "invoice" else "",
+                                    record_revision=0))
+    db.session.commit()
+
+
 def test_a_paid_invoice_in_sage_is_not_edited_and_the_panel_says_why(app, client, firm, sage):
     admin, _ = firm
     customer = make_client(admin, name="Acme Ltd")
     invoice = make_invoice(admin, customer, number="INV-1")
-    for record_type, record_id, external in (("client", customer.id, "c-1"), ("invoice", invoice.id, "i-1")):
-        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="sage", tenant_id=BUSINESS,
-                                    record_type=record_type, record_id=record_id, external_id=external,
-                                    remote_status="DRAFT" if record_type == "invoice" else "", record_revision=0))
-    db.session.commit()
+    sent_before(admin, customer, invoice, invoice_status="DRAFT")
     sage.get(f"{API}/sales_invoices/i-1", headers=echo(),
              json={"id": "i-1", "invoice_number": "INV-1", "status": {"id": "PAID", "displayed_as": "Paid"}})
 
@@ -232,11 +238,7 @@ def test_an_invoice_voided_in_sage_offers_send_again_as_a_new_draft(app, client,
     admin, _ = firm
     customer = make_client(admin, name="Acme Ltd")
     invoice = make_invoice(admin, customer, number="INV-1")
-    for record_type, record_id, external in (("client", customer.id, "c-1"), ("invoice", invoice.id, "i-1")):
-        db.session.add(ExternalLink(firm_id=admin.firm_id, provider="sage", tenant_id=BUSINESS,
-                                    record_type=record_type, record_id=record_id, external_id=external,
-                                    remote_status="UNPAID" if record_type == "invoice" else "", record_revision=0))
-    db.session.commit()
+    sent_before(admin, customer, invoice, invoice_status="UNPAID")
     sage.get(f"{API}/sales_invoices/i-1", headers=echo(),
              json={"id": "i-1", "invoice_number": "INV-1", "status": {"id": "VOID", "displayed_as": "Void"}})
 

@@ -135,22 +135,24 @@ class StripeProvider(Provider):
                             page_expires_at=int(checkout.get("expires_at") or expires_at))
 
     def close_payment_page(self, connection, page_reference: str, tenant_id: str) -> None:
+        def not_reached(error) -> TemporaryFailure:
+            return TemporaryFailure("Stripe could not be reached to close the card payment page.",
+                                    detail=f"{type(error).__name__}: {error}")
+
         try:
             client.expire_checkout_session(tenant_id, page_reference)
             return
         except stripe.InvalidRequestError as error:
             refusal = error  # Stripe expires only an open session: see whether it still is
         except stripe.StripeError as error:
-            raise TemporaryFailure("Stripe could not be reached to close the card payment page.",
-                                   detail=f"{type(error).__name__}: {error}") from None
+            raise not_reached(error) from None
         try:
             status = client.retrieve_checkout_session(tenant_id, page_reference).get("status")
         except stripe.InvalidRequestError as error:  # not (or no longer) on this account: nothing to close
             raise IntegrationError("Stripe does not know the card payment page.",
                                    detail=f"{refusal}; {error}") from None
         except stripe.StripeError as error:
-            raise TemporaryFailure("Stripe could not be reached to close the card payment page.",
-                                   detail=f"{type(error).__name__}: {error}") from None
+            raise not_reached(error) from None
         if status == "open":
             raise TemporaryFailure("Stripe did not close the card payment page.", detail=str(refusal))
 
